@@ -1,0 +1,30 @@
+# splinterlab: `sudo make demo` runs the comparison, `sudo make test` runs the tests.
+# Both install what is missing first (Debian packages, .venv); see scripts/setup.sh.
+BIN := .venv/bin
+
+.PHONY: setup demo test lint bench fidelity clean
+
+setup:
+	@scripts/setup.sh
+
+demo: setup
+	$(BIN)/splinterlab doctor
+	$(BIN)/splinterlab up --arch static --topo isp --test pingall
+
+test: setup
+	$(BIN)/ruff check .
+	$(BIN)/splinterlab clean
+	$(BIN)/python -m pytest
+
+lint: setup
+	$(BIN)/ruff check .
+
+bench: setup
+	$(BIN)/splinterlab bench bringup --topo isp
+	$(BIN)/splinterlab fidelity
+
+fidelity: setup
+	$(BIN)/splinterlab fidelity
+
+clean: setup
+	$(BIN)/splinterlab clean

@@ -1,0 +1,1 @@
+"""Experiments, measurements, results, plots and the splinterlab command line."""

@@ -1,0 +1,197 @@
+"""The ``splinterlab`` command line.
+
+Bad input ends in one sentence on stderr and exit code 2 (usage) or 1 (environment), never a
+traceback (set SPLINTERLAB_DEBUG=1 to see one). SIGINT, SIGTERM and SIGHUP unwind through the
+same teardown as a normal exit, so an interrupted run leaves nothing behind.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import sys
+from pathlib import Path
+
+import topologies
+from protocols import UnknownArchitecture
+from topologies import cleanup, graph, zoo
+from topologies.graph import TopologyError
+from topologies.network import NetworkError
+
+
+class UsageError(Exception):
+    """Bad command-line input; exit code 2."""
+
+
+class EnvironmentProblem(Exception):
+    """Something missing or broken on this machine; exit code 1."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str):  # one sentence instead of argparse's usage dump
+        raise UsageError(f"{message}; see '{self.prog} --help'")
+
+
+def _need_root(what: str) -> None:
+    if os.geteuid() != 0:
+        raise EnvironmentProblem(f"{what} needs root (it builds network namespaces); run it "
+                                 "with sudo")
+
+
+class Terminated(BaseException):
+    """SIGTERM/SIGHUP: unwind through every teardown. Not a KeyboardInterrupt, which Mininet's
+    CLI would swallow to keep its prompt."""
+
+
+def _terminate(signum, frame):
+    raise Terminated(signum)
+
+
+# -- commands --------------------------------------------------------------------------------
+def cmd_doctor(args) -> int:
+    from . import doctor
+
+    return doctor.run()
+
+
+def cmd_topo_list(args) -> int:
+    if args.zoo:
+        print("\n".join(f"zoo:{key.split('/', 1)[1] if key.startswith('topozoo/') else key}"
+                        for key in zoo.describe()))
+        return 0
+    for name, builder in topologies.BUILDERS.items():
+        params = ", ".join(f"{k}={v}" for k, v in topologies.parameters(builder).items())
+        doc = (builder.__doc__ or "").strip().partition("\n")[0]
+        print(f"{name:<6} {doc}\n       parameters: {params}")
+    params = ", ".join(f"{k}={v}" for k, v in topologies.parameters(zoo.build).items())
+    print(f"zoo:<Name>  any of {len(zoo.describe())} Topology Zoo / SNDlib graphs "
+          f"('topo list --zoo')\n       parameters: {params}")
+    return 0
+
+
+def cmd_topo_show(args) -> int:
+    g = topologies.build(args.name)
+    for line in graph.summarize(g).lines():
+        print(line)
+    if args.out:
+        from topologies.draw import draw
+
+        out = Path(args.out)
+        if not out.parent.is_dir():
+            raise UsageError(f"cannot write {out}: directory {out.parent} does not exist")
+        draw(g, out)
+        print(f"drawing written to {out}")
+    return 0
+
+
+def cmd_clean(args) -> int:
+    _need_root("splinterlab clean")
+    for line in cleanup.clean().lines():
+        print(line)
+    return 0
+
+
+def cmd_fidelity(args) -> int:
+    _need_root("splinterlab fidelity")
+    from . import fidelity
+
+    config = fidelity.FidelityConfig(backend=args.backend)
+    rows, context = fidelity.run(config)
+    for line in fidelity.table(rows, context):
+        print(line)
+    if args.json:
+        fidelity.save(rows, context, Path(args.json))
+    core = [r for r in rows if r.kind != "delay_path_pps"]
+    sustained = max((r.measured for r in rows if r.kind == "delay_path_pps" and r.ok), default=0)
+    return 0 if all(r.ok for r in core) and sustained >= 50_000 else 1
+
+
+def cmd_up(args) -> int:
+    _need_root("splinterlab up")
+    from . import console
+
+    return console.up(args.topo, args.arch, args.backend, args.test)
+
+
+def cmd_bench(args) -> int:
+    _need_root(f"splinterlab bench {args.what}")
+    from . import bench
+
+    return bench.run(args)
+
+
+# -- parser ----------------------------------------------------------------------------------
+def build_parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="splinterlab", description="Compare a permissionless IP network with a "
+                "registered-access network on one emulated network.")
+    sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    s = sub.add_parser("doctor", help="check what this machine has and lacks")
+    s.set_defaults(func=cmd_doctor)
+
+    topo = sub.add_parser("topo", help="list and inspect topologies")
+    tsub = topo.add_subparsers(dest="topo_command", required=True, parser_class=_Parser)
+    s = tsub.add_parser("list", help="topology names and their parameters")
+    s.add_argument("--zoo", action="store_true", help="list every zoo: graph")
+    s.set_defaults(func=cmd_topo_list)
+    s = tsub.add_parser("show", help="summary and drawing of a topology")
+    s.add_argument("name", help="topology spec, e.g. isp or zoo:Abilene,hosts=2")
+    s.add_argument("--out", help="write a drawing (PNG or SVG)")
+    s.set_defaults(func=cmd_topo_show)
+
+    s = sub.add_parser("clean", help="remove everything runs left behind (even after kill -9)")
+    s.set_defaults(func=cmd_clean)
+
+    s = sub.add_parser("fidelity", help="requested vs measured delay, bandwidth, packet rate")
+    s.add_argument("--backend", default="auto", choices=["auto", "netem", "userspace"])
+    s.add_argument("--json", help="also write the measurements to this JSON file")
+    s.set_defaults(func=cmd_fidelity)
+
+    s = sub.add_parser("up", help="bring a network up and open the Mininet CLI")
+    s.add_argument("--topo", default=topologies.DEFAULT)
+    s.add_argument("--arch", default="static", help="static (more to come)")
+    s.add_argument("--backend", default="auto", choices=["auto", "netem", "userspace"])
+    s.add_argument("--test", choices=["pingall"], help="run a test instead of the CLI")
+    s.set_defaults(func=cmd_up)
+
+    s = sub.add_parser("bench", help="benchmarks that print figures")
+    s.add_argument("what", choices=["bringup"])
+    s.add_argument("--topo", default=topologies.DEFAULT)
+    s.add_argument("--arch", default="static")
+    s.add_argument("--repeat", type=int, default=3)
+    s.set_defaults(func=cmd_bench)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, _terminate)
+    debug = bool(os.environ.get("SPLINTERLAB_DEBUG"))
+    try:
+        args = build_parser().parse_args(argv)
+        return args.func(args)
+    except (UsageError, TopologyError, UnknownArchitecture) as e:
+        print(f"splinterlab: {e}", file=sys.stderr)
+        return 2
+    except (EnvironmentProblem, NetworkError) as e:
+        print(f"splinterlab: {e}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("splinterlab: interrupted; everything the run started was removed",
+              file=sys.stderr)
+        return 130
+    except Terminated as e:
+        print(f"splinterlab: stopped by signal {e.args[0]}; everything the run started was "
+              "removed", file=sys.stderr)
+        return 128 + e.args[0]
+    except Exception as e:  # a bug: say so in one line, keep the traceback for SPLINTERLAB_DEBUG
+        if debug:
+            raise
+        print(f"splinterlab: internal error {type(e).__name__}: {e} (rerun with "
+              "SPLINTERLAB_DEBUG=1 for the traceback)", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

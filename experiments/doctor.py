@@ -1,0 +1,162 @@
+"""``splinterlab doctor``: one line per requirement, each either ok or the command that fixes it.
+
+Checks are real attempts where that is cheap (bind an NFQUEUE, add a netem qdisc, in a
+throwaway namespace) rather than guesses from package lists, because this project runs on
+kernels that ship without features a package list would promise.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import pwd
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from topologies import cleanup
+from topologies.network import netem_available
+
+SETUP = "sudo make setup"
+
+
+@dataclass(frozen=True)
+class Check:
+    name: str
+    ok: bool
+    detail: str
+    required: bool = True
+
+    def line(self) -> str:
+        mark = "ok  " if self.ok else ("FAIL" if self.required else "note")
+        return f"{mark} {self.name:<18} {self.detail}"
+
+
+def _apt(package: str) -> str:
+    return f"missing: sudo apt-get install {package} (or {SETUP})"
+
+
+def _tool(name: str, package: str, required: bool = True) -> Check:
+    path = shutil.which(name)
+    return Check(name, bool(path), path or _apt(package), required)
+
+
+def _in_scratch_namespace(*argv: str) -> subprocess.CompletedProcess:
+    return subprocess.run(["unshare", "--net", *argv], capture_output=True, text=True)
+
+
+_NFQUEUE_PROBE = "from topologies.nfqueue import QueueSocket; QueueSocket().bind(7)"
+
+
+def _nfqueue() -> Check:
+    if os.geteuid() != 0:
+        return Check("NFQUEUE", False, "cannot test the kernel side without root: use sudo")
+    rule = _in_scratch_namespace("iptables", "-t", "mangle", "-A", "POSTROUTING", "-j",
+                                 "NFQUEUE", "--queue-num", "7")
+    if rule.returncode != 0:
+        return Check("NFQUEUE", False, "the kernel refuses the iptables NFQUEUE target "
+                     "(CONFIG_NETFILTER_XT_TARGET_NFQUEUE)")
+    bind = _in_scratch_namespace(sys.executable, "-c", _NFQUEUE_PROBE)
+    if bind.returncode != 0:
+        return Check("NFQUEUE", False, "binding a queue failed (CONFIG_NETFILTER_NETLINK_QUEUE)")
+    return Check("NFQUEUE", True, "iptables target and queue binding (topologies.nfqueue) work")
+
+
+def _python_packages() -> Check:
+    missing = []
+    for module in ("networkx", "matplotlib", "topohub", "scapy", "tqdm", "nftables", "mininet"):
+        try:
+            importlib.import_module(module)
+        except ImportError:
+            missing.append(module)
+    if not missing:
+        return Check("python packages", True, f"all importable from {sys.executable}")
+    hint = (" (mininet and nftables come from Debian: the venv needs --system-site-packages)"
+            if {"mininet", "nftables"} & set(missing) else "")
+    return Check("python packages", False, f"missing {', '.join(missing)}: {SETUP}{hint}")
+
+
+def _frr() -> Check:
+    missing = [d for d in ("zebra", "ospfd", "bfdd") if not Path(f"/usr/lib/frr/{d}").exists()]
+    try:
+        pwd.getpwnam("frr")
+    except KeyError:
+        missing.append("user frr")
+    if missing:
+        return Check("FRR", False, f"{', '.join(missing)} {_apt('frr')}")
+    return Check("FRR", True, "zebra, ospfd, bfdd in /usr/lib/frr")
+
+
+def _netem() -> Check:
+    if os.geteuid() != 0:
+        return Check("netem", False, "cannot test without root", required=False)
+    if netem_available():
+        return Check("netem", True, "kernel qdisc present", required=False)
+    return Check("netem", False, "absent from this kernel: links use the userspace delay "
+                 "backend (NFQUEUE)", required=False)
+
+
+def _low_latency() -> Check:
+    ok = os.access("/dev/cpu_dma_latency", os.W_OK)
+    return Check("PM QoS", ok, "/dev/cpu_dma_latency writable: precise userspace delays" if ok
+                 else "/dev/cpu_dma_latency not writable: userspace delays wake up later",
+                 required=False)
+
+
+def _leftovers() -> Check:
+    if os.geteuid() != 0:
+        return Check("leftovers", True, "not checked without root", required=False)
+    found = cleanup.leftovers()
+    return Check("leftovers", not found, "none" if not found else
+                 f"{len(found)} things from an earlier run: sudo splinterlab clean",
+                 required=False)
+
+
+def checks() -> list[Check]:
+    root = os.geteuid() == 0
+    mininet_ok = bool(shutil.which("mnexec"))
+    return [
+        Check("root", root, "yes" if root else "not root: run splinterlab with sudo"),
+        Check("mininet", mininet_ok, "mnexec " + (shutil.which("mnexec") or "")
+              if mininet_ok else _apt("mininet")),
+        _tool("brctl", "bridge-utils"),
+        _frr(),
+        _tool("nft", "nftables"),
+        _tool("iptables", "iptables"),
+        _tool("conntrack", "conntrack"),
+        _netem(),
+        _nfqueue(),
+        _python_packages(),
+        _tool("ping", "iputils-ping"),
+        _tool("iperf3", "iperf3"),
+        _tool("curl", "curl"),
+        _tool("dig", "dnsutils"),
+        _tool("dnsmasq", "dnsmasq-base"),
+        _tool("socat", "socat"),
+        _tool("openssl", "openssl"),
+        _tool("tcpdump", "tcpdump", required=False),
+        _low_latency(),
+        _leftovers(),
+    ]
+
+
+def delay_backend_line(results: list[Check]) -> str:
+    netem = next(c for c in results if c.name == "netem")
+    if netem.ok:
+        return "delay backend: netem (kernel qdisc)"
+    if os.geteuid() != 0:
+        return "delay backend: unknown until run as root"
+    return "delay backend: userspace (NFQUEUE + topologies.delayd), since the kernel has no netem"
+
+
+def run() -> int:
+    results = checks()
+    for check in results:
+        print(check.line())
+    print(delay_backend_line(results))
+    failed = [c.name for c in results if c.required and not c.ok]
+    print("everything required is present" if not failed else
+          f"missing or failing: {', '.join(failed)}")
+    return 1 if failed else 0

@@ -1,0 +1,111 @@
+"""Probes: real clients run inside hosts, reporting what the host itself saw.
+
+A probe never looks at a router's table or a daemon's state: it answers "did my packet get
+there, and how long did it take", the only thing a user of either architecture can observe.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from itertools import permutations
+
+_RTT = re.compile(r"= [\d.]+/([\d.]+)/")
+_RECEIVED = re.compile(r"(\d+) received")
+
+
+@dataclass(frozen=True)
+class PingResult:
+    src: str
+    dst: str
+    sent: int
+    received: int
+    rtt_ms: float | None  # average over the replies
+
+    @property
+    def ok(self) -> bool:
+        return self.received > 0
+
+
+def parse_ping(src: str, dst: str, sent: int, output: str) -> PingResult:
+    received = _RECEIVED.search(output)
+    rtt = _RTT.search(output)
+    return PingResult(src, dst, sent, int(received.group(1)) if received else 0,
+                      float(rtt.group(1)) if rtt else None)
+
+
+def ping(net, src: str, dst: str, count: int = 1, timeout: float = 2.0,
+         interval: float = 0.2) -> PingResult:
+    result = net.exec(src, "ping", "-n", "-q", "-c", str(count), "-i", str(interval),
+                      "-W", str(timeout), net.address(dst), check=False,
+                      timeout=count * interval + timeout + 10)
+    return parse_ping(src, dst, count, result.stdout)
+
+
+@dataclass(frozen=True)
+class PingSeries:
+    rtts_ms: list[float]  # per reply, in order; ping prints >= 100 ms with 1 ms resolution
+    summary: PingResult   # its average has microsecond resolution at any RTT
+
+
+def ping_series(net, src: str, dst: str, count: int, interval: float = 0.02) -> PingSeries:
+    out = net.exec(src, "ping", "-n", "-c", str(count), "-i", str(interval), "-W", "2",
+                   net.address(dst), check=False, timeout=count * interval + 15).stdout
+    return PingSeries([float(m) for m in re.findall(r"time=([\d.]+) ms", out)],
+                      parse_ping(src, dst, count, out))
+
+
+def ping_times(net, src: str, dst: str, count: int, interval: float = 0.02) -> list[float]:
+    """Every RTT of a ping run, in ms, in order (lost probes are simply absent)."""
+    return ping_series(net, src, dst, count, interval).rtts_ms
+
+
+def pingall(net, nodes: list[str] | None = None, parallel: int = 16) -> list[PingResult]:
+    """One ping from every node to every other (ordered pairs, as Mininet's pingall)."""
+    nodes = list(nodes if nodes is not None else net.end_nodes())
+    pairs = list(permutations(nodes, 2))
+    with ThreadPoolExecutor(parallel) as pool:
+        return list(pool.map(lambda p: ping(net, *p), pairs))
+
+
+def reachable(results: list[PingResult]) -> str:
+    ok = sum(r.ok for r in results)
+    return f"{ok}/{len(results)} pairs reachable"
+
+
+def wait_listening(net, node: str, port: int, proto: str = "tcp", timeout: float = 10) -> None:
+    """Block until something listens on ``port`` inside ``node`` (bounded)."""
+    flag = "-Hltn" if proto == "tcp" else "-Hlun"
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        out = net.exec(node, "ss", flag, f"sport = :{port}", check=False).stdout
+        if out.strip():
+            return
+        time.sleep(0.05)
+    raise TimeoutError(f"nothing listens on {proto} port {port} in {node} after {timeout} s")
+
+
+def iperf3(net, client: str, server: str, seconds: float = 5, udp_rate: str | None = None,
+           length: int | None = None, port: int = 5201) -> dict:
+    """Run iperf3 between two nodes; returns iperf3's JSON summary ``end`` section."""
+    srv = net.popen(server, ["iperf3", "-s", "-1", "-p", str(port)],
+                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_listening(net, server, port)
+        argv = ["iperf3", "-c", net.address(server), "-p", str(port), "-t", str(seconds), "-J"]
+        if udp_rate:
+            argv += ["-u", "-b", udp_rate]
+        if length:
+            argv += ["-l", str(length)]
+        out = net.exec(client, *argv, check=False, timeout=seconds + 30).stdout
+        data = json.loads(out)
+        if "error" in data:
+            raise RuntimeError(f"iperf3 {client}->{server}: {data['error']}")
+        return data["end"]
+    finally:
+        srv.kill()
+        srv.wait()

@@ -1,0 +1,35 @@
+"""The architectures under comparison, by name.
+
+An architecture is laid over an emulated network that is already up (same graph, same
+addresses): ``start(net)`` starts its daemons through ``net.start_daemon`` and returns once the
+network is usable; ``stop(net)`` is optional because the network's teardown kills every daemon.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from .static import Static
+
+
+class Architecture(Protocol):
+    name: str
+    static_routes: bool  # ask the network for precomputed routes (no routing daemons)
+
+    def start(self, net) -> None: ...
+
+    def describe(self) -> dict: ...
+
+
+ARCHITECTURES: dict[str, type] = {"static": Static}
+
+
+class UnknownArchitecture(ValueError):
+    pass
+
+
+def get(name: str, **options) -> Architecture:
+    if name not in ARCHITECTURES:
+        raise UnknownArchitecture(f"there is no architecture {name!r}; choose one of "
+                                  f"{', '.join(ARCHITECTURES)}")
+    return ARCHITECTURES[name](**options)

@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# Install what splinterlab needs on Debian/Ubuntu, then the project itself into .venv.
+# Idempotent: when everything is present it only checks, which takes about a second.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# Debian packages: the emulator (mininet), routing (frr), enforcement (nftables, iptables,
+# conntrack, python3-nftables), the userspace delay backend's C library, services and clients.
+APT_PACKAGES=(
+    mininet bridge-utils frr nftables iptables conntrack python3-nftables iproute2
+    iputils-ping iperf3 tcpdump dnsmasq-base dnsutils curl socat openssl
+    libnetfilter-queue-dev python3-venv python3-dev gcc
+)
+
+missing=()
+for pkg in "${APT_PACKAGES[@]}"; do
+    dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
+done
+if ((${#missing[@]})); then
+    if [ "$(id -u)" != 0 ]; then
+        echo "setup: Debian packages missing (${missing[*]}); run 'sudo make setup'." >&2
+        exit 1
+    fi
+    echo "setup: installing ${missing[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# The venv must come from Debian's interpreter: only it sees Debian's mininet module.
+if [ ! -x .venv/bin/python ] || ! .venv/bin/python -c "import mininet" 2>/dev/null; then
+    rm -rf .venv
+    /usr/bin/python3 -m venv --system-site-packages .venv
+fi
+stamp=.venv/.splinterlab-installed
+if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
+    echo "setup: installing splinterlab into .venv"
+    # (pip.conf on some machines names local mirrors that may be absent: drop that noise only)
+    .venv/bin/pip install -q --disable-pip-version-check -e '.[test]' 2>&1 \
+        | { grep -v "^WARNING: Location 'file:" || true; }
+    [ "${PIPESTATUS[0]}" = 0 ]
+    touch "$stamp"
+fi

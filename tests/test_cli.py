@@ -1,0 +1,72 @@
+"""The command line's answers to bad input: one sentence, the right exit code, no traceback."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from experiments import cli, probes
+
+
+def run(capsys, *argv):
+    code = cli.main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_unknown_topology_points_to_topo_list(capsys):
+    code, _, err = run(capsys, "topo", "show", "nosuch")
+    assert code == 2
+    assert err.strip() == ("splinterlab: there is no topology 'nosuch'; 'splinterlab topo list' "
+                           "shows the valid names")
+
+
+def test_malformed_parameter_is_a_usage_error(capsys):
+    code, _, err = run(capsys, "topo", "show", "isp,hosts=lots")
+    assert code == 2 and err.count("\n") == 1 and "hosts" in err
+
+
+def test_unknown_command_is_a_usage_error(capsys):
+    code, _, err = run(capsys, "frobnicate")
+    assert code == 2 and err.startswith("splinterlab: argument command: invalid choice")
+
+
+@pytest.mark.parametrize("argv", [["up"], ["fidelity"], ["clean"], ["bench", "bringup"]])
+def test_root_commands_say_so_without_root(capsys, monkeypatch, argv):
+    monkeypatch.setattr(os, "geteuid", lambda: 1000)
+    code, _, err = run(capsys, *argv)
+    assert code == 1 and "needs root" in err and "sudo" in err
+
+
+def test_unknown_architecture_is_a_usage_error(capsys, monkeypatch):
+    monkeypatch.setattr(os, "geteuid", lambda: 0)
+    code, _, err = run(capsys, "up", "--arch", "nope", "--topo", "line")
+    assert code == 2 and "no architecture 'nope'" in err
+
+
+def test_topo_show_writes_a_png(capsys, tmp_path):
+    out = tmp_path / "isp.png"
+    code, text, _ = run(capsys, "topo", "show", "isp", "--out", str(out))
+    assert code == 0 and out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "diameter: 5 hops" in text
+
+
+def test_topo_show_into_a_missing_directory(capsys, tmp_path):
+    code, _, err = run(capsys, "topo", "show", "isp", "--out", str(tmp_path / "no" / "a.png"))
+    assert code == 2 and "does not exist" in err
+
+
+def test_topo_list_names_every_builder(capsys):
+    code, out, _ = run(capsys, "topo", "list")
+    assert code == 0
+    for name in ("isp", "line", "ring", "star", "zoo:<Name>"):
+        assert name in out
+
+
+def test_parse_ping_reads_iputils_output():
+    out = ("3 packets transmitted, 2 received, 33.3333% packet loss, time 2003ms\n"
+           "rtt min/avg/max/mdev = 1.100/1.250/1.400/0.150 ms\n")
+    r = probes.parse_ping("h1", "h2", 3, out)
+    assert (r.received, r.rtt_ms, r.ok) == (2, 1.25, True)
+    assert not probes.parse_ping("h1", "h2", 1, "1 packets transmitted, 0 received").ok

@@ -1,0 +1,165 @@
+"""A deterministic IPv4 plan for a topology graph, from ranges never routed on the Internet.
+
+The same graph always gets the same addresses and interface names, so both architectures of a
+paired run see identical addresses, and results name the same nodes.
+
+=====================  ===================  =================================================
+national links         198.18.0.0/17        a /30 per router-router link
+national loopbacks     198.18.128.0/17      a /32 per router (OSPF router id)
+national end lines     198.19.K.0/24        K = the attachment router; a /29 per end node
+unused (censor lies)   198.19.255.0/24      answers that lead nowhere
+foreign links          192.0.2.0/25         a /30 per link touching a foreign router
+foreign loopbacks      192.0.2.128/25
+foreign end lines      203.0.113.0/24       a /29 per foreign server
+=====================  ===================  =================================================
+
+An end line is a /29 so that an end node can move to a spare address of its own line (the
+"address change" evasion): the router's .1, the node's .2, spares .3-.6.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass, field
+from ipaddress import IPv4Address, IPv4Interface, IPv4Network
+
+import networkx as nx
+
+from .graph import TopologyError, end_nodes, is_foreign, is_router, natural_key, routers
+
+NATIONAL = IPv4Network("198.18.0.0/15")
+NATIONAL_LINKS = IPv4Network("198.18.0.0/17")
+NATIONAL_LOOPBACKS = IPv4Network("198.18.128.0/17")
+NATIONAL_LINES = IPv4Network("198.19.0.0/16")
+UNROUTED = IPv4Network("198.19.255.0/24")
+FOREIGN_LINKS = IPv4Network("192.0.2.0/25")
+FOREIGN_LOOPBACKS = IPv4Network("192.0.2.128/25")
+FOREIGN_LINES = IPv4Network("203.0.113.0/24")
+FOREIGN = (IPv4Network("192.0.2.0/24"), IPv4Network("198.51.100.0/24"), FOREIGN_LINES)
+LINE_PREFIX = 29
+
+
+@dataclass(frozen=True)
+class Interface:
+    node: str
+    name: str
+    address: IPv4Interface
+    peer: str
+
+
+@dataclass
+class AddressPlan:
+    interfaces: dict[tuple[str, str], Interface] = field(default_factory=dict)
+    loopbacks: dict[str, IPv4Address] = field(default_factory=dict)
+
+    def intf(self, node: str, peer: str) -> Interface:
+        """The interface of ``node`` on its link to ``peer``."""
+        return self.interfaces[node, peer]
+
+    def interfaces_of(self, node: str) -> list[Interface]:
+        return sorted((i for (n, _), i in self.interfaces.items() if n == node),
+                      key=lambda i: natural_key(i.name))
+
+    def address(self, node: str) -> IPv4Address:
+        """The address other nodes use for ``node``: loopback of a router, line of an end."""
+        if node in self.loopbacks:
+            return self.loopbacks[node]
+        (intf,) = self.interfaces_of(node)
+        return intf.address.ip
+
+    def gateway(self, end: str) -> IPv4Address:
+        (intf,) = self.interfaces_of(end)
+        return self.intf(intf.peer, end).address.ip
+
+    def line(self, end: str) -> IPv4Network:
+        (intf,) = self.interfaces_of(end)
+        return intf.address.network
+
+    def node_of(self, address: IPv4Address | str) -> str | None:
+        address = IPv4Address(str(address))
+        for node, lo in self.loopbacks.items():
+            if lo == address:
+                return node
+        for intf in self.interfaces.values():
+            if intf.address.ip == address:
+                return intf.node
+        return None
+
+    def prefixes(self) -> list[IPv4Network]:
+        """Every prefix a router must be able to reach."""
+        nets = {i.address.network for i in self.interfaces.values()}
+        nets |= {IPv4Network(f"{lo}/32") for lo in self.loopbacks.values()}
+        return sorted(nets)
+
+
+class _Pool:
+    def __init__(self, net: IPv4Network, prefixlen: int, what: str):
+        self._subnets = net.subnets(new_prefix=prefixlen)
+        self._what = what
+
+    def take(self) -> IPv4Network:
+        try:
+            return next(self._subnets)
+        except StopIteration:
+            raise TopologyError(f"the topology has too many {self._what} for the address "
+                                "plan; use fewer nodes") from None
+
+
+def _ports(g: nx.Graph) -> dict[tuple[str, str], int]:
+    """Port numbers per node, in a canonical edge order (Mininet names ports <node>-eth<N>)."""
+    ports: dict[tuple[str, str], int] = {}
+    nxt: dict[str, int] = {}
+    for a, b in sorted((tuple(sorted(e, key=natural_key)) for e in g.edges),
+                       key=lambda e: (natural_key(e[0]), natural_key(e[1]))):
+        for node, peer in ((a, b), (b, a)):
+            ports[node, peer] = nxt.get(node, 0)
+            nxt[node] = ports[node, peer] + 1
+    return ports
+
+
+def plan(g: nx.Graph) -> AddressPlan:
+    p = AddressPlan()
+    ports = _ports(g)
+    national_links = _Pool(NATIONAL_LINKS, 30, "national links")
+    foreign_links = _Pool(FOREIGN_LINKS, 30, "links abroad")
+    national_lo = iter(NATIONAL_LOOPBACKS.hosts())
+    foreign_lo = iter(FOREIGN_LOOPBACKS.hosts())
+    foreign_lines = _Pool(FOREIGN_LINES, LINE_PREFIX, "foreign servers")
+    for r in routers(g):
+        try:
+            p.loopbacks[r] = next(foreign_lo if is_foreign(g, r) else national_lo)
+        except StopIteration:
+            raise TopologyError("the topology has too many routers for the address plan") from None
+
+    def add(node: str, peer: str, addr: IPv4Interface) -> None:
+        p.interfaces[node, peer] = Interface(node, f"{node}-eth{ports[node, peer]}", addr, peer)
+
+    for a, b in sorted(g.edges, key=lambda e: sorted(map(natural_key, e))):
+        if not (is_router(g, a) and is_router(g, b)):
+            continue
+        pool = foreign_links if is_foreign(g, a) or is_foreign(g, b) else national_links
+        x, y = pool.take().hosts()
+        a, b = sorted((a, b), key=natural_key)
+        add(a, b, IPv4Interface(f"{x}/30"))
+        add(b, a, IPv4Interface(f"{y}/30"))
+
+    national_routers_with_ends = [r for r in routers(g) if not is_foreign(g, r)
+                                  and any(not is_router(g, n) for n in g.neighbors(r))]
+    line_blocks = {}
+    for k, r in enumerate(national_routers_with_ends, start=1):
+        block = IPv4Network(f"198.19.{k}.0/24")
+        if block.overlaps(UNROUTED):
+            raise TopologyError("the topology has more than 254 routers with hosts; the "
+                                "address plan has room for 254")
+        line_blocks[r] = _Pool(block, LINE_PREFIX, f"end nodes on router {r} (max 32)")
+    for end in end_nodes(g):
+        (router,) = g.neighbors(end)
+        line = foreign_lines.take() if is_foreign(g, router) else line_blocks[router].take()
+        gw, addr = list(line.hosts())[:2]
+        add(router, end, IPv4Interface(f"{gw}/{LINE_PREFIX}"))
+        add(end, router, IPv4Interface(f"{addr}/{LINE_PREFIX}"))
+    return p
+
+
+def is_national(address: IPv4Address | str) -> bool:
+    return ipaddress.ip_address(str(address)) in NATIONAL

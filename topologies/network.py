@@ -1,0 +1,376 @@
+"""The emulated network: a topology graph brought up in Mininet as IP routers and end hosts.
+
+It knows links, addresses, shaping and node processes; it knows nothing of routing protocols
+or access control. Architectures start their daemons through ``start_daemon`` so that a router
+crash kills them and a restore starts them again, and experiments schedule failures through
+``link_down``/``crash``. Everything a run starts carries the run's mark (``runstate``), and
+``stop`` ends with the same sweep as ``splinterlab clean``, so nothing outlives the network.
+
+Closed by construction: no link to the root namespace, no NAT, no default route out.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import signal
+import struct
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+
+import networkx as nx
+
+from . import addressing, cleanup, shaping
+from .graph import LinkSpec, is_router, natural_key
+from .runstate import MARKER, RunState
+
+LINK_MODES = ("carrier", "silent")
+_STOP_SIGNALS = {signal.SIGINT, signal.SIGTERM, signal.SIGHUP}
+
+
+def _chain(intf: str) -> str:
+    return "cut_" + intf.replace("-", "_")
+
+
+class NetworkError(RuntimeError):
+    """The network could not be built or changed; the message is one sentence with a fix."""
+
+
+@cache
+def netem_available() -> bool:
+    """Try netem on the loopback of a throwaway namespace."""
+    probe = subprocess.run(["unshare", "--net", "tc", "qdisc", "add", "dev", "lo", "root",
+                            "netem", "delay", "1ms"], capture_output=True)
+    return probe.returncode == 0
+
+
+def resolve_backend(requested: str) -> str:
+    if requested == "auto":
+        return "netem" if netem_available() else "userspace"
+    if requested not in shaping.BACKENDS:
+        raise NetworkError(f"unknown delay backend {requested!r}; use auto, netem or userspace")
+    if requested == "netem" and not netem_available():
+        raise NetworkError("this kernel has no netem qdisc; use --backend userspace (or auto)")
+    return requested
+
+
+def require_root() -> None:
+    if os.geteuid() != 0:
+        raise NetworkError("building an emulated network needs root; run it with sudo")
+    if not shutil.which("mnexec"):
+        raise NetworkError("Mininet's mnexec is missing; run 'sudo make setup'")
+
+
+@dataclass
+class Daemon:
+    """A process that belongs to a node: killed when the node crashes, restarted on restore.
+
+    ``pidfile`` is for programs that fork into the background (FRR); otherwise the network
+    keeps the child itself.
+    """
+
+    node: str
+    name: str
+    argv: list[str]
+    pidfile: Path | None = None
+    log: Path | None = None
+    process: subprocess.Popen | None = None
+
+    def pid(self) -> int | None:
+        if self.pidfile:
+            try:
+                return int(self.pidfile.read_text().split()[0])
+            except (OSError, ValueError, IndexError):
+                return None
+        return self.process.pid if self.process else None
+
+
+class EmulatedNetwork:
+    """Bring a graph up (``with EmulatedNetwork(g) as net:``), act on it, tear it down."""
+
+    def __init__(self, graph: nx.Graph, backend: str = "auto", static_routes: bool = True,
+                 seed: int = 0):
+        self.graph = graph
+        self.plan = addressing.plan(graph)
+        self.requested_backend = backend
+        self.backend = ""
+        self.static_routes = static_routes
+        self.seed = seed
+        self.run: RunState | None = None
+        self.mn = None
+        self.daemons: list[Daemon] = []
+        self.down_links: dict[tuple[str, str], str] = {}
+        self.crashed: set[str] = set()
+        self.timings: dict[str, float] = {}
+        self._qos_fd: int | None = None
+        self._generation = 0
+
+    # -- life cycle ------------------------------------------------------------------------
+    def __enter__(self) -> EmulatedNetwork:
+        try:
+            return self.start()
+        except BaseException:
+            self.stop()
+            raise
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def start(self) -> EmulatedNetwork:
+        require_root()
+        from mininet.log import setLogLevel
+        from mininet.net import Mininet
+
+        from .mininet_topo import GraphTopo
+
+        t0 = time.monotonic()
+        self.backend = resolve_backend(self.requested_backend)
+        self.run = RunState.create()
+        os.environ[MARKER] = self.run.run_id  # inherited by every process Mininet spawns
+        self.run.record(phase="bring-up", topology=self.graph.graph.get("spec", ""),
+                        backend=self.backend,
+                        interfaces=sorted(i.name for i in self.plan.interfaces.values()))
+        setLogLevel("error")
+        if self.backend == "userspace":
+            self._hold_low_latency()
+        self.mn = Mininet(topo=GraphTopo(self.graph, static=self.static_routes),
+                          controller=None, build=False, waitConnected=False)
+        self.mn.build()
+        self.timings["mininet_s"] = time.monotonic() - t0
+        self._apply_shaping(self.graph.nodes)
+        self.run.record(phase="up")
+        self.timings["bringup_s"] = time.monotonic() - t0
+        return self
+
+    def stop(self) -> None:
+        """Tear everything down; safe to call twice and after a failed start. Signals wait
+        until it is done: a second Ctrl-C must not leave half a network behind."""
+        if self.run is None:
+            return
+        blocked = signal.pthread_sigmask(signal.SIG_BLOCK, _STOP_SIGNALS)
+        try:
+            self._teardown()
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
+
+    def _teardown(self) -> None:
+        t0 = time.monotonic()
+        self.run.record(phase="teardown")
+        for daemon in self.daemons:
+            self._kill(daemon)
+        if self.mn is not None:
+            for node in self.mn.hosts:
+                with contextlib.suppress(Exception):
+                    node.terminate()
+        cleanup.clean(self.run.run_id)
+        os.environ.pop(MARKER, None)
+        if self._qos_fd is not None:
+            os.close(self._qos_fd)
+            self._qos_fd = None
+        self.run, self.mn = None, None
+        self.timings["teardown_s"] = time.monotonic() - t0
+
+    def _hold_low_latency(self) -> None:
+        """Keep CPUs out of deep idle while the run lasts (PM QoS); the kernel drops the
+        request when the fd closes, even if we are killed. Without it, waking from idle adds
+        up to 0.15 ms to every userspace-delayed packet on a VM."""
+        try:
+            self._qos_fd = os.open("/dev/cpu_dma_latency", os.O_WRONLY)
+            os.write(self._qos_fd, struct.pack("i", 0))
+        except OSError:
+            self._qos_fd = None
+
+    @property
+    def low_latency_held(self) -> bool:
+        return self._qos_fd is not None
+
+    # -- running things in nodes -----------------------------------------------------------
+    def __getitem__(self, name: str):
+        return self.mn[name]
+
+    def exec(self, node: str, *argv: str, input: str | None = None, timeout: float = 60,
+             check: bool = True) -> subprocess.CompletedProcess:
+        """Run a program inside a node and wait for it."""
+        result = subprocess.run(["mnexec", "-a", str(self[node].pid), *argv], input=input,
+                                capture_output=True, text=True, timeout=timeout)
+        if check and result.returncode != 0:
+            raise NetworkError(f"{node}: '{' '.join(argv)}' failed: "
+                               f"{(result.stderr or result.stdout).strip()[:300]}")
+        return result
+
+    def popen(self, node: str, argv: list[str], **kwargs) -> subprocess.Popen:
+        """Start a program inside a node without waiting."""
+        return subprocess.Popen(["mnexec", "-a", str(self[node].pid), *argv], **kwargs)
+
+    def workdir(self, *parts: str, owner: str | None = None) -> Path:
+        assert self.run is not None, "the network is not up"
+        return self.run.subdir(*parts, owner=owner)
+
+    def start_daemon(self, daemon: Daemon) -> Daemon:
+        if daemon not in self.daemons:
+            self.daemons.append(daemon)
+        if daemon.pidfile:
+            self.exec(daemon.node, *daemon.argv)
+        else:
+            log = open(daemon.log, "ab") if daemon.log else subprocess.DEVNULL  # noqa: SIM115
+            daemon.process = self.popen(daemon.node, daemon.argv, stdout=log,
+                                        stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+            if daemon.log:
+                log.close()
+        return daemon
+
+    def _kill(self, daemon: Daemon) -> None:
+        pid = daemon.pid()
+        if pid:
+            cleanup.kill([pid])
+        if daemon.process:
+            with contextlib.suppress(Exception):
+                daemon.process.wait(timeout=5)
+            daemon.process = None
+        if daemon.pidfile:
+            daemon.pidfile.unlink(missing_ok=True)
+
+    # -- shaping ---------------------------------------------------------------------------
+    def _apply_shaping(self, nodes) -> None:
+        plans = shaping.plan_shaping(self.graph, self.plan, self.backend)
+        self._generation += 1
+        waiting = []
+        for node in sorted(nodes, key=natural_key):
+            todo = plans.get(node, shaping.NodeShaping())
+            if todo.tc:
+                batch = self.workdir("shaping") / f"{node}.tc"
+                batch.write_text("\n".join(todo.tc) + "\n")
+                self.exec(node, "tc", "-batch", str(batch))
+            if todo.queues:
+                waiting.append(self._configure_delay(node, todo.queues))
+        for node, ready, daemon in waiting:
+            self._wait_ready(node, ready, daemon)
+        for node in nodes:
+            todo = plans.get(node, shaping.NodeShaping())
+            self.exec(node, "iptables", "-w", "-t", "mangle", "-F")
+            if todo.iptables:
+                self.exec(node, "iptables-restore", "-w", "--noflush",
+                          input=todo.iptables_restore())
+
+    def _configure_delay(self, node: str, queues: list[shaping.DelayQueue]):
+        config = self.workdir("delay") / f"{node}.json"
+        config.write_text(json.dumps({
+            "generation": self._generation,
+            "seed": self.seed * 1000 + sorted(self.graph, key=natural_key).index(node),
+            "queues": {q.number: {"delay_ms": q.delay_ms, "jitter_ms": q.jitter_ms}
+                       for q in queues}}))
+        ready = Path(f"{config}.ready")
+        daemon = next((d for d in self.daemons if d.node == node and d.name == "delayd"), None)
+        if daemon and daemon.process and daemon.process.poll() is None:
+            daemon.process.send_signal(1)  # SIGHUP: re-read the config
+        else:
+            daemon = self.start_daemon(Daemon(node, "delayd", [sys.executable, "-m",
+                                              "topologies.delayd", str(config)],
+                                              log=self.workdir("delay") / f"{node}.log"))
+        return node, ready, daemon
+
+    def _wait_ready(self, node: str, ready: Path, daemon: Daemon, timeout: float = 15) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if ready.exists() and ready.read_text() == str(self._generation):
+                return
+            if daemon.process is None or daemon.process.poll() is not None:
+                log = daemon.log.read_text()[-300:] if daemon.log else ""
+                raise NetworkError(f"the userspace delay process of {node} died: {log.strip()}")
+            time.sleep(0.01)
+        raise NetworkError(f"the userspace delay process of {node} did not start in {timeout} s")
+
+    def set_link(self, a: str, b: str, spec: LinkSpec) -> None:
+        """Change a link's delay, jitter, loss or bandwidth while the network runs."""
+        self.graph.edges[a, b].update(delay_ms=spec.delay_ms, bw_mbit=spec.bw_mbit,
+                                      loss_pct=spec.loss_pct, jitter_ms=spec.jitter_ms)
+        for node in (a, b):
+            for intf in self.plan.interfaces_of(node):
+                self.exec(node, "tc", "qdisc", "del", "dev", intf.name, "root", check=False)
+        self._apply_shaping([a, b])
+
+    # -- failures --------------------------------------------------------------------------
+    def _link_ends(self, a: str, b: str) -> tuple[str, str]:
+        if not self.graph.has_edge(a, b):
+            raise NetworkError(f"there is no link {a}-{b} in this topology")
+        return self.plan.intf(a, b).name, self.plan.intf(b, a).name
+
+    def link_down(self, a: str, b: str, mode: str = "carrier") -> None:
+        """Cut a link. ``carrier``: both interfaces go down, as when a cable is pulled, and
+        the routers see it at once. ``silent``: frames vanish but the interfaces stay up, as
+        when a box in between fails; only hello or BFD timeouts reveal it."""
+        if mode not in LINK_MODES:
+            raise NetworkError(f"link mode must be one of {', '.join(LINK_MODES)}")
+        for node, intf in zip((a, b), self._link_ends(a, b), strict=True):
+            if mode == "carrier":
+                self.exec(node, "ip", "link", "set", intf, "down")
+            else:
+                self.exec(node, "nft", "-f", "-", input=(
+                    f"table netdev splinter_cut {{ chain {_chain(intf)} {{ type filter hook "
+                    f'ingress device "{intf}" priority -500; policy drop; }}; }}'))
+        self.down_links[tuple(sorted((a, b)))] = mode
+
+    def link_up(self, a: str, b: str) -> None:
+        mode = self.down_links.pop(tuple(sorted((a, b))), None)
+        for node, intf in zip((a, b), self._link_ends(a, b), strict=True):
+            if mode == "silent":
+                self.exec(node, "nft", "-f", "-", check=False,
+                          input=f"delete chain netdev splinter_cut {_chain(intf)}")
+            elif node not in self.crashed:
+                self.exec(node, "ip", "link", "set", intf, "up")
+        self._restore_static_routes([a, b])
+
+    def crash(self, router: str) -> None:
+        """A router dies: its daemons are killed and its interfaces go down."""
+        if router not in self.graph or not is_router(self.graph, router):
+            raise NetworkError(f"{router} is not a router of this topology")
+        for daemon in self.daemons:
+            if daemon.node == router and daemon.name != "delayd":
+                self._kill(daemon)
+        for intf in self.plan.interfaces_of(router):
+            self.exec(router, "ip", "link", "set", intf.name, "down")
+        self.crashed.add(router)
+
+    def restore(self, router: str) -> None:
+        """Power the router back on: interfaces up (except links still cut), daemons restarted."""
+        self.crashed.discard(router)
+        for intf in self.plan.interfaces_of(router):
+            if self.down_links.get(tuple(sorted((router, intf.peer)))) != "carrier":
+                self.exec(router, "ip", "link", "set", intf.name, "up")
+        self._restore_static_routes([router, *self.graph.neighbors(router)])
+        for daemon in self.daemons:
+            if daemon.node == router and daemon.name != "delayd":
+                self.start_daemon(daemon)
+
+    def _restore_static_routes(self, nodes) -> None:
+        """The kernel drops routes through an interface that went down; put them back."""
+        if not self.static_routes:
+            return
+        for node in nodes:
+            if is_router(self.graph, node):
+                routes = self[node].params.get("routes", [])
+                self.exec(node, "ip", "-batch", "-", check=False, input="".join(
+                    f"route replace {p} via {nh}\n" for p, nh in routes))
+            else:
+                self.exec(node, "ip", "route", "replace", "default", "via",
+                          str(self.plan.gateway(node)), check=False)
+
+    # -- facts -----------------------------------------------------------------------------
+    def address(self, node: str) -> str:
+        return str(self.plan.address(node))
+
+    def end_nodes(self) -> Iterator[str]:
+        return (n for n in sorted(self.graph, key=natural_key) if not is_router(self.graph, n))
+
+    def describe(self) -> dict:
+        """What a results file needs to say about how links were emulated."""
+        return {"delay_backend": self.backend,
+                "low_latency_pm_qos": self.low_latency_held,
+                "static_routes": self.static_routes}
