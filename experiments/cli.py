@@ -13,8 +13,11 @@ import signal
 import sys
 from pathlib import Path
 
+import protocols
 import topologies
 from protocols import UnknownArchitecture
+from protocols.censor import CensorError
+from protocols.ospf import RoutingError
 from topologies import cleanup, graph, zoo
 from topologies.graph import TopologyError
 from topologies.network import NetworkError
@@ -107,11 +110,36 @@ def cmd_fidelity(args) -> int:
     return 0 if all(r.ok for r in core) and sustained >= 50_000 else 1
 
 
+def architecture_options(args) -> dict:
+    """Architecture settings from the command line, checked before anything is built."""
+    from protocols import censor, ospf
+
+    ospf_flags = {k: v for k, v in (("hello", args.hello), ("dead", args.dead),
+                                    ("hello_multiplier", args.hello_multiplier),
+                                    ("bfd", args.bfd)) if v not in (None, False)}
+    if args.arch == "static":
+        if ospf_flags or args.censor:
+            raise UsageError("--hello, --dead, --hello-multiplier, --bfd and --censor apply to "
+                             "the OSPF architectures, not to static")
+        return {}
+    options: dict = {"ospf": ospf.OspfSettings(**ospf_flags)}
+    if args.censor:
+        if args.arch != "permissionless":
+            raise UsageError("--censor is the permissionless border censor; the registered "
+                             "architecture has its own operator commands")
+        policy = censor.CensorPolicy.load(Path(args.censor))
+        censor.check(policy, topologies.build(args.topo))
+        options["censor"] = policy
+    return options
+
+
 def cmd_up(args) -> int:
-    _need_root("splinterlab up")
     from . import console
 
-    return console.up(args.topo, args.arch, args.backend, args.test)
+    options = architecture_options(args)
+    protocols.get(args.arch, **options)  # unknown architecture: say so before asking for root
+    _need_root("splinterlab up")
+    return console.up(args.topo, args.arch, args.backend, args.test, options)
 
 
 def cmd_bench(args) -> int:
@@ -150,9 +178,17 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("up", help="bring a network up and open the Mininet CLI")
     s.add_argument("--topo", default=topologies.DEFAULT)
-    s.add_argument("--arch", default="static", help="static (more to come)")
+    s.add_argument("--arch", default="permissionless",
+                   help=f"one of {', '.join(protocols.ARCHITECTURES)}")
     s.add_argument("--backend", default="auto", choices=["auto", "netem", "userspace"])
     s.add_argument("--test", choices=["pingall"], help="run a test instead of the CLI")
+    s.add_argument("--hello", type=int, help="OSPF hello interval, s (default 1)")
+    s.add_argument("--dead", type=int, help="OSPF dead interval, s (default 3)")
+    s.add_argument("--hello-multiplier", type=int, metavar="N",
+                   help="OSPF fast hellos: N hellos a second, dead after 1 s")
+    s.add_argument("--bfd", action="store_true", help="BFD on router links (100 ms x 3)")
+    s.add_argument("--censor", metavar="POLICY.toml", help="border censor policy "
+                   "(permissionless): block_addresses, block_names, block_keywords, cut_border")
     s.set_defaults(func=cmd_up)
 
     s = sub.add_parser("bench", help="benchmarks that print figures")
@@ -171,7 +207,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         args = build_parser().parse_args(argv)
         return args.func(args)
-    except (UsageError, TopologyError, UnknownArchitecture) as e:
+    except (UsageError, TopologyError, UnknownArchitecture, RoutingError, CensorError) as e:
         print(f"splinterlab: {e}", file=sys.stderr)
         return 2
     except (EnvironmentProblem, NetworkError) as e:

@@ -1,35 +1,41 @@
 """``splinterlab up``: a network under one architecture, then the Mininet CLI or a test.
 
-The CLI is Mininet's (``h1 ping h9``, ``h1 curl ...``, ``xterm h1``) plus failure commands
-that go through the network object, the same way experiments schedule them.
+The CLI is Mininet's (``h1 ping h9``, ``h1 curl ...``, ``xterm h1``) plus commands that act
+the way experiments do: failures through the network object, web probes from hosts, the
+censor's policy, a router's own view through vtysh.
 """
 
 from __future__ import annotations
 
+import shlex
 import time
 
 from mininet.cli import CLI
 
 import protocols
 import topologies
+from protocols.censor import CensorError, CensorPolicy
+from protocols.services import Services
 from topologies.network import EmulatedNetwork, NetworkError
 
-from . import probes
+from . import probes, webprobe
 
 
 class SplinterCLI(CLI):
     prompt = "splinterlab> "
 
-    def __init__(self, net: EmulatedNetwork, architecture, **kwargs):
+    def __init__(self, net: EmulatedNetwork, architecture, services: Services, **kwargs):
         self.net = net
         self.architecture = architecture
+        self.services = services
         super().__init__(net.mn, **kwargs)
 
-    def _act(self, action, *args) -> None:
+    def _act(self, action, *args):
         try:
-            action(*args)
-        except NetworkError as e:
+            return action(*args)
+        except (NetworkError, CensorError, ValueError) as e:
             print(f"*** {e}")
+            return None
 
     def do_link(self, line: str) -> None:
         """link A B down [carrier|silent] | link A B up: cut or repair the link A-B."""
@@ -46,7 +52,7 @@ class SplinterCLI(CLI):
         self._act(self.net.crash, line.strip())
 
     def do_restore(self, line: str) -> None:
-        """restore R: router R comes back."""
+        """restore R: router R comes back (interfaces up, daemons restarted)."""
         self._act(self.net.restore, line.strip())
 
     def do_pingall(self, line: str) -> None:
@@ -57,16 +63,89 @@ class SplinterCLI(CLI):
                 print(f"  {r.src} -> {r.dst}: no reply")
         print(probes.reachable(results))
 
+    def do_sites(self, line: str) -> None:
+        """sites: the names the resolvers know, and their true addresses."""
+        for name, addresses in sorted(self.services.records.items()):
+            print(f"  {name:<32} {', '.join(addresses)}")
 
-def up(spec: str, arch: str, backend: str, test: str | None) -> int:
+    def do_probe(self, line: str) -> None:
+        """probe HOST SITE [direct|foreign_resolver|relay|tunnel]: DNS, TCP, HTTP from HOST."""
+        words = line.split()
+        if len(words) not in (2, 3) or words[1] not in self.services.records:
+            print("usage: probe HOST SITE [method]   ('sites' lists the sites)")
+            return
+        r = self._act(webprobe.web_probe, self.net, self.services, *words)
+        if r:
+            verdict = "ok" if r.ok else f"FAILED ({r.label}): {r.detail}"
+            timing = f"connect {r.connect_ms:.1f} ms, total {r.total_ms:.1f} ms" \
+                if r.connect_ms and r.total_ms else ""
+            print(f"  {r.host} -> {r.site} via {r.method}: {verdict} {timing}")
+
+    def do_readdress(self, line: str) -> None:
+        """readdress HOST [ADDRESS]: HOST moves to another address of its line."""
+        words = line.split()
+        if words:
+            new = self._act(self.net.readdress, *words[:2])
+            if new:
+                print(f"  {words[0]} is now {new}")
+
+    def do_censor(self, line: str) -> None:
+        """censor [show | off | cut-border | block-address X... | block-name SITE... |
+        block-keyword WORD...]: the border censor's policy (permissionless)."""
+        censor = getattr(self.architecture, "censor", None)
+        if censor is None:
+            print("*** this architecture has no border censor")
+            return
+        words = shlex.split(line)
+        current = CensorPolicy(**{k: tuple(v) if isinstance(v, list) else v for k, v in
+                                  (censor.history[-1].policy if censor.history else {}).items()})
+        fields = {"block-address": "block_addresses", "block-name": "block_names",
+                  "block-keyword": "block_keywords"}
+        if not words or words[0] == "show":
+            print(f"  {current}")
+            return
+        if words[0] == "off":
+            policy = CensorPolicy()
+        elif words[0] == "cut-border":
+            policy = CensorPolicy(**{**vars(current), "cut_border": True})
+        elif words[0] in fields and words[1:]:
+            name = fields[words[0]]
+            policy = CensorPolicy(**{**vars(current), name: getattr(current, name)
+                                     + tuple(words[1:])})
+        else:
+            print("usage: censor [show|off|cut-border|block-address X|block-name SITE|"
+                  "block-keyword WORD]")
+            return
+        change = self._act(censor.apply, policy)
+        if change:
+            print(f"  in force after {1000 * (change.effective - change.requested):.0f} ms")
+
+    def do_vtysh(self, line: str) -> None:
+        """vtysh ROUTER COMMAND: ask a router's FRR, e.g. vtysh c1 show ip ospf neighbor."""
+        words = line.split(maxsplit=1)
+        if len(words) != 2 or words[0] not in self.net.graph:
+            print("usage: vtysh ROUTER COMMAND")
+            return
+        workdir = self.net.workdir("frr", words[0])
+        out = self.net.exec(words[0], "vtysh", "--vty_socket", str(workdir), "-c", words[1],
+                            check=False)
+        print(out.stdout or out.stderr)
+
+
+def up(spec: str, arch: str, backend: str, test: str | None, options: dict) -> int:
     graph = topologies.build(spec)
-    architecture = protocols.get(arch)
+    architecture = protocols.get(arch, **options)
     t0 = time.monotonic()
     with EmulatedNetwork(graph, backend=backend,
                          static_routes=architecture.static_routes) as net:
-        architecture.start(net)
+        services = Services(net).start()
+        architecture.start(net, services)
+        facts = [f"network {net.timings['bringup_s']:.2f} s", f"delay backend {net.backend}"]
+        convergence = getattr(getattr(architecture, "routing", None), "convergence_s", None)
+        if convergence is not None:
+            facts.insert(1, f"OSPF converged in {convergence:.2f} s")
         print(f"*** {spec} is up under {arch} after {time.monotonic() - t0:.2f} s "
-              f"(network {net.timings['bringup_s']:.2f} s; delay backend {net.backend})")
+              f"({'; '.join(facts)})")
         if test == "pingall":
             results = probes.pingall(net)
             for r in results:
@@ -74,5 +153,5 @@ def up(spec: str, arch: str, backend: str, test: str | None) -> int:
                     print(f"  {r.src} -> {r.dst}: no reply")
             print(probes.reachable(results))
             return 0 if all(r.ok for r in results) else 1
-        SplinterCLI(net, architecture)
+        SplinterCLI(net, architecture, services)
     return 0

@@ -81,7 +81,7 @@ def _pps_row(net: EmulatedNetwork, pps: int, delay: float = 20.0, size: int = 64
 
 def run(config: FidelityConfig) -> tuple[list[Row], dict]:
     graph = topologies.build(TOPOLOGY)
-    with EmulatedNetwork(graph, backend=config.backend) as net:
+    with EmulatedNetwork(graph, static_routes=True, backend=config.backend) as net:
         rows = [_rtt_row(net, d, config.pings) for d in config.delays_ms]
         rows += [_rate_row(net, r, config.iperf_seconds) for r in config.rates_mbit]
         rows += [_pps_row(net, p) for p in config.pps]

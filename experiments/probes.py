@@ -64,12 +64,67 @@ def ping_times(net, src: str, dst: str, count: int, interval: float = 0.02) -> l
     return ping_series(net, src, dst, count, interval).rtts_ms
 
 
-def pingall(net, nodes: list[str] | None = None, parallel: int = 16) -> list[PingResult]:
+def pingall(net, nodes: list[str] | None = None, parallel: int = 16,
+            timeout: float = 1.0) -> list[PingResult]:
     """One ping from every node to every other (ordered pairs, as Mininet's pingall)."""
     nodes = list(nodes if nodes is not None else net.end_nodes())
     pairs = list(permutations(nodes, 2))
     with ThreadPoolExecutor(parallel) as pool:
-        return list(pool.map(lambda p: ping(net, *p), pairs))
+        return list(pool.map(lambda p: ping(net, *p, timeout=timeout), pairs))
+
+
+@dataclass(frozen=True)
+class Sample:
+    seq: int
+    sent: float              # wall-clock send time, s
+    rtt_ms: float | None     # None: no reply
+
+
+class PingStream:
+    """Pings every ``interval`` seconds from src to dst in the background, so that an outage
+    and its end are seen the way the host sees them. ``stop()`` returns one Sample per probe."""
+
+    _REPLY = re.compile(r"^\[([\d.]+)\] .*icmp_seq=(\d+) .*time=([\d.]+) ms")
+
+    def __init__(self, net, src: str, dst: str, interval: float = 0.01):
+        self.interval = interval
+        self.started = time.time()
+        self.process = net.popen(src, ["ping", "-n", "-D", "-i", str(interval), "-W", "1",
+                                       net.address(dst)], stdout=subprocess.PIPE,
+                                 stderr=subprocess.DEVNULL, text=True)
+
+    def stop(self) -> list[Sample]:
+        self.process.send_signal(2)  # SIGINT: ping prints its summary and exits
+        out, _ = self.process.communicate(timeout=10)
+        replies = {}
+        for line in out.splitlines():
+            m = self._REPLY.match(line)
+            if m:
+                received, seq, rtt = float(m.group(1)), int(m.group(2)), float(m.group(3))
+                replies[seq] = (received - rtt / 1000, rtt)
+        if not replies:
+            return []
+        # a lost probe's send time: interpolated from the nearest reply's (ping keeps pace)
+        first = min(replies)
+        t_first = replies[first][0]
+        last = max(replies)
+        sent = re.search(r"(\d+) packets transmitted", out)
+        last = max(last, int(sent.group(1)) if sent else last)
+        return [Sample(seq, replies[seq][0] if seq in replies
+                       else t_first + (seq - first) * self.interval,
+                       replies[seq][1] if seq in replies else None)
+                for seq in range(1, last + 1)]
+
+
+def recovery_time(samples: list[Sample], failed_at: float) -> float | None:
+    """Seconds from ``failed_at`` until probes get through again after the first outage that
+    follows it: 0.0 if no probe sent after it was lost, None if none got through afterwards."""
+    after = [s for s in samples if s.sent >= failed_at]
+    first_lost = next((s for s in after if s.rtt_ms is None), None)
+    if first_lost is None:
+        return 0.0
+    back = next((s for s in after if s.rtt_ms is not None and s.sent > first_lost.sent), None)
+    return back.sent - failed_at if back else None
 
 
 def reachable(results: list[PingResult]) -> str:
@@ -109,3 +164,18 @@ def iperf3(net, client: str, server: str, seconds: float = 5, udp_rate: str | No
     finally:
         srv.kill()
         srv.wait()
+
+
+def outage(net, src: str, dst: str, action, window: float, interval: float = 0.01,
+           warmup: float = 0.5) -> tuple[float | None, list[Sample]]:
+    """Ping src -> dst continuously, call ``action()`` (a failure), keep pinging for
+    ``window`` seconds; return the recovery time seen by src (see ``recovery_time``)."""
+    stream = PingStream(net, src, dst, interval)
+    try:
+        time.sleep(warmup)
+        failed_at = time.time()
+        action()
+        time.sleep(window)
+    finally:
+        samples = stream.stop()
+    return recovery_time(samples, failed_at), samples

@@ -1,14 +1,16 @@
 """The architectures under comparison, by name.
 
 An architecture is laid over an emulated network that is already up (same graph, same
-addresses): ``start(net)`` starts its daemons through ``net.start_daemon`` and returns once the
-network is usable; ``stop(net)`` is optional because the network's teardown kills every daemon.
+addresses) and its services: ``start(net, services)`` starts its daemons through
+``net.start_daemon`` and returns once the network is usable. There is no stop: the network's
+teardown kills every daemon.
 """
 
 from __future__ import annotations
 
 from typing import Protocol
 
+from .permissionless import Permissionless
 from .static import Static
 
 
@@ -16,12 +18,12 @@ class Architecture(Protocol):
     name: str
     static_routes: bool  # ask the network for precomputed routes (no routing daemons)
 
-    def start(self, net) -> None: ...
+    def start(self, net, services) -> None: ...
 
     def describe(self) -> dict: ...
 
 
-ARCHITECTURES: dict[str, type] = {"static": Static}
+ARCHITECTURES: dict[str, type] = {"static": Static, "permissionless": Permissionless}
 
 
 class UnknownArchitecture(ValueError):

@@ -10,7 +10,7 @@ class Static:
     name = "static"
     static_routes = True
 
-    def start(self, net) -> None:
+    def start(self, net, services) -> None:
         """Nothing to start: the network installed the routes while coming up."""
 
     def describe(self) -> dict:

@@ -70,3 +70,20 @@ def test_parse_ping_reads_iputils_output():
     r = probes.parse_ping("h1", "h2", 3, out)
     assert (r.received, r.rtt_ms, r.ok) == (2, 1.25, True)
     assert not probes.parse_ping("h1", "h2", 1, "1 packets transmitted, 0 received").ok
+
+
+@pytest.mark.parametrize("argv, words", [
+    (["up", "--arch", "permissionless", "--hello", "5", "--dead", "3"], "must exceed hello"),
+    (["up", "--arch", "static", "--bfd"], "apply to the OSPF architectures"),
+    (["up", "--arch", "nope"], "no architecture 'nope'"),
+])
+def test_bad_architecture_settings_are_usage_errors(capsys, argv, words):
+    code, _, err = run(capsys, *argv)
+    assert code == 2 and words in err and err.count("\n") == 1
+
+
+def test_censor_policy_naming_an_unknown_site(capsys, tmp_path):
+    policy = tmp_path / "p.toml"
+    policy.write_text('block_names = ["nowhere.example"]\n')
+    code, _, err = run(capsys, "up", "--censor", str(policy))
+    assert code == 2 and "unknown site 'nowhere.example'" in err

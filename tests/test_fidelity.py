@@ -16,7 +16,7 @@ pytestmark = pytest.mark.needs_root
 
 @pytest.fixture(scope="module")
 def line():
-    with EmulatedNetwork(topologies.build(fidelity.TOPOLOGY)) as net:
+    with EmulatedNetwork(topologies.build(fidelity.TOPOLOGY), static_routes=True) as net:
         yield net
 
 

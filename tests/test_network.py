@@ -28,7 +28,7 @@ def namespaces() -> set[str]:
 
 @pytest.fixture(scope="module")
 def ring():
-    with EmulatedNetwork(topologies.build("ring,n=4,delay=1")) as net:
+    with EmulatedNetwork(topologies.build("ring,n=4,delay=1"), static_routes=True) as net:
         yield net
 
 
@@ -96,7 +96,7 @@ def test_runtime_reshaping_changes_the_delay(ring):
 
 def test_stop_leaves_nothing_behind():
     before = namespaces()
-    net = EmulatedNetwork(topologies.build("line,n=2"))
+    net = EmulatedNetwork(topologies.build("line,n=2"), static_routes=True)
     with net:
         assert len(namespaces() - before) == len(net.graph)
         run_id = net.run.run_id

@@ -84,5 +84,6 @@ def build(access: int = 4, hosts: int = 3, core: int = 4, borders: int = 2, regi
         for j in range(borders):
             first = (j * core) // borders
             attach[f"b{j + 1}"] = sorted({cores[first], cores[(first + 1) % core]})
-        add_abroad(g, attach, foreign_delay, LinkSpec(delay_ms=1.0))
+        # 2 ms uplinks: going through a border is never a shortcut between core routers
+        add_abroad(g, attach, foreign_delay, LinkSpec(delay_ms=2.0))
     return g

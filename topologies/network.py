@@ -93,9 +93,11 @@ class Daemon:
 
 
 class EmulatedNetwork:
-    """Bring a graph up (``with EmulatedNetwork(g) as net:``), act on it, tear it down."""
+    """Bring a graph up (``with EmulatedNetwork(g, static_routes=True) as net:``), act on it,
+    tear it down. ``static_routes`` has no default: precomputed kernel routes would silently
+    outrank any routing protocol started later."""
 
-    def __init__(self, graph: nx.Graph, backend: str = "auto", static_routes: bool = True,
+    def __init__(self, graph: nx.Graph, *, static_routes: bool, backend: str = "auto",
                  seed: int = 0):
         self.graph = graph
         self.plan = addressing.plan(graph)
@@ -108,6 +110,7 @@ class EmulatedNetwork:
         self.daemons: list[Daemon] = []
         self.down_links: dict[tuple[str, str], str] = {}
         self.crashed: set[str] = set()
+        self.moved: dict[str, str] = {}  # end node -> address it moved to
         self.timings: dict[str, float] = {}
         self._qos_fd: int | None = None
         self._generation = 0
@@ -362,9 +365,28 @@ class EmulatedNetwork:
                 self.exec(node, "ip", "route", "replace", "default", "via",
                           str(self.plan.gateway(node)), check=False)
 
+    def readdress(self, end: str, address: str | None = None) -> str:
+        """Move an end node to another address of its own line, as when an ISP hands out a new
+        lease; ``address=None`` picks the next spare. Returns the new address."""
+        (intf,) = self.plan.interfaces_of(end)
+        line = intf.address.network
+        spares = [str(a) for a in line.hosts() if a != self.plan.gateway(end)]
+        current = self.address(end)
+        target = address or next(a for a in spares if a != current)
+        if target not in spares:
+            raise NetworkError(f"{target} is not a free address of {end}'s line {line}")
+        self.exec(end, "ip", "-batch", "-", input=(
+            f"addr flush dev {intf.name}\naddr add {target}/{line.prefixlen} dev {intf.name}\n"
+            f"route replace default via {self.plan.gateway(end)}\n"))
+        if target == str(intf.address.ip):
+            self.moved.pop(end, None)
+        else:
+            self.moved[end] = target
+        return target
+
     # -- facts -----------------------------------------------------------------------------
     def address(self, node: str) -> str:
-        return str(self.plan.address(node))
+        return self.moved.get(node) or str(self.plan.address(node))
 
     def end_nodes(self) -> Iterator[str]:
         return (n for n in sorted(self.graph, key=natural_key) if not is_router(self.graph, n))

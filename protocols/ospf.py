@@ -1,0 +1,186 @@
+"""OSPF routing with FRR: one zebra + ospfd (+ bfdd) per router namespace.
+
+Both architectures route with this: the difference under test is the access layer, never the
+routing. Every daemon gets its own config, pid, zebra socket, vty socket and BFD control socket
+under the run directory (the file system is shared by all namespaces, so defaults would
+collide). Daemons drop to the ``frr`` user, which must own that directory.
+
+Interface cost follows the link's one-way delay (1 + 100 per ms), so OSPF prefers the same
+low-delay paths as the static baseline. Links between routers are point-to-point (no DR
+election delay); end-node lines are passive and announced as stub networks.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from ipaddress import IPv4Network
+from pathlib import Path
+
+import networkx as nx
+
+from topologies.addressing import FOREIGN, NATIONAL, AddressPlan
+from topologies.graph import end_nodes, is_router, routers
+from topologies.network import Daemon, EmulatedNetwork, NetworkError
+
+FRR = "/usr/lib/frr"
+ANNOUNCED = [NATIONAL, *FOREIGN]
+
+
+class RoutingError(ValueError):
+    """Bad routing settings; the message is one sentence."""
+
+
+@dataclass(frozen=True)
+class OspfSettings:
+    """OSPF timers (seconds) and BFD (milliseconds). Defaults are the experiment profile: a
+    silent failure is detected within ``dead`` seconds; with ``hello_multiplier`` N (FRR's
+    sub-second "fast hellos") within 1 s, N hellos a second; with BFD within about
+    ``bfd_interval_ms * bfd_multiplier``."""
+
+    hello: int = 1
+    dead: int = 3
+    hello_multiplier: int = 0
+    bfd: bool = False
+    bfd_interval_ms: int = 100
+    bfd_multiplier: int = 3
+    spf_delay_ms: int = 0
+    convergence_timeout: float = 60.0
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.hello <= 65535:
+            raise RoutingError(f"OSPF hello must be 1-65535 s, not {self.hello}")
+        if not self.hello < self.dead <= 65535:
+            raise RoutingError(f"OSPF dead interval must exceed hello ({self.hello} s) and be "
+                               f"at most 65535 s, not {self.dead}")
+        if not 10 <= self.bfd_interval_ms <= 60000 or not 2 <= self.bfd_multiplier <= 255:
+            raise RoutingError("BFD interval must be 10-60000 ms and its multiplier 2-255")
+        if self.hello_multiplier and not 2 <= self.hello_multiplier <= 20:
+            raise RoutingError(f"OSPF hello multiplier must be 2-20, not {self.hello_multiplier}")
+        if self.convergence_timeout <= 0:
+            raise RoutingError("the convergence timeout must be positive")
+
+
+def cost(delay_ms: float) -> int:
+    return min(65535, 1 + round(delay_ms * 100))
+
+
+def frr_configs(g: nx.Graph, plan: AddressPlan, router: str, settings: OspfSettings,
+                workdir: str) -> dict[str, str]:
+    """Daemon -> its config file for one router (each daemon reads only its own)."""
+    head = [f"hostname {router}", f"log file {workdir}/frr.log informational", "!"]
+    ospf, passive = [*head], []
+    for intf in plan.interfaces_of(router):
+        if not is_router(g, intf.peer):
+            passive.append(intf.name)
+            continue
+        timers = ([f" ip ospf dead-interval minimal hello-multiplier {settings.hello_multiplier}"]
+                  if settings.hello_multiplier else
+                  [f" ip ospf hello-interval {settings.hello}",
+                   f" ip ospf dead-interval {settings.dead}"])
+        ospf += [f"interface {intf.name}", " ip ospf network point-to-point", *timers,
+                 " ip ospf retransmit-interval 1",
+                 f" ip ospf cost {cost(g.edges[router, intf.peer].get('delay_ms', 0))}"]
+        if settings.bfd:
+            ospf += [" ip ospf bfd", " ip ospf bfd profile splinterlab"]
+        ospf.append("!")
+    ospf += ["router ospf", f" ospf router-id {plan.loopbacks[router]}",
+             f" timers throttle spf {settings.spf_delay_ms} 50 500",
+             " timers lsa min-arrival 0"]
+    ospf += [f" passive-interface {name}" for name in passive]
+    ospf += [f" network {net} area 0" for net in ANNOUNCED]
+    configs = {"zebra": "\n".join(head) + "\n", "ospfd": "\n".join([*ospf, "!", ""])}
+    if settings.bfd:
+        configs["bfdd"] = "\n".join([*head, "bfd", " profile splinterlab",
+                                     f"  transmit-interval {settings.bfd_interval_ms}",
+                                     f"  receive-interval {settings.bfd_interval_ms}",
+                                     f"  detect-multiplier {settings.bfd_multiplier}", " !",
+                                     "!", ""])
+    return configs
+
+
+def daemons(router: str, workdir: str, names: list[str]) -> list[Daemon]:
+    """zebra first (the others connect to its socket), then ospfd and bfdd."""
+    out = []
+    for name in names:
+        extra = ["--bfdctl", f"{workdir}/bfdd.sock"] if name == "bfdd" else []
+        out.append(Daemon(router, name, [
+            f"{FRR}/{name}", "-d", "-f", f"{workdir}/{name}.conf", "-i",
+            f"{workdir}/{name}.pid", "-z", f"{workdir}/zserv.api", "--vty_socket", workdir,
+            "-u", "frr", "-g", "frr", "-P", "0", "--log", f"file:{workdir}/{name}.log",
+            *extra], pidfile=Path(f"{workdir}/{name}.pid")))
+    return out
+
+
+def expected_prefixes(g: nx.Graph, plan: AddressPlan) -> set[IPv4Network]:
+    """What every router must reach once converged: every end node's line."""
+    return {plan.line(e) for e in end_nodes(g)}
+
+
+def missing_routes(net: EmulatedNetwork, routers_: list[str]) -> dict[str, int]:
+    """Router -> how many expected prefixes its kernel table lacks (0 = converged)."""
+    want = expected_prefixes(net.graph, net.plan)
+    out = {}
+    for r in routers_:
+        table = json.loads(net.exec(r, "ip", "-4", "-j", "route", "show", check=False).stdout
+                           or "[]")
+        have = {IPv4Network(entry["dst"]) for entry in table if entry.get("dst") != "default"}
+        out[r] = len(want - have)
+    return out
+
+
+def bfd_sessions_down(net: EmulatedNetwork, routers_: list[str]) -> dict[str, int]:
+    """Router -> BFD sessions not yet up (sessions start slowly and only switch to the fast
+    timers once up, so a failure before that is detected by OSPF's dead timer instead)."""
+    out = {}
+    for r in routers_:
+        neighbours = [n for n in net.graph.neighbors(r) if is_router(net.graph, n)
+                      and n not in net.crashed]
+        shown = net.exec(r, "vtysh", "--vty_socket", str(net.workdir("frr", r)), "-c",
+                         "show bfd peers json", check=False).stdout
+        try:
+            up = sum(p.get("status") == "up" for p in json.loads(shown or "[]"))
+        except ValueError:
+            up = 0
+        out[r] = max(0, len(neighbours) - up)
+    return out
+
+
+class Ospf:
+    """Start OSPF on every router of a network and wait until it has converged."""
+
+    def __init__(self, settings: OspfSettings | None = None):
+        self.settings = settings or OspfSettings()
+        self.convergence_s: float | None = None
+
+    def start(self, net: EmulatedNetwork) -> float:
+        t0 = time.monotonic()
+        for r in routers(net.graph):
+            workdir = net.workdir("frr", r, owner="frr")
+            configs = frr_configs(net.graph, net.plan, r, self.settings, str(workdir))
+            for name, text in configs.items():
+                (workdir / f"{name}.conf").write_text(text)
+            for daemon in daemons(r, str(workdir), list(configs)):
+                net.start_daemon(daemon)
+        self.convergence_s = self.wait_converged(net, t0)
+        return self.convergence_s
+
+    def wait_converged(self, net: EmulatedNetwork, t0: float | None = None) -> float:
+        """Seconds from ``t0`` until every live router reaches every end-node line (and,
+        with BFD, every BFD session is up)."""
+        t0 = time.monotonic() if t0 is None else t0
+        live = [r for r in routers(net.graph) if r not in net.crashed]
+        deadline = t0 + self.settings.convergence_timeout
+        while True:
+            missing = missing_routes(net, live)
+            if self.settings.bfd and not any(missing.values()):
+                missing = bfd_sessions_down(net, live)
+            if not any(missing.values()):
+                return time.monotonic() - t0
+            if time.monotonic() > deadline:
+                late = ", ".join(f"{r} ({n} routes or BFD sessions missing)"
+                                 for r, n in missing.items() if n)
+                raise NetworkError(f"OSPF did not converge within "
+                                   f"{self.settings.convergence_timeout:g} s: {late}")
+            time.sleep(0.1)

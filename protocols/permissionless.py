@@ -1,0 +1,34 @@
+"""Permissionless IP: today's Internet as the baseline of every comparison.
+
+Anyone attached may send to anyone. Routing is OSPF in every router (``protocols.ospf``) and
+heals itself; the only control an operator has is a censor bolted onto the border routers
+(``protocols.censor``), off unless a policy is given.
+"""
+
+from __future__ import annotations
+
+from .censor import BorderCensor, CensorPolicy
+from .ospf import Ospf, OspfSettings
+
+
+class Permissionless:
+    name = "permissionless"
+    static_routes = False
+
+    def __init__(self, ospf: OspfSettings | None = None, censor: CensorPolicy | None = None):
+        self.routing = Ospf(ospf)
+        self.policy = censor
+        self.censor: BorderCensor | None = None
+
+    def start(self, net, services) -> None:
+        self.routing.start(net)
+        self.censor = BorderCensor(net, services)
+        if self.policy is not None:
+            self.censor.apply(self.policy)
+
+    def describe(self) -> dict:
+        return {"architecture": self.name, "routing": "OSPF (FRR)",
+                "ospf": vars(self.routing.settings),
+                "convergence_s": self.routing.convergence_s,
+                "censor": self.censor.history[-1].policy if self.censor and
+                self.censor.history else None}

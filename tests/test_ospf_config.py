@@ -1,0 +1,62 @@
+"""OSPF settings and FRR config generation: pure functions, no daemons."""
+
+from __future__ import annotations
+
+import pytest
+
+import topologies
+from protocols import ospf
+from topologies import addressing
+
+
+def configs(spec: str = "isp", **settings):
+    g = topologies.build(spec)
+    return ospf.frr_configs(g, addressing.plan(g), "a1", ospf.OspfSettings(**settings), "/w")
+
+
+def test_router_links_are_point_to_point_with_timers_and_delay_cost():
+    text = configs()["ospfd"]
+    block = text.split("interface a1-eth0\n", 1)[1].split("!", 1)[0]
+    assert block.splitlines() == [" ip ospf network point-to-point", " ip ospf hello-interval 1",
+                                  " ip ospf dead-interval 3", " ip ospf retransmit-interval 1",
+                                  " ip ospf cost 201"]  # a1-c1: 2 ms
+
+
+def test_host_lines_are_passive_and_everything_is_announced():
+    text = configs()["ospfd"]
+    assert "\ninterface a1-eth2\n" not in text and " passive-interface a1-eth2" in text
+    for net in ("198.18.0.0/15", "192.0.2.0/24", "203.0.113.0/24"):
+        assert f" network {net} area 0" in text
+    assert " ospf router-id 198.18.128.1" in text
+
+
+def test_fast_hellos_and_bfd():
+    cfg = configs(hello_multiplier=4, bfd=True)
+    assert " ip ospf dead-interval minimal hello-multiplier 4" in cfg["ospfd"]
+    assert " ip ospf bfd profile splinterlab" in cfg["ospfd"]
+    assert "  detect-multiplier 3" in cfg["bfdd"] and "  transmit-interval 100" in cfg["bfdd"]
+    assert "bfdd" not in configs()
+
+
+def test_each_daemon_gets_its_own_paths():
+    zebra, ospfd = ospf.daemons("a1", "/w/a1", ["zebra", "ospfd"])
+    assert zebra.argv[:2] == ["/usr/lib/frr/zebra", "-d"]
+    assert "-f" in ospfd.argv and ospfd.argv[ospfd.argv.index("-f") + 1] == "/w/a1/ospfd.conf"
+    assert str(ospfd.pidfile) == "/w/a1/ospfd.pid"
+    (bfdd,) = ospf.daemons("a1", "/w/a1", ["bfdd"])
+    assert bfdd.argv[-2:] == ["--bfdctl", "/w/a1/bfdd.sock"]
+
+
+@pytest.mark.parametrize("kwargs, words", [
+    ({"hello": 0}, "hello must be"),
+    ({"hello": 5, "dead": 3}, "must exceed hello"),
+    ({"hello_multiplier": 50}, "multiplier must be 2-20"),
+    ({"bfd_interval_ms": 1}, "BFD interval"),
+])
+def test_bad_timers_are_one_sentence(kwargs, words):
+    with pytest.raises(ospf.RoutingError, match=words):
+        ospf.OspfSettings(**kwargs)
+
+
+def test_cost_follows_delay():
+    assert [ospf.cost(d) for d in (0, 0.5, 2, 15, 1000)] == [1, 51, 201, 1501, 65535]
