@@ -10,6 +10,7 @@ setup:
 demo: setup
 	$(BIN)/splinterlab doctor
 	$(BIN)/splinterlab up --arch static --topo isp --test pingall
+	$(BIN)/splinterlab up --arch permissionless --topo isp --test pingall
 
 test: setup
 	$(BIN)/ruff check .
@@ -21,6 +22,7 @@ lint: setup
 
 bench: setup
 	$(BIN)/splinterlab bench bringup --topo isp
+	$(BIN)/splinterlab bench recovery --topo isp
 	$(BIN)/splinterlab fidelity
 
 fidelity: setup

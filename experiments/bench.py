@@ -2,16 +2,32 @@
 
 from __future__ import annotations
 
+import functools
 import statistics
 import time
 
+import networkx as nx
+
 import protocols
 import topologies
+from protocols.ospf import Ospf, OspfSettings
+from protocols.services import Services
+from topologies.graph import end_nodes, is_router
 from topologies.network import EmulatedNetwork
+from topologies.routes import path_weight
+
+from . import probes
+
+RECOVERY_CASES = [
+    ("cable pulled (carrier loss)", OspfSettings(), "carrier"),
+    ("silent, hello 1 s / dead 3 s", OspfSettings(), "silent"),
+    ("silent, fast hellos (4/s, dead 1 s)", OspfSettings(hello_multiplier=4), "silent"),
+    ("silent, BFD 100 ms x 3", OspfSettings(bfd=True), "silent"),
+]
 
 
 def bringup(spec: str, arch: str, repeat: int) -> list[dict]:
-    """Time bring-up (network, then architecture) and teardown of a topology."""
+    """Time bring-up (network, services, architecture) and teardown of a topology."""
     graph = topologies.build(spec)
     rows = []
     for i in range(repeat):
@@ -19,12 +35,52 @@ def bringup(spec: str, arch: str, repeat: int) -> list[dict]:
         net = EmulatedNetwork(graph, static_routes=architecture.static_routes)
         t0 = time.monotonic()
         with net:
-            architecture.start(net)
+            architecture.start(net, Services(net).start())
             ready = time.monotonic() - t0
         rows.append({"run": i + 1, "network_s": net.timings["bringup_s"],
                      "ready_s": ready, "teardown_s": net.timings["teardown_s"]})
         print(f"run {i + 1}: network up {rows[-1]['network_s']:.2f} s, {arch} ready "
               f"{ready:.2f} s, teardown {rows[-1]['teardown_s']:.2f} s")
+    return rows
+
+
+def redundant_link(g: nx.Graph) -> tuple[str, str, str, str]:
+    """(src, dst, a, b): a host pair whose lowest-cost path uses router link a-b, and which
+    stays connected without it."""
+    for src in end_nodes(g, "host"):
+        for dst in end_nodes(g):
+            path = nx.shortest_path(g, src, dst, weight=path_weight(g))
+            for a, b in zip(path, path[1:], strict=False):
+                if is_router(g, a) and is_router(g, b):
+                    without = nx.restricted_view(g, [], [(a, b)])
+                    if nx.has_path(without, src, dst):
+                        return src, dst, a, b
+    raise ValueError("this topology has no redundant router link")
+
+
+def recovery(spec: str, repeat: int) -> list[dict]:
+    graph = topologies.build(spec)
+    src, dst, a, b = redundant_link(graph)
+    print(f"cutting {a}-{b} while {src} pings {dst} every 10 ms ({spec})")
+    rows = []
+    for label, settings, mode in RECOVERY_CASES:
+        with EmulatedNetwork(graph, static_routes=False) as net:
+            routing = Ospf(settings)
+            routing.start(net)
+            times = []
+            for _ in range(repeat):
+                cut = functools.partial(net.link_down, a, b, mode)
+                seconds, _ = probes.outage(net, src, dst, cut, window=settings.dead + 1.5)
+                times.append(seconds)
+                net.link_up(a, b)
+                routing.wait_converged(net)
+                time.sleep(settings.dead + 1)  # both ends see each other again
+            healed = [t for t in times if t is not None]
+            rows.append({"case": label, "runs": repeat, "recovered": len(healed),
+                         "median_s": statistics.median(healed) if healed else None,
+                         "max_s": max(healed) if healed else None})
+            print(f"{label:<38} median {rows[-1]['median_s']:.3f} s, max "
+                  f"{rows[-1]['max_s']:.3f} s, healed {len(healed)}/{repeat}")
     return rows
 
 
@@ -35,4 +91,6 @@ def run(args) -> int:
             values = [r[key] for r in rows]
             print(f"{key[:-2]:>9}: median {statistics.median(values):.2f} s "
                   f"(min {min(values):.2f}, max {max(values):.2f}) over {len(values)} runs")
+    elif args.what == "recovery":
+        recovery(args.topo, args.repeat)
     return 0

@@ -140,7 +140,7 @@ class EmulatedNetwork:
         self.run.record(phase="bring-up", topology=self.graph.graph.get("spec", ""),
                         backend=self.backend,
                         interfaces=sorted(i.name for i in self.plan.interfaces.values()))
-        setLogLevel("error")
+        setLogLevel("output")  # the CLI prints through this level; "info" would be chatty
         if self.backend == "userspace":
             self._hold_low_latency()
         self.mn = Mininet(topo=GraphTopo(self.graph, static=self.static_routes),
