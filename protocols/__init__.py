@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Protocol
 
 from .permissionless import Permissionless
+from .registered import Registered
 from .static import Static
 
 
@@ -23,7 +24,8 @@ class Architecture(Protocol):
     def describe(self) -> dict: ...
 
 
-ARCHITECTURES: dict[str, type] = {"static": Static, "permissionless": Permissionless}
+ARCHITECTURES: dict[str, type] = {"static": Static, "permissionless": Permissionless,
+                                  "registered": Registered}
 
 
 class UnknownArchitecture(ValueError):

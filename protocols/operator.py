@@ -1,0 +1,75 @@
+"""The operator's console to the authority: a Python API over the authority's Unix socket.
+
+Every call returns the authority's answer, with ``time``: when the change was committed (and
+its pushes sent). Experiments use this class; ``splinterlab operator`` and the ``up`` CLI are
+thin wrappers around it.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+from pathlib import Path
+
+
+class OperatorError(RuntimeError):
+    """The authority refused; the message is its one sentence."""
+
+
+class Operator:
+    def __init__(self, admin_socket: Path, timeout: float = 10.0):
+        self.path = admin_socket
+        self.timeout = timeout
+
+    def call(self, op: str, **arguments) -> dict:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+            s.settimeout(self.timeout)
+            try:
+                s.connect(str(self.path))
+                s.sendall((json.dumps({"op": op, **arguments}) + "\n").encode())
+                answer = json.loads(s.makefile().readline())
+            except (OSError, ValueError) as e:
+                raise OperatorError(f"the authority does not answer ({e})") from None
+        if not answer.get("ok"):
+            raise OperatorError(answer.get("error", "refused"))
+        return answer
+
+    def register(self, national_id: str, real_name: str) -> dict:
+        return self.call("register", national_id=national_id, real_name=real_name)
+
+    def add_person(self, national_id: str, real_name: str) -> dict:
+        return self.call("add_person", national_id=national_id, real_name=real_name)
+
+    def revoke(self, identity: int) -> dict:
+        return self.call("revoke", identity=identity)
+
+    def reinstate(self, identity: int) -> dict:
+        return self.call("reinstate", identity=identity)
+
+    def block(self, destination: str) -> dict:
+        return self.call("block", destination=destination)
+
+    def unblock(self, destination: str) -> dict:
+        return self.call("unblock", destination=destination)
+
+    def shutdown(self, region: str, allow: list[str]) -> dict:
+        return self.call("shutdown", region=region, allow=allow)
+
+    def lift(self, region: str) -> dict:
+        return self.call("lift", region=region)
+
+    def restore(self) -> dict:
+        """Lift every shutdown and every block (revocations stay)."""
+        return self.call("restore")
+
+    def log(self, limit: int = 50, identity: int | None = None, since: float = 0.0) -> dict:
+        return self.call("log", limit=limit, identity=identity, since=since)
+
+    def who(self, address: str | None = None, identity: int | None = None) -> dict:
+        return self.call("who", address=address, identity=identity)
+
+    def status(self) -> dict:
+        return self.call("status")
+
+    def ttl(self, ms: int) -> dict:
+        return self.call("ttl", ms=ms)

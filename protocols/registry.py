@@ -1,0 +1,225 @@
+"""The authority's persistent registry: SQLite in WAL mode.
+
+Tables: ``people`` (the civil register: real name per national id, which registration checks
+against), ``identities`` (one per person, with a credential hash and a status), ``bindings``
+(the address and gateway an identity uses), ``gateways`` (id, name, region, HMAC key,
+control address), ``blocked`` and ``shutdowns`` (policy), ``settings`` (the admission TTL),
+and two append-only logs: ``admissions`` (who, to whom, when, decision, why) and ``actions``
+(every operator command, timestamped). Triggers refuse UPDATE and DELETE on both logs.
+
+Durability: a change is acknowledged only after its transaction commits. WAL with
+``synchronous=NORMAL`` keeps every commit across a crash of the process (kill -9); surviving a
+power cut needs ``synchronous=FULL`` (``durable_to_power_loss=True``), at a cost per commit.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import sqlite3
+from dataclasses import dataclass
+from pathlib import Path
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS people (
+    national_id TEXT PRIMARY KEY, real_name TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS identities (
+    id INTEGER PRIMARY KEY, national_id TEXT NOT NULL UNIQUE REFERENCES people,
+    credential_sha256 BLOB NOT NULL, registered REAL NOT NULL,
+    revoked REAL);
+CREATE TABLE IF NOT EXISTS bindings (
+    identity INTEGER PRIMARY KEY REFERENCES identities, address INTEGER NOT NULL UNIQUE,
+    gateway INTEGER NOT NULL REFERENCES gateways, since REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS gateways (
+    id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE, region TEXT NOT NULL,
+    key BLOB NOT NULL, address INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS blocked (
+    address INTEGER NOT NULL, length INTEGER NOT NULL, since REAL NOT NULL,
+    PRIMARY KEY (address, length));
+CREATE TABLE IF NOT EXISTS shutdowns (
+    region TEXT PRIMARY KEY, allow TEXT NOT NULL, since REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS settings (name TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS admissions (
+    seq INTEGER PRIMARY KEY, time REAL NOT NULL, gateway INTEGER NOT NULL,
+    identity INTEGER, src INTEGER NOT NULL, dst INTEGER NOT NULL, proto INTEGER NOT NULL,
+    dport INTEGER NOT NULL, inbound INTEGER NOT NULL, granted INTEGER NOT NULL,
+    reason INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS actions (
+    seq INTEGER PRIMARY KEY, time REAL NOT NULL, action TEXT NOT NULL, target TEXT NOT NULL,
+    detail TEXT NOT NULL);
+CREATE TRIGGER IF NOT EXISTS admissions_append_only_u BEFORE UPDATE ON admissions
+    BEGIN SELECT RAISE(ABORT, 'the admission log is append-only'); END;
+CREATE TRIGGER IF NOT EXISTS admissions_append_only_d BEFORE DELETE ON admissions
+    BEGIN SELECT RAISE(ABORT, 'the admission log is append-only'); END;
+CREATE TRIGGER IF NOT EXISTS actions_append_only_u BEFORE UPDATE ON actions
+    BEGIN SELECT RAISE(ABORT, 'the action log is append-only'); END;
+CREATE TRIGGER IF NOT EXISTS actions_append_only_d BEFORE DELETE ON actions
+    BEGIN SELECT RAISE(ABORT, 'the action log is append-only'); END;
+"""
+
+
+@dataclass(frozen=True)
+class Gateway:
+    id: int
+    name: str
+    region: str
+    key: bytes
+    address: int
+
+
+def digest(credential: bytes) -> bytes:
+    return hashlib.sha256(credential).digest()
+
+
+class Registry:
+    def __init__(self, path: Path, durable_to_power_loss: bool = False):
+        self.path = path
+        self.db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        self.db.execute("PRAGMA journal_mode=WAL")
+        self.db.execute(f"PRAGMA synchronous={'FULL' if durable_to_power_loss else 'NORMAL'}")
+        self.db.execute("PRAGMA foreign_keys=ON")
+        self.db.executescript(SCHEMA)
+        self.db.execute("BEGIN")
+
+    # -- set-up ----------------------------------------------------------------------------
+    @classmethod
+    def create(cls, path: Path, gateways: list[Gateway], people: list[tuple[str, str]],
+               ttl_ms: int) -> Registry:
+        registry = cls(path)
+        registry.db.executemany("INSERT OR REPLACE INTO gateways VALUES (?, ?, ?, ?, ?)",
+                                [(g.id, g.name, g.region, g.key, g.address) for g in gateways])
+        registry.db.executemany("INSERT OR IGNORE INTO people VALUES (?, ?)", people)
+        registry.set_ttl(ttl_ms)
+        registry.commit()
+        return registry
+
+    def commit(self) -> None:
+        """Make everything since the last commit durable, then start the next transaction."""
+        self.db.execute("COMMIT")
+        self.db.execute("BEGIN")
+
+    def close(self) -> None:
+        self.db.execute("COMMIT")
+        self.db.close()
+
+    # -- reads -----------------------------------------------------------------------------
+    def gateways(self) -> dict[int, Gateway]:
+        return {row[0]: Gateway(*row) for row in self.db.execute(
+            "SELECT id, name, region, key, address FROM gateways")}
+
+    def ttl_ms(self) -> int:
+        row = self.db.execute("SELECT value FROM settings WHERE name = 'ttl_ms'").fetchone()
+        return int(row[0]) if row else 30_000
+
+    def bindings(self) -> list[tuple[int, int, int]]:
+        """(identity, address, gateway) of every bound identity."""
+        return list(self.db.execute("SELECT identity, address, gateway FROM bindings"))
+
+    def revoked(self) -> set[int]:
+        return {r[0] for r in self.db.execute(
+            "SELECT id FROM identities WHERE revoked IS NOT NULL")}
+
+    def blocked(self) -> list[tuple[int, int]]:
+        return list(self.db.execute("SELECT address, length FROM blocked"))
+
+    def shutdowns(self) -> dict[str, list[tuple[int, int]]]:
+        out = {}
+        for region, allow in self.db.execute("SELECT region, allow FROM shutdowns"):
+            out[region] = [tuple(map(int, p.split("/"))) for p in allow.split(",") if p]
+        return out
+
+    def person(self, national_id: str) -> str | None:
+        row = self.db.execute("SELECT real_name FROM people WHERE national_id = ?",
+                              (national_id,)).fetchone()
+        return row[0] if row else None
+
+    def identity_of_person(self, national_id: str) -> tuple[int, float | None] | None:
+        return self.db.execute("SELECT id, revoked FROM identities WHERE national_id = ?",
+                               (national_id,)).fetchone()
+
+    def credential_matches(self, identity: int, credential: bytes) -> bool:
+        row = self.db.execute("SELECT credential_sha256 FROM identities WHERE id = ?",
+                              (identity,)).fetchone()
+        return bool(row) and row[0] == digest(credential)
+
+    def describe(self, identity: int) -> dict | None:
+        row = self.db.execute(
+            "SELECT i.id, i.national_id, p.real_name, i.registered, i.revoked, b.address, "
+            "b.gateway FROM identities i JOIN people p USING (national_id) "
+            "LEFT JOIN bindings b ON b.identity = i.id WHERE i.id = ?", (identity,)).fetchone()
+        if row is None:
+            return None
+        keys = ("identity", "national_id", "real_name", "registered", "revoked", "address",
+                "gateway")
+        return dict(zip(keys, row, strict=True))
+
+    def admissions(self, limit: int = 50, identity: int | None = None,
+                   since: float = 0.0) -> list[tuple]:
+        where, args = "WHERE time >= ?", [since]
+        if identity is not None:
+            where += " AND identity = ?"
+            args.append(identity)
+        return list(self.db.execute(
+            f"SELECT seq, time, gateway, identity, src, dst, proto, dport, inbound, granted, "
+            f"reason FROM admissions {where} ORDER BY seq DESC LIMIT ?", [*args, limit]))
+
+    def actions(self, limit: int = 50) -> list[tuple]:
+        return list(self.db.execute("SELECT seq, time, action, target, detail FROM actions "
+                                    "ORDER BY seq DESC LIMIT ?", (limit,)))
+
+    # -- writes (durable at the next commit) -----------------------------------------------
+    def add_person(self, national_id: str, real_name: str) -> None:
+        self.db.execute("INSERT OR REPLACE INTO people VALUES (?, ?)", (national_id, real_name))
+
+    def add_identity(self, national_id: str, credential: bytes, now: float) -> int:
+        cur = self.db.execute("INSERT INTO identities (national_id, credential_sha256, "
+                              "registered) VALUES (?, ?, ?)",
+                              (national_id, digest(credential), now))
+        return cur.lastrowid
+
+    def bind(self, identity: int, address: int, gateway: int, now: float) -> None:
+        self.db.execute("DELETE FROM bindings WHERE identity = ? OR address = ?",
+                        (identity, address))
+        self.db.execute("INSERT INTO bindings VALUES (?, ?, ?, ?)",
+                        (identity, address, gateway, now))
+
+    def set_revoked(self, identity: int, when: float | None) -> None:
+        self.db.execute("UPDATE identities SET revoked = ? WHERE id = ?", (when, identity))
+
+    def block(self, address: int, length: int, now: float) -> None:
+        self.db.execute("INSERT OR REPLACE INTO blocked VALUES (?, ?, ?)",
+                        (address, length, now))
+
+    def unblock(self, address: int, length: int) -> None:
+        self.db.execute("DELETE FROM blocked WHERE address = ? AND length = ?",
+                        (address, length))
+
+    def shutdown(self, region: str, allow: list[tuple[int, int]], now: float) -> None:
+        self.db.execute("INSERT OR REPLACE INTO shutdowns VALUES (?, ?, ?)",
+                        (region, ",".join(f"{a}/{n}" for a, n in allow), now))
+
+    def lift(self, region: str) -> None:
+        self.db.execute("DELETE FROM shutdowns WHERE region = ?", (region,))
+
+    def set_ttl(self, ttl_ms: int) -> None:
+        self.db.execute("INSERT OR REPLACE INTO settings VALUES ('ttl_ms', ?)", (str(ttl_ms),))
+
+    def import_journal(self, journal) -> int:
+        """Copy journal records not yet imported into ``admissions``; commit with the offset."""
+        row = self.db.execute("SELECT value FROM settings WHERE name = 'journal'").fetchone()
+        rows, offset = journal.read_from(int(row[0]) if row else 0)
+        if rows:
+            self.log_admissions(rows)
+            self.db.execute("INSERT OR REPLACE INTO settings VALUES ('journal', ?)",
+                            (str(offset),))
+            self.commit()
+        return len(rows)
+
+    def log_admissions(self, rows: list[tuple]) -> None:
+        """rows: (time, gateway, identity, src, dst, proto, dport, inbound, granted, reason)"""
+        self.db.executemany("INSERT INTO admissions (time, gateway, identity, src, dst, proto, "
+                            "dport, inbound, granted, reason) VALUES (?,?,?,?,?,?,?,?,?,?)",
+                            rows)
+
+    def log_action(self, now: float, action: str, target: str, detail: str = "") -> None:
+        self.db.execute("INSERT INTO actions (time, action, target, detail) VALUES (?,?,?,?)",
+                        (now, action, target, detail))
