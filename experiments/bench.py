@@ -93,4 +93,8 @@ def run(args) -> int:
                   f"(min {min(values):.2f}, max {max(values):.2f}) over {len(values)} runs")
     elif args.what == "recovery":
         recovery(args.topo, args.repeat)
+    elif args.what == "admission":
+        from . import admission_load
+
+        admission_load.run()
     return 0

@@ -26,11 +26,12 @@ class Journal:
     def append(self, rows: list[tuple]) -> None:
         os.write(self.fd, b"".join([RECORD.pack(*row) for row in rows]))
 
-    def read_from(self, offset: int) -> tuple[list[tuple], int]:
-        """Whole records from ``offset`` on, as registry rows, and the offset after them."""
+    def read_from(self, offset: int, limit: int | None = None) -> tuple[list[tuple], int]:
+        """Whole records from ``offset`` on (at most ``limit``), as registry rows, and the
+        offset after them."""
         with open(self.path, "rb") as f:
             f.seek(offset)
-            data = f.read()
+            data = f.read(-1 if limit is None else limit * RECORD.size)
         usable = len(data) - len(data) % RECORD.size
         rows = []
         for when, gateway, identity, src, dst, dport, proto, inbound, granted, reason in \

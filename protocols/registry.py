@@ -203,10 +203,11 @@ class Registry:
     def set_ttl(self, ttl_ms: int) -> None:
         self.db.execute("INSERT OR REPLACE INTO settings VALUES ('ttl_ms', ?)", (str(ttl_ms),))
 
-    def import_journal(self, journal) -> int:
-        """Copy journal records not yet imported into ``admissions``; commit with the offset."""
+    def import_journal(self, journal, limit: int | None = None) -> int:
+        """Copy journal records not yet imported (at most ``limit``) into ``admissions``;
+        commit together with the offset reached. Returns how many were copied."""
         row = self.db.execute("SELECT value FROM settings WHERE name = 'journal'").fetchone()
-        rows, offset = journal.read_from(int(row[0]) if row else 0)
+        rows, offset = journal.read_from(int(row[0]) if row else 0, limit)
         if rows:
             self.log_admissions(rows)
             self.db.execute("INSERT OR REPLACE INTO settings VALUES ('journal', ?)",

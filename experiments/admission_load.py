@@ -1,0 +1,208 @@
+"""``splinterlab bench admission``: how many decisions the authority makes, and how fast.
+
+The authority runs alone in a throwaway network namespace (loopback only), with a registry of
+``BOUND`` registered addresses; this process plays a gateway on the other core. Two phases:
+
+* fixed offered rates (Ethane's operating points 2 k, 6 k, 11 k requests/s): decision latency
+  from the requester's side, p50 and p99, and losses;
+* saturation: requests as fast as the generator can send them; decisions per second per core
+  is the number of decisions divided by the CPU seconds the authority used.
+
+Afterwards the admission log is read back: every decision counted must be in it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from protocols import codec
+from protocols.authority import GATEWAY_PORT
+from protocols.codec import Key, Nonces
+from protocols.journal import Journal
+from protocols.registry import Gateway, Registry
+from protocols.wire import PORT
+
+ADDRESS = "127.0.0.1"
+GATEWAY = 1
+BOUND = 1000
+RATES = (2000, 6000, 11000)
+
+
+@dataclass
+class PhaseResult:
+    offered_per_s: float
+    answered: int
+    sent: int
+    p50_ms: float | None
+    p99_ms: float | None
+    decisions_per_cpu_s: float | None = None
+
+
+def _cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _percentile(values: list[float], q: float) -> float | None:
+    if not values:
+        return None
+    values = sorted(values)
+    return values[min(len(values) - 1, int(q * len(values)))]
+
+
+class Generator:
+    def __init__(self, key: Key, sources: list[int]):
+        self.key = key
+        self.sources = sources
+        self.nonces = Nonces()
+        self.rng = random.Random(1)
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 16 << 20)
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 16 << 20)
+        self.sock.bind((ADDRESS, GATEWAY_PORT))  # where the authority sends its pushes
+        self.sock.setblocking(False)
+        self.target = (ADDRESS, PORT)
+
+    def request(self, request_id: int) -> bytes:
+        return codec.encode(codec.FLOW_REQUEST, GATEWAY, self.nonces.next(),
+                            (request_id, self.rng.choice(self.sources), 0xCB00710A, 6, 0, 443),
+                            self.key)
+
+    def drain(self, answered: dict[int, float]) -> None:
+        """Collect answers; acknowledge policy pushes, as a gateway does."""
+        while True:
+            try:
+                data = self.sock.recv(4096)
+            except BlockingIOError:
+                return
+            first = codec.BODIES[codec.GRANT].unpack_from(data, codec.HEADER.size)[0]
+            if data[3] == codec.POLICY_PUSH:
+                self.sock.sendto(codec.encode(codec.PUSH_ACK, GATEWAY, self.nonces.next(),
+                                              (first,), self.key), self.target)
+            else:
+                answered[first] = time.perf_counter()
+
+    def paced(self, rate: int, seconds: float) -> PhaseResult:
+        """Send at ``rate`` per second, each request when it is due; time every answer."""
+        total = int(rate * seconds)
+        sent_at: list[float] = [0.0] * total
+        answered: dict[int, float] = {}
+        start = time.perf_counter()
+        n = 0
+        while n < total:
+            now = time.perf_counter()
+            due = min(total, int((now - start) * rate) + 1)
+            while n < due:
+                sent_at[n] = time.perf_counter()
+                self.sock.sendto(self.request(n), self.target)
+                n += 1
+            self.drain(answered)
+        deadline = time.perf_counter() + 1.0
+        while len(answered) < total and time.perf_counter() < deadline:
+            self.drain(answered)
+        latencies = [(t - sent_at[i]) * 1000 for i, t in answered.items()]
+        return PhaseResult(rate, len(answered), total, _percentile(latencies, 0.5),
+                           _percentile(latencies, 0.99))
+
+    def flood(self, seconds: float, authority_pid: int) -> PhaseResult:
+        """As fast as possible, with requests built beforehand (so that the generator is not
+        the bottleneck); the authority's CPU time gives decisions per core-second."""
+        prebuilt = [self.request(i) for i in range(int(120_000 * seconds))]
+        answered: dict[int, float] = {}
+        cpu0, start = _cpu_seconds(authority_pid), time.perf_counter()
+        sent = 0
+        for i, data in enumerate(prebuilt):
+            try:
+                self.sock.sendto(data, self.target)
+                sent += 1
+            except BlockingIOError:
+                pass
+            if i % 64 == 0:
+                self.drain(answered)
+            if time.perf_counter() - start > seconds:
+                break
+        sending = time.perf_counter() - start
+        deadline = time.perf_counter() + 1.0
+        while time.perf_counter() < deadline:
+            self.drain(answered)
+        cpu = _cpu_seconds(authority_pid) - cpu0
+        return PhaseResult(sent / sending, len(answered), sent, None, None,
+                           len(answered) / cpu if cpu else None)
+
+
+def _registry(workdir: Path, key: bytes) -> Path:
+    db = workdir / "registry.db"
+    people = [(f"NID-{k:05d}", f"Person {k}") for k in range(BOUND)]
+    registry = Registry.create(db, [Gateway(GATEWAY, "load", "all", key,
+                                            int.from_bytes(socket.inet_aton(ADDRESS), "big"))],
+                               people, ttl_ms=30_000)
+    for k, (nid, _) in enumerate(people):
+        identity = registry.add_identity(nid, os.urandom(16), time.time())
+        registry.bind(identity, 0xC6130000 + k, GATEWAY, time.time())
+    registry.commit()
+    registry.close()
+    return db
+
+
+def inside_namespace(seconds: float) -> dict:
+    """The benchmark proper; runs in its own network namespace (see ``run``)."""
+    subprocess.run(["ip", "link", "set", "lo", "up"], check=True)
+    workdir = Path(tempfile.mkdtemp(prefix="admission-", dir=os.environ.get("BENCH_DIR")))
+    secret = os.urandom(32)
+    db = _registry(workdir, secret)
+    config = workdir / "authority.json"
+    config.write_text(json.dumps({"db": str(db), "address": ADDRESS,
+                                  "admin": str(workdir / "admin.sock")}))
+    authority = subprocess.Popen([sys.executable, "-m", "protocols.authority", str(config)],
+                                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        generator = Generator(Key(secret), [0xC6130000 + k for k in range(BOUND)])
+        authority.stdout.readline()  # "authority ready": its sync pushes are on their way
+        warm_up = generator.paced(2000, 0.5)
+        paced = [generator.paced(rate, seconds) for rate in RATES]
+        flood = generator.flood(seconds, authority.pid)
+        time.sleep(0.3)  # let the authority's journal import catch up a little
+    finally:
+        authority.kill()
+        authority.wait()
+    registry = Registry(db)
+    registry.import_journal(Journal(db.with_suffix(".journal")))
+    logged = registry.db.execute("SELECT COUNT(*) FROM admissions").fetchone()[0]
+    registry.close()
+    answered = warm_up.answered + sum(p.answered for p in paced) + flood.answered
+    return {"paced": [vars(p) for p in paced], "flood": vars(flood), "logged": logged,
+            "answered_total": answered}
+
+
+def run(seconds: float = 3.0) -> dict:
+    """Run the benchmark in a fresh network namespace and print its figures."""
+    out = subprocess.run(["unshare", "--net", sys.executable, "-m",
+                          "experiments.admission_load", str(seconds)],
+                         capture_output=True, text=True)
+    if out.returncode != 0:
+        raise RuntimeError(f"the admission benchmark failed: {out.stderr.strip()[-400:]}")
+    result = json.loads(out.stdout)
+    for p in result["paced"]:
+        print(f"offered {p['offered_per_s']:>6.0f}/s: answered {p['answered']}/{p['sent']}, "
+              f"decision latency p50 {p['p50_ms']:.3f} ms, p99 {p['p99_ms']:.3f} ms")
+    f = result["flood"]
+    print(f"saturation: offered {f['offered_per_s']:.0f}/s, answered {f['answered']} of "
+          f"{f['sent']}: {f['decisions_per_cpu_s']:.0f} decisions per second per core "
+          "(answered decisions / CPU seconds the authority used)")
+    print(f"admission log: {result['logged']} rows for {result['answered_total']} answered "
+          "requests (each decision is in the log before it is answered; a decision whose "
+          "answer was lost is logged too)")
+    return result
+
+
+if __name__ == "__main__":
+    print(json.dumps(inside_namespace(float(sys.argv[1]))))
