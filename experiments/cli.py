@@ -22,6 +22,8 @@ from topologies import cleanup, graph, zoo
 from topologies.graph import TopologyError
 from topologies.network import NetworkError
 
+DEFAULT_TTL_MS = 30_000
+
 
 class UsageError(Exception):
     """Bad command-line input; exit code 2."""
@@ -123,6 +125,10 @@ def architecture_options(args) -> dict:
                              "the OSPF architectures, not to static")
         return {}
     options: dict = {"ospf": ospf.OspfSettings(**ospf_flags)}
+    if args.arch == "registered":
+        options.update(ttl_ms=args.ttl, fail_mode=args.fail_mode)
+    elif args.ttl != DEFAULT_TTL_MS or args.fail_mode != "closed":
+        raise UsageError("--ttl and --fail-mode apply to the registered architecture")
     if args.censor:
         if args.arch != "permissionless":
             raise UsageError("--censor is the permissionless border censor; the registered "
@@ -140,6 +146,21 @@ def cmd_up(args) -> int:
     protocols.get(args.arch, **options)  # unknown architecture: say so before asking for root
     _need_root("splinterlab up")
     return console.up(args.topo, args.arch, args.backend, args.test, options)
+
+
+def cmd_operator(args) -> int:
+    from protocols.operator import OperatorError
+
+    from . import operator_cli
+
+    if os.geteuid() != 0:
+        raise EnvironmentProblem("the authority's console socket belongs to root; use sudo")
+    try:
+        operator, names = operator_cli.live_run(args.run)
+        print(operator_cli.execute(operator, names, args.words))
+    except OperatorError as e:
+        raise UsageError(str(e)) from None
+    return 0
 
 
 def cmd_bench(args) -> int:
@@ -189,7 +210,17 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--bfd", action="store_true", help="BFD on router links (100 ms x 3)")
     s.add_argument("--censor", metavar="POLICY.toml", help="border censor policy "
                    "(permissionless): block_addresses, block_names, block_keywords, cut_border")
+    s.add_argument("--ttl", type=int, default=DEFAULT_TTL_MS, metavar="MS",
+                   help="admission TTL of a grant (registered; default 30000)")
+    s.add_argument("--fail-mode", choices=["closed", "open"], default="closed",
+                   help="gateways without the authority: drop new flows or let them pass")
     s.set_defaults(func=cmd_up)
+
+    s = sub.add_parser("operator", help="operator commands for a running registered network")
+    s.add_argument("--run", help="run id (default: the running one)")
+    s.add_argument("words", nargs="*", help="e.g. revoke h3, block news.abroad.example, "
+                   "shutdown north --allow gov.home.example, log 20")
+    s.set_defaults(func=cmd_operator)
 
     s = sub.add_parser("bench", help="benchmarks that print figures")
     s.add_argument("what", choices=["bringup", "recovery", "admission"])

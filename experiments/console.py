@@ -15,10 +15,14 @@ from mininet.cli import CLI
 import protocols
 import topologies
 from protocols.censor import CensorError, CensorPolicy
+from protocols.operator import OperatorError
 from protocols.services import Services
 from topologies.network import EmulatedNetwork, NetworkError
 
-from . import probes, webprobe
+from . import operator_cli, probes, webprobe
+
+OPERATOR_COMMANDS = ("revoke", "reinstate", "block", "unblock", "shutdown", "lift", "restore",
+                     "log", "who", "status")
 
 
 class SplinterCLI(CLI):
@@ -120,6 +124,40 @@ class SplinterCLI(CLI):
         if change:
             print(f"  in force after {1000 * (change.effective - change.requested):.0f} ms")
 
+    # -- registered access: hosts and the operator ------------------------------------------
+    def _registered(self):
+        if getattr(self.architecture, "operator", None) is None:
+            print("*** only the registered architecture has an authority")
+            return None
+        return self.architecture
+
+    def do_register(self, line: str) -> None:
+        """register HOST [NATIONAL_ID NAME...]: HOST registers through its gateway (by
+        default as the person the civil register assigns it)."""
+        arch, words = self._registered(), line.split()
+        if arch and words:
+            why = arch.register(words[0], *(words[1:2] or [None]),
+                                " ".join(words[2:]) or None)
+            print(f"  {why or f'{words[0]} is identity {arch.identity(words[0])}'}")
+
+    def do_bind(self, line: str) -> None:
+        """bind HOST: HOST binds its saved identity to its current address."""
+        arch = self._registered()
+        if arch and line.strip():
+            print(f"  {arch.bind(line.strip()) or 'bound'}")
+
+    def do_operator(self, line: str) -> None:
+        """operator COMMAND...: any operator command ('operator' alone lists them)."""
+        arch = self._registered()
+        if arch is None:
+            return
+        names = operator_cli.Names(self.net.graph, self.net.moved)
+        try:
+            print(operator_cli.execute(arch.operator, names, shlex.split(line),
+                                       self.services.records))
+        except (OperatorError, ValueError) as e:
+            print(f"*** {e}")
+
     def do_vtysh(self, line: str) -> None:
         """vtysh ROUTER COMMAND: ask a router's FRR, e.g. vtysh c1 show ip ospf neighbor."""
         words = line.split(maxsplit=1)
@@ -130,6 +168,11 @@ class SplinterCLI(CLI):
         out = self.net.exec(words[0], "vtysh", "--vty_socket", str(workdir), "-c", words[1],
                             check=False)
         print(out.stdout or out.stderr)
+
+
+for _command in OPERATOR_COMMANDS:  # the operator's commands directly at the prompt
+    setattr(SplinterCLI, f"do_{_command}",
+            lambda self, line, c=_command: self.do_operator(f"{c} {line}"))
 
 
 def up(spec: str, arch: str, backend: str, test: str | None, options: dict) -> int:

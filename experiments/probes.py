@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import json
 import re
+import signal
 import subprocess
+import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -81,39 +83,59 @@ class Sample:
 
 
 class PingStream:
-    """Pings every ``interval`` seconds from src to dst in the background, so that an outage
-    and its end are seen the way the host sees them. ``stop()`` returns one Sample per probe."""
-
-    _REPLY = re.compile(r"^\[([\d.]+)\] .*icmp_seq=(\d+) .*time=([\d.]+) ms")
+    """Probes src -> dst every ``interval`` seconds in the background (``experiments.prober``),
+    so that an outage and its end are seen the way the host sees them. ``stop()`` returns one
+    Sample per probe, lost ones included, each with its real send time."""
 
     def __init__(self, net, src: str, dst: str, interval: float = 0.01):
-        self.interval = interval
-        self.started = time.time()
-        self.process = net.popen(src, ["ping", "-n", "-D", "-i", str(interval), "-W", "1",
-                                       net.address(dst)], stdout=subprocess.PIPE,
-                                 stderr=subprocess.DEVNULL, text=True)
+        self.process = net.popen(src, [sys.executable, "-m", "experiments.prober", "icmp",
+                                       net.address(dst), str(interval)],
+                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
     def stop(self) -> list[Sample]:
-        self.process.send_signal(2)  # SIGINT: ping prints its summary and exits
-        out, _ = self.process.communicate(timeout=10)
-        replies = {}
-        for line in out.splitlines():
-            m = self._REPLY.match(line)
-            if m:
-                received, seq, rtt = float(m.group(1)), int(m.group(2)), float(m.group(3))
-                replies[seq] = (received - rtt / 1000, rtt)
-        if not replies:
+        self.process.send_signal(signal.SIGINT)
+        out, err = self.process.communicate(timeout=15)
+        if self.process.returncode != 0:
+            raise RuntimeError(f"the prober failed: {err.strip()[-300:]}")
+        return [Sample(seq, sent, rtt) for seq, sent, rtt in json.loads(out)]
+
+
+class UdpStream:
+    """A one-way stream of sequenced datagrams src -> dst, recorded at dst: ``stop()`` returns
+    one Sample per datagram sent, rtt_ms holding the one-way delay (None: never arrived)."""
+
+    def __init__(self, net, src: str, dst: str, interval: float = 0.001, port: int = 9123):
+        prober = [sys.executable, "-m", "experiments.prober"]
+        self.sink = net.popen(dst, [*prober, "udp-sink", str(port)], stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True)
+        self.sink.stderr.readline()  # "listening"
+        self.source = net.popen(src, [*prober, "udp-send", net.address(dst), str(port),
+                                      str(interval)], stdout=subprocess.PIPE, text=True)
+        self.interval = interval
+
+    def stop(self) -> list[Sample]:
+        self.source.send_signal(signal.SIGINT)
+        (last,) = json.loads(self.source.communicate(timeout=15)[0])
+        self.sink.send_signal(signal.SIGINT)
+        got = {seq: (sent, received) for seq, sent, received in
+               json.loads(self.sink.communicate(timeout=15)[0])}
+        if not got:
             return []
-        # a lost probe's send time: interpolated from the nearest reply's (ping keeps pace)
-        first = min(replies)
-        t_first = replies[first][0]
-        last = max(replies)
-        sent = re.search(r"(\d+) packets transmitted", out)
-        last = max(last, int(sent.group(1)) if sent else last)
-        return [Sample(seq, replies[seq][0] if seq in replies
-                       else t_first + (seq - first) * self.interval,
-                       replies[seq][1] if seq in replies else None)
+        first = min(got)
+        t0 = got[first][0] - (first - 1) * self.interval  # lost datagrams keep the pace
+        return [Sample(seq, got[seq][0] if seq in got else t0 + (seq - 1) * self.interval,
+                       (got[seq][1] - got[seq][0]) * 1000 if seq in got else None)
                 for seq in range(1, last + 1)]
+
+
+def cut_time(samples: list[Sample], issued: float) -> float | None:
+    """Seconds from ``issued`` to the first datagram that did not arrive, provided nothing
+    sent later arrived either (None if traffic never stopped)."""
+    after = [s for s in samples if s.sent >= issued]
+    lost = [s for s in after if s.rtt_ms is None]
+    if not lost or any(s.rtt_ms is not None for s in after if s.sent > lost[0].sent):
+        return None
+    return lost[0].sent - issued
 
 
 def recovery_time(samples: list[Sample], failed_at: float) -> float | None:

@@ -72,7 +72,7 @@ class Push:
 
 
 class Authority:
-    def __init__(self, db: Path, address: str, admin: Path, batch: int = 256):
+    def __init__(self, db: Path, address: str, admin: Path, batch: int = 256, port: int = PORT):
         self.registry = Registry(db)
         self.journal = Journal(db.with_suffix(".journal"))
         self.registry.import_journal(self.journal)  # whatever a crash left unimported
@@ -89,7 +89,7 @@ class Authority:
         self.dirty = False
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 8 << 20)
-        self.sock.bind((address, PORT))
+        self.sock.bind((address, port))
         self.sock.setblocking(False)
         admin.unlink(missing_ok=True)
         self.admin = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)

@@ -56,6 +56,7 @@ class Registered:
         self.gateways: dict[str, int] = {}              # access router -> gateway id
         self.operator: Operator | None = None
         self.authority_node = ""
+        self.authority_daemon: Daemon | None = None
         self.net: EmulatedNetwork | None = None
 
     # -- bring-up --------------------------------------------------------------------------
@@ -104,10 +105,14 @@ class Registered:
         config.write_text(json.dumps({"db": str(workdir / "registry.db"),
                                       "address": net.address(self.authority_node),
                                       "admin": str(workdir / "admin.sock")}))
-        daemon = net.start_daemon(Daemon(self.authority_node, "authority",
-                                         [sys.executable, "-m", "protocols.authority",
-                                          str(config)], log=workdir / "authority.log"))
+        self.authority_daemon = net.start_daemon(Daemon(
+            self.authority_node, "authority", [sys.executable, "-m", "protocols.authority",
+                                               str(config)], log=workdir / "authority.log"))
         self.operator = Operator(workdir / "admin.sock")
+        self._wait_authority(workdir)
+
+    def _wait_authority(self, workdir: Path) -> None:
+        net, daemon = self.net, self.authority_daemon
         deadline = time.monotonic() + 15
         while time.monotonic() < deadline:
             if daemon.process.poll() is not None:
@@ -118,6 +123,16 @@ class Registered:
                 return
             time.sleep(0.05)
         raise NetworkError("the authority did not start within 15 s")
+
+    def kill_authority(self) -> None:
+        """The authority dies (SIGKILL): gateways find out by themselves."""
+        self.net.kill_daemon(self.authority_daemon)
+        (self.net.workdir("authority") / "admin.sock").unlink(missing_ok=True)
+
+    def restart_authority(self) -> None:
+        """Start it again on the same registry; it re-syncs every gateway."""
+        self.net.start_daemon(self.authority_daemon)
+        self._wait_authority(self.net.workdir("authority"))
 
     def gateway_dir(self) -> Path:
         return self.net.workdir("gateways")

@@ -229,6 +229,10 @@ class EmulatedNetwork:
                 log.close()
         return daemon
 
+    def kill_daemon(self, daemon: Daemon) -> None:
+        """SIGKILL, as a crash would; ``start_daemon`` brings it back."""
+        self._kill(daemon)
+
     def _kill(self, daemon: Daemon) -> None:
         pid = daemon.pid()
         if pid:
