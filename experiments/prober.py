@@ -15,6 +15,7 @@ prints one JSON list.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import select
@@ -96,10 +97,9 @@ def udp_send(destination: str, port: int, interval: float) -> list:
             time.sleep(delay)
             continue
         seq += 1
-        try:
+        # e.g. no route for a moment: the sink will not see it, which is the point
+        with contextlib.suppress(OSError):
             sock.sendto(DATAGRAM.pack(seq, time.time()), (destination, port))
-        except OSError:
-            pass  # e.g. no route for a moment: the sink will not see it, which is the point
     return [seq]
 
 
