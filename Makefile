@@ -11,6 +11,7 @@ demo: setup
 	$(BIN)/splinterlab doctor
 	$(BIN)/splinterlab up --arch static --topo isp --test pingall
 	$(BIN)/splinterlab up --arch permissionless --topo isp --test pingall
+	$(BIN)/splinterlab up --arch registered --topo isp --test pingall
 
 test: setup
 	$(BIN)/ruff check .
@@ -23,6 +24,8 @@ lint: setup
 bench: setup
 	$(BIN)/splinterlab bench bringup --topo isp
 	$(BIN)/splinterlab bench recovery --topo isp
+	$(BIN)/splinterlab bench admission
+	$(BIN)/splinterlab bench access --topo isp
 	$(BIN)/splinterlab fidelity
 
 fidelity: setup

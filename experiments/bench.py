@@ -97,4 +97,8 @@ def run(args) -> int:
         from . import admission_load
 
         admission_load.run()
+    elif args.what == "access":
+        from . import access_bench
+
+        access_bench.run(args.topo)
     return 0

@@ -223,7 +223,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.set_defaults(func=cmd_operator)
 
     s = sub.add_parser("bench", help="benchmarks that print figures")
-    s.add_argument("what", choices=["bringup", "recovery", "admission"])
+    s.add_argument("what", choices=["bringup", "recovery", "admission", "access"])
     s.add_argument("--topo", default=topologies.DEFAULT)
     s.add_argument("--arch", default="permissionless")
     s.add_argument("--repeat", type=int, default=3)
