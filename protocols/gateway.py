@@ -7,8 +7,10 @@ nftables (table ``inet splinter_gw``) does the enforcing, in the kernel:
   hosts reach only the registration service, UDP 7401 on the gateway);
 * revoked addresses (``cut``), blocked destinations and, while the region is shut down,
   everything but the essential services are dropped, both ways, before anything else;
-* a flow whose (source, destination, protocol) is in ``grants`` passes in the kernel; the set
-  elements expire after the admission TTL;
+* a flow whose (source, destination, protocol, destination port) is in ``grants_l4`` (TCP and
+  UDP) or whose (source, destination, protocol) is in ``grants`` (anything else) passes in the
+  kernel; the set elements expire after the admission TTL. A flow is what Ethane calls one:
+  a new TCP connection to another port is a new flow;
 * the first packet of any other flow gets a mark that an iptables rule sends to NFQUEUE
   (nftables' own ``queue`` statement is not in every kernel): this daemon asks the authority
   and gives the verdict. A grant becomes a set element, so the rest of the flow never leaves
@@ -82,7 +84,9 @@ table inet {TABLE} {{
   set blocked {{ type ipv4_addr; flags interval; }}
   set essential {{ type ipv4_addr; flags interval; }}
   set grants {{ type ipv4_addr . ipv4_addr . inet_proto; flags timeout; }}
+  set grants_l4 {{ type ipv4_addr . ipv4_addr . inet_proto . inet_service; flags timeout; }}
   set denied {{ type ipv4_addr . ipv4_addr . inet_proto; flags timeout; }}
+  set denied_l4 {{ type ipv4_addr . ipv4_addr . inet_proto . inet_service; flags timeout; }}
   chain forward {{
     type filter hook forward priority -10; policy accept;
     iifname @hostifs jump from_host
@@ -95,8 +99,7 @@ table inet {TABLE} {{
     ip daddr @blocked counter name blocked drop
     jump shutdown_out
     ct direction reply accept
-    ip saddr . ip daddr . meta l4proto @grants accept
-    ip saddr . ip daddr . meta l4proto @denied counter name denied drop
+    jump admitted
     meta mark set {MARK_OUT:#x} accept
   }}
   chain to_host {{
@@ -105,9 +108,16 @@ table inet {TABLE} {{
     jump shutdown_in
     ct state established,related accept
     ip saddr {national} accept
+    jump admitted
+    meta mark set {MARK_IN:#x} accept
+  }}
+  chain admitted {{
+    meta l4proto {{ tcp, udp }} ip saddr . ip daddr . meta l4proto . th dport @grants_l4 accept
+    meta l4proto {{ tcp, udp }} ip saddr . ip daddr . meta l4proto . th dport @denied_l4 \
+      counter name denied drop
+    meta l4proto {{ tcp, udp }} return
     ip saddr . ip daddr . meta l4proto @grants accept
     ip saddr . ip daddr . meta l4proto @denied counter name denied drop
-    meta mark set {MARK_IN:#x} accept
   }}
   chain shutdown_out {{
   }}
@@ -140,11 +150,21 @@ def parse_ip(payload: bytes) -> tuple[int, int, int, int] | None:
             proto, dport)
 
 
+Flow = tuple[int, int, int, int]  # source, destination, protocol, destination port (or 0)
+
+
+def element(flow: Flow, kind: str) -> str:
+    """``add element``'s arguments for a flow in the ``grants`` or ``denied`` sets."""
+    src, dst, proto, dport = flow
+    if proto in (6, 17):
+        return f"{kind}_l4 {{ {ip(src)} . {ip(dst)} . {proto} . {dport}"
+    return f"{kind} {{ {ip(src)} . {ip(dst)} . {proto}"
+
+
 @dataclass
 class Pending:
     request_id: int
     inbound: bool
-    dport: int
     packets: list[int]
     sent: float
     attempts: int = 1
@@ -187,10 +207,10 @@ class Gateway:
         self.nonces = Nonces()
         self.window = ReplayWindow()
         self.counters: collections.Counter = collections.Counter()
-        self.grants: dict[tuple[int, int, int], float] = {}   # mirror of the kernel set
-        self.denied: dict[tuple[int, int, int], float] = {}
-        self.pending: dict[tuple[int, int, int], Pending] = {}
-        self.requests: dict[int, tuple[int, int, int]] = {}
+        self.grants: dict[Flow, float] = {}   # mirror of the kernel sets
+        self.denied: dict[Flow, float] = {}
+        self.pending: dict[Flow, Pending] = {}
+        self.requests: dict[int, Flow] = {}
         self.host_requests: dict[int, HostRequest] = {}
         self.bound: dict[int, tuple[str, int]] = {}            # address -> (iface, identity)
         self.last_request_id = 0
@@ -290,8 +310,7 @@ class Gateway:
             if fields is None:
                 self.queue.verdict(QUEUE, packet.id, NF_DROP)
                 continue
-            src, dst, proto, dport = fields
-            key = (src, dst, proto)
+            key = fields
             if self.grants.get(key, 0) > now:  # granted, the set element is on its way
                 self.queue.verdict(QUEUE, packet.id)
             elif self.denied.get(key, 0) > now:
@@ -301,19 +320,19 @@ class Gateway:
             elif not self.reachable:
                 self.fail(key, [packet.id])
             else:
-                pending = Pending(self._next_request_id(), packet.mark == MARK_IN, dport,
+                pending = Pending(self._next_request_id(), packet.mark == MARK_IN,
                                   [packet.id], now)
                 self.pending[key] = pending
                 self.requests[pending.request_id] = key
                 self.counters["asked"] += 1
                 self._ask(key, pending)
 
-    def _ask(self, key: tuple[int, int, int], pending: Pending) -> None:
-        src, dst, proto = key
+    def _ask(self, key: Flow, pending: Pending) -> None:
+        src, dst, proto, dport = key
         self._send(codec.FLOW_REQUEST, (pending.request_id, src, dst, proto,
-                                        codec.INBOUND if pending.inbound else 0, pending.dport))
+                                        codec.INBOUND if pending.inbound else 0, dport))
 
-    def fail(self, key: tuple[int, int, int], packets: list[int]) -> None:
+    def fail(self, key: Flow, packets: list[int]) -> None:
         """The authority did not answer: the fail mode decides."""
         if self.fail_mode == "open":
             self.counters["failed open"] += 1
@@ -322,20 +341,18 @@ class Gateway:
             self.counters["failed closed"] += 1
             self.deny(key, packets)
 
-    def grant(self, key: tuple[int, int, int], packets: list[int], ttl_ms: int) -> None:
+    def grant(self, key: Flow, packets: list[int], ttl_ms: int) -> None:
         self.grants[key] = time.monotonic() + ttl_ms / 1000
         for packet_id in packets:  # verdicts first: the set element is not on the hot path
             self.queue.verdict(QUEUE, packet_id)
-        src, dst, proto = key
-        self._nft(f"add element inet {TABLE} grants {{ {ip(src)} . {ip(dst)} . {proto} "
+        self._nft(f"add element inet {TABLE} {element(key, 'grants')} "
                   f"timeout {max(1, ttl_ms)}ms }}")
 
-    def deny(self, key: tuple[int, int, int], packets: list[int]) -> None:
+    def deny(self, key: Flow, packets: list[int]) -> None:
         self.denied[key] = time.monotonic() + DENY_CACHE_MS / 1000
         for packet_id in packets:
             self.queue.verdict(QUEUE, packet_id, NF_DROP)
-        src, dst, proto = key
-        self._nft(f"add element inet {TABLE} denied {{ {ip(src)} . {ip(dst)} . {proto} "
+        self._nft(f"add element inet {TABLE} {element(key, 'denied')} "
                   f"timeout {DENY_CACHE_MS}ms }}")
 
     # -- the authority speaks --------------------------------------------------------------
@@ -412,7 +429,8 @@ class Gateway:
         nets = [ipaddress.IPv4Network(t) for t in texts]
         if action == codec.PUSH_RESET:
             self.last_reset = push_id
-            for name in ("bound", "cut", "blocked", "essential", "grants", "denied"):
+            for name in ("bound", "cut", "blocked", "essential", "grants", "grants_l4",
+                         "denied", "denied_l4"):
                 self._nft(f"flush set inet {TABLE} {name}")
             self._shutdown_rules(False)
             self.bound.clear()
@@ -446,6 +464,7 @@ class Gateway:
             self._shutdown_rules(False)
             self._nft(f"flush set inet {TABLE} essential")
         self._nft(f"flush set inet {TABLE} denied")  # old denials may no longer hold
+        self._nft(f"flush set inet {TABLE} denied_l4")
         self.denied.clear()
 
     def _shutdown_rules(self, on: bool) -> None:
@@ -458,10 +477,9 @@ class Gateway:
     def _forget(self, affected, nets: list[ipaddress.IPv4Network]) -> None:
         """Remove grants (kernel set and mirror) and conntrack entries a push made void."""
         gone = [k for k in self.grants if affected(k)]
-        for src, dst, proto in gone:
-            del self.grants[(src, dst, proto)]
-            self._nft(f"delete element inet {TABLE} grants {{ {ip(src)} . {ip(dst)} . "
-                      f"{proto} }}")
+        for key in gone:
+            del self.grants[key]
+            self._nft(f"delete element inet {TABLE} {element(key, 'grants')} }}")
         commands = []
         for net in nets:
             for flag in ("-s", "-d"):
