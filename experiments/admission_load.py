@@ -60,20 +60,24 @@ def _percentile(values: list[float], q: float) -> float | None:
 
 
 class Generator:
-    def __init__(self, key: Key, sources: list[int]):
+    """Plays a gateway: sends FLOW_REQUESTs, collects the answers, acknowledges pushes."""
+
+    def __init__(self, key: Key, sources: list[int], address: str = ADDRESS,
+                 authority: str = ADDRESS, gateway: int = GATEWAY):
         self.key = key
         self.sources = sources
+        self.gateway = gateway
         self.nonces = Nonces()
         self.rng = random.Random(1)
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 16 << 20)
         self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 16 << 20)
-        self.sock.bind((ADDRESS, GATEWAY_PORT))  # where the authority sends its pushes
+        self.sock.bind((address, GATEWAY_PORT))  # where the authority sends its pushes
         self.sock.setblocking(False)
-        self.target = (ADDRESS, PORT)
+        self.target = (authority, PORT)
 
     def request(self, request_id: int) -> bytes:
-        return codec.encode(codec.FLOW_REQUEST, GATEWAY, self.nonces.next(),
+        return codec.encode(codec.FLOW_REQUEST, self.gateway, self.nonces.next(),
                             (request_id, self.rng.choice(self.sources), 0xCB00710A, 6, 0, 443),
                             self.key)
 
@@ -86,7 +90,7 @@ class Generator:
                 return
             first = codec.BODIES[codec.GRANT].unpack_from(data, codec.HEADER.size)[0]
             if data[3] == codec.POLICY_PUSH:
-                self.sock.sendto(codec.encode(codec.PUSH_ACK, GATEWAY, self.nonces.next(),
+                self.sock.sendto(codec.encode(codec.PUSH_ACK, self.gateway, self.nonces.next(),
                                               (first,), self.key), self.target)
             else:
                 answered[first] = time.perf_counter()
@@ -186,7 +190,7 @@ def inside_namespace(seconds: float) -> dict:
 def run(seconds: float = 3.0) -> dict:
     """Run the benchmark in a fresh network namespace and print its figures."""
     out = subprocess.run(["unshare", "--net", sys.executable, "-m",
-                          "experiments.admission_load", str(seconds)],
+                          "experiments.admission_load", "bench", str(seconds)],
                          capture_output=True, text=True)
     if out.returncode != 0:
         raise RuntimeError(f"the admission benchmark failed: {out.stderr.strip()[-400:]}")
@@ -204,5 +208,19 @@ def run(seconds: float = 3.0) -> dict:
     return result
 
 
+def generate(config: dict, rate: int, seconds: float) -> dict:
+    """Load from inside the emulation (the latency experiment's sweep): requests for
+    addresses nobody is bound to, each a full check, decision and log record."""
+    generator = Generator(Key(bytes.fromhex(config["key"])),
+                          [0xC613FF00 + k for k in range(1, 255)], config["address"],
+                          config["authority"], config["gateway"])
+    result = generator.paced(rate, seconds) if rate else PhaseResult(0, 0, 0, None, None)
+    return vars(result)
+
+
 if __name__ == "__main__":
-    print(json.dumps(inside_namespace(float(sys.argv[1]))))
+    if sys.argv[1] == "generate":
+        print(json.dumps(generate(json.loads(sys.argv[2]), int(sys.argv[3]),
+                                  float(sys.argv[4]))))
+    else:
+        print(json.dumps(inside_namespace(float(sys.argv[2]))))

@@ -163,6 +163,67 @@ def cmd_operator(args) -> int:
     return 0
 
 
+EXPERIMENTS = {"latency": "experiments.latency", "blast-radius": "experiments.blast_radius",
+               "censorship": "experiments.censorship"}
+
+
+def _experiment(name: str):
+    import importlib
+
+    if name not in EXPERIMENTS:
+        raise UsageError(f"there is no experiment {name!r}; choose one of "
+                         f"{', '.join(EXPERIMENTS)} or all")
+    return importlib.import_module(EXPERIMENTS[name])
+
+
+def cmd_run(args) -> int:
+    names = list(EXPERIMENTS) if args.experiment == "all" else [args.experiment]
+    modules = [_experiment(n) for n in names]
+    if args.seed < 0:
+        raise UsageError("--seed must be zero or positive")
+    topologies.build(args.topo)  # a bad topology is a usage error, before asking for root
+    _need_root("splinterlab run")
+    out = Path(args.out) if args.out else None
+    for name, module in zip(names, modules, strict=True):
+        config_class = next(v for k, v in vars(module).items() if k.endswith("Config"))
+        config = config_class(topo=args.topo, arch=args.arch, profile=args.profile,
+                              seed=args.seed, backend=args.backend)
+        try:
+            config.settings()
+        except ValueError as e:
+            raise UsageError(str(e)) from None
+        try:
+            directory = module.run(config, out)
+        except KeyboardInterrupt:
+            print(f"splinterlab: {name} interrupted; what was measured is kept in the results "
+                  "directory", file=sys.stderr)
+            raise
+        for path in module.plot(directory):
+            print(f"{name}: {path}")
+        print(f"{name}: results in {directory}")
+    return 0
+
+
+def cmd_plot(args) -> int:
+    from .results import ResultsError, find, load
+
+    try:
+        directories = find([Path(d) for d in args.dirs])
+        if not directories:
+            raise ResultsError("no results found (run an experiment first: sudo splinterlab "
+                               "run all)")
+        for directory in directories:
+            if not os.access(directory, os.W_OK):
+                raise ResultsError(f"cannot write plots into {directory}: it belongs to "
+                                   "someone else (copy it, or run as its owner)")
+            name = load(directory).meta["experiment"]
+            for path in _experiment(name).plot(directory):
+                print(path)
+    except ResultsError as e:
+        raise UsageError(str(e)) from None
+    return 0
+
+
 def cmd_bench(args) -> int:
     _need_root(f"splinterlab bench {args.what}")
     from . import bench
@@ -222,6 +283,22 @@ def build_parser() -> argparse.ArgumentParser:
                    "shutdown north --allow gov.home.example, log 20")
     s.set_defaults(func=cmd_operator)
 
+    s = sub.add_parser("run", help="run an experiment (both architectures, paired)")
+    s.add_argument("experiment", help=f"{', '.join(EXPERIMENTS)} or all")
+    s.add_argument("--topo", default=topologies.DEFAULT)
+    s.add_argument("--arch", default="both", choices=["both", "permissionless", "registered"])
+    s.add_argument("--profile", default="quick", choices=["quick", "full"],
+                   help="quick: minutes; full: more of everything, repetitions and CIs")
+    s.add_argument("--seed", type=int, default=1)
+    s.add_argument("--out", help="results root (default: results/)")
+    s.add_argument("--backend", default="auto", choices=["auto", "netem", "userspace"])
+    s.set_defaults(func=cmd_run)
+
+    s = sub.add_parser("plot", help="redraw plots from results (needs neither root nor Mininet)")
+    s.add_argument("dirs", nargs="*", help="results directories (default: everything under "
+                   "results/)")
+    s.set_defaults(func=cmd_plot)
+
     s = sub.add_parser("bench", help="benchmarks that print figures")
     s.add_argument("what", choices=["bringup", "recovery", "admission", "access"])
     s.add_argument("--topo", default=topologies.DEFAULT)
@@ -231,7 +308,22 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def _matplotlib_home() -> None:
+    """Matplotlib wants a writable config dir; under sudo or another user, HOME may not be."""
+    home = Path(os.environ.get("MPLCONFIGDIR") or Path.home() / ".config" / "matplotlib")
+    try:
+        home.mkdir(parents=True, exist_ok=True)
+        writable = os.access(home, os.W_OK)
+    except OSError:
+        writable = False
+    if not writable:
+        import tempfile
+
+        os.environ["MPLCONFIGDIR"] = tempfile.mkdtemp(prefix="splinterlab-mpl-")
+
+
 def main(argv: list[str] | None = None) -> int:
+    _matplotlib_home()
     for sig in (signal.SIGTERM, signal.SIGHUP):
         signal.signal(sig, _terminate)
     debug = bool(os.environ.get("SPLINTERLAB_DEBUG"))

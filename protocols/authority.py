@@ -434,6 +434,10 @@ class Authority:
             p.ttl_ms = int(request["ms"])
             self.registry.set_ttl(p.ttl_ms)
             self.registry.log_action(now, op, str(p.ttl_ms))
+        elif op == "flush":  # gateways forget their grants: every flow is asked for again
+            self.registry.log_action(now, op, "all gateways")
+            for gateway in self.gateways:
+                self.push(gateway, codec.PUSH_FLUSH)
         else:
             raise ValueError(f"unknown operation {op!r}")
         self.registry.commit()

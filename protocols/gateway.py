@@ -463,6 +463,10 @@ class Gateway:
         elif action == codec.PUSH_LIFT:
             self._shutdown_rules(False)
             self._nft(f"flush set inet {TABLE} essential")
+        elif action == codec.PUSH_FLUSH:  # every grant must be asked for again
+            self._nft(f"flush set inet {TABLE} grants")
+            self._nft(f"flush set inet {TABLE} grants_l4")
+            self.grants.clear()
         self._nft(f"flush set inet {TABLE} denied")  # old denials may no longer hold
         self._nft(f"flush set inet {TABLE} denied_l4")
         self.denied.clear()

@@ -72,4 +72,9 @@ class Operator:
         return self.call("status")
 
     def ttl(self, ms: int) -> dict:
+        """The TTL of grants from now on (grants already given keep theirs)."""
         return self.call("ttl", ms=ms)
+
+    def flush(self) -> dict:
+        """Every gateway forgets its grants; the next packet of every flow is asked about."""
+        return self.call("flush")

@@ -34,6 +34,7 @@ LAST = ("Okafor", "Lindqvist", "Moreau", "Haddad", "Novak", "Sato", "Ferreira", 
         "Ibrahim", "Jensen", "Rossi", "Petrov")
 SPARE_PEOPLE = 8
 FAIL_MODES = ("closed", "open")
+LOAD_GATEWAY = 99
 
 
 class Registered:
@@ -41,7 +42,11 @@ class Registered:
     static_routes = False
 
     def __init__(self, ospf: OspfSettings | None = None, ttl_ms: int = 30_000,
-                 fail_mode: str = "closed", register_hosts: bool = True, seed: int = 0):
+                 fail_mode: str = "closed", register_hosts: bool = True, seed: int = 0,
+                 load_gateway: bool = False):
+        """``load_gateway``: also register a synthetic gateway (id 99) at the authority's own
+        router, whose key a load generator uses to put the authority under load over the
+        emulated network."""
         if fail_mode not in FAIL_MODES:
             raise ValueError(f"fail mode must be closed or open, not {fail_mode!r}")
         if not 100 <= ttl_ms <= 86_400_000:
@@ -55,6 +60,8 @@ class Registered:
         self.spares: list[tuple[str, str]] = []
         self.gateways: dict[str, int] = {}              # access router -> gateway id
         self.operator: Operator | None = None
+        self.load_gateway: Gateway | None = None
+        self.want_load_gateway = load_gateway
         self.authority_node = ""
         self.authority_daemon: Daemon | None = None
         self.net: EmulatedNetwork | None = None
@@ -77,7 +84,12 @@ class Registered:
             self.gateways[r] = k
             gateways.append(Gateway(k, r, g.nodes[r].get("region", "all"),
                                     self.rng.randbytes(32), int(net.plan.loopbacks[r])))
-        Registry.create(workdir / "registry.db", gateways,
+        if self.want_load_gateway:
+            router = next(iter(g.neighbors(self.authority_node)))
+            self.load_gateway = Gateway(LOAD_GATEWAY, router, "load", self.rng.randbytes(32),
+                                        int(net.plan.loopbacks[router]))
+        Registry.create(workdir / "registry.db",
+                        gateways + ([self.load_gateway] if self.load_gateway else []),
                         [*self.people.values(), *self.spares], self.ttl_ms).close()
         self._start_authority(workdir)
         for gw in gateways:

@@ -46,7 +46,7 @@ REASONS = {0: "ok", 1: "unregistered", 2: "revoked", 3: "peer revoked",
            7: "already registered", 8: "bad credential", 9: "banned", 10: "address in use",
            11: "wrong gateway"}
 PUSH_ACTIONS = {1: "BIND", 2: "UNBIND", 3: "CUT", 4: "UNCUT", 5: "BLOCK", 6: "UNBLOCK",
-                7: "SHUTDOWN", 8: "LIFT", 9: "RESET"}
+                7: "SHUTDOWN", 8: "LIFT", 9: "RESET", 10: "FLUSH"}
 PROTOCOLS = {1: "icmp", 6: "tcp", 17: "udp"}
 
 

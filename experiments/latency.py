@@ -1,0 +1,402 @@
+"""Latency: what admission costs a ping, a new TCP connection and a small web fetch.
+
+Both architectures run the same workload on the same graph with the same seed:
+
+* baseline: every host pings web1, fweb1 and another host; every host fetches
+  www.home.example and news.abroad.example a few times over new TCP connections (the first
+  connection to a destination is "cold": under registered access it waits for admission);
+* TTL sweep: hosts fetch at random (exponential) intervals under several admission TTLs;
+  the longer the TTL, the more connections find their grant still in the gateway's cache;
+* load sweep: a synthetic gateway next to the authority sends it requests at several rates
+  while hosts measure cold connections;
+* placement: the authority at its usual site ("near") and behind an extra delay ("far");
+  per host, the first-connection overhead against the host gateway's round trip to it.
+
+Every figure is measured from hosts with curl and ping (plus, for the load, the synthetic
+gateway's own request timing). Permissionless runs the same host workload as a reference.
+
+    python -m experiments.latency [--profile quick|full] [--topo SPEC] ...
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import statistics
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+from . import plotstyle
+from .results import Results, RunWriter, load
+
+EXPERIMENT = "latency"
+PROFILES = {
+    "quick": {"pings": 10, "fetches": 4, "repetitions": 1, "ttl_ms": [500, 5000, 30000],
+              "ttl_seconds": 8.0, "loads": [0, 4000, 8000, 16000], "load_seconds": 3.0,
+              "far_ms": 15.0, "cold_rounds": 3},
+    "full": {"pings": 30, "fetches": 8, "repetitions": 3, "ttl_ms": [250, 1000, 5000, 30000],
+             "ttl_seconds": 20.0, "loads": [0, 2000, 6000, 11000, 20000, 40000, 60000],
+             "load_seconds": 6.0, "far_ms": 15.0, "cold_rounds": 6},
+}
+SITES = ("www.home.example", "news.abroad.example")
+COLD_TTL_MS = 200
+HEADER = ["arch", "repetition", "phase", "param", "kind", "src", "dst", "cold", "value_ms"]
+
+
+@dataclass
+class LatencyConfig:
+    topo: str = "isp"
+    arch: str = "both"
+    profile: str = "quick"
+    seed: int = 1
+    backend: str = "auto"
+
+    def settings(self) -> dict:
+        if self.profile not in PROFILES:
+            raise ValueError(f"profile must be quick or full, not {self.profile!r}")
+        return PROFILES[self.profile]
+
+
+# -- workload pieces (run inside one architecture's network) --------------------------------
+def _pairs(net) -> tuple[list[str], dict[str, list[str]]]:
+    from topologies.graph import hosts
+
+    everyone = hosts(net.graph)
+    targets = {h: [d for d in ("web1", "fweb1") if d in net.graph] +
+               [everyone[(i + 1) % len(everyone)]] for i, h in enumerate(everyone)}
+    return everyone, targets
+
+
+def _fetch(net, services, host: str, site: str) -> tuple[float | None, float | None]:
+    from .webprobe import fetch
+
+    label, _, connect, total, _ = fetch(net, host, site, services.records[site][0])
+    return (connect, total) if label is None else (None, None)
+
+
+def baseline(net, services, log, arch: str, rep: int, s: dict) -> None:
+    """Pings (timed by the kernel) may overlap; connections and fetches, timed by curl in
+    user space, run one at a time: on two cores, parallel clients would time each other."""
+    from . import probes
+
+    hosts, targets = _pairs(net)
+
+    def pings(host: str) -> None:
+        for dst in targets[host]:
+            for rtt in probes.ping_times(net, host, dst, s["pings"] + 1)[1:]:
+                log.row(arch=arch, repetition=rep, phase="baseline", kind="ping", src=host,
+                        dst=dst, value_ms=rtt)
+
+    with ThreadPoolExecutor(4) as pool:
+        list(pool.map(pings, hosts))
+    for host in hosts:
+        for site in (s_ for s_ in SITES if s_ in services.records):
+            for k in range(s["fetches"]):
+                connect, total = _fetch(net, services, host, site)
+                if connect is not None:
+                    for kind, value in (("connect", connect), ("fetch", total)):
+                        log.row(arch=arch, repetition=rep, phase="baseline", kind=kind,
+                                src=host, dst=site, cold=int(k == 0), value_ms=value)
+
+
+def cold_connects(net, services, log, arch: str, rep: int, phase: str, param, rounds: int,
+                  hosts: list[str]) -> list[float]:
+    """Connections to web1, one at a time, round-robin over hosts; a host's next one comes
+    after its grant (short TTL) expired, so under registered access each is admitted afresh."""
+    out = []
+    last: dict[str, float] = {}
+    for _ in range(rounds):
+        for host in hosts:
+            time.sleep(max(0.0, last.get(host, 0.0) + COLD_TTL_MS / 1000 + 0.1
+                           - time.monotonic()))
+            connect, _ = _fetch(net, services, host, SITES[0])
+            last[host] = time.monotonic()
+            if connect is not None:
+                out.append(connect)
+                log.row(arch=arch, repetition=rep, phase=phase, param=param, kind="connect",
+                        src=host, dst=SITES[0], cold=1, value_ms=connect)
+    return out
+
+
+def set_ttl(arch_obj, ttl_ms: int) -> None:
+    """New grants get ``ttl_ms``; every cached grant is dropped, so each phase starts clean."""
+    arch_obj.operator.ttl(ttl_ms)
+    arch_obj.operator.flush()
+    time.sleep(0.2)  # the pushes take milliseconds
+
+
+def ttl_sweep(net, services, arch_obj, log, arch: str, rep: int, s: dict, seed: int) -> None:
+    hosts, _ = _pairs(net)
+    steps = s["ttl_ms"] if arch == "registered" else [None]
+    for ttl in steps:
+        if ttl is not None:
+            set_ttl(arch_obj, ttl)
+        rng = random.Random(seed + (ttl or 0))
+        schedule = {h: [] for h in hosts[:6]}
+        for h in schedule:
+            t = 0.0
+            while (t := t + rng.expovariate(0.5)) < s["ttl_seconds"]:
+                schedule[h].append(t)
+
+        def run(host: str, times: list[float], ttl=ttl) -> None:
+            start = time.monotonic()
+            for at in times:
+                time.sleep(max(0.0, start + at - time.monotonic()))
+                connect, _ = _fetch(net, services, host, SITES[0])
+                if connect is not None:
+                    log.row(arch=arch, repetition=rep, phase="ttl", param=ttl or "",
+                            kind="connect", src=host, dst=SITES[0], value_ms=connect)
+
+        with ThreadPoolExecutor(len(schedule)) as pool:
+            list(pool.map(lambda item: run(*item), schedule.items()))
+
+
+def load_sweep(net, services, arch_obj, log, arch: str, rep: int, s: dict) -> dict:
+    hosts, _ = _pairs(net)
+    probe_hosts = hosts[:4]
+    generated = {}
+    for rate in s["loads"] if arch == "registered" else [0]:
+        generator = None
+        if rate:
+            gw = arch_obj.load_gateway
+            config = json.dumps({"key": gw.key.hex(), "gateway": gw.id,
+                                 "address": net.address(gw.name),
+                                 "authority": net.address(arch_obj.authority_node)})
+            generator = net.popen(gw.name, [sys.executable, "-m", "experiments.admission_load",
+                                            "generate", config, str(rate),
+                                            str(s["load_seconds"] + 1.0)],
+                                  stdout=-1, stderr=-1, text=True)
+            time.sleep(0.5)
+        cold_connects(net, services, log, arch, rep, "load", rate, 3, probe_hosts)
+        if generator:
+            out, err = generator.communicate(timeout=60)
+            generated[rate] = json.loads(out) if out.strip() else {"error": err[-300:]}
+    return generated
+
+
+def placement(net, services, log, arch: str, rep: int, label: str, s: dict) -> None:
+    from . import probes
+
+    hosts, _ = _pairs(net)
+    auth = next(n for n in net.graph if net.graph.nodes[n]["role"] == "authority")
+    for host in hosts:
+        gateway = next(iter(net.graph.neighbors(host)))
+        rtt = statistics.median(probes.ping_times(net, gateway, auth, 10))
+        log.row(arch=arch, repetition=rep, phase="placement", param=label,
+                kind="gateway_authority_rtt", src=host, dst=auth, value_ms=rtt)
+    cold_connects(net, services, log, arch, rep, "placement", label, s["cold_rounds"], hosts)
+
+
+def far_graph(graph, extra_ms: float):
+    """The same graph with the authority site behind ``extra_ms`` more of one-way delay."""
+    g = graph.copy()
+    auth = next(n for n in g if g.nodes[n]["role"] == "authority")
+    (router,) = g.neighbors(auth)
+    g.edges[auth, router]["delay_ms"] += extra_ms
+    return g
+
+
+# -- the run --------------------------------------------------------------------------------
+def run(config: LatencyConfig, out: Path | None = None) -> Path:
+    import topologies
+
+    from .paired import archs, bring_up
+    from .progress import Progress
+
+    s = config.settings()
+    graph = topologies.build(config.topo)
+    writer = RunWriter(EXPERIMENT, config, out)
+    writer.topology(graph)
+    log = writer.csv("probes", HEADER)
+    summary: dict = {"archs": list(archs(config.arch)), "load_generator": {}}
+    steps = len(summary["archs"]) * s["repetitions"] + ("registered" in summary["archs"])
+    status = "interrupted"
+    try:
+        with Progress(steps, EXPERIMENT) as progress:
+            for rep in range(s["repetitions"]):
+                for arch in summary["archs"]:
+                    options = {"load_gateway": True} if arch == "registered" else {}
+                    with bring_up(graph, arch, config.seed, config.backend, **options) as (
+                            net, services, arch_obj):
+                        writer.meta(delay_backend=net.backend, **{f"{arch}_settings":
+                                                                  arch_obj.describe()})
+                        progress.step(f"{arch}: baseline")
+                        baseline(net, services, log, arch, rep, s)
+                        if arch == "registered":
+                            set_ttl(arch_obj, COLD_TTL_MS)
+                        progress.note(f"{arch}: placement near")
+                        placement(net, services, log, arch, rep, "near", s)
+                        progress.note(f"{arch}: load sweep")
+                        summary["load_generator"].update(
+                            load_sweep(net, services, arch_obj, log, arch, rep, s))
+                        progress.note(f"{arch}: TTL sweep")
+                        ttl_sweep(net, services, arch_obj, log, arch, rep, s, config.seed)
+                    writer.results(summarize(writer.dir, summary))
+            if "registered" in summary["archs"]:
+                progress.step("registered: placement far")
+                with bring_up(far_graph(graph, s["far_ms"]), "registered", config.seed,
+                              config.backend) as (net, services, arch_obj):
+                    set_ttl(arch_obj, COLD_TTL_MS)
+                    placement(net, services, log, "registered", 0, "far", s)
+        status = "complete"
+    finally:
+        writer.results(summarize(writer.dir, summary))
+        writer.finish(status)
+    return writer.dir
+
+
+def summarize(directory: Path, summary: dict) -> dict:
+    """results.json from probes.csv: medians, 90th percentiles, overheads, sweeps."""
+    from .paired import median_ci
+
+    path = directory / "probes.csv"
+    rows = Results(directory, {}, {}).rows("probes") if path.exists() else []
+    out = dict(summary)
+
+    def values(arch, **match):
+        return [float(r["value_ms"]) for r in rows if r["arch"] == arch and
+                all(r[k] == str(v) for k, v in match.items())]
+
+    def stats(vals):
+        if not vals:
+            return None
+        return {**median_ci(vals), "p90": sorted(vals)[int(0.9 * (len(vals) - 1))],
+                "mean": statistics.fmean(vals)}
+
+    out["baseline"] = {arch: {
+        "ping_rtt": stats(values(arch, phase="baseline", kind="ping")),
+        "connect_all": stats(values(arch, phase="baseline", kind="connect")),
+        "connect_cold": stats(values(arch, phase="baseline", kind="connect", cold=1)),
+        "connect_warm": stats(values(arch, phase="baseline", kind="connect", cold=0)),
+        "fetch_all": stats(values(arch, phase="baseline", kind="fetch")),
+        "fetch_cold": stats(values(arch, phase="baseline", kind="fetch", cold=1)),
+    } for arch in summary["archs"]}
+    out["ttl"] = {arch: {r["param"] or "any": stats(values(arch, phase="ttl",
+                                                              param=r["param"]))
+                         for r in rows if r["arch"] == arch and r["phase"] == "ttl"}
+                  for arch in summary["archs"]}
+    out["load"] = {arch: {r["param"]: stats(values(arch, phase="load", param=r["param"]))
+                          for r in rows if r["arch"] == arch and r["phase"] == "load"}
+                   for arch in summary["archs"]}
+    per_host = {}
+    for r in rows:
+        if r["phase"] == "placement":
+            key = (r["arch"], r["param"], r["src"])
+            per_host.setdefault(key, {"rtt": [], "connect": []})[
+                "rtt" if r["kind"] == "gateway_authority_rtt" else "connect"].append(
+                float(r["value_ms"]))
+    reference = {host: statistics.median(v["connect"]) for (arch, _, host), v in
+                 per_host.items() if arch == "permissionless" and v["connect"]}
+    out["placement"] = [
+        {"placement": label, "host": host, "gateway_authority_rtt_ms":
+         statistics.median(v["rtt"]) if v["rtt"] else None,
+         "cold_connect_ms": statistics.median(v["connect"]) if v["connect"] else None,
+         "overhead_ms": statistics.median(v["connect"]) - reference[host]
+         if v["connect"] and host in reference else None}
+        for (arch, label, host), v in sorted(per_host.items()) if arch == "registered"]
+    return out
+
+
+# -- plots (read only the results directory) -----------------------------------------------
+def plot(directory: Path) -> list[Path]:
+    results = load(directory, EXPERIMENT)
+    rows = results.rows("probes")
+    archs = results.summary["archs"]
+    written = []
+
+    def values(arch, **match):
+        return [float(r["value_ms"]) for r in rows if r["arch"] == arch and
+                all(r[k] == str(v) for k, v in match.items())]
+
+    fig, axes = plotstyle.figure(3, width=3.6)
+    panels = [("ping", "ping RTT (ms)"), ("connect", "TCP connect, new connections (ms)"),
+              ("fetch", "HTTP fetch of a small page (ms)")]
+    for ax, (kind, label) in zip(axes[0], panels, strict=True):
+        for arch in archs:
+            plotstyle.cdf(ax, values(arch, phase="baseline", kind=kind), arch)
+            if kind != "ping":
+                plotstyle.cdf(ax, values(arch, phase="baseline", kind=kind, cold=1), arch,
+                              label=f"{plotstyle.ARCH_LABELS[arch]}, first connection",
+                              linestyle="--", linewidth=0.9)
+        ax.set_xlabel(label)
+    axes[0][0].legend(loc="lower right", fontsize=7)
+    axes[0][1].legend(loc="lower right", fontsize=6)
+    written += plotstyle.save(fig, directory, "latency_cdfs",
+                              f"Latency on {results.meta['scenario']['topo']}, one run of each"
+                              " architecture")
+
+    fig, axes = plotstyle.figure(2, width=4.2)
+    ax = axes[0][0]
+    loads = results.summary.get("load", {})
+    for arch in archs:
+        points = sorted((int(k), v) for k, v in loads.get(arch, {}).items() if v)
+        if not points:
+            continue
+        xs = [p[0] for p in points]
+        if arch == "permissionless":  # no authority: the same at every load
+            rates = sorted(int(k) for k in loads.get("registered", {}) or {"0": 0})
+            xs, points = rates, [points[0]] * len(rates)
+        ax.plot(xs, [p[1]["median"] for p in points], "o-", color=plotstyle.ARCH_COLORS[arch],
+                label=plotstyle.ARCH_LABELS[arch])
+        ax.fill_between(xs, [p[1]["median"] for p in points], [p[1]["p90"] for p in points],
+                        color=plotstyle.ARCH_COLORS[arch], alpha=0.15)
+    for rate, gen in results.summary.get("load_generator", {}).items():
+        if gen.get("sent") and "registered" in loads and loads["registered"].get(rate):
+            share = gen["answered"] / gen["sent"]
+            ax.annotate(f"{100 * share:.0f}% answered", (int(rate),
+                        loads["registered"][rate]["median"]), textcoords="offset points",
+                        xytext=(0, -12), ha="center", fontsize=6)
+    ax.set_xlabel("authority load offered by a synthetic gateway (requests/s)")
+    ax.set_ylabel("TCP connect, first connection (ms)\nmedian, shading to p90")
+    ax.legend(fontsize=7)
+    ax = axes[0][1]
+    placements = results.summary.get("placement", [])
+    for label, marker in (("near", "o"), ("far", "s")):
+        pts = [p for p in placements if p["placement"] == label and p["overhead_ms"] is not
+               None]
+        ax.scatter([p["gateway_authority_rtt_ms"] for p in pts], [p["overhead_ms"] for p in pts],
+                   marker=marker, color=plotstyle.ARCH_COLORS["registered"],
+                   label=f"authority {label}")
+    if placements:
+        top = max(p["gateway_authority_rtt_ms"] or 0 for p in placements) * 1.1
+        ax.plot([0, top], [0, top], color="grey", linewidth=0.8, label="overhead = RTT")
+        ax.plot([0, top], [0.5, top + 0.5], color="grey", linestyle=":", linewidth=0.8,
+                label="RTT + 0.5 ms")
+    ax.set_xlabel("host's gateway <-> authority RTT (ms)")
+    ax.set_ylabel("first-connection overhead over\npermissionless, per host (ms)")
+    ax.legend(fontsize=7)
+    written += plotstyle.save(fig, directory, "latency_load_distance",
+                              "What the authority's load and distance cost a first connection")
+
+    fig, axes = plotstyle.figure(1, width=4.6)
+    ax = axes[0][0]
+    ttl = results.summary.get("ttl", {})
+    for arch in archs:
+        points = sorted((int(k), v) for k, v in ttl.get(arch, {}).items() if k != "any" and v)
+        if arch == "permissionless" and ttl.get(arch, {}).get("any"):
+            xs = sorted(int(k) for k in ttl.get("registered", {}) if k != "any") or [1000]
+            ax.plot([x / 1000 for x in xs], [ttl[arch]["any"]["mean"]] * len(xs), "--",
+                    color=plotstyle.ARCH_COLORS[arch], label=plotstyle.ARCH_LABELS[arch])
+        elif points:
+            ax.plot([p[0] / 1000 for p in points], [p[1]["mean"] for p in points], "o-",
+                    color=plotstyle.ARCH_COLORS[arch], label=plotstyle.ARCH_LABELS[arch])
+    ax.set_xscale("log")
+    ax.set_xlabel("admission TTL (s)")
+    ax.set_ylabel("mean TCP connect time (ms)")
+    ax.legend(fontsize=7)
+    written += plotstyle.save(fig, directory, "latency_ttl",
+                              "Longer grants: fewer connections wait for the authority")
+    return written
+
+
+def main() -> None:
+    from .cli import main as cli_main
+
+    sys.exit(cli_main(["run", EXPERIMENT, *sys.argv[1:]]))
+
+
+if __name__ == "__main__":
+    main()

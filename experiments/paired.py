@@ -1,0 +1,56 @@
+"""Paired runs: every architecture on the same graph, addresses, workload and seed.
+
+``bring_up`` is the one way experiments build a network: the emulated network, the services,
+then the architecture; it yields all three and tears everything down however the block ends.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import random
+import statistics
+from collections.abc import Iterator
+
+import networkx as nx
+
+from protocols.permissionless import Permissionless
+from protocols.registered import Registered
+from protocols.services import Services
+from topologies.network import EmulatedNetwork
+
+ARCHS = ("permissionless", "registered")
+
+
+def archs(which: str) -> tuple[str, ...]:
+    if which == "both":
+        return ARCHS
+    if which not in ARCHS:
+        raise ValueError(f"--arch must be permissionless, registered or both, not {which!r}")
+    return (which,)
+
+
+def make(arch: str, seed: int, **options):
+    if arch == "registered":
+        return Registered(seed=seed, **options)
+    return Permissionless(**options)
+
+
+@contextlib.contextmanager
+def bring_up(graph: nx.Graph, arch: str, seed: int, backend: str = "auto",
+             **options) -> Iterator[tuple[EmulatedNetwork, Services, object]]:
+    architecture = make(arch, seed, **options)
+    with EmulatedNetwork(graph, static_routes=False, backend=backend, seed=seed) as net:
+        services = Services(net).start()
+        architecture.start(net, services)
+        yield net, services, architecture
+
+
+def median_ci(values: list[float], seed: int = 0, rounds: int = 1000) -> dict:
+    """Median and a 95 % bootstrap confidence interval (the ``full`` profile reports it)."""
+    if not values:
+        return {"median": None, "low": None, "high": None, "n": 0}
+    rng = random.Random(seed)
+    medians = sorted(statistics.median(rng.choices(values, k=len(values)))
+                     for _ in range(rounds))
+    return {"median": statistics.median(values), "low": medians[int(0.025 * rounds)],
+            "high": medians[int(0.975 * rounds)], "n": len(values)}

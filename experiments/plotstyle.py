@@ -1,0 +1,46 @@
+"""One look for every figure: colours per architecture, sizes, and how figures are saved."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+ARCH_COLORS = {"permissionless": "#1f6fb4", "registered": "#c8392f", "static": "#7f7f7f"}
+ARCH_LABELS = {"permissionless": "permissionless IP", "registered": "registered access",
+               "static": "static routes"}
+plt.rcParams.update({
+    "figure.dpi": 110, "savefig.dpi": 150, "font.size": 9, "axes.titlesize": 10,
+    "axes.spines.top": False, "axes.spines.right": False, "axes.grid": True,
+    "grid.alpha": 0.3, "legend.frameon": False,
+})
+
+
+def figure(ncols: int = 1, nrows: int = 1, width: float = 4.2, height: float = 3.2):
+    return plt.subplots(nrows, ncols, figsize=(width * ncols, height * nrows), squeeze=False)
+
+
+def cdf(ax, values: list[float], arch: str, label: str | None = None, **kwargs) -> None:
+    if not values:
+        return
+    xs = sorted(values)
+    ys = [(i + 1) / len(xs) for i in range(len(xs))]
+    ax.step(xs, ys, where="post", color=ARCH_COLORS.get(arch), label=label or
+            ARCH_LABELS.get(arch, arch), **kwargs)
+    ax.set_ylim(0, 1.02)
+    ax.set_ylabel("fraction of probes")
+
+
+def save(fig, directory: Path, name: str, title: str = "") -> list[Path]:
+    """Write PNG and SVG side by side; returns both paths."""
+    if title:
+        fig.suptitle(title, fontsize=11)
+    fig.tight_layout()
+    paths = [directory / f"{name}.png", directory / f"{name}.svg"]
+    for path in paths:
+        fig.savefig(path)
+    plt.close(fig)
+    return paths

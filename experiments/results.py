@@ -1,0 +1,199 @@
+"""Results directories: what every experiment writes, and the only thing its plots read.
+
+    results/<experiment>/<run-name>/
+        topology.json    the graph used (networkx node-link), hosts and routers included
+        results.json     summary figures
+        *.csv            one row per probe, appended as measured (an interrupted run keeps
+                         everything measured so far)
+        meta.json        scenario, git commit, kernel, delay backend, seed, versions of FRR,
+                         Mininet and Python, start and end time, status
+        *.png, *.svg     the plots
+
+Reading needs neither root nor Mininet: ``load`` checks that a directory is one of ours and
+names what is wrong in one sentence otherwise.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import networkx as nx
+
+from topologies import graph as graphs
+
+RESULTS_ROOT = Path("results")
+
+
+class ResultsError(ValueError):
+    """A directory that is not (or not yet) a complete splinterlab results directory."""
+
+
+def _first_line(argv: list[str]) -> str:
+    try:
+        out = subprocess.run(argv, capture_output=True, text=True, timeout=10)
+        return (out.stdout or out.stderr).strip().splitlines()[0]
+    except (OSError, IndexError, subprocess.SubprocessError):
+        return "unknown"
+
+
+def versions() -> dict:
+    try:
+        from mininet.net import VERSION as mininet_version
+    except ImportError:
+        mininet_version = "unknown"
+    return {"python": sys.version.split()[0], "mininet": mininet_version,
+            "frr": _first_line(["/usr/lib/frr/zebra", "--version"]),
+            "kernel": platform.release()}
+
+
+def git_commit() -> str:
+    here = Path(__file__).resolve().parent.parent
+    commit = _first_line(["git", "-C", str(here), "rev-parse", "HEAD"])
+    dirty = subprocess.run(["git", "-C", str(here), "status", "--porcelain"],
+                           capture_output=True, text=True).stdout.strip()
+    return commit + ("+uncommitted changes" if dirty else "")
+
+
+class CsvLog:
+    """Rows written and flushed one by one."""
+
+    def __init__(self, path: Path, header: list[str]):
+        self.header = header
+        self.file = open(path, "a", newline="")  # noqa: SIM115 - lives as long as the run
+        self.writer = csv.writer(self.file)
+        if path.stat().st_size == 0:
+            self.writer.writerow(header)
+
+    def row(self, **values) -> None:
+        self.writer.writerow([values.get(h, "") for h in self.header])
+        self.file.flush()
+
+    def close(self) -> None:
+        self.file.close()
+
+
+class RunWriter:
+    """Creates ``<out>/<experiment>/<name>/`` and writes into it."""
+
+    def __init__(self, experiment: str, config, out: Path | None = None, name: str = ""):
+        self.experiment = experiment
+        name = name or f"{time.strftime('%Y%m%d-%H%M%S')}-{config.topo.replace(':', '_')}"
+        self.dir = (out or RESULTS_ROOT) / experiment / name.replace("/", "_").replace(",", "_")
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.logs: list[CsvLog] = []
+        self._meta = {"experiment": experiment, "scenario": _plain(vars(config)),
+                      "seed": getattr(config, "seed", None), "git_commit": git_commit(),
+                      "versions": versions(), "start": time.time(), "status": "running",
+                      "host": platform.node(), "user": os.environ.get("SUDO_USER", "")}
+        self.meta()
+
+    def topology(self, g: nx.Graph) -> None:
+        graphs.save(g, self.dir / "topology.json")
+
+    def csv(self, name: str, header: list[str]) -> CsvLog:
+        log = CsvLog(self.dir / f"{name}.csv", header)
+        self.logs.append(log)
+        return log
+
+    def meta(self, **fields) -> None:
+        self._meta.update(_plain(fields))
+        _write_json(self.dir / "meta.json", self._meta)
+
+    def results(self, data: dict) -> None:
+        _write_json(self.dir / "results.json", _plain(data))
+
+    def finish(self, status: str) -> None:
+        for log in self.logs:
+            log.close()
+        self.meta(status=status, end=time.time())
+        if os.environ.get("SUDO_UID"):  # results belong to the person who ran sudo
+            uid, gid = int(os.environ["SUDO_UID"]), int(os.environ.get("SUDO_GID", "0"))
+            for path in [self.dir.parent.parent, self.dir.parent, self.dir,
+                         *self.dir.iterdir()]:
+                with contextlib.suppress(OSError):
+                    os.chown(path, uid, gid)
+
+
+@dataclass
+class Results:
+    dir: Path
+    meta: dict
+    summary: dict
+
+    def topology(self) -> nx.Graph:
+        return graphs.load(self.dir / "topology.json")
+
+    def rows(self, name: str) -> list[dict]:
+        path = self.dir / f"{name}.csv"
+        if not path.exists():
+            raise ResultsError(f"{self.dir} has no {name}.csv; it is incomplete")
+        with open(path, newline="") as f:
+            return list(csv.DictReader(f))
+
+
+def load(directory: Path, experiment: str | None = None) -> Results:
+    if not directory.is_dir():
+        raise ResultsError(f"{directory} is not a directory")
+    try:
+        meta = json.loads((directory / "meta.json").read_text())
+    except FileNotFoundError:
+        raise ResultsError(f"{directory} is not a splinterlab results directory (no "
+                           "meta.json)") from None
+    except ValueError:
+        raise ResultsError(f"{directory}/meta.json is not valid JSON") from None
+    if not isinstance(meta, dict) or "experiment" not in meta:
+        raise ResultsError(f"{directory}/meta.json does not come from splinterlab")
+    if experiment and meta["experiment"] != experiment:
+        raise ResultsError(f"{directory} holds {meta['experiment']} results, not {experiment}")
+    try:
+        summary = json.loads((directory / "results.json").read_text())
+    except FileNotFoundError:
+        raise ResultsError(f"{directory} has no results.json (the run was interrupted "
+                           "before its first summary)") from None
+    except ValueError:
+        raise ResultsError(f"{directory}/results.json is not valid JSON") from None
+    if not (directory / "topology.json").exists():
+        raise ResultsError(f"{directory} has no topology.json")
+    return Results(directory, meta, summary)
+
+
+def find(paths: list[Path]) -> list[Path]:
+    """Every results directory at or under ``paths`` (default: results/)."""
+    found = []
+    for path in paths or [RESULTS_ROOT]:
+        if (path / "meta.json").exists():
+            found.append(path)
+        elif path.is_dir():
+            found += sorted(p.parent for p in path.glob("*/*/meta.json"))
+            found += sorted(p.parent for p in path.glob("*/meta.json"))
+        else:
+            raise ResultsError(f"{path} does not exist")
+    return sorted(set(found))
+
+
+def _plain(value):
+    """JSON-friendly copy: tuples to lists, dataclasses and paths to plain values."""
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple | set):
+        return [_plain(v) for v in value]
+    if isinstance(value, Path):
+        return str(value)
+    if hasattr(value, "__dataclass_fields__"):
+        return _plain(vars(value))
+    return value
+
+
+def _write_json(path: Path, data) -> None:
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(data, indent=1, default=str))
+    tmp.replace(path)
