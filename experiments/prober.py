@@ -4,6 +4,20 @@
 iputils ping cannot serve here: its pacing drifts with the round-trip time below about 10 ms,
 and it prints no send time for lost probes, so an outage could only be located by guessing.
 
+``matrix TIMEOUT DESTINATION...``: a long-lived prober for reachability rounds. Each line
+"round PORT" on stdin probes every destination at once, two ways, and answers one JSON line
+{"existing": [...], "new": [...]} of the destinations reached: "existing" by an ICMP echo (a
+flow this host has used before), "new" by a TCP connection to PORT (a connection never made
+before when PORT is fresh; a refusal counts as reached: the destination answered).
+
+``web TIMEOUT``: a long-lived web-connectivity prober for flow matrices. Each stdin line is a
+JSON list of tasks, {"site", "resolver", "control"} (DNS lookup, TCP connect, HTTP fetch, as
+``experiments.webprobe`` does with dig and curl) or {"host", "port"} (a TCP connection); all
+run at once, and one JSON line answers with {"ok", "label", "contacted"} per task.
+
+``dns-poll RESOLVER NAME INTERVAL``: asks RESOLVER for NAME every INTERVAL seconds until
+stopped; prints [sent, answers or null] per query.
+
 ``udp-send DESTINATION PORT INTERVAL`` and ``udp-sink PORT``: a one-way stream of sequenced
 datagrams (seq, send time); the sink prints [seq, sent, received] for each one it got. One-way
 is what "when did this host's traffic stop" means: a round trip also loses probes whose
@@ -16,6 +30,7 @@ prints one JSON list.
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
 import select
@@ -122,10 +137,130 @@ def udp_sink(port: int, linger: float = 1.0) -> list[list]:
     return got
 
 
+def matrix(timeout: float, destinations: list[str]) -> None:
+    ident = os.getpid() & 0xFFFF
+    icmp = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_ICMP)
+    seq = 0
+    for line in sys.stdin:
+        words = line.split()
+        if words[:1] != ["round"]:
+            continue
+        port = int(words[1])
+        seq = (seq + 1) & 0xFFFF
+        for d in destinations:
+            icmp.sendto(echo(ident, seq), (d, 0))
+        pending: dict[socket.socket, str] = {}
+        for d in destinations:
+            s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            s.setblocking(False)
+            s.connect_ex((d, port))
+            pending[s] = d
+        reached_icmp, reached_tcp = set(), set()
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and (pending or len(reached_icmp) <
+                                              len(destinations)):
+            readable, writable, _ = select.select([icmp], list(pending), [],
+                                                  max(0.0, deadline - time.monotonic()))
+            for s in writable:
+                error = s.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+                if error in (0, errno.ECONNREFUSED):
+                    reached_tcp.add(pending[s])
+                s.close()
+                del pending[s]
+            if readable:
+                packet, (source, _) = icmp.recvfrom(2048)
+                header = (packet[0] & 0x0F) * 4
+                kind, _, _, reply_ident, reply_seq = struct.unpack_from("!BBHHH", packet, header)
+                if kind == ECHO_REPLY and reply_ident == ident and reply_seq == seq:
+                    reached_icmp.add(source)
+        for s in pending:
+            s.close()
+        print(json.dumps({"existing": sorted(reached_icmp), "new": sorted(reached_tcp)}),
+              flush=True)
+
+
+def _site(task: dict, timeout: float) -> dict:
+    from protocols.dnsquery import resolve
+
+    name, contacted = task["site"], [task["resolver"]]
+    try:
+        answers = resolve(name, task["resolver"], timeout)
+    except OSError:
+        return {"ok": False, "label": "dns", "contacted": contacted}
+    contacted += answers
+    if not answers or not set(answers) <= set(task["control"]):
+        return {"ok": False, "label": "dns", "contacted": contacted}
+    try:
+        conn = socket.create_connection((answers[0], 80), timeout=timeout)
+    except OSError:
+        return {"ok": False, "label": "tcp_ip", "contacted": contacted}
+    page = b""
+    with conn:
+        try:
+            conn.sendall(f"GET / HTTP/1.1\r\nHost: {name}\r\nConnection: close\r\n\r\n"
+                         .encode())
+            while chunk := conn.recv(65536):
+                page += chunk
+        except OSError:
+            pass  # reset or timeout mid-exchange: judged by what arrived
+    ok = page.startswith(b"HTTP/1.1 200") and f"<h1>{name}</h1>".encode() in page
+    return {"ok": ok, "label": None if ok else "http", "contacted": contacted}
+
+
+def _host(task: dict, timeout: float) -> dict:
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    s.settimeout(timeout)
+    try:
+        s.connect((task["host"], task["port"]))
+        ok = True
+    except ConnectionRefusedError:
+        ok = True  # the host answered: the network let the connection through
+    except OSError:
+        ok = False
+    finally:
+        s.close()
+    return {"ok": ok, "label": None if ok else "tcp_ip", "contacted": [task["host"]]}
+
+
+def web(timeout: float) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(32) as pool:
+        for line in sys.stdin:
+            tasks = json.loads(line)
+            results = pool.map(lambda t: _site(t, timeout) if "site" in t else
+                               _host(t, timeout), tasks)
+            print(json.dumps(list(results)), flush=True)
+
+
+def dns_poll(resolver: str, name: str, interval: float) -> list:
+    from protocols.dnsquery import resolve
+
+    stopped = _stopper()
+    out = []
+    while not stopped:
+        sent = time.time()
+        try:
+            answers = resolve(name, resolver, timeout=max(interval, 0.5))
+        except OSError:
+            answers = None
+        out.append([sent, answers])
+        time.sleep(max(0.0, sent + interval - time.time()))
+    return out
+
+
 if __name__ == "__main__":
     mode, args = sys.argv[1], sys.argv[2:]
     if mode == "icmp":
         result = run(args[0], float(args[1]))
+    elif mode == "matrix":
+        matrix(float(args[0]), args[1:])
+        sys.exit(0)
+    elif mode == "web":
+        web(float(args[0]))
+        sys.exit(0)
+    elif mode == "dns-poll":
+        result = dns_poll(args[0], args[1], float(args[2]))
     elif mode == "udp-send":
         result = udp_send(args[0], int(args[1]), float(args[2]))
     else:

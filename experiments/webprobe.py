@@ -84,12 +84,13 @@ def fetch(net, host: str, site: str, address: str | None = None, proxy: str | No
 
 
 def web_probe(net, services, host: str, site: str, method: str = "direct",
-              timeout: float = 3.0) -> WebResult:
+              timeout: float = 3.0, relay: str | None = None) -> WebResult:
+    """``relay``: the node to relay through (default: the first relay abroad)."""
     if method not in METHODS:
         raise ValueError(f"unknown method {method!r}")
     control = set(services.records.get(site, ()))
     if method in ("relay", "tunnel"):
-        relay = net.address(services.relays()[0])
+        relay = net.address(relay or services.relays()[0])
         proxy = (f"http://{relay}:{PLAIN_PORT}" if method == "relay"
                  else f"https://{relay}:{TLS_PORT}")
         label, status, connect, total, detail = fetch(net, host, site, proxy=proxy,

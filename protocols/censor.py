@@ -11,6 +11,9 @@ interface that faces abroad): a permissionless operator controls chokepoints, no
   server name; the connection is reset, as deployed censors do (``http``);
 * names: the national resolver answers them with an address that leads nowhere (``dns``);
 * ``cut_border``: nothing crosses at all.
+
+The border also keeps flow records (its connection-tracking table, as real borders keep
+NetFlow records), censoring or not: ``records()`` is what a permissionless operator knows.
 """
 
 from __future__ import annotations
@@ -148,6 +151,20 @@ class BorderCensor:
         return {b: [plan.intf(b, p).name for p in g.neighbors(b) if is_foreign(g, p)]
                 for b in g if g.nodes[b]["role"] == "border"}
 
+    def records(self) -> set[tuple[str, str]]:
+        """What the border routers know of flows right now: (source, destination) of every
+        connection in their conntrack tables. A permissionless operator sees no more."""
+        flows = set()
+        for border in self.borders():
+            out = self.net.exec(border, "conntrack", "-L", check=False).stdout
+            for line in out.splitlines():
+                words = line.split()  # the original direction comes first
+                src = next((w[4:] for w in words if w.startswith("src=")), None)
+                dst = next((w[4:] for w in words if w.startswith("dst=")), None)
+                if src and dst:
+                    flows.add((src, dst))
+        return flows
+
     def apply(self, policy: CensorPolicy) -> Change:
         requested = time.time()
         resolved = resolve(policy, self.net, self.services)
@@ -175,7 +192,8 @@ def _nft(policy: Resolved, abroad: list[str]) -> str:
         + (f" elements = {{ {elements} }};" if elements else "") + " }",
         "  chain forward {", "    type filter hook forward priority -5; policy accept;",
         f"    iifname {{ {ifaces} }} jump censor", f"    oifname {{ {ifaces} }} jump censor",
-        "  }", "  chain censor {", *[f"    {r}" for r in rules], "  }", "}", ""])
+        "  }", "  chain censor {", "    ct state new counter", *[f"    {r}" for r in rules],
+        "  }", "}", ""])
 
 
 def _iptables(policy: Resolved, abroad: list[str], first: bool) -> str:

@@ -90,7 +90,11 @@ def frr_configs(g: nx.Graph, plan: AddressPlan, router: str, settings: OspfSetti
              " timers lsa min-arrival 0"]
     ospf += [f" passive-interface {name}" for name in passive]
     ospf += [f" network {net} area 0" for net in ANNOUNCED]
-    configs = {"zebra": "\n".join(head) + "\n", "ospfd": "\n".join([*ospf, "!", ""])}
+    # Routes go to the kernel as plain multipath routes, not nexthop objects: after interfaces
+    # flap, zebra 8.4's kernel nexthop groups can be refused and ECMP routes then never reach
+    # the kernel (seen here: a host cut off from abroad after a router came back).
+    zebra = [*head, "no zebra nexthop kernel enable", "!"]
+    configs = {"zebra": "\n".join(zebra) + "\n", "ospfd": "\n".join([*ospf, "!", ""])}
     if settings.bfd:
         configs["bfdd"] = "\n".join([*head, "bfd", " profile splinterlab",
                                      f"  transmit-interval {settings.bfd_interval_ms}",

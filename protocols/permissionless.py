@@ -2,7 +2,7 @@
 
 Anyone attached may send to anyone. Routing is OSPF in every router (``protocols.ospf``) and
 heals itself; the only control an operator has is a censor bolted onto the border routers
-(``protocols.censor``), off unless a policy is given.
+(``protocols.censor``), which keeps flow records and blocks nothing unless given a policy.
 """
 
 from __future__ import annotations
@@ -23,8 +23,8 @@ class Permissionless:
     def start(self, net, services) -> None:
         self.routing.start(net)
         self.censor = BorderCensor(net, services)
-        if self.policy is not None:
-            self.censor.apply(self.policy)
+        if any(net.graph.nodes[n]["role"] == "border" for n in net.graph):
+            self.censor.apply(self.policy or CensorPolicy())  # records flows even if idle
 
     def describe(self) -> dict:
         return {"architecture": self.name, "routing": "OSPF (FRR)",

@@ -40,6 +40,7 @@ class Services:
     net: EmulatedNetwork
     records: dict[str, list[str]] = field(default_factory=dict)
     lies: dict[str, str] = field(default_factory=dict)
+    certificate: tuple[str, str] = ("", "")
 
     def __post_init__(self) -> None:
         for name, node in catalogue(self.net.graph).items():
@@ -64,7 +65,7 @@ class Services:
     # -- life cycle ----------------------------------------------------------------------
     def start(self) -> Services:
         g, net = self.net.graph, self.net
-        cert, key = self._certificate()
+        cert, key = self.certificate = self._certificate()
         started = []
         for node in services(g, "web"):
             sites = ",".join(g.nodes[node]["sites"])
@@ -80,16 +81,25 @@ class Services:
                 "--cache-size=0", f"--log-facility={net.workdir('services')}/{node}-dns.log",
                 f"--pid-file={net.workdir('services')}/{node}-dnsmasq.pid"],
                 log=net.workdir("services") / f"{node}-dnsmasq.out"))))
-        resolver = self.resolver(foreign=True) or self.resolver()
-        for node in self.relays():
-            if resolver is None:
-                raise NetworkError("a relay needs a resolver in the topology")
-            started.append((node, 8080, net.start_daemon(Daemon(
-                node, "relay", [sys.executable, "-m", "protocols.relay", net.address(resolver),
-                                cert, key], log=net.workdir("services") / f"{node}-relay.log"))))
         for node, port, daemon in started:
             self._wait(node, port, daemon)
+        for node in self.relays():
+            self.start_relay(node)
         return self
+
+    def start_relay(self, node: str, resolver: str | None = None) -> None:
+        """A relay (``protocols.relay``) on ``node``, resolving through ``resolver`` (by
+        default the foreign resolver abroad, the national one at home)."""
+        foreign = is_foreign(self.net.graph, node)
+        resolver = resolver or self.resolver(foreign=foreign) or self.resolver(not foreign)
+        if resolver is None:
+            raise NetworkError("a relay needs a resolver in the topology")
+        cert, key = self.certificate
+        daemon = self.net.start_daemon(Daemon(
+            node, "relay", [sys.executable, "-m", "protocols.relay",
+                            self.net.address(resolver), cert, key],
+            log=self.net.workdir("services") / f"{node}-relay.log"))
+        self._wait(node, 8080, daemon)
 
     def _certificate(self) -> tuple[str, str]:
         d = self.net.workdir("services")

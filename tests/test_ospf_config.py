@@ -16,7 +16,8 @@ def configs(spec: str = "isp", **settings):
 
 def test_router_links_are_point_to_point_with_timers_and_delay_cost():
     text = configs()["ospfd"]
-    block = text.split("interface a1-eth0\n", 1)[1].split("!", 1)[0]
+    uplink = addressing.plan(topologies.build("isp")).intf("a1", "c1").name
+    block = text.split(f"interface {uplink}\n", 1)[1].split("!", 1)[0]
     assert block.splitlines() == [" ip ospf network point-to-point", " ip ospf hello-interval 1",
                                   " ip ospf dead-interval 3", " ip ospf retransmit-interval 1",
                                   " ip ospf cost 201"]  # a1-c1: 2 ms
@@ -24,7 +25,9 @@ def test_router_links_are_point_to_point_with_timers_and_delay_cost():
 
 def test_host_lines_are_passive_and_everything_is_announced():
     text = configs()["ospfd"]
-    assert "\ninterface a1-eth2\n" not in text and " passive-interface a1-eth2" in text
+    g = topologies.build("isp")
+    line = addressing.plan(g).intf("a1", "h1").name
+    assert f"\ninterface {line}\n" not in text and f" passive-interface {line}" in text
     for net in ("198.18.0.0/15", "192.0.2.0/24", "203.0.113.0/24"):
         assert f" network {net} area 0" in text
     assert " ospf router-id 198.18.128.1" in text

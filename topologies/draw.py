@@ -86,9 +86,10 @@ def _geographic(g: nx.Graph) -> dict[str, tuple[float, float]]:
     return pos
 
 
-def draw(g: nx.Graph, out: Path, title: str = "", node_colors: dict[str, str] | None = None,
-         ax=None) -> None:
-    """Write a PNG (or SVG, by suffix) of the graph; ``node_colors`` overrides role colours."""
+def draw(g: nx.Graph, out: Path | None, title: str = "",
+         node_colors: dict[str, str] | None = None, ax=None, legend: bool = True) -> None:
+    """Draw the graph on ``ax``, or into a new figure written to ``out`` (PNG or SVG, by
+    suffix); ``node_colors`` overrides role colours."""
     own = ax is None
     if own:
         fig, ax = plt.subplots(figsize=(9, 7))
@@ -102,10 +103,11 @@ def draw(g: nx.Graph, out: Path, title: str = "", node_colors: dict[str, str] | 
                            edgecolors="white", linewidths=0.6)
     labels = {n: g.nodes[n].get("label", n) if is_router(g, n) else n for n in g}
     nx.draw_networkx_labels(g, pos, labels, ax=ax, font_size=6)
-    for role, color in ROLE_COLORS.items():
-        if any(g.nodes[n]["role"] == role for n in g):
-            ax.scatter([], [], c=color, label=role, s=40)
-    ax.legend(loc="lower left", fontsize=7, frameon=False)
+    if legend:
+        for role, color in ROLE_COLORS.items():
+            if any(g.nodes[n]["role"] == role for n in g):
+                ax.scatter([], [], c=color, label=role, s=40)
+        ax.legend(loc="lower left", fontsize=7, frameon=False)
     ax.set_title(title or g.graph.get("name", ""), fontsize=10)
     ax.set_axis_off()
     if own:

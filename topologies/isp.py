@@ -14,14 +14,17 @@ Defaults (access=4, hosts=3, core=4, borders=2) give 11 routers and 19 end nodes
                           | /   \\ |
                           c4 ----- c3 -- web1, dns1 (data centre)
                          /  \\   /  \\
-                       a1   a2 a3   a4             access, each dual-homed, 2 ms
-                       |    |   |    |
+                       a1 - a2 a3 - a4             access, each dual-homed, 2 ms;
+                       |    |   |    |             a regional link inside each region
                       h1.. h2.. h3.. h4..          hosts, 100 Mbit/s lines, 1 ms
 
 Access routers are split into ``regions`` regions (north, south, ...), which is what a
-registered-access operator can shut down. Sites: www.home.example and gov.home.example on web1;
-news.abroad.example and mail.abroad.example on fweb1 (sharing an address, as real sites do);
-social.abroad.example and wiki.abroad.example on fweb2.
+registered-access operator can shut down; the access routers of a region are chained by
+regional links, so a region cut off from the core still reaches itself.
+
+Sites: www.home.example and gov.home.example on web1; news.abroad.example and
+mail.abroad.example on fweb1 (sharing an address, as real sites do); social.abroad.example and
+wiki.abroad.example on fweb2.
 """
 
 from __future__ import annotations
@@ -71,6 +74,10 @@ def build(access: int = 4, hosts: int = 3, core: int = 4, borders: int = 2, regi
         add_router(g, a, "access", region=region)
         for c in {cores[i % core], cores[(i + 1) % core]}:
             add_link(g, a, c, LinkSpec(delay_ms=2.0))
+    for i in range(1, access):  # regional links between neighbours of the same region
+        a, b = f"a{i}", f"a{i + 1}"
+        if g.nodes[a]["region"] == g.nodes[b]["region"]:
+            add_link(g, a, b, LinkSpec(delay_ms=2.0))
     for _ in range(hosts):
         for i in range(access):
             k += 1

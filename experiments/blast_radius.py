@@ -1,0 +1,381 @@
+"""Blast radius: what breaks, for whom and for how long, when one thing fails.
+
+Every single failure of a router and of a router-to-router link (the ``quick`` profile takes
+every router and a seeded sample of links; ``full`` every link, host lines included), and,
+under registered access, the authority itself and a partition that cuts one region off from
+it while leaving the region whole. Links fail as cut cables (the routers see the carrier go).
+
+For each failure, every end node keeps a prober running (``experiments.prober matrix``) and,
+round after round, tries every other end node two ways: an ICMP echo of a flow it used just
+before the failure (an existing connection: under registered access its grant is cached)
+and a TCP connection to a port it never used (a new connection: under registered access it
+must be admitted). One record per failure, as the host pairs saw it:
+
+    {"arch", "failure": {"kind": "link"|"router"|"authority"|"partition", "target"},
+     "pairs_total", "pairs_lost_new": [[src, dst], ...], "pairs_lost_existing": [...],
+     "recovery_s", "timeline": [...], "repaired_s"}
+
+Rounds run every half second until two in a row agree (after at least ``settle_s``, at most
+``window_s``; an authority outage follows a fixed schedule past the admission TTL).
+``pairs_lost_*`` is the state at the end; ``recovery_s`` is when the network had adapted as
+far as it would (the first round from which on the set of pairs unable to start a
+connection no longer changed; its resolution is the round spacing); ``repaired_s`` how long
+everything took to work again once the failed part was back. Failures come a few seconds
+apart, so OSPF's 5 s minimum interval between a router's LSAs can slow the healing of one
+failure that follows another; both architectures meet it alike.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import networkx as nx
+
+from . import plotstyle
+from .results import RunWriter, load
+
+EXPERIMENT = "blast-radius"
+PROFILES = {
+    "quick": {"links": 6, "host_lines": False, "settle_s": 1.5, "window_s": 8.0,
+              "ttl_ms": 6000, "authority_rounds": [0.5, 2.0, 4.0, 6.0, 8.0], "timeout": 0.5},
+    "full": {"links": None, "host_lines": True, "settle_s": 3.0, "window_s": 15.0,
+             "ttl_ms": 10000, "authority_rounds": [0.5, 1, 2, 4, 6, 8, 10, 12, 14],
+             "timeout": 0.5},
+}
+ROUND_SPACING_S = 0.5
+HEADER = ["arch", "kind", "target", "t", "lost_new", "lost_existing", "pairs_total"]
+END_ROLES = ("host", "server", "foreign_server")
+
+
+@dataclass
+class BlastRadiusConfig:
+    topo: str = "isp"
+    arch: str = "both"
+    profile: str = "quick"
+    seed: int = 1
+    backend: str = "auto"
+
+    def settings(self) -> dict:
+        if self.profile not in PROFILES:
+            raise ValueError(f"profile must be quick or full, not {self.profile!r}")
+        return PROFILES[self.profile]
+
+
+def end_nodes(g: nx.Graph) -> list[str]:
+    """The end nodes whose pairs count (the authority site is infrastructure, not a user)."""
+    from topologies.graph import natural_key
+
+    return sorted((n for n in g if g.nodes[n]["role"] in END_ROLES), key=natural_key)
+
+
+def failures(g: nx.Graph, s: dict, seed: int, arch: str) -> list[dict]:
+    from topologies.graph import is_router, natural_key, routers
+
+    out = [{"kind": "router", "target": r} for r in routers(g)]
+    links = sorted((tuple(sorted(e, key=natural_key)) for e in g.edges
+                    if (is_router(g, e[0]) and is_router(g, e[1])) or s["host_lines"]),
+                   key=lambda e: (natural_key(e[0]), natural_key(e[1])))
+    if s["links"] is not None and len(links) > s["links"]:
+        links = sorted(random.Random(seed).sample(links, s["links"]),
+                       key=lambda e: (natural_key(e[0]), natural_key(e[1])))
+    out += [{"kind": "link", "target": f"{a}-{b}"} for a, b in links]
+    if arch == "registered":
+        out.append({"kind": "authority", "target": "authority"})
+        out += [{"kind": "partition", "target": region} for region in partition_regions(g)]
+    return out
+
+
+def partition_regions(g: nx.Graph) -> list[str]:
+    """Regions that can be cut off from the authority while staying connected inside."""
+    auth = next((n for n in g if g.nodes[n]["role"] == "authority"), None)
+    if auth is None:
+        return []
+    regions = sorted({g.nodes[n]["region"] for n in g if g.nodes[n]["role"] == "access"
+                      and "region" in g.nodes[n]})
+    return [r for r in regions if partition_cut(g, r)]
+
+
+def partition_cut(g: nx.Graph, region: str) -> list[tuple[str, str]]:
+    """The links between a region (its access routers and their end nodes) and the rest, if
+    the region is connected on its own and does not hold the authority."""
+    inside = {n for n in g if g.nodes[n].get("region") == region}
+    inside |= {e for n in list(inside) for e in g.neighbors(n)
+               if g.nodes[e]["role"] in END_ROLES + ("authority",)}
+    auth = next(n for n in g if g.nodes[n]["role"] == "authority")
+    routers_inside = [n for n in inside if g.nodes[n]["role"] == "access"]
+    if auth in inside or len(routers_inside) < 2 or not nx.is_connected(g.subgraph(inside)):
+        return []
+    return sorted((a, b) if a in inside else (b, a) for a, b in g.edges
+                  if (a in inside) != (b in inside))
+
+
+def predicted_lost(g: nx.Graph, failure: dict) -> set[tuple[str, str]]:
+    """Pairs the residual graph disconnects: what routing alone must lose."""
+    residual = g.copy()
+    if failure["kind"] == "router":
+        residual.remove_node(failure["target"])
+    elif failure["kind"] == "link":
+        residual.remove_edge(*failure["target"].split("-"))
+    elif failure["kind"] == "partition":
+        residual.remove_edges_from(partition_cut(g, failure["target"]))
+    ends = end_nodes(g)
+    return {(a, b) for a in ends for b in ends if a != b and
+            (a not in residual or b not in residual or not nx.has_path(residual, a, b))}
+
+
+class Matrix:
+    """One prober per end node; ``round()`` returns the pairs lost, new and existing."""
+
+    def __init__(self, net, nodes: list[str], timeout: float):
+        self.nodes = nodes
+        self.address = {n: net.address(n) for n in nodes}
+        self.timeout = timeout
+        self.port = 20000
+        self.probers = {n: net.popen(n, [sys.executable, "-m", "experiments.prober",
+                                          "matrix", str(timeout),
+                                          *(self.address[d] for d in nodes if d != n)],
+                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                     stderr=subprocess.DEVNULL, text=True)
+                        for n in nodes}
+
+    def round(self) -> tuple[set, set]:
+        self.port += 1
+        for p in self.probers.values():
+            p.stdin.write(f"round {self.port}\n")
+            p.stdin.flush()
+        by_address = {a: n for n, a in self.address.items()}
+        lost_new, lost_existing = set(), set()
+        for src, p in self.probers.items():
+            answer = json.loads(p.stdout.readline())
+            for kind, lost in (("new", lost_new), ("existing", lost_existing)):
+                reached = {by_address.get(a) for a in answer[kind]}
+                lost |= {(src, d) for d in self.nodes if d != src and d not in reached}
+        return lost_new, lost_existing
+
+    def close(self) -> None:
+        for p in self.probers.values():
+            p.kill()
+            p.wait()
+
+
+def inject(net, arch_obj, failure: dict) -> None:
+    kind, target = failure["kind"], failure["target"]
+    if kind == "router":
+        net.crash(target)
+    elif kind == "link":
+        net.link_down(*target.split("-"))
+    elif kind == "authority":
+        arch_obj.kill_authority()
+    else:
+        for a, b in partition_cut(net.graph, target):
+            net.link_down(a, b)
+
+
+def repair(net, arch_obj, failure: dict) -> None:
+    kind, target = failure["kind"], failure["target"]
+    if kind == "router":
+        net.restore(target)
+    elif kind == "link":
+        net.link_up(*target.split("-"))
+    elif kind == "authority":
+        arch_obj.restart_authority()
+    else:
+        for a, b in partition_cut(net.graph, target):
+            net.link_up(a, b)
+
+
+def measure(net, arch_obj, matrix: Matrix, arch: str, failure: dict, s: dict, log) -> dict:
+    if arch == "registered":  # fresh grants: existing flows then live a full TTL from here
+        arch_obj.operator.flush()
+        time.sleep(0.2)
+    matrix.round()  # the "existing" flows: used (and, if need be, admitted) right before
+    t0 = time.monotonic()
+    inject(net, arch_obj, failure)
+    timeline: list[dict] = []
+    fixed = s["authority_rounds"] if failure["kind"] == "authority" else None
+    at = fixed[0] if fixed else ROUND_SPACING_S
+    while True:
+        time.sleep(max(0.0, t0 + at - time.monotonic()))
+        t = time.monotonic() - t0
+        lost_new, lost_existing = matrix.round()
+        timeline.append({"t": t, "lost_new": lost_new, "lost_existing": lost_existing})
+        log.row(arch=arch, kind=failure["kind"], target=failure["target"], t=round(t, 3),
+                lost_new=len(lost_new), lost_existing=len(lost_existing),
+                pairs_total=len(matrix.nodes) * (len(matrix.nodes) - 1))
+        if fixed:
+            if len(timeline) == len(fixed):
+                break
+            at = fixed[len(timeline)]
+            continue
+        steady = len(timeline) >= 2 and (timeline[-1]["lost_new"], timeline[-1][
+            "lost_existing"]) == (timeline[-2]["lost_new"], timeline[-2]["lost_existing"])
+        if (steady and t >= s["settle_s"]) or t >= s["window_s"]:
+            break
+        at = max(time.monotonic() - t0, at + ROUND_SPACING_S)
+    final = timeline[-1]["lost_new"]
+    settled = len(timeline) - 1  # the first round from which on nothing changed any more
+    while settled and timeline[settled - 1]["lost_new"] == final:
+        settled -= 1
+    recovery = timeline[settled]["t"]
+    t1 = time.monotonic()
+    repair(net, arch_obj, failure)
+    repaired = None
+    while time.monotonic() - t1 < 30:
+        lost_new, _ = matrix.round()
+        if not lost_new:
+            repaired = time.monotonic() - t1
+            break
+    return {"arch": arch, "failure": failure,
+            "pairs_total": len(matrix.nodes) * (len(matrix.nodes) - 1),
+            "pairs_lost_new": sorted(map(list, final)),
+            "pairs_lost_existing": sorted(map(list, timeline[-1]["lost_existing"])),
+            "recovery_s": recovery,
+            "timeline": [{"t": r["t"], "lost_new": len(r["lost_new"]),
+                          "lost_existing": len(r["lost_existing"])} for r in timeline],
+            "repaired_s": repaired}
+
+
+def run(config: BlastRadiusConfig, out: Path | None = None) -> Path:
+    import topologies
+
+    from .paired import archs, bring_up
+    from .progress import Progress
+
+    s = config.settings()
+    graph = topologies.build(config.topo)
+    writer = RunWriter(EXPERIMENT, config, out)
+    writer.topology(graph)
+    log = writer.csv("timeline", HEADER)
+    records: list[dict] = []
+    plan = {arch: failures(graph, s, config.seed, arch) for arch in archs(config.arch)}
+    summary = {"archs": list(plan), "records": records}
+    status = "interrupted"
+    try:
+        with Progress(sum(map(len, plan.values())), EXPERIMENT) as progress:
+            for arch, failure_list in plan.items():
+                options = {"ttl_ms": s["ttl_ms"]} if arch == "registered" else {}
+                with bring_up(graph, arch, config.seed, config.backend, **options) as (
+                        net, _, arch_obj):
+                    writer.meta(delay_backend=net.backend,
+                                **{f"{arch}_settings": arch_obj.describe()})
+                    matrix = Matrix(net, end_nodes(graph), s["timeout"])
+                    try:
+                        lost_new, _ = matrix.round()
+                        if lost_new:
+                            raise RuntimeError(f"{arch}: {len(lost_new)} pairs unreachable "
+                                               "before any failure")
+                        for failure in failure_list:
+                            progress.step(f"{arch}: {failure['kind']} {failure['target']}")
+                            records.append(measure(net, arch_obj, matrix, arch, failure, s,
+                                                   log))
+                            writer.results(summary)
+                    finally:
+                        matrix.close()
+        status = "complete"
+    finally:
+        writer.results(summary)
+        writer.finish(status)
+    return writer.dir
+
+
+# -- plots (read only the results directory) -----------------------------------------------
+def plot(directory: Path) -> list[Path]:
+    from topologies.draw import draw
+
+    results = load(directory, EXPERIMENT)
+    records = results.summary["records"]
+    archs = results.summary["archs"]
+    written = []
+    kinds = [k for k in ("link", "router", "partition", "authority")
+             if any(r["failure"]["kind"] == k for r in records)]
+
+    fig, axes = plotstyle.figure(1, width=6.0, height=3.4)
+    ax = axes[0][0]
+    width = 0.8 / max(1, len(archs))
+    for i, arch in enumerate(archs):
+        for j, kind in enumerate(kinds):
+            shares = [len(r["pairs_lost_new"]) / r["pairs_total"] for r in records
+                      if r["arch"] == arch and r["failure"]["kind"] == kind]
+            if not shares:
+                continue
+            x = j + (i - (len(archs) - 1) / 2) * width
+            ax.bar(x, 100 * sum(shares) / len(shares), width * 0.9,
+                   color=plotstyle.ARCH_COLORS[arch],
+                   label=plotstyle.ARCH_LABELS[arch] if j == 0 else None)
+            ax.scatter([x] * len(shares), [100 * v for v in shares], s=8, color="black",
+                       zorder=3)
+    ax.set_xticks(range(len(kinds)), [f"{k} failures" for k in kinds])
+    ax.set_ylabel("host pairs that cannot start\na new connection (% of all pairs)")
+    ax.legend(fontsize=7)
+    written += plotstyle.save(fig, directory, "blast_radius_by_class",
+                              "Blast radius per failure: mean (bar) and each failure (dot)")
+
+    outage = next((r for r in records if r["failure"]["kind"] == "authority"), None)
+    if outage:
+        fig, axes = plotstyle.figure(1, width=5.2)
+        ax = axes[0][0]
+        ts = [0.0] + [p["t"] for p in outage["timeline"]]
+        total = outage["pairs_total"]
+        for key, label, style in (("lost_new", "pairs that can start a new connection", "-"),
+                                  ("lost_existing", "existing connections still alive",
+                                   "--")):
+            ax.plot(ts, [100.0] + [100 * (1 - p[key] / total) for p in outage["timeline"]],
+                    style, marker="o", color=plotstyle.ARCH_COLORS["registered"],
+                    label=f"registered: {label}")
+        if "permissionless" in archs:
+            ax.plot(ts, [100.0] * len(ts), ":", color=plotstyle.ARCH_COLORS["permissionless"],
+                    label="permissionless: has no authority to lose")
+        ttl = results.meta.get("registered_settings", {}).get("ttl_ms")
+        if ttl:
+            ax.axvline(ttl / 1000, color="grey", linewidth=0.8, linestyle=":")
+            ax.annotate("admission TTL", (ttl / 1000, 50), rotation=90, fontsize=7,
+                        xytext=(3, 0), textcoords="offset points")
+        ax.set_xlabel("seconds since the authority died")
+        ax.set_ylabel("% of host pairs")
+        ax.set_ylim(-3, 105)
+        ax.legend(fontsize=7)
+        written += plotstyle.save(fig, directory, "blast_radius_authority_outage",
+                                  "Reachability while the authority is down (fail-closed)")
+
+    graph = results.topology()
+    fig, axes = plotstyle.figure(len(archs), width=5.0, height=4.4)
+    for ax, arch in zip(axes[0], archs, strict=True):
+        worst = max((r for r in records if r["arch"] == arch),
+                    key=lambda r: len(r["pairs_lost_new"]), default=None)
+        if worst is None:
+            continue
+        ends = end_nodes(graph)
+        lost = {n: 0 for n in ends}
+        for src, dst in worst["pairs_lost_new"]:
+            lost[src] += 1
+            lost[dst] += 1
+        everything = 2 * (len(ends) - 1)  # every pair a node is part of
+        colors = {n: "#d62728" if c == everything else "#ff9f1c" if c else "#bbbbbb"
+                  for n, c in lost.items()}
+        target = worst["failure"]["target"]
+        for n in target.split("-"):
+            if n in graph:
+                colors[n] = "black"
+        colors.update({n: "#eeeeee" for n in graph if graph.nodes[n]["role"] == "authority"})
+        draw(graph, None, node_colors=colors, ax=ax, legend=False,
+             title=f"{plotstyle.ARCH_LABELS[arch]}: worst failure, {worst['failure']['kind']} "
+                   f"{target}\n{len(worst['pairs_lost_new'])} of {worst['pairs_total']} "
+                   "pairs lost (red: cut off, orange: lost some, black: failed)")
+    written += plotstyle.save(fig, directory, "blast_radius_topology")
+    return written
+
+
+def main() -> None:
+    from .cli import main as cli_main
+
+    sys.exit(cli_main(["run", EXPERIMENT, *sys.argv[1:]]))
+
+
+if __name__ == "__main__":
+    main()

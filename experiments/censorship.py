@@ -1,0 +1,452 @@
+"""Censorship capability: how fast, how precisely and how inescapably each design cuts off.
+
+Five actions of the debate, each taken with the instruments an operator of that design has:
+
+=================  ===========================================  ============================
+action             permissionless (a border censor)             registered (the authority)
+=================  ===========================================  ============================
+person             block the person's address at the border     revoke their identity
+destination        block news.abroad.example's address          block that address
+name               resolver lies about social.abroad.example    block the addresses it has
+region             block the region's addresses at the border   shut the region down but
+                                                                 for the resolver and web1
+country            cut the border                               block every foreign prefix
+=================  ===========================================  ============================
+
+Per action, measured from hosts: **time to effect** (command to the first datagram of a
+one-way stream on a targeted flow that never arrived; for the lying resolver, to its first
+lie), **precision** (share of the targeted flows stopped) and **collateral** (share of the
+other flows stopped) over a matrix of every host to every site and every other host,
+**evasion** (does each technique get the affected user to a targeted site: the foreign
+resolver, a TLS tunnel through the relay abroad, a relay run by another user at home, a new
+address, a new registration), and **attribution** (the share of the affected user's
+destinations that the operator's own records tie to them: the authority's admission log;
+for the border censor, what its routers' connection tables hold, by address).
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from . import plotstyle
+from .results import RunWriter, load
+
+EXPERIMENT = "censorship"
+PROFILES = {"quick": {"timeout": 1.5, "repetitions": 1},
+            "full": {"timeout": 2.0, "repetitions": 3}}
+ACTIONS = ("person", "destination", "name", "region", "country")
+TECHNIQUES = ("foreign_resolver", "tunnel_abroad", "relay_at_home", "address_change",
+              "reregistration")
+VICTIM, USER, HELPER = "h2", "h1", "h7"  # the person cut off, a user, a user who relays
+REGION = "north"
+BLOCKED_SITE, NAMED_SITE = "news.abroad.example", "social.abroad.example"
+HEADER = ["arch", "repetition", "action", "phase", "src", "dst", "targeted", "ok", "label"]
+
+
+@dataclass
+class CensorshipConfig:
+    topo: str = "isp"
+    arch: str = "both"
+    profile: str = "quick"
+    seed: int = 1
+    backend: str = "auto"
+
+    def settings(self) -> dict:
+        if self.profile not in PROFILES:
+            raise ValueError(f"profile must be quick or full, not {self.profile!r}")
+        return PROFILES[self.profile]
+
+
+def check_topology(g) -> None:
+    from topologies.graph import TopologyError, site_owner
+
+    needed = {VICTIM, USER, HELPER, "relay1", "dns1", "fdns1", "web1"}
+    missing = sorted(needed - set(g)) + sorted({BLOCKED_SITE, NAMED_SITE} - set(site_owner(g)))
+    if missing or not any(g.nodes[n].get("region") == REGION for n in g):
+        raise TopologyError(f"the censorship experiment needs the isp topology's hosts, sites "
+                            f"and a {REGION} region (missing: {', '.join(missing) or REGION})")
+
+
+class WebMatrix:
+    """One web prober per host; ``round()`` runs every host's flows at once."""
+
+    def __init__(self, net, services, hosts: list[str], timeout: float):
+        self.net, self.services, self.hosts = net, services, hosts
+        self.sites = sorted(services.sites())
+        self.port = 30000
+        self.probers = {h: net.popen(h, [sys.executable, "-m", "experiments.prober", "web",
+                                         str(timeout)], stdin=subprocess.PIPE,
+                                     stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                                     text=True) for h in hosts}
+
+    def round(self) -> dict[tuple[str, str], dict]:
+        self.port += 1
+        resolver = self.net.address(self.services.resolver())
+        plans = {}
+        for h in self.hosts:
+            tasks = [{"site": s, "resolver": resolver, "control": self.services.records[s]}
+                     for s in self.sites]
+            tasks += [{"host": self.net.address(d), "port": self.port} for d in self.hosts
+                      if d != h]
+            plans[h] = [*self.sites, *(d for d in self.hosts if d != h)]
+            self.probers[h].stdin.write(json.dumps(tasks) + "\n")
+            self.probers[h].stdin.flush()
+        results = {}
+        for h, targets in plans.items():
+            answers = json.loads(self.probers[h].stdout.readline())
+            for target, answer in zip(targets, answers, strict=True):
+                results[(h, target)] = answer
+        return results
+
+    def close(self) -> None:
+        for p in self.probers.values():
+            p.kill()
+            p.wait()
+
+
+def targeted(action: str, flow: tuple[str, str], region_hosts: set[str],
+             essential: set[str]) -> bool:
+    src, dst = flow
+    if action == "person":
+        return VICTIM in flow
+    if action == "destination":
+        return dst == BLOCKED_SITE
+    if action == "name":
+        return dst == NAMED_SITE
+    if action == "region":
+        return (src in region_hosts or dst in region_hosts) and dst not in essential
+    return dst.endswith(".abroad.example")
+
+
+class Controls:
+    """The two designs' instruments behind one interface: act, undo, records."""
+
+    def __init__(self, arch: str, net, services, arch_obj):
+        self.arch, self.net, self.services, self.arch_obj = arch, net, services, arch_obj
+        g = net.graph
+        self.region_hosts = {h for h in g if g.nodes[h]["role"] == "host"
+                             and g.nodes[h].get("region") == REGION}
+        self.essential_nodes = ["dns1", "web1"]
+        self.essential_sites = {s for s, a in services.records.items()
+                                if set(a) & {net.address(n) for n in self.essential_nodes}}
+
+    def act(self, action: str) -> None:
+        from protocols.censor import CensorPolicy
+
+        if self.arch == "permissionless":
+            censor = self.arch_obj.censor
+            policy = {"person": CensorPolicy(block_addresses=(VICTIM,)),
+                      "destination": CensorPolicy(block_addresses=(BLOCKED_SITE,)),
+                      "name": CensorPolicy(block_names=(NAMED_SITE,)),
+                      "region": CensorPolicy(block_addresses=tuple(sorted(self.region_hosts))),
+                      "country": CensorPolicy(cut_border=True)}[action]
+            censor.apply(policy)
+            return
+        op = self.arch_obj.operator
+        if action == "person":
+            op.revoke(self.arch_obj.identity(VICTIM))
+        elif action in ("destination", "name"):
+            for address in self.services.records[BLOCKED_SITE if action == "destination"
+                                                 else NAMED_SITE]:
+                op.block(f"{address}/32")
+        elif action == "region":
+            op.shutdown(REGION, [f"{self.net.address(n)}/32" for n in self.essential_nodes])
+        else:
+            for prefix in ("192.0.2.0/24", "198.51.100.0/24", "203.0.113.0/24"):
+                op.block(prefix)
+
+    def undo(self, action: str) -> None:
+        from protocols.censor import CensorPolicy
+
+        if self.arch == "permissionless":
+            self.arch_obj.censor.apply(CensorPolicy())
+            return
+        op = self.arch_obj.operator
+        if action == "person":
+            op.reinstate(self.arch_obj.identity(VICTIM) or op.who(
+                address=str(self.net.plan.address(VICTIM)))["identity"])
+        else:
+            op.restore()
+        op.flush()
+
+    def records(self, host: str, since: float) -> set[str]:
+        """Destinations the operator's records tie to ``host`` since ``since``."""
+        if self.arch == "registered":
+            identity = self.arch_obj.identity(host)
+            rows = self.arch_obj.operator.log(limit=5000, identity=identity,
+                                              since=since)["admissions"]
+            return {r["dst"] if not r["inbound"] else r["src"] for r in rows}
+        addresses = {self.net.address(host), str(self.net.plan.address(host))}
+        return {dst for src, dst in self.arch_obj.censor.records() if src in addresses}
+
+
+def time_to_effect(net, services, operator: Controls, action: str) -> float | None:
+    """Seconds from the command to the first datagram of a targeted flow that never arrived
+    (for a lying resolver: to its first lie)."""
+    from . import probes
+
+    if action == "name" and operator.arch == "permissionless":
+        poll = net.popen(USER, [sys.executable, "-m", "experiments.prober", "dns-poll",
+                                net.address(services.resolver()), NAMED_SITE, "0.002"],
+                         stdout=subprocess.PIPE, text=True)
+        time.sleep(0.5)
+        issued = time.time()
+        operator.act(action)
+        time.sleep(0.5)
+        poll.send_signal(2)
+        answers = json.loads(poll.communicate(timeout=15)[0])
+        truth = set(services.records[NAMED_SITE])
+        lie = next((sent for sent, got in answers if sent >= issued and got is not None
+                    and not set(got) <= truth), None)
+        return None if lie is None else lie - issued
+    src = VICTIM if action in ("person", "region") else USER
+    dst = services.owner(NAMED_SITE) if action == "name" else services.owner(BLOCKED_SITE)
+    stream = probes.UdpStream(net, src, dst, interval=0.001, port=9200)
+    time.sleep(0.5)
+    issued = time.time()
+    operator.act(action)
+    time.sleep(0.5)
+    return probes.cut_time(stream.stop(), issued)
+
+
+def evade(net, services, operator: Controls, action: str, technique: str) -> bool | None:
+    """Does ``technique`` get the affected user to a targeted site? None: not applicable."""
+    from .webprobe import web_probe
+
+    host = VICTIM if action in ("person", "region") else USER
+    site = NAMED_SITE if action == "name" else BLOCKED_SITE
+    if technique == "foreign_resolver":
+        return web_probe(net, services, host, site, "foreign_resolver", timeout=1.5).ok
+    if technique == "tunnel_abroad":
+        return web_probe(net, services, host, site, "tunnel", timeout=1.5).ok
+    if technique == "relay_at_home":
+        return web_probe(net, services, host, site, "relay", timeout=1.5, relay=HELPER).ok
+    if technique == "address_change":
+        original = net.address(host)
+        net.readdress(host)
+        try:
+            if operator.arch == "registered":
+                operator.arch_obj.bind(host)
+            return web_probe(net, services, host, site, timeout=1.5).ok
+        finally:
+            net.readdress(host, original)
+            if operator.arch == "registered":
+                operator.arch_obj.bind(host)
+    # reregistration: only a person cut off by identity has one to renew
+    if operator.arch != "registered" or action != "person":
+        return None
+    if operator.arch_obj.register(host):  # refused: banned
+        return False
+    return web_probe(net, services, host, site, timeout=1.5).ok
+
+
+def run_action(net, services, operator: Controls, matrix: WebMatrix, action: str, arch: str,
+               rep: int, log) -> dict:
+    host = VICTIM if action in ("person", "region") else USER
+    since = time.time()
+    before = matrix.round()
+    records = operator.records(host, since)
+    effect = time_to_effect(net, services, operator, action)
+    after = matrix.round()
+    records |= operator.records(host, since)
+    essential = operator.essential_sites | set(operator.essential_nodes)
+    stopped_t = total_t = stopped_n = total_n = 0
+    for flow, answer in after.items():
+        is_target = targeted(action, flow, operator.region_hosts, essential)
+        worked_before = before[flow]["ok"]
+        log.row(arch=arch, repetition=rep, action=action, phase="after", src=flow[0],
+                dst=flow[1], targeted=int(is_target), ok=int(answer["ok"]),
+                label=answer["label"] or "")
+        if not worked_before:
+            continue  # not a flow the action could stop
+        if is_target:
+            total_t += 1
+            stopped_t += not answer["ok"]
+        else:
+            total_n += 1
+            stopped_n += not answer["ok"]
+    evasions = {t: evade(net, services, operator, action, t) for t in TECHNIQUES}
+    records |= operator.records(host, since)
+    contacted = {a for (src, _), answer in (*before.items(), *after.items()) if src == host
+                 for a in answer["contacted"]}
+    attribution = len(contacted & records) / len(contacted) if contacted else None
+    operator.undo(action)
+    return {"arch": arch, "repetition": rep, "action": action, "host": host,
+            "time_to_effect_ms": None if effect is None else 1000 * effect,
+            "precision": stopped_t / total_t if total_t else None,
+            "collateral": stopped_n / total_n if total_n else None,
+            "targeted_flows": total_t, "other_flows": total_n, "evasion": evasions,
+            "attribution": attribution, "destinations_contacted": len(contacted)}
+
+
+def run(config: CensorshipConfig, out: Path | None = None) -> Path:
+    import topologies
+    from topologies.graph import hosts
+
+    from .paired import archs, bring_up
+    from .progress import Progress
+
+    s = config.settings()
+    graph = topologies.build(config.topo)
+    check_topology(graph)
+    writer = RunWriter(EXPERIMENT, config, out)
+    writer.topology(graph)
+    log = writer.csv("flows", HEADER)
+    records: list[dict] = []
+    summary = {"archs": list(archs(config.arch)), "actions": list(ACTIONS),
+               "techniques": list(TECHNIQUES), "records": records}
+    status = "interrupted"
+    try:
+        steps = len(summary["archs"]) * s["repetitions"] * len(ACTIONS)
+        with Progress(steps, EXPERIMENT) as progress:
+            for rep in range(s["repetitions"]):
+                for arch in summary["archs"]:
+                    with bring_up(graph, arch, config.seed, config.backend) as (
+                            net, services, arch_obj):
+                        writer.meta(delay_backend=net.backend,
+                                    **{f"{arch}_settings": arch_obj.describe()})
+                        services.start_relay(HELPER)
+                        operator = Controls(arch, net, services, arch_obj)
+                        matrix = WebMatrix(net, services, hosts(graph), s["timeout"])
+                        try:
+                            for action in ACTIONS:
+                                progress.step(f"{arch}: {action}")
+                                records.append(run_action(net, services, operator, matrix,
+                                                          action, arch, rep, log))
+                                writer.results(summary)
+                        finally:
+                            matrix.close()
+        status = "complete"
+    finally:
+        summary["table"] = table(summary)
+        writer.results(summary)
+        (writer.dir / "summary.md").write_text(markdown(summary))
+        writer.finish(status)
+    return writer.dir
+
+
+def _mean(values):
+    values = [v for v in values if v is not None]
+    return sum(values) / len(values) if values else None
+
+
+def table(summary: dict) -> list[dict]:
+    """One row per architecture and action, averaged over repetitions."""
+    rows = []
+    for arch in summary["archs"]:
+        for action in summary["actions"]:
+            recs = [r for r in summary["records"] if r["arch"] == arch and r["action"] == action]
+            if not recs:
+                continue
+            evasion = {}
+            for t in summary["techniques"]:
+                vals = [r["evasion"][t] for r in recs if r["evasion"][t] is not None]
+                evasion[t] = sum(vals) / len(vals) if vals else None
+            rows.append({"arch": arch, "action": action,
+                         "time_to_effect_ms": _mean(r["time_to_effect_ms"] for r in recs),
+                         "precision": _mean(r["precision"] for r in recs),
+                         "collateral": _mean(r["collateral"] for r in recs),
+                         "evasion": evasion,
+                         "attribution": _mean(r["attribution"] for r in recs)})
+    return rows
+
+
+def _fmt(value, kind: str) -> str:
+    if value is None:
+        return "n/a"
+    if kind == "ms":
+        return f"{value:.0f} ms"
+    return f"{100 * value:.0f} %"
+
+
+def markdown(summary: dict) -> str:
+    head = ("| architecture | action | time to effect | precision | collateral | "
+            + " | ".join(f"evasion: {t.replace('_', ' ')}" for t in summary["techniques"])
+            + " | attribution |")
+    lines = [head, "|" + "---|" * (6 + len(summary["techniques"]))]
+    for row in summary.get("table") or table(summary):
+        cells = [row["arch"], row["action"], _fmt(row["time_to_effect_ms"], "ms"),
+                 _fmt(row["precision"], "%"), _fmt(row["collateral"], "%"),
+                 *(("works" if v == 1 else "fails" if v == 0 else _fmt(v, "%"))
+                   if v is not None else "n/a" for v in row["evasion"].values()),
+                 _fmt(row["attribution"], "%")]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+# -- plots (read only the results directory) -----------------------------------------------
+def plot(directory: Path) -> list[Path]:
+    import matplotlib.colors as mcolors
+
+    results = load(directory, EXPERIMENT)
+    summary = results.summary
+    rows = summary.get("table") or table(summary)
+    archs = summary["archs"]
+    columns = ["precision", "collateral", *summary["techniques"], "attribution",
+               "time to effect"]
+    power = mcolors.LinearSegmentedColormap.from_list("power", ["#f7f7f7", "#7b1f1f"])
+    harm = mcolors.LinearSegmentedColormap.from_list("harm", ["#f7f7f7", "#1f4e7b"])
+
+    def cell(row, column) -> tuple[str, tuple | None]:
+        """Text and colour of one cell; the colour says how much it favours the censor
+        (collateral, in blue: how much it hurts bystanders)."""
+        if row is None:
+            return "", None
+        if column == "time to effect":
+            v = row["time_to_effect_ms"]
+            return ("n/a", None) if v is None else (f"{v:.0f} ms",
+                                                    power(max(0.0, 1 - v / 1000)))
+        if column in summary["techniques"]:
+            v = row["evasion"][column]
+            if v is None:
+                return "n/a", None
+            return ("works" if v == 1 else "fails" if v == 0 else f"{100 * v:.0f}%"), \
+                power(1 - v)
+        v = row[column]
+        if v is None:
+            return "n/a", None
+        if column == "collateral":  # saturates at 25 %: any collateral should show
+            return f"{100 * v:.0f}%", harm(min(1.0, 4 * v))
+        return f"{100 * v:.0f}%", power(v)
+
+    fig, axes = plotstyle.figure(len(archs), width=5.8, height=3.7)
+    for ax, arch in zip(axes[0], archs, strict=True):
+        image = []
+        for i, action in enumerate(summary["actions"]):
+            row = next((r for r in rows if r["arch"] == arch and r["action"] == action), None)
+            line = []
+            for j, column in enumerate(columns):
+                text, color = cell(row, column)
+                color = color or (1, 1, 1, 1)
+                line.append(color)
+                dark = 0.299 * color[0] + 0.587 * color[1] + 0.114 * color[2] < 0.5
+                ax.text(j, i, text, ha="center", va="center", fontsize=6.5,
+                        color="white" if dark else "black")
+            image.append(line)
+        ax.imshow(image, aspect="auto")
+        ax.set_xticks(range(len(columns)), [c if c in ("precision", "collateral",
+                                                       "attribution", "time to effect")
+                                            else "evasion: " + c.replace("_", " ")
+                                            for c in columns],
+                      rotation=40, ha="right", fontsize=7)
+        ax.set_yticks(range(len(summary["actions"])), summary["actions"])
+        ax.set_title(plotstyle.ARCH_LABELS[arch])
+        ax.grid(False)
+    return plotstyle.save(fig, directory, "censorship_heatmap",
+                          "Censorship capability per action (red: favours the censor; "
+                          "blue: bystanders hit)")
+
+
+def main() -> None:
+    from .cli import main as cli_main
+
+    sys.exit(cli_main(["run", EXPERIMENT, *sys.argv[1:]]))
+
+
+if __name__ == "__main__":
+    main()
