@@ -8,10 +8,7 @@ setup:
 	@scripts/setup.sh
 
 demo: setup
-	$(BIN)/splinterlab doctor
-	$(BIN)/splinterlab up --arch static --topo isp --test pingall
-	$(BIN)/splinterlab up --arch permissionless --topo isp --test pingall
-	$(BIN)/splinterlab up --arch registered --topo isp --test pingall
+	$(BIN)/splinterlab run all --profile quick
 
 test: setup
 	$(BIN)/ruff check .

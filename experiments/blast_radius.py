@@ -60,11 +60,12 @@ class BlastRadiusConfig:
     profile: str = "quick"
     seed: int = 1
     backend: str = "auto"
+    every_link: bool = False  # every router link, whatever the profile samples
 
     def settings(self) -> dict:
         if self.profile not in PROFILES:
             raise ValueError(f"profile must be quick or full, not {self.profile!r}")
-        return PROFILES[self.profile]
+        return {**PROFILES[self.profile], **({"links": None} if self.every_link else {})}
 
 
 def end_nodes(g: nx.Graph) -> list[str]:
@@ -339,7 +340,7 @@ def plot(directory: Path) -> list[Path]:
         ax.set_xlabel("seconds since the authority died")
         ax.set_ylabel("% of host pairs")
         ax.set_ylim(-3, 105)
-        ax.legend(fontsize=7)
+        ax.legend(fontsize=7, loc="center right")
         written += plotstyle.save(fig, directory, "blast_radius_authority_outage",
                                   "Reachability while the authority is down (fail-closed)")
 

@@ -181,7 +181,10 @@ def cmd_run(args) -> int:
     modules = [_experiment(n) for n in names]
     if args.seed < 0:
         raise UsageError("--seed must be zero or positive")
-    topologies.build(args.topo)  # a bad topology is a usage error, before asking for root
+    graph = topologies.build(args.topo)  # a bad topology is a usage error, before root
+    for module in modules:
+        if hasattr(module, "check_topology"):
+            module.check_topology(graph)
     _need_root("splinterlab run")
     out = Path(args.out) if args.out else None
     for name, module in zip(names, modules, strict=True):

@@ -170,13 +170,16 @@ def find(paths: list[Path]) -> list[Path]:
     """Every results directory at or under ``paths`` (default: results/)."""
     found = []
     for path in paths or [RESULTS_ROOT]:
-        if (path / "meta.json").exists():
-            found.append(path)
-        elif path.is_dir():
-            found += sorted(p.parent for p in path.glob("*/*/meta.json"))
-            found += sorted(p.parent for p in path.glob("*/meta.json"))
-        else:
-            raise ResultsError(f"{path} does not exist")
+        try:
+            if (path / "meta.json").exists():
+                found.append(path)
+            elif path.is_dir():
+                found += sorted(p.parent for p in path.glob("*/*/meta.json"))
+                found += sorted(p.parent for p in path.glob("*/meta.json"))
+            else:
+                raise ResultsError(f"{path} does not exist")
+        except PermissionError:
+            raise ResultsError(f"cannot read {path}: permission denied") from None
     return sorted(set(found))
 
 

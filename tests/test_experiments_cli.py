@@ -1,0 +1,72 @@
+"""Experiments from the command line: bad input in one sentence, and plots regenerated from
+saved results by an ordinary user, without root and without Mininet."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import pytest
+
+from experiments import cli
+
+SAMPLES = Path(__file__).parent.parent / "docs" / "results"
+
+
+def run(capsys, *argv):
+    code = cli.main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+@pytest.mark.parametrize("argv, words", [
+    (["run", "nosuch"], "no experiment 'nosuch'"),
+    (["run", "latency", "--topo", "nosuch"], "no topology 'nosuch'"),
+    (["run", "latency", "--seed", "-1"], "--seed must be"),
+    (["run", "latency", "--profile", "huge"], "invalid choice: 'huge'"),
+    (["run", "censorship", "--topo", "ring"], "needs the isp topology"),
+    (["plot", "/nonexistent/results"], "does not exist"),
+])
+def test_bad_input_is_one_sentence(capsys, argv, words):
+    code, _, err = run(capsys, *argv)
+    assert code == 2 and words in err and err.count("\n") == 1, err
+
+
+def test_plot_refuses_a_foreign_directory(capsys, tmp_path):
+    (tmp_path / "meta.json").write_text('{"something": "else"}')
+    code, _, err = run(capsys, "plot", str(tmp_path))
+    assert code == 2 and "does not come from splinterlab" in err
+
+
+def test_plot_refuses_a_directory_without_results(capsys, tmp_path):
+    (tmp_path / "meta.json").write_text('{"experiment": "latency"}')
+    code, _, err = run(capsys, "plot", str(tmp_path))
+    assert code == 2 and "no results.json" in err
+
+
+def test_plot_regenerates_every_plot_as_an_ordinary_user():
+    """The saved sample results (those the README shows) are replotted by 'nobody'."""
+    tmp_path = Path(tempfile.mkdtemp(prefix="splinterlab-plot-"))
+    tmp_path.chmod(0o755)  # an ordinary user must be able to reach it
+    copy = tmp_path / "results"
+    shutil.copytree(SAMPLES, copy)
+    plots = sorted(copy.rglob("*.png"))
+    assert plots, "no sample plots to regenerate"
+    for p in [*copy.rglob("*.png"), *copy.rglob("*.svg")]:
+        p.unlink()
+    argv = [sys.executable, "-m", "experiments.cli", "plot", str(copy)]
+    if os.geteuid() == 0:
+        for path in [tmp_path, *tmp_path.rglob("*")]:
+            os.chown(path, 65534, 65534)
+        argv = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", *argv]
+    done = subprocess.run(argv, capture_output=True, text=True,
+                          cwd=Path(__file__).parent.parent, env={**os.environ, "HOME": "/"})
+    assert done.returncode == 0, done.stderr
+    assert sorted(copy.rglob("*.png")) == plots
+    assert len(list(copy.rglob("*.svg"))) == len(plots)
+    assert "mininet" not in done.stderr.lower()
+    shutil.rmtree(tmp_path)
