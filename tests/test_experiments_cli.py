@@ -48,6 +48,18 @@ def test_plot_refuses_a_directory_without_results(capsys, tmp_path):
     assert code == 2 and "no results.json" in err
 
 
+def _reachable_by_everyone(path: Path) -> list[tuple[Path, int]]:
+    """Let every user traverse the directories above ``path`` (a clone may sit in a private
+    temporary directory); returns what to restore."""
+    changed = []
+    for directory in [path, *path.parents]:
+        mode = directory.stat().st_mode
+        if not mode & 0o001:
+            directory.chmod(mode | 0o001)
+            changed.append((directory, mode))
+    return changed
+
+
 def test_plot_regenerates_every_plot_as_an_ordinary_user():
     """The saved sample results (those the README shows) are replotted by 'nobody'."""
     tmp_path = Path(tempfile.mkdtemp(prefix="splinterlab-plot-"))
@@ -59,12 +71,19 @@ def test_plot_regenerates_every_plot_as_an_ordinary_user():
     for p in [*copy.rglob("*.png"), *copy.rglob("*.svg")]:
         p.unlink()
     argv = [sys.executable, "-m", "experiments.cli", "plot", str(copy)]
+    project = Path(__file__).resolve().parent.parent
+    restore: list[tuple[Path, int]] = []
     if os.geteuid() == 0:
         for path in [tmp_path, *tmp_path.rglob("*")]:
             os.chown(path, 65534, 65534)
         argv = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", *argv]
-    done = subprocess.run(argv, capture_output=True, text=True,
-                          cwd=Path(__file__).parent.parent, env={**os.environ, "HOME": "/"})
+        restore = _reachable_by_everyone(project)
+    try:
+        done = subprocess.run(argv, capture_output=True, text=True, cwd=project,
+                              env={**os.environ, "HOME": "/"})
+    finally:
+        for directory, mode in restore:
+            directory.chmod(mode)
     assert done.returncode == 0, done.stderr
     assert sorted(copy.rglob("*.png")) == plots
     assert len(list(copy.rglob("*.svg"))) == len(plots)
