@@ -38,6 +38,7 @@ from pathlib import Path
 import networkx as nx
 
 from . import plotstyle
+from .config import ExperimentConfig
 from .results import RunWriter, load
 
 EXPERIMENT = "blast-radius"
@@ -54,18 +55,12 @@ END_ROLES = ("host", "server", "foreign_server")
 
 
 @dataclass
-class BlastRadiusConfig:
-    topo: str = "isp"
-    arch: str = "both"
-    profile: str = "quick"
-    seed: int = 1
-    backend: str = "auto"
+class BlastRadiusConfig(ExperimentConfig):
+    PROFILES = PROFILES
     every_link: bool = False  # every router link, whatever the profile samples
 
     def settings(self) -> dict:
-        if self.profile not in PROFILES:
-            raise ValueError(f"profile must be quick or full, not {self.profile!r}")
-        return {**PROFILES[self.profile], **({"links": None} if self.every_link else {})}
+        return {**super().settings(), **({"links": None} if self.every_link else {})}
 
 
 def end_nodes(g: nx.Graph) -> list[str]:
@@ -159,7 +154,10 @@ class Matrix:
                 lost |= {(src, d) for d in self.nodes if d != src and d not in reached}
         return lost_new, lost_existing
 
-    def close(self) -> None:
+    def __enter__(self) -> Matrix:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
         for p in self.probers.values():
             p.kill()
             p.wait()
@@ -256,32 +254,21 @@ def run(config: BlastRadiusConfig, out: Path | None = None) -> Path:
     records: list[dict] = []
     plan = {arch: failures(graph, s, config.seed, arch) for arch in archs(config.arch)}
     summary = {"archs": list(plan), "records": records}
-    status = "interrupted"
-    try:
-        with Progress(sum(map(len, plan.values())), EXPERIMENT) as progress:
-            for arch, failure_list in plan.items():
-                options = {"ttl_ms": s["ttl_ms"]} if arch == "registered" else {}
-                with bring_up(graph, arch, config.seed, config.backend, **options) as (
-                        net, _, arch_obj):
-                    writer.meta(delay_backend=net.backend,
-                                **{f"{arch}_settings": arch_obj.describe()})
-                    matrix = Matrix(net, end_nodes(graph), s["timeout"])
-                    try:
-                        lost_new, _ = matrix.round()
-                        if lost_new:
-                            raise RuntimeError(f"{arch}: {len(lost_new)} pairs unreachable "
-                                               "before any failure")
-                        for failure in failure_list:
-                            progress.step(f"{arch}: {failure['kind']} {failure['target']}")
-                            records.append(measure(net, arch_obj, matrix, arch, failure, s,
-                                                   log))
-                            writer.results(summary)
-                    finally:
-                        matrix.close()
-        status = "complete"
-    finally:
-        writer.results(summary)
-        writer.finish(status)
+    with writer.session(lambda: summary), \
+            Progress(sum(map(len, plan.values())), EXPERIMENT) as progress:
+        for arch, failure_list in plan.items():
+            options = {"ttl_ms": s["ttl_ms"]} if arch == "registered" else {}
+            with bring_up(graph, arch, config.seed, config.backend, **options) as (
+                    net, _, arch_obj), Matrix(net, end_nodes(graph), s["timeout"]) as matrix:
+                writer.network(arch, net, arch_obj)
+                lost_new, _ = matrix.round()
+                if lost_new:
+                    raise RuntimeError(f"{arch}: {len(lost_new)} pairs unreachable before any "
+                                       "failure")
+                for failure in failure_list:
+                    progress.step(f"{arch}: {failure['kind']} {failure['target']}")
+                    records.append(measure(net, arch_obj, matrix, arch, failure, s, log))
+                    writer.results(summary)
     return writer.dir
 
 

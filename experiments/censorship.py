@@ -30,10 +30,10 @@ import json
 import subprocess
 import sys
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 from . import plotstyle
+from .config import ExperimentConfig
 from .results import RunWriter, load
 
 EXPERIMENT = "censorship"
@@ -48,18 +48,8 @@ BLOCKED_SITE, NAMED_SITE = "news.abroad.example", "social.abroad.example"
 HEADER = ["arch", "repetition", "action", "phase", "src", "dst", "targeted", "ok", "label"]
 
 
-@dataclass
-class CensorshipConfig:
-    topo: str = "isp"
-    arch: str = "both"
-    profile: str = "quick"
-    seed: int = 1
-    backend: str = "auto"
-
-    def settings(self) -> dict:
-        if self.profile not in PROFILES:
-            raise ValueError(f"profile must be quick or full, not {self.profile!r}")
-        return PROFILES[self.profile]
+class CensorshipConfig(ExperimentConfig):
+    PROFILES = PROFILES
 
 
 def check_topology(g) -> None:
@@ -103,7 +93,10 @@ class WebMatrix:
                 results[(h, target)] = answer
         return results
 
-    def close(self) -> None:
+    def __enter__(self) -> WebMatrix:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
         for p in self.probers.values():
             p.kill()
             p.wait()
@@ -300,33 +293,26 @@ def run(config: CensorshipConfig, out: Path | None = None) -> Path:
     records: list[dict] = []
     summary = {"archs": list(archs(config.arch)), "actions": list(ACTIONS),
                "techniques": list(TECHNIQUES), "records": records}
-    status = "interrupted"
-    try:
-        steps = len(summary["archs"]) * s["repetitions"] * len(ACTIONS)
-        with Progress(steps, EXPERIMENT) as progress:
-            for rep in range(s["repetitions"]):
-                for arch in summary["archs"]:
-                    with bring_up(graph, arch, config.seed, config.backend) as (
-                            net, services, arch_obj):
-                        writer.meta(delay_backend=net.backend,
-                                    **{f"{arch}_settings": arch_obj.describe()})
-                        services.start_relay(HELPER)
-                        operator = Controls(arch, net, services, arch_obj)
-                        matrix = WebMatrix(net, services, hosts(graph), s["timeout"])
-                        try:
-                            for action in ACTIONS:
-                                progress.step(f"{arch}: {action}")
-                                records.append(run_action(net, services, operator, matrix,
-                                                          action, arch, rep, log))
-                                writer.results(summary)
-                        finally:
-                            matrix.close()
-        status = "complete"
-    finally:
+    def final() -> dict:
         summary["table"] = table(summary)
-        writer.results(summary)
         (writer.dir / "summary.md").write_text(markdown(summary))
-        writer.finish(status)
+        return summary
+
+    steps = len(summary["archs"]) * s["repetitions"] * len(ACTIONS)
+    with writer.session(final), Progress(steps, EXPERIMENT) as progress:
+        for rep in range(s["repetitions"]):
+            for arch in summary["archs"]:
+                with bring_up(graph, arch, config.seed, config.backend) as (
+                        net, services, arch_obj):
+                    writer.network(arch, net, arch_obj)
+                    services.start_relay(HELPER)
+                    operator = Controls(arch, net, services, arch_obj)
+                    with WebMatrix(net, services, hosts(graph), s["timeout"]) as matrix:
+                        for action in ACTIONS:
+                            progress.step(f"{arch}: {action}")
+                            records.append(run_action(net, services, operator, matrix,
+                                                      action, arch, rep, log))
+                            writer.results(summary)
     return writer.dir
 
 

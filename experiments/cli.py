@@ -22,6 +22,8 @@ from topologies import cleanup, graph, zoo
 from topologies.graph import TopologyError
 from topologies.network import NetworkError
 
+from .config import ExperimentConfig
+
 DEFAULT_TTL_MS = 30_000
 
 
@@ -188,7 +190,8 @@ def cmd_run(args) -> int:
     _need_root("splinterlab run")
     out = Path(args.out) if args.out else None
     for name, module in zip(names, modules, strict=True):
-        config_class = next(v for k, v in vars(module).items() if k.endswith("Config"))
+        config_class = next(v for v in vars(module).values() if isinstance(v, type)
+                            and issubclass(v, ExperimentConfig) and v is not ExperimentConfig)
         config = config_class(topo=args.topo, arch=args.arch, profile=args.profile,
                               seed=args.seed, backend=args.backend)
         try:

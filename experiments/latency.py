@@ -26,10 +26,10 @@ import statistics
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from pathlib import Path
 
 from . import plotstyle
+from .config import ExperimentConfig
 from .results import Results, RunWriter, load
 
 EXPERIMENT = "latency"
@@ -46,18 +46,8 @@ COLD_TTL_MS = 200
 HEADER = ["arch", "repetition", "phase", "param", "kind", "src", "dst", "cold", "value_ms"]
 
 
-@dataclass
-class LatencyConfig:
-    topo: str = "isp"
-    arch: str = "both"
-    profile: str = "quick"
-    seed: int = 1
-    backend: str = "auto"
-
-    def settings(self) -> dict:
-        if self.profile not in PROFILES:
-            raise ValueError(f"profile must be quick or full, not {self.profile!r}")
-        return PROFILES[self.profile]
+class LatencyConfig(ExperimentConfig):
+    PROFILES = PROFILES
 
 
 # -- workload pieces (run inside one architecture's network) --------------------------------
@@ -213,38 +203,32 @@ def run(config: LatencyConfig, out: Path | None = None) -> Path:
     log = writer.csv("probes", HEADER)
     summary: dict = {"archs": list(archs(config.arch)), "load_generator": {}}
     steps = len(summary["archs"]) * s["repetitions"] + ("registered" in summary["archs"])
-    status = "interrupted"
-    try:
-        with Progress(steps, EXPERIMENT) as progress:
-            for rep in range(s["repetitions"]):
-                for arch in summary["archs"]:
-                    options = {"load_gateway": True} if arch == "registered" else {}
-                    with bring_up(graph, arch, config.seed, config.backend, **options) as (
-                            net, services, arch_obj):
-                        writer.meta(delay_backend=net.backend, **{f"{arch}_settings":
-                                                                  arch_obj.describe()})
-                        progress.step(f"{arch}: baseline")
-                        baseline(net, services, log, arch, rep, s)
-                        if arch == "registered":
-                            set_ttl(arch_obj, COLD_TTL_MS)
-                        progress.note(f"{arch}: placement near")
-                        placement(net, services, log, arch, rep, "near", s)
-                        progress.note(f"{arch}: load sweep")
-                        summary["load_generator"].update(
-                            load_sweep(net, services, arch_obj, log, arch, rep, s))
-                        progress.note(f"{arch}: TTL sweep")
-                        ttl_sweep(net, services, arch_obj, log, arch, rep, s, config.seed)
-                    writer.results(summarize(writer.dir, summary))
-            if "registered" in summary["archs"]:
-                progress.step("registered: placement far")
-                with bring_up(far_graph(graph, s["far_ms"]), "registered", config.seed,
-                              config.backend) as (net, services, arch_obj):
-                    set_ttl(arch_obj, COLD_TTL_MS)
-                    placement(net, services, log, "registered", 0, "far", s)
-        status = "complete"
-    finally:
-        writer.results(summarize(writer.dir, summary))
-        writer.finish(status)
+    with writer.session(lambda: summarize(writer.dir, summary)), \
+            Progress(steps, EXPERIMENT) as progress:
+        for rep in range(s["repetitions"]):
+            for arch in summary["archs"]:
+                options = {"load_gateway": True} if arch == "registered" else {}
+                with bring_up(graph, arch, config.seed, config.backend, **options) as (
+                        net, services, arch_obj):
+                    writer.network(arch, net, arch_obj)
+                    progress.step(f"{arch}: baseline")
+                    baseline(net, services, log, arch, rep, s)
+                    if arch == "registered":
+                        set_ttl(arch_obj, COLD_TTL_MS)
+                    progress.note(f"{arch}: placement near")
+                    placement(net, services, log, arch, rep, "near", s)
+                    progress.note(f"{arch}: load sweep")
+                    summary["load_generator"].update(
+                        load_sweep(net, services, arch_obj, log, arch, rep, s))
+                    progress.note(f"{arch}: TTL sweep")
+                    ttl_sweep(net, services, arch_obj, log, arch, rep, s, config.seed)
+                writer.results(summarize(writer.dir, summary))
+        if "registered" in summary["archs"]:
+            progress.step("registered: placement far")
+            with bring_up(far_graph(graph, s["far_ms"]), "registered", config.seed,
+                          config.backend) as (net, services, arch_obj):
+                set_ttl(arch_obj, COLD_TTL_MS)
+                placement(net, services, log, "registered", 0, "far", s)
     return writer.dir
 
 

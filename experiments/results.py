@@ -111,6 +111,23 @@ class RunWriter:
     def results(self, data: dict) -> None:
         _write_json(self.dir / "results.json", _plain(data))
 
+    def network(self, arch: str, net, architecture) -> None:
+        """Record how the network of ``arch`` was emulated and configured."""
+        self.meta(delay_backend=net.backend, low_latency_pm_qos=net.low_latency_held,
+                  **{f"{arch}_settings": architecture.describe()})
+
+    @contextlib.contextmanager
+    def session(self, final):
+        """Around a run: whatever happens, write ``final()`` as results.json and close the
+        directory as complete, or as interrupted with everything measured so far."""
+        status = "interrupted"
+        try:
+            yield
+            status = "complete"
+        finally:
+            self.results(final())
+            self.finish(status)
+
     def finish(self, status: str) -> None:
         for log in self.logs:
             log.close()
@@ -140,27 +157,26 @@ class Results:
             return list(csv.DictReader(f))
 
 
+def _read_json(path: Path, missing: str):
+    try:
+        return json.loads(path.read_text())
+    except FileNotFoundError:
+        raise ResultsError(missing) from None
+    except ValueError:
+        raise ResultsError(f"{path} is not valid JSON") from None
+
+
 def load(directory: Path, experiment: str | None = None) -> Results:
     if not directory.is_dir():
         raise ResultsError(f"{directory} is not a directory")
-    try:
-        meta = json.loads((directory / "meta.json").read_text())
-    except FileNotFoundError:
-        raise ResultsError(f"{directory} is not a splinterlab results directory (no "
-                           "meta.json)") from None
-    except ValueError:
-        raise ResultsError(f"{directory}/meta.json is not valid JSON") from None
+    meta = _read_json(directory / "meta.json",
+                      f"{directory} is not a splinterlab results directory (no meta.json)")
     if not isinstance(meta, dict) or "experiment" not in meta:
         raise ResultsError(f"{directory}/meta.json does not come from splinterlab")
     if experiment and meta["experiment"] != experiment:
         raise ResultsError(f"{directory} holds {meta['experiment']} results, not {experiment}")
-    try:
-        summary = json.loads((directory / "results.json").read_text())
-    except FileNotFoundError:
-        raise ResultsError(f"{directory} has no results.json (the run was interrupted "
-                           "before its first summary)") from None
-    except ValueError:
-        raise ResultsError(f"{directory}/results.json is not valid JSON") from None
+    summary = _read_json(directory / "results.json", f"{directory} has no results.json (the "
+                         "run was interrupted before its first summary)")
     if not (directory / "topology.json").exists():
         raise ResultsError(f"{directory} has no topology.json")
     return Results(directory, meta, summary)

@@ -45,9 +45,11 @@ def test_ctrl_c_keeps_what_was_measured_and_leaves_nothing(tmp_path):
         files = list(tmp_path.glob("latency/*/probes.csv"))
         return len(files[0].read_text().splitlines()) - 1 if files else 0
 
-    assert run_and_expect(lambda: measured() > 50, timeout=120, interval=0.5)
-    proc.send_signal(signal.SIGINT)
-    _, err = proc.communicate(timeout=120)
+    try:
+        assert run_and_expect(lambda: measured() > 50, timeout=120, interval=0.5)
+    finally:  # a failed wait must not leave the run going behind the next test
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=120)
     assert proc.returncode == 130, err
     assert "Traceback" not in err
     (directory,) = tmp_path.glob("latency/*")

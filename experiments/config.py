@@ -1,0 +1,25 @@
+"""The settings every experiment takes (kept light: plots import it without the network)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar
+
+
+@dataclass
+class ExperimentConfig:
+    """What every experiment is told: the topology, which architectures, how thoroughly
+    (``PROFILES`` of the subclass), the seed and the delay backend."""
+
+    PROFILES: ClassVar[dict[str, dict]] = {}
+    topo: str = "isp"
+    arch: str = "both"
+    profile: str = "quick"
+    seed: int = 1
+    backend: str = "auto"
+
+    def settings(self) -> dict:
+        if self.profile not in self.PROFILES:
+            raise ValueError(f"profile must be one of {', '.join(self.PROFILES)}, not "
+                             f"{self.profile!r}")
+        return dict(self.PROFILES[self.profile])
