@@ -60,8 +60,13 @@ def latency_and_throughput(graph, trials: int) -> dict:
         try:
             gateway = attachment(graph, CLIENT)
             auth = next(n for n in graph if graph.nodes[n]["role"] == "authority")
-            rtt = statistics.median(probes.ping_times(net, gateway, auth, 30))
-            first = connects(net, trials, gap=SHORT_TTL_MS / 1000 + 0.15)
+            gap = SHORT_TTL_MS / 1000 + 0.15
+            # A first packet's question travels a network idle for ``gap``; the delay path is
+            # a little slower then than under back-to-back pings, so the reference RTT is
+            # taken with the same gap (and back to back, for comparison).
+            rtt = statistics.median(probes.ping_times(net, gateway, auth, 20, interval=gap))
+            rtt_busy = statistics.median(probes.ping_times(net, gateway, auth, 30))
+            first = connects(net, trials, gap=gap)
             if name == "registered":
                 arch.operator.ttl(LONG_TTL_MS)
             probes.ping(net, CLIENT, FAR)  # admitted now, if admission is needed at all
@@ -69,6 +74,7 @@ def latency_and_throughput(graph, trials: int) -> dict:
             goodput = probes.iperf3(net, CLIENT, SERVER, seconds=5)["sum_received"][
                 "bits_per_second"] / 1e6
             rows[name] = {"gateway_authority_rtt_ms": rtt,
+                          "gateway_authority_rtt_back_to_back_ms": rtt_busy,
                           "first_connect_ms": statistics.median(first),
                           "first_connect_p90_ms": sorted(first)[int(0.9 * len(first))],
                           "steady_rtt_ms": steady, "goodput_mbit": goodput}
@@ -122,14 +128,15 @@ def revocation_and_fail_modes(graph) -> dict:
     return out
 
 
-def run(spec: str = "isp", trials: int = 20) -> dict:
+def run(spec: str = "isp", trials: int = 40) -> dict:
     graph = topologies.build(spec)
     a = latency_and_throughput(graph, trials)
     for name, row in a["rows"].items():
         print(f"{name:>15}: first connect {row['first_connect_ms']:.2f} ms (p90 "
               f"{row['first_connect_p90_ms']:.2f}), steady RTT {row['steady_rtt_ms']:.2f} ms, "
               f"iperf3 {row['goodput_mbit']:.1f} Mbit/s, gateway-authority RTT "
-              f"{row['gateway_authority_rtt_ms']:.2f} ms")
+              f"{row['gateway_authority_rtt_ms']:.2f} ms after idling as the connections do "
+              f"({row['gateway_authority_rtt_back_to_back_ms']:.2f} ms back to back)")
     print(f"first-connection overhead {a['first_connection_overhead_ms']:.2f} ms = RTT "
           f"{a['rows']['registered']['gateway_authority_rtt_ms']:.2f} ms + processing "
           f"{a['processing_ms']:.2f} ms (target: processing <= 0.5 ms)")

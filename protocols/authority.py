@@ -76,6 +76,7 @@ class Authority:
         self.registry = Registry(db)
         self.journal = Journal(db.with_suffix(".journal"))
         self.registry.import_journal(self.journal)  # whatever a crash left unimported
+        self.registry.checkpoint_in_background()
         self.gateways: dict[int, Gateway] = self.registry.gateways()
         self.keys = {g.id: Key(g.key) for g in self.gateways.values()}
         self.policy = self._load_policy()
