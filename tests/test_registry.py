@@ -67,3 +67,20 @@ def test_a_torn_journal_tail_waits_for_the_rest(db, tmp_path):
         f.write(b"\x00" * 7)
     rows, offset = journal.read_from(0)
     assert len(rows) == 1 and offset == 32
+
+
+def test_checkpoints_move_to_their_own_thread(db):
+    """Commits no longer copy the WAL into the database; the background thread does."""
+    r = Registry(db)
+    r.checkpoint_in_background(interval_s=0.05)
+    before = db.stat().st_size
+    row = (time.time(), 1, 1, 2, 3, 6, 80, False, True, 0)
+    for _ in range(40):  # well past the thousand pages at which SQLite would checkpoint
+        r.log_admissions([row] * 1000)
+        r.commit()
+    assert r.db.execute("PRAGMA wal_autocheckpoint").fetchone()[0] == 0
+    deadline = time.monotonic() + 5
+    while db.stat().st_size == before and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert db.stat().st_size > before, "nothing was checkpointed into the database file"
+    assert r.db.execute("SELECT COUNT(*) FROM admissions").fetchone()[0] == 40_000
