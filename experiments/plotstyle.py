@@ -16,6 +16,7 @@ plt.rcParams.update({
     "figure.dpi": 110, "savefig.dpi": 150, "font.size": 9, "axes.titlesize": 10,
     "axes.spines.top": False, "axes.spines.right": False, "axes.grid": True,
     "grid.alpha": 0.3, "legend.frameon": False,
+    "svg.hashsalt": "splinterlab",  # with no date below: the same results, the same files
 })
 
 
@@ -41,6 +42,6 @@ def save(fig, directory: Path, name: str, title: str = "") -> list[Path]:
     fig.tight_layout()
     paths = [directory / f"{name}.png", directory / f"{name}.svg"]
     for path in paths:
-        fig.savefig(path)
+        fig.savefig(path, metadata={"Date": None} if path.suffix == ".svg" else None)
     plt.close(fig)
     return paths
