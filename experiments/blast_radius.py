@@ -148,7 +148,10 @@ class Matrix:
         by_address = {a: n for n, a in self.address.items()}
         lost_new, lost_existing = set(), set()
         for src, p in self.probers.items():
-            answer = json.loads(p.stdout.readline())
+            line = p.stdout.readline()
+            if not line:
+                raise RuntimeError(f"the prober on {src} stopped (exit status {p.poll()})")
+            answer = json.loads(line)
             for kind, lost in (("new", lost_new), ("existing", lost_existing)):
                 reached = {by_address.get(a) for a in answer[kind]}
                 lost |= {(src, d) for d in self.nodes if d != src and d not in reached}

@@ -148,13 +148,16 @@ def matrix(timeout: float, destinations: list[str]) -> None:
         port = int(words[1])
         seq = (seq + 1) & 0xFFFF
         for d in destinations:
-            icmp.sendto(echo(ident, seq), (d, 0))
+            with contextlib.suppress(OSError):  # no route at all (our line is down): not reached
+                icmp.sendto(echo(ident, seq), (d, 0))
         pending: dict[socket.socket, str] = {}
         for d in destinations:
             s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
             s.setblocking(False)
-            s.connect_ex((d, port))
-            pending[s] = d
+            if s.connect_ex((d, port)) in (0, errno.EINPROGRESS):
+                pending[s] = d
+            else:  # refused on the spot for want of a route; writable later, but not reached
+                s.close()
         reached_icmp, reached_tcp = set(), set()
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline and (pending or len(reached_icmp) <

@@ -84,3 +84,20 @@ def test_router_crash_cuts_exactly_what_the_residual_graph_predicts(spec, crashe
         assert run_and_expect(lambda: not lost_pairs(net), timeout=20)
     finally:
         net.stop()
+
+
+def test_a_host_line_that_comes_back_carries_the_host_again():
+    """Carrier loss takes the host's default route with it; OSPF does not put a host's route
+    back, the network must."""
+    net, routing = ospf_network("line", OspfSettings())
+    try:
+        host = next(n for n in net.end_nodes() if net.graph.nodes[n]["role"] == "host")
+        (router,) = net.graph.neighbors(host)
+        other = next(n for n in net.end_nodes() if n != host)
+        assert probes.ping(net, host, other).ok
+        net.link_down(host, router)
+        assert not probes.ping(net, host, other, timeout=1).ok
+        net.link_up(host, router)
+        assert run_and_expect(lambda: probes.ping(net, host, other, timeout=1).ok, timeout=10)
+    finally:
+        net.stop()

@@ -357,11 +357,13 @@ class EmulatedNetwork:
                 self.start_daemon(daemon)
 
     def _restore_static_routes(self, nodes) -> None:
-        """The kernel drops routes through an interface that went down; put them back."""
-        if not self.static_routes:
-            return
+        """The kernel drops routes through an interface that went down; put them back. End
+        nodes always have a static default route; routers only without a routing protocol
+        (which puts its own routes back)."""
         for node in nodes:
             if is_router(self.graph, node):
+                if not self.static_routes:
+                    continue
                 routes = self[node].params.get("routes", [])
                 self.exec(node, "ip", "-batch", "-", check=False, input="".join(
                     f"route replace {p} via {nh}\n" for p, nh in routes))
