@@ -1,10 +1,10 @@
 """The authority: registers people, decides every new flow, pushes policy to gateways.
 
 One process at the authority site. Its hot loop reads up to ``batch`` datagrams, decides each
-(``protocols.admission``), appends one admission-log row per decision, commits the whole batch
-in one transaction, and only then sends the answers: every decision a gateway acts on is
-already in the durable log, and a commit costs one transaction per batch, not per request
-(group commit). Registrations and operator actions commit before they are acknowledged too.
+(``protocols.admission``), appends the batch's admission-log rows to the journal with one
+write() (``protocols.journal``), and only then sends the answers: every decision a gateway
+acts on is already logged durably. The journal is copied into SQLite between batches.
+Registrations and operator actions commit before they are acknowledged.
 
 Malformed, forged, stale, replayed and unknown-sender datagrams are dropped and counted
 (``status`` shows the counters); nothing a datagram contains can stop the loop.
@@ -76,6 +76,7 @@ class Authority:
         self.registry = Registry(db)
         self.journal = Journal(db.with_suffix(".journal"))
         self.registry.import_journal(self.journal)  # whatever a crash left unimported
+        self.unimported = 0  # journal rows not yet in SQLite: nothing to import while idle
         self.registry.checkpoint_in_background()
         self.gateways: dict[int, Gateway] = self.registry.gateways()
         self.keys = {g.id: Key(g.key) for g in self.gateways.values()}
@@ -122,8 +123,8 @@ class Authority:
                 else:
                     self.serve_operator()
             self.retransmit()
-            if time.monotonic() >= next_import:
-                self.registry.import_journal(self.journal, IMPORT_CHUNK)
+            if self.unimported and time.monotonic() >= next_import:
+                self.unimported -= self.registry.import_journal(self.journal, IMPORT_CHUNK)
                 next_import = time.monotonic() + IMPORT_S
 
     def serve_batch(self) -> None:
@@ -148,25 +149,12 @@ class Authority:
                 replies.append((reply, addr))
         if rows:
             self.journal.append(rows)  # durable before anyone is answered
+            self.unimported += len(rows)
         if self.dirty:
             self.registry.commit()
             self.dirty = False
         for reply, addr in replies:
             self.sock.sendto(reply, addr)
-
-    def _accept(self, sender: int, nonce: int, timestamp: int, data: bytes) -> Key:
-        """Sender, HMAC, time window and nonce, in that order; the sender's key if all hold."""
-        key = self.keys.get(sender)
-        if key is None:
-            raise Rejected("unknown sender")
-        if not key.verify(data):
-            raise Rejected("bad hmac")
-        if not codec.fresh(timestamp):
-            raise Rejected("stale")
-        window = self.windows.get(sender) or self.windows.setdefault(sender, ReplayWindow())
-        if not window.accept(nonce):
-            raise Rejected("replay")
-        return key
 
     def flow(self, data: bytes, rows: list[tuple]) -> bytes:
         """The hot path: one FLOW_REQUEST, checked, decided, logged (in ``rows``), answered."""
@@ -174,15 +162,15 @@ class Authority:
          flags, dport) = FLOW.unpack_from(data)
         if magic != MAGIC or version != VERSION or length != FLOW.size - codec.HEADER.size:
             raise Rejected("malformed")
-        key = self._accept(sender, nonce, timestamp, data)
+        key = codec.authenticate(data, sender, nonce, timestamp, self.keys.get, self.windows)
         inbound = bool(flags & codec.INBOUND)
         decision = admit(FlowRequest(sender, src, dst, proto, dport, inbound), self.policy)
         now = time.time()
         self.last_seen[sender] = now
         rows.append((now, sender, decision.identity, src, dst, dport, proto, inbound,
-                     decision.reason == codec.OK, decision.reason))
-        self.counters["granted" if decision.reason == codec.OK else "denied"] += 1
-        return codec.encode(codec.GRANT if decision.reason == codec.OK else codec.DENY, 0,
+                     decision.granted, decision.reason))
+        self.counters["granted" if decision.granted else "denied"] += 1
+        return codec.encode(codec.GRANT if decision.granted else codec.DENY, 0,
                             self.nonces.next(),
                             (request_id, decision.reason, decision.ttl_ms, decision.identity),
                             key)
@@ -190,10 +178,9 @@ class Authority:
     def handle(self, data: bytes, rows: list[tuple]) -> bytes | None:
         if len(data) == FLOW_SIZE and data[3] == codec.FLOW_REQUEST:
             return self.flow(data, rows)
-        msg_type, sender, nonce, timestamp = codec.peek(data)
-        gateway = self.gateways.get(sender)
-        fields = codec.body(msg_type, data)
-        self._accept(sender, nonce, timestamp, data)
+        msg = codec.open_message(data, self.keys.get, self.windows)
+        msg_type, sender, fields = msg.type, msg.sender, msg.body
+        gateway = self.gateways[sender]
         self.last_seen[sender] = time.time()
         if msg_type == codec.KEEPALIVE:
             return self._send(codec.KEEPALIVE_ACK, gateway, fields)
@@ -327,9 +314,13 @@ class Authority:
                 conn.sendall((json.dumps(answer) + "\n").encode())
 
     def operate(self, request: dict) -> dict:
+        """Carry out one operator request. A change is committed before it is answered, and
+        before any gateway hears of it: ``pushes`` go out after the commit."""
         op = request["op"]
         now = time.time()
         p = self.policy
+        answer: dict = {}
+        pushes: list[tuple] = []
         if op == "status":
             return {"counters": dict(self.counters), "pending_pushes": len(self.pushes),
                     "gateways": {g.name: self.last_seen.get(i) for i, g in
@@ -339,7 +330,7 @@ class Authority:
                     "shutdowns": {r: [f"{ip(a)}/{n}" for a, n in allow]
                                   for r, allow in p.shutdowns.items()}, "ttl_ms": p.ttl_ms}
         if op == "log":
-            self.registry.import_journal(self.journal)
+            self.unimported -= self.registry.import_journal(self.journal)
             rows = self.registry.admissions(int(request.get("limit", 50)),
                                             request.get("identity"), request.get("since", 0))
             return {"admissions": [
@@ -372,8 +363,7 @@ class Authority:
             credential = os.urandom(16)
             identity = self.registry.add_identity(nid, credential, now)
             self.registry.log_action(now, op, str(identity), nid)
-            self.registry.commit()
-            return {"identity": identity, "credential": credential.hex()}
+            answer = {"identity": identity, "credential": credential.hex()}
         elif op in ("revoke", "reinstate"):
             identity = int(request["identity"])
             if self.registry.describe(identity) is None:
@@ -382,12 +372,12 @@ class Authority:
             self.registry.set_revoked(identity, now if revoke else None)
             self.registry.log_action(now, op, str(identity))
             (p.revoked.add if revoke else p.revoked.discard)(identity)
-            self.registry.commit()
             address = p.address_of(identity)
             if address is not None:
-                self.push(p.gateway_of[identity], codec.PUSH_CUT if revoke else codec.PUSH_UNCUT,
-                          identity, ((address, 32),))
-            return {"identity": identity}
+                pushes.append((p.gateway_of[identity],
+                               codec.PUSH_CUT if revoke else codec.PUSH_UNCUT, identity,
+                               ((address, 32),)))
+            answer = {"identity": identity}
         elif op in ("block", "unblock"):
             target = prefix(request["destination"])
             if op == "block":
@@ -398,10 +388,8 @@ class Authority:
                 self.registry.unblock(*target)
                 p.blocked = [b for b in p.blocked if b != target]
             self.registry.log_action(now, op, request["destination"])
-            self.registry.commit()
-            for gateway in self.gateways:
-                self.push(gateway, codec.PUSH_BLOCK if op == "block" else codec.PUSH_UNBLOCK, 0,
-                          (target,))
+            action = codec.PUSH_BLOCK if op == "block" else codec.PUSH_UNBLOCK
+            pushes += [(gateway, action, 0, (target,)) for gateway in self.gateways]
         elif op == "shutdown":
             region = request["region"]
             if region not in set(p.region_of.values()):
@@ -411,10 +399,8 @@ class Authority:
             self.registry.shutdown(region, allow, now)
             self.registry.log_action(now, op, region, ",".join(request.get("allow", [])))
             p.shutdowns[region] = allow
-            self.registry.commit()
-            for gateway, r in p.region_of.items():
-                if r == region:
-                    self.push(gateway, codec.PUSH_SHUTDOWN, 0, tuple(allow))
+            pushes += [(gateway, codec.PUSH_SHUTDOWN, 0, tuple(allow))
+                       for gateway, r in p.region_of.items() if r == region]
         elif op in ("lift", "restore"):
             regions = [request["region"]] if op == "lift" else list(p.shutdowns)
             for region in regions:
@@ -425,24 +411,24 @@ class Authority:
                 self.registry.unblock(*target)
             p.blocked = [b for b in p.blocked if b not in unblocked]
             self.registry.log_action(now, op, ",".join(regions))
-            self.registry.commit()
             for gateway, r in p.region_of.items():
                 if r in regions:
-                    self.push(gateway, codec.PUSH_LIFT)
+                    pushes.append((gateway, codec.PUSH_LIFT))
                 if unblocked:
-                    self.push(gateway, codec.PUSH_UNBLOCK, 0, tuple(unblocked))
+                    pushes.append((gateway, codec.PUSH_UNBLOCK, 0, tuple(unblocked)))
         elif op == "ttl":
             p.ttl_ms = int(request["ms"])
             self.registry.set_ttl(p.ttl_ms)
             self.registry.log_action(now, op, str(p.ttl_ms))
         elif op == "flush":  # gateways forget their grants: every flow is asked for again
             self.registry.log_action(now, op, "all gateways")
-            for gateway in self.gateways:
-                self.push(gateway, codec.PUSH_FLUSH)
+            pushes += [(gateway, codec.PUSH_FLUSH) for gateway in self.gateways]
         else:
             raise ValueError(f"unknown operation {op!r}")
         self.registry.commit()
-        return {}
+        for push in pushes:
+            self.push(*push)
+        return answer
 
 
 def main() -> None:

@@ -170,9 +170,10 @@ def fresh(timestamp: int, now: int | None = None) -> bool:
     return abs((now_us() if now is None else now) - timestamp) <= WINDOW_US
 
 
-def open_message(data: bytes, key_of, windows: dict[int, ReplayWindow]) -> Message:
-    """Check everything in order (form, sender, HMAC, time, nonce); return the message."""
-    msg_type, sender, nonce, timestamp = peek(data)
+def authenticate(data: bytes, sender: int, nonce: int, timestamp: int, key_of,
+                 windows: dict[int, ReplayWindow]) -> Key:
+    """Sender, HMAC, time window and nonce, in that order, for a well-formed message; the
+    sender's key if all hold. The nonce is only recorded once everything else has passed."""
     key = key_of(sender)
     if key is None:
         raise Rejected("unknown sender")
@@ -180,10 +181,17 @@ def open_message(data: bytes, key_of, windows: dict[int, ReplayWindow]) -> Messa
         raise Rejected("bad hmac")
     if not fresh(timestamp):
         raise Rejected("stale")
-    fields = body(msg_type, data)
     window = windows.get(sender)
     if window is None:
         window = windows[sender] = ReplayWindow()
     if not window.accept(nonce):
         raise Rejected("replay")
+    return key
+
+
+def open_message(data: bytes, key_of, windows: dict[int, ReplayWindow]) -> Message:
+    """Check everything (form, then ``authenticate``); return the message."""
+    msg_type, sender, nonce, timestamp = peek(data)
+    fields = body(msg_type, data)
+    authenticate(data, sender, nonce, timestamp, key_of, windows)
     return Message(msg_type, sender, nonce, timestamp, fields)
