@@ -25,11 +25,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from protocols import codec
-from protocols.authority import GATEWAY_PORT
 from protocols.codec import Key, Nonces
 from protocols.journal import Journal
 from protocols.registry import Gateway, Registry
-from protocols.wire import PORT
+from protocols.wire import GATEWAY_PORT, PORT
 
 ADDRESS = "127.0.0.1"
 GATEWAY = 1
@@ -160,7 +159,11 @@ def _registry(workdir: Path, key: bytes) -> Path:
 def inside_namespace(seconds: float) -> dict:
     """The benchmark proper; runs in its own network namespace (see ``run``)."""
     subprocess.run(["ip", "link", "set", "lo", "up"], check=True)
-    workdir = Path(tempfile.mkdtemp(prefix="admission-", dir=os.environ.get("BENCH_DIR")))
+    with tempfile.TemporaryDirectory(prefix="splinterlab-admission-") as tmp:
+        return _measure(Path(tmp), seconds)
+
+
+def _measure(workdir: Path, seconds: float) -> dict:
     secret = os.urandom(32)
     db = _registry(workdir, secret)
     config = workdir / "authority.json"
@@ -174,7 +177,6 @@ def inside_namespace(seconds: float) -> dict:
         warm_up = generator.paced(2000, 0.5)
         paced = [generator.paced(rate, seconds) for rate in RATES]
         flood = generator.flood(seconds, authority.pid)
-        time.sleep(0.3)  # let the authority's journal import catch up a little
     finally:
         authority.kill()
         authority.wait()

@@ -37,9 +37,8 @@ from .admission import FlowRequest, Policy, admit
 from .codec import Key, Nonces, Rejected, ReplayWindow
 from .journal import Journal
 from .registry import Gateway, Registry
-from .wire import MAGIC, PORT, REASONS, VERSION
+from .wire import GATEWAY_PORT, MAGIC, PORT, REASONS, VERSION
 
-GATEWAY_PORT = 7402
 RETRANSMIT_S = 0.1     # first retransmission; doubles each time, up to RETRANSMIT_MAX_S
 RETRANSMIT_MAX_S = 2.0
 RETRANSMIT_BURST = 32  # per pass of the loop: a mute gateway must not stall answering

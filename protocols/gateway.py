@@ -36,19 +36,18 @@ import subprocess
 import sys
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from topologies.nfqueue import COPY_PACKET, NF_DROP, QueueSocket
 
 from . import codec
 from .codec import Key, Nonces, Rejected, ReplayWindow
-from .wire import PORT, REASONS
+from .wire import GATEWAY_PORT, PORT, REASONS, SERVICE_PORT
 
 TABLE = "splinter_gw"
 QUEUE = 100
 MARK_OUT, MARK_IN = 0x5A1, 0x5A2
-SERVICE_PORT, CONTROL_PORT = 7401, 7402
 KEEPALIVE_S = 1.0
 UNREACHABLE_S = 3.0
 DENY_CACHE_MS = 1000
@@ -177,7 +176,6 @@ class HostRequest:
     iface: str
     address: int
     sent: float
-    extra: dict = field(default_factory=dict)
 
 
 class Gateway:
@@ -199,13 +197,14 @@ class Gateway:
         self.queue = QueueSocket()
         self.queue.bind(QUEUE, copy_mode=COPY_PACKET, copy_range=64)
         self.control = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        self.control.bind((config["address"], CONTROL_PORT))
+        self.control.bind((config["address"], GATEWAY_PORT))
         self.control.setblocking(False)
         self.service = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         self.service.bind(("0.0.0.0", SERVICE_PORT))
         self.service.setblocking(False)
         self.nonces = Nonces()
-        self.window = ReplayWindow()
+        self.authority_key = {0: self.key}.get  # only the authority (sender 0) speaks to us
+        self.windows = {0: ReplayWindow()}
         self.counters: collections.Counter = collections.Counter()
         self.grants: dict[Flow, float] = {}   # mirror of the kernel sets
         self.denied: dict[Flow, float] = {}
@@ -363,8 +362,7 @@ class Gateway:
             except BlockingIOError:
                 return
             try:
-                msg = codec.open_message(data, lambda s: self.key if s == 0 else None,
-                                         {0: self.window})
+                msg = codec.open_message(data, self.authority_key, self.windows)
             except Rejected as e:
                 self.counters[f"rejected {e.args[0]}"] += 1
                 continue
@@ -429,9 +427,7 @@ class Gateway:
         nets = [ipaddress.IPv4Network(t) for t in texts]
         if action == codec.PUSH_RESET:
             self.last_reset = push_id
-            for name in ("bound", "cut", "blocked", "essential", "grants", "grants_l4",
-                         "denied", "denied_l4"):
-                self._nft(f"flush set inet {TABLE} {name}")
+            self._flush("bound", "cut", "blocked", "essential", "grants", "grants_l4")
             self._shutdown_rules(False)
             self.bound.clear()
             self.grants.clear()
@@ -455,21 +451,23 @@ class Gateway:
         elif action == codec.PUSH_UNBLOCK:
             self._nft(f"delete element inet {TABLE} blocked {{ {', '.join(texts)} }}")
         elif action == codec.PUSH_SHUTDOWN:
-            self._nft(f"flush set inet {TABLE} essential")
+            self._flush("essential")
             if texts:
                 self._nft(f"add element inet {TABLE} essential {{ {', '.join(texts)} }}")
             self._shutdown_rules(True)
             self._forget(lambda k: True, [])
         elif action == codec.PUSH_LIFT:
             self._shutdown_rules(False)
-            self._nft(f"flush set inet {TABLE} essential")
+            self._flush("essential")
         elif action == codec.PUSH_FLUSH:  # every grant must be asked for again
-            self._nft(f"flush set inet {TABLE} grants")
-            self._nft(f"flush set inet {TABLE} grants_l4")
+            self._flush("grants", "grants_l4")
             self.grants.clear()
-        self._nft(f"flush set inet {TABLE} denied")  # old denials may no longer hold
-        self._nft(f"flush set inet {TABLE} denied_l4")
+        self._flush("denied", "denied_l4")  # old denials may no longer hold
         self.denied.clear()
+
+    def _flush(self, *sets: str) -> None:
+        """Empty these sets in one nftables transaction."""
+        self._nft("\n".join(f"flush set inet {TABLE} {name}" for name in sets))
 
     def _shutdown_rules(self, on: bool) -> None:
         for chain, field_ in (("shutdown_out", "daddr"), ("shutdown_in", "saddr")):

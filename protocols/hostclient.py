@@ -17,7 +17,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-SERVICE_PORT = 7401
+from protocols.wire import SERVICE_PORT
 
 
 def gateway_address() -> str:

@@ -23,7 +23,7 @@ from pathlib import Path
 from topologies.graph import end_nodes, routers
 from topologies.network import Daemon, EmulatedNetwork, NetworkError
 
-from .operator import Operator
+from .operator import Operator, OperatorError
 from .ospf import Ospf, OspfSettings
 from .registry import Gateway, Registry
 from .wire import PORT
@@ -191,22 +191,22 @@ class Registered:
                  real_name: str | None = None) -> str:
         """Register ``host`` through its gateway with the host client; '' or why it failed."""
         nid, name = self.people.get(host, ("", ""))
-        result = self.net.exec(host, sys.executable, "-m", "protocols.hostclient", "register",
-                               national_id or nid, real_name or name,
-                               str(self.state_file(host)), check=False, timeout=30)
-        return "" if result.returncode == 0 else f"{host}: {result.stdout.strip()}"
+        return self._hostclient(host, "register", national_id or nid, real_name or name)
 
     def bind(self, host: str) -> str:
         """Re-bind ``host``'s saved identity to its current address; '' or why it failed."""
-        result = self.net.exec(host, sys.executable, "-m", "protocols.hostclient", "bind",
-                               str(self.state_file(host)), check=False, timeout=30)
+        return self._hostclient(host, "bind")
+
+    def _hostclient(self, host: str, command: str, *arguments: str) -> str:
+        result = self.net.exec(host, sys.executable, "-m", "protocols.hostclient", command,
+                               *arguments, str(self.state_file(host)), check=False, timeout=30)
         return "" if result.returncode == 0 else f"{host}: {result.stdout.strip()}"
 
     def identity(self, host: str) -> int | None:
         """The identity the authority has bound to ``host``'s current address."""
         try:
             return self.operator.who(address=self.net.address(host))["identity"]
-        except Exception:  # noqa: BLE001 - unknown address: no identity
+        except OperatorError:  # no identity at that address
             return None
 
     def describe(self) -> dict:

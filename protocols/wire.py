@@ -34,7 +34,9 @@ from scapy.fields import (
 )
 from scapy.packet import Packet, bind_layers
 
-PORT = 7400
+PORT = 7400           # the authority
+SERVICE_PORT = 7401   # a gateway's registration service, for its hosts
+GATEWAY_PORT = 7402   # a gateway's control socket, for the authority
 MAGIC = b"SL"
 VERSION = 1
 

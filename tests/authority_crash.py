@@ -13,14 +13,12 @@ import signal
 import socket
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
 from protocols import codec
-from protocols.authority import GATEWAY_PORT
 from protocols.codec import Key, Nonces
 from protocols.registry import Gateway, Registry
-from protocols.wire import PORT
+from protocols.wire import GATEWAY_PORT, PORT
 
 PEOPLE = 1000
 KILL_AFTER = 300
@@ -57,7 +55,7 @@ def register(sock, key, nonces, people, todo: list[int], answers: dict[int, tupl
 
 def main() -> None:
     subprocess.run(["ip", "link", "set", "lo", "up"], check=True)
-    workdir = Path(tempfile.mkdtemp(prefix="authority-crash-"))
+    workdir = Path(sys.argv[1])
     secret = os.urandom(32)
     people = [(f"NID-{k:05d}", f"Person {k}") for k in range(PEOPLE)]
     Registry.create(workdir / "r.db", [Gateway(1, "gw", "all", secret, 0x7F000001)], people,
@@ -99,6 +97,7 @@ def main() -> None:
     answers: dict[int, tuple] = {}
     register(sock, key, nonces, people, rest, answers)
     authority.kill()
+    authority.wait()
     registry = Registry(workdir / "r.db")
     identities = registry.db.execute("SELECT COUNT(*), COUNT(DISTINCT national_id) "
                                      "FROM identities").fetchone()
