@@ -323,9 +323,12 @@ def _matplotlib_home() -> None:
     except OSError:
         writable = False
     if not writable:
+        import atexit
+        import shutil
         import tempfile
 
-        os.environ["MPLCONFIGDIR"] = tempfile.mkdtemp(prefix="splinterlab-mpl-")
+        os.environ["MPLCONFIGDIR"] = home = tempfile.mkdtemp(prefix="splinterlab-mpl-")
+        atexit.register(shutil.rmtree, home, True)
 
 
 def main(argv: list[str] | None = None) -> int:

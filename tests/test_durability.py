@@ -13,9 +13,9 @@ import pytest
 pytestmark = pytest.mark.needs_root
 
 
-def test_acknowledged_registrations_survive_kill_9():
+def test_acknowledged_registrations_survive_kill_9(tmp_path):
     helper = Path(__file__).with_name("authority_crash.py")
-    out = subprocess.run(["unshare", "--net", sys.executable, str(helper)],
+    out = subprocess.run(["unshare", "--net", sys.executable, str(helper), str(tmp_path)],
                          capture_output=True, text=True, timeout=300,
                          cwd=Path(__file__).parent.parent)
     assert out.returncode == 0, out.stderr[-1000:]

@@ -89,10 +89,10 @@ def test_plot_regenerates_every_plot_as_an_ordinary_user():
     try:
         first = plot()
         again = plot()
+        assert sorted(copy.rglob("*.png")) == plots
+        assert len(first) == len(plots)
+        assert again == first, "the same results must give the same drawings, byte for byte"
     finally:
         for directory, mode in restore:
             directory.chmod(mode)
-    assert sorted(copy.rglob("*.png")) == plots
-    assert len(first) == len(plots)
-    assert again == first, "the same results must give the same drawings, byte for byte"
-    shutil.rmtree(tmp_path)
+        shutil.rmtree(tmp_path)
