@@ -20,7 +20,7 @@ import topologies
 from protocols.permissionless import Permissionless
 from protocols.registered import Registered
 from protocols.services import Services
-from topologies.graph import attachment
+from topologies.graph import attachment, authority_site
 from topologies.network import EmulatedNetwork
 
 from . import probes
@@ -59,7 +59,7 @@ def latency_and_throughput(graph, trials: int) -> dict:
         net = _network(graph, arch)
         try:
             gateway = attachment(graph, CLIENT)
-            auth = next(n for n in graph if graph.nodes[n]["role"] == "authority")
+            auth = authority_site(graph)
             gap = SHORT_TTL_MS / 1000 + 0.15
             # A first packet's question travels a network idle for ``gap``; the delay path is
             # a little slower then than under back-to-back pings, so the reference RTT is

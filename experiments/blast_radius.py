@@ -27,9 +27,7 @@ failure that follows another; both architectures meet it alike.
 
 from __future__ import annotations
 
-import json
 import random
-import subprocess
 import sys
 import time
 from dataclasses import dataclass
@@ -37,8 +35,12 @@ from pathlib import Path
 
 import networkx as nx
 
+from topologies import graph as graphs
+from topologies.graph import authority_site, is_router, natural_key, routers
+
 from . import plotstyle
 from .config import ExperimentConfig
+from .probes import LineProbers
 from .results import RunWriter, load
 
 EXPERIMENT = "blast-radius"
@@ -51,7 +53,7 @@ PROFILES = {
 }
 ROUND_SPACING_S = 0.5
 HEADER = ["arch", "kind", "target", "t", "lost_new", "lost_existing", "pairs_total"]
-END_ROLES = ("host", "server", "foreign_server")
+USER_ROLES = ("host", "server", "foreign_server")
 
 
 @dataclass
@@ -65,14 +67,10 @@ class BlastRadiusConfig(ExperimentConfig):
 
 def end_nodes(g: nx.Graph) -> list[str]:
     """The end nodes whose pairs count (the authority site is infrastructure, not a user)."""
-    from topologies.graph import natural_key
-
-    return sorted((n for n in g if g.nodes[n]["role"] in END_ROLES), key=natural_key)
+    return graphs.end_nodes(g, *USER_ROLES)
 
 
 def failures(g: nx.Graph, s: dict, seed: int, arch: str) -> list[dict]:
-    from topologies.graph import is_router, natural_key, routers
-
     out = [{"kind": "router", "target": r} for r in routers(g)]
     links = sorted((tuple(sorted(e, key=natural_key)) for e in g.edges
                     if (is_router(g, e[0]) and is_router(g, e[1])) or s["host_lines"]),
@@ -89,8 +87,7 @@ def failures(g: nx.Graph, s: dict, seed: int, arch: str) -> list[dict]:
 
 def partition_regions(g: nx.Graph) -> list[str]:
     """Regions that can be cut off from the authority while staying connected inside."""
-    auth = next((n for n in g if g.nodes[n]["role"] == "authority"), None)
-    if auth is None:
+    if authority_site(g) is None:
         return []
     regions = sorted({g.nodes[n]["region"] for n in g if g.nodes[n]["role"] == "access"
                       and "region" in g.nodes[n]})
@@ -102,8 +99,8 @@ def partition_cut(g: nx.Graph, region: str) -> list[tuple[str, str]]:
     the region is connected on its own and does not hold the authority."""
     inside = {n for n in g if g.nodes[n].get("region") == region}
     inside |= {e for n in list(inside) for e in g.neighbors(n)
-               if g.nodes[e]["role"] in END_ROLES + ("authority",)}
-    auth = next(n for n in g if g.nodes[n]["role"] == "authority")
+               if g.nodes[e]["role"] in USER_ROLES + ("authority",)}
+    auth = authority_site(g)
     routers_inside = [n for n in inside if g.nodes[n]["role"] == "access"]
     if auth in inside or len(routers_inside) < 2 or not nx.is_connected(g.subgraph(inside)):
         return []
@@ -125,45 +122,26 @@ def predicted_lost(g: nx.Graph, failure: dict) -> set[tuple[str, str]]:
             (a not in residual or b not in residual or not nx.has_path(residual, a, b))}
 
 
-class Matrix:
+class Matrix(LineProbers):
     """One prober per end node; ``round()`` returns the pairs lost, new and existing."""
 
     def __init__(self, net, nodes: list[str], timeout: float):
         self.nodes = nodes
         self.address = {n: net.address(n) for n in nodes}
-        self.timeout = timeout
         self.port = 20000
-        self.probers = {n: net.popen(n, [sys.executable, "-m", "experiments.prober",
-                                          "matrix", str(timeout),
-                                          *(self.address[d] for d in nodes if d != n)],
-                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                     stderr=subprocess.DEVNULL, text=True)
-                        for n in nodes}
+        super().__init__(net, nodes, lambda n: ["matrix", str(timeout),
+                                                *(self.address[d] for d in nodes if d != n)])
 
     def round(self) -> tuple[set, set]:
         self.port += 1
-        for p in self.probers.values():
-            p.stdin.write(f"round {self.port}\n")
-            p.stdin.flush()
+        answers = self.ask({n: f"round {self.port}" for n in self.nodes})
         by_address = {a: n for n, a in self.address.items()}
         lost_new, lost_existing = set(), set()
-        for src, p in self.probers.items():
-            line = p.stdout.readline()
-            if not line:
-                raise RuntimeError(f"the prober on {src} stopped (exit status {p.poll()})")
-            answer = json.loads(line)
+        for src, answer in answers.items():
             for kind, lost in (("new", lost_new), ("existing", lost_existing)):
                 reached = {by_address.get(a) for a in answer[kind]}
                 lost |= {(src, d) for d in self.nodes if d != src and d not in reached}
         return lost_new, lost_existing
-
-    def __enter__(self) -> Matrix:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        for p in self.probers.values():
-            p.kill()
-            p.wait()
 
 
 def inject(net, arch_obj, failure: dict) -> None:

@@ -27,13 +27,17 @@ for the border censor, what its routers' connection tables hold, by address).
 from __future__ import annotations
 
 import json
+import signal
 import subprocess
 import sys
 import time
 from pathlib import Path
 
+from topologies.graph import TopologyError, hosts, site_owner
+
 from . import plotstyle
 from .config import ExperimentConfig
+from .probes import LineProbers
 from .results import RunWriter, load
 
 EXPERIMENT = "censorship"
@@ -53,8 +57,6 @@ class CensorshipConfig(ExperimentConfig):
 
 
 def check_topology(g) -> None:
-    from topologies.graph import TopologyError, site_owner
-
     needed = {VICTIM, USER, HELPER, "relay1", "dns1", "fdns1", "web1"}
     missing = sorted(needed - set(g)) + sorted({BLOCKED_SITE, NAMED_SITE} - set(site_owner(g)))
     if missing or not any(g.nodes[n].get("region") == REGION for n in g):
@@ -62,44 +64,31 @@ def check_topology(g) -> None:
                             f"and a {REGION} region (missing: {', '.join(missing) or REGION})")
 
 
-class WebMatrix:
+class WebMatrix(LineProbers):
     """One web prober per host; ``round()`` runs every host's flows at once."""
 
     def __init__(self, net, services, hosts: list[str], timeout: float):
         self.net, self.services, self.hosts = net, services, hosts
         self.sites = sorted(services.sites())
         self.port = 30000
-        self.probers = {h: net.popen(h, [sys.executable, "-m", "experiments.prober", "web",
-                                         str(timeout)], stdin=subprocess.PIPE,
-                                     stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-                                     text=True) for h in hosts}
+        super().__init__(net, hosts, lambda _: ["web", str(timeout)])
 
     def round(self) -> dict[tuple[str, str], dict]:
         self.port += 1
         resolver = self.net.address(self.services.resolver())
-        plans = {}
+        plans, lines = {}, {}
         for h in self.hosts:
             tasks = [{"site": s, "resolver": resolver, "control": self.services.records[s]}
                      for s in self.sites]
             tasks += [{"host": self.net.address(d), "port": self.port} for d in self.hosts
                       if d != h]
             plans[h] = [*self.sites, *(d for d in self.hosts if d != h)]
-            self.probers[h].stdin.write(json.dumps(tasks) + "\n")
-            self.probers[h].stdin.flush()
+            lines[h] = json.dumps(tasks)
         results = {}
-        for h, targets in plans.items():
-            answers = json.loads(self.probers[h].stdout.readline())
-            for target, answer in zip(targets, answers, strict=True):
+        for h, answers in self.ask(lines).items():
+            for target, answer in zip(plans[h], answers, strict=True):
                 results[(h, target)] = answer
         return results
-
-    def __enter__(self) -> WebMatrix:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        for p in self.probers.values():
-            p.kill()
-            p.wait()
 
 
 def targeted(action: str, flow: tuple[str, str], region_hosts: set[str],
@@ -122,8 +111,7 @@ class Controls:
     def __init__(self, arch: str, net, services, arch_obj):
         self.arch, self.net, self.services, self.arch_obj = arch, net, services, arch_obj
         g = net.graph
-        self.region_hosts = {h for h in g if g.nodes[h]["role"] == "host"
-                             and g.nodes[h].get("region") == REGION}
+        self.region_hosts = {h for h in hosts(g) if g.nodes[h].get("region") == REGION}
         self.essential_nodes = ["dns1", "web1"]
         self.essential_sites = {s for s, a in services.records.items()
                                 if set(a) & {net.address(n) for n in self.essential_nodes}}
@@ -191,7 +179,7 @@ def time_to_effect(net, services, operator: Controls, action: str) -> float | No
         issued = time.time()
         operator.act(action)
         time.sleep(0.5)
-        poll.send_signal(2)
+        poll.send_signal(signal.SIGINT)
         answers = json.loads(poll.communicate(timeout=15)[0])
         truth = set(services.records[NAMED_SITE])
         lie = next((sent for sent, got in answers if sent >= issued and got is not None
@@ -279,7 +267,6 @@ def run_action(net, services, operator: Controls, matrix: WebMatrix, action: str
 
 def run(config: CensorshipConfig, out: Path | None = None) -> Path:
     import topologies
-    from topologies.graph import hosts
 
     from .paired import archs, bring_up
     from .progress import Progress

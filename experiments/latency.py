@@ -28,6 +28,8 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from topologies.graph import attachment, authority_site, hosts
+
 from . import plotstyle
 from .config import ExperimentConfig
 from .results import Results, RunWriter, load
@@ -52,8 +54,6 @@ class LatencyConfig(ExperimentConfig):
 
 # -- workload pieces (run inside one architecture's network) --------------------------------
 def _pairs(net) -> tuple[list[str], dict[str, list[str]]]:
-    from topologies.graph import hosts
-
     everyone = hosts(net.graph)
     targets = {h: [d for d in ("web1", "fweb1") if d in net.graph] +
                [everyone[(i + 1) % len(everyone)]] for i, h in enumerate(everyone)}
@@ -171,10 +171,9 @@ def placement(net, services, log, arch: str, rep: int, label: str, s: dict) -> N
     from . import probes
 
     hosts, _ = _pairs(net)
-    auth = next(n for n in net.graph if net.graph.nodes[n]["role"] == "authority")
+    auth = authority_site(net.graph)
     for host in hosts:
-        gateway = next(iter(net.graph.neighbors(host)))
-        rtt = statistics.median(probes.ping_times(net, gateway, auth, 10))
+        rtt = statistics.median(probes.ping_times(net, attachment(net.graph, host), auth, 10))
         log.row(arch=arch, repetition=rep, phase="placement", param=label,
                 kind="gateway_authority_rtt", src=host, dst=auth, value_ms=rtt)
     cold_connects(net, services, log, arch, rep, "placement", label, s["cold_rounds"], hosts)
@@ -183,8 +182,8 @@ def placement(net, services, log, arch: str, rep: int, label: str, s: dict) -> N
 def far_graph(graph, extra_ms: float):
     """The same graph with the authority site behind ``extra_ms`` more of one-way delay."""
     g = graph.copy()
-    auth = next(n for n in g if g.nodes[n]["role"] == "authority")
-    (router,) = g.neighbors(auth)
+    auth = authority_site(g)
+    router = attachment(g, auth)
     g.edges[auth, router]["delay_ms"] += extra_ms
     return g
 
@@ -241,8 +240,7 @@ def summarize(directory: Path, summary: dict) -> dict:
     out = dict(summary)
 
     def values(arch, **match):
-        return [float(r["value_ms"]) for r in rows if r["arch"] == arch and
-                all(r[k] == str(v) for k, v in match.items())]
+        return _values(rows, arch, **match)
 
     def stats(vals):
         if not vals:
@@ -258,13 +256,15 @@ def summarize(directory: Path, summary: dict) -> dict:
         "fetch_all": stats(values(arch, phase="baseline", kind="fetch")),
         "fetch_cold": stats(values(arch, phase="baseline", kind="fetch", cold=1)),
     } for arch in summary["archs"]}
-    out["ttl"] = {arch: {r["param"] or "any": stats(values(arch, phase="ttl",
-                                                              param=r["param"]))
-                         for r in rows if r["arch"] == arch and r["phase"] == "ttl"}
-                  for arch in summary["archs"]}
-    out["load"] = {arch: {r["param"]: stats(values(arch, phase="load", param=r["param"]))
-                          for r in rows if r["arch"] == arch and r["phase"] == "load"}
-                   for arch in summary["archs"]}
+
+    def params(arch, phase):  # each once, in the order measured
+        return dict.fromkeys(r["param"] for r in rows if r["arch"] == arch and
+                             r["phase"] == phase)
+
+    out["ttl"] = {arch: {p or "any": stats(values(arch, phase="ttl", param=p))
+                         for p in params(arch, "ttl")} for arch in summary["archs"]}
+    out["load"] = {arch: {p: stats(values(arch, phase="load", param=p))
+                          for p in params(arch, "load")} for arch in summary["archs"]}
     per_host = {}
     for r in rows:
         if r["phase"] == "placement":
@@ -284,16 +284,22 @@ def summarize(directory: Path, summary: dict) -> dict:
     return out
 
 
+def _values(rows: list[dict], arch: str, **match) -> list[float]:
+    """The measured values of ``arch`` in the rows whose columns match."""
+    return [float(r["value_ms"]) for r in rows if r["arch"] == arch and
+            all(r[k] == str(v) for k, v in match.items())]
+
+
 # -- plots (read only the results directory) -----------------------------------------------
 def plot(directory: Path) -> list[Path]:
     results = load(directory, EXPERIMENT)
     rows = results.rows("probes")
     archs = results.summary["archs"]
+    runs = len({r["repetition"] for r in rows if r["phase"] == "baseline"})
     written = []
 
     def values(arch, **match):
-        return [float(r["value_ms"]) for r in rows if r["arch"] == arch and
-                all(r[k] == str(v) for k, v in match.items())]
+        return _values(rows, arch, **match)
 
     fig, axes = plotstyle.figure(3, width=3.6)
     panels = [("ping", "ping RTT (ms)"), ("connect", "TCP connect, new connections (ms)"),
@@ -309,8 +315,9 @@ def plot(directory: Path) -> list[Path]:
     axes[0][0].legend(loc="lower right", fontsize=7)
     axes[0][1].legend(loc="lower right", fontsize=6)
     written += plotstyle.save(fig, directory, "latency_cdfs",
-                              f"Latency on {results.meta['scenario']['topo']}, one run of each"
-                              " architecture")
+                              f"Latency on {results.meta['scenario']['topo']}, "
+                              f"{'one run' if runs == 1 else f'{runs} runs'} of each "
+                              "architecture")
 
     fig, axes = plotstyle.figure(2, width=4.2)
     ax = axes[0][0]

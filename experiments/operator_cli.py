@@ -56,12 +56,12 @@ class Names:
     def identity(self, operator: Operator, who: str) -> int:
         if who.isdigit():
             return int(who)
-        if who in self.graph:
-            return int(operator.who(address=self.address(who))["identity"])
+        address = self.address(who) if who in self.graph else who
         try:
-            return int(operator.who(address=str(ipaddress.IPv4Address(who)))["identity"])
+            ipaddress.IPv4Address(address)
         except ValueError:
             raise OperatorError(f"{who!r} is not an identity, a host or an address") from None
+        return int(operator.who(address=address)["identity"])
 
 
 def _when(answer: dict) -> str:

@@ -69,7 +69,7 @@ def _stopper() -> list[float]:
     return stopped
 
 
-def run(destination: str, interval: float, linger: float = 1.0) -> list[list]:
+def icmp(destination: str, interval: float, linger: float = 1.0) -> list[list]:
     ident = os.getpid() & 0xFFFF
     sock = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_ICMP)
     sent: dict[int, tuple[float, float]] = {}  # seq -> (wall clock, monotonic)
@@ -83,7 +83,8 @@ def run(destination: str, interval: float, linger: float = 1.0) -> list[list]:
         if now >= due:
             seq += 1
             sent[seq] = (time.time(), time.monotonic())
-            sock.sendto(echo(ident, seq & 0xFFFF), (destination, 0))
+            with contextlib.suppress(OSError):  # no route at this moment: a lost probe
+                sock.sendto(echo(ident, seq & 0xFFFF), (destination, 0))
             continue
         wait = min(due, stopped[0] + linger if stopped else due) - now
         try:
@@ -255,7 +256,7 @@ def dns_poll(resolver: str, name: str, interval: float) -> list:
 if __name__ == "__main__":
     mode, args = sys.argv[1], sys.argv[2:]
     if mode == "icmp":
-        result = run(args[0], float(args[1]))
+        result = icmp(args[0], float(args[1]))
     elif mode == "matrix":
         matrix(float(args[0]), args[1:])
         sys.exit(0)

@@ -100,6 +100,39 @@ class PingStream:
         return [Sample(seq, sent, rtt) for seq, sent, rtt in json.loads(out)]
 
 
+class LineProbers:
+    """One long-lived ``experiments.prober`` per node, in a mode that answers every line on its
+    stdin with one JSON line (``matrix``, ``web``): ``ask`` gives each its line at once, then
+    reads every answer. A context manager: leaving it kills them all."""
+
+    def __init__(self, net, nodes: list[str], argv_of):
+        self.probers = {n: net.popen(n, [sys.executable, "-m", "experiments.prober",
+                                          *argv_of(n)],
+                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                     stderr=subprocess.DEVNULL, text=True) for n in nodes}
+
+    def ask(self, lines: dict[str, str]) -> dict:
+        for node, line in lines.items():
+            self.probers[node].stdin.write(line + "\n")
+            self.probers[node].stdin.flush()
+        answers = {}
+        for node in lines:
+            p = self.probers[node]
+            line = p.stdout.readline()
+            if not line:
+                raise RuntimeError(f"the prober on {node} stopped (exit status {p.poll()})")
+            answers[node] = json.loads(line)
+        return answers
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for p in self.probers.values():
+            p.kill()
+            p.wait()
+
+
 class UdpStream:
     """A one-way stream of sequenced datagrams src -> dst, recorded at dst: ``stop()`` returns
     one Sample per datagram sent, rtt_ms holding the one-way delay (None: never arrived)."""

@@ -20,7 +20,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from topologies.graph import end_nodes, routers
+from topologies.graph import authority_site, end_nodes, routers
 from topologies.network import Daemon, EmulatedNetwork, NetworkError
 
 from .operator import Operator, OperatorError
@@ -70,11 +70,10 @@ class Registered:
     def start(self, net: EmulatedNetwork, services) -> None:
         self.net = net
         g = net.graph
-        sites = end_nodes(g, "authority")
-        if not sites:
+        self.authority_node = authority_site(g)
+        if self.authority_node is None:
             raise NetworkError(f"topology {g.graph.get('spec', '')} has no authority site; "
                                "registered access needs one")
-        self.authority_node = sites[0]
         self.routing.start(net)
         self._civil_register()
         workdir = net.workdir("authority")

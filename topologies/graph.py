@@ -127,6 +127,11 @@ def hosts(g: nx.Graph) -> list[str]:
     return end_nodes(g, "host")
 
 
+def authority_site(g: nx.Graph) -> str | None:
+    """Where a registered-access authority runs (the first authority site), if anywhere."""
+    return next(iter(end_nodes(g, "authority")), None)
+
+
 def attachment(g: nx.Graph, end: str) -> str:
     """The router an end node hangs off."""
     (router,) = g.neighbors(end)
