@@ -16,7 +16,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from topologies import cleanup
+from topologies import calibration, cleanup, delaypath
 from topologies.network import netem_available
 
 SETUP = "sudo make setup"
@@ -47,9 +47,6 @@ def _in_scratch_namespace(*argv: str) -> subprocess.CompletedProcess:
     return subprocess.run(["unshare", "--net", *argv], capture_output=True, text=True)
 
 
-_NFQUEUE_PROBE = "from topologies.nfqueue import QueueSocket; QueueSocket().bind(7)"
-
-
 def _nfqueue() -> Check:
     if os.geteuid() != 0:
         return Check("NFQUEUE", False, "cannot test the kernel side without root: use sudo")
@@ -58,10 +55,31 @@ def _nfqueue() -> Check:
     if rule.returncode != 0:
         return Check("NFQUEUE", False, "the kernel refuses the iptables NFQUEUE target "
                      "(CONFIG_NETFILTER_XT_TARGET_NFQUEUE)")
-    bind = _in_scratch_namespace(sys.executable, "-c", _NFQUEUE_PROBE)
+    try:
+        delayd = str(delaypath.program())
+    except delaypath.DelayPathError as e:
+        return Check("NFQUEUE", False, str(e))
+    bind = _in_scratch_namespace(delayd, "--check")
     if bind.returncode != 0:
-        return Check("NFQUEUE", False, "binding a queue failed (CONFIG_NETFILTER_NETLINK_QUEUE)")
-    return Check("NFQUEUE", True, "iptables target and queue binding (topologies.nfqueue) work")
+        return Check("NFQUEUE", False, f"binding a queue failed ({bind.stderr.strip()}; "
+                     "CONFIG_NETFILTER_NETLINK_QUEUE)")
+    return Check("NFQUEUE", True, f"iptables target and queue binding ({delayd}) work")
+
+
+def _delay_path(results: list[Check]) -> Check:
+    """The userspace delay path's cost per traversal, measured now (as every run does)."""
+    needed = next(c for c in results if c.name == "NFQUEUE").ok and not next(
+        c for c in results if c.name == "netem").ok
+    if not needed:
+        return Check("delay path", True, "not used here (netem, or no root)", required=False)
+    try:
+        cal = calibration.measure_here()
+    except calibration.CalibrationError as e:
+        return Check("delay path", False, str(e))
+    return Check("delay path", True, f"costs {cal.cost_us:.0f} us per delayed traversal "
+                 f"here (scratch pair: {cal.base_rtt_ms:.3f} ms plain, {cal.delayed_rtt_ms:.3f} "
+                 f"ms with {cal.delay_ms:g} ms each way); every run measures it at bring-up "
+                 "and releases packets that much earlier")
 
 
 def _python_packages() -> Check:
@@ -142,17 +160,23 @@ def checks() -> list[Check]:
     ]
 
 
+def all_checks() -> list[Check]:
+    results = checks()
+    return [*results, _delay_path(results)]
+
+
 def delay_backend_line(results: list[Check]) -> str:
     netem = next(c for c in results if c.name == "netem")
     if netem.ok:
         return "delay backend: netem (kernel qdisc)"
     if os.geteuid() != 0:
         return "delay backend: unknown until run as root"
-    return "delay backend: userspace (NFQUEUE + topologies.delayd), since the kernel has no netem"
+    return ("delay backend: userspace (NFQUEUE + splinterlab-delayd, calibrated), since the "
+            "kernel has no netem")
 
 
 def run() -> int:
-    results = checks()
+    results = all_checks()
     for check in results:
         print(check.line())
     print(delay_backend_line(results))

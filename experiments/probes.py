@@ -200,7 +200,7 @@ def wait_listening(net, node: str, port: int, proto: str = "tcp", timeout: float
 
 
 def iperf3(net, client: str, server: str, seconds: float = 5, udp_rate: str | None = None,
-           length: int | None = None, port: int = 5201) -> dict:
+           length: int | None = None, port: int = 5201, window: str | None = None) -> dict:
     """Run iperf3 between two nodes; returns iperf3's JSON summary ``end`` section."""
     srv = net.popen(server, ["iperf3", "-s", "-1", "-p", str(port)],
                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -211,6 +211,8 @@ def iperf3(net, client: str, server: str, seconds: float = 5, udp_rate: str | No
             argv += ["-u", "-b", udp_rate]
         if length:
             argv += ["-l", str(length)]
+        if window:
+            argv += ["-w", window]
         out = net.exec(client, *argv, check=False, timeout=seconds + 30).stdout
         data = json.loads(out)
         if "error" in data:

@@ -5,11 +5,12 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # Debian packages: the emulator (mininet), routing (frr), enforcement (nftables, iptables,
-# conntrack, python3-nftables), the userspace delay backend's C library, services and clients.
+# conntrack, python3-nftables), a C compiler and kernel headers for the userspace delay
+# program, services and clients.
 APT_PACKAGES=(
     mininet bridge-utils frr nftables iptables conntrack python3-nftables iproute2
-    iputils-ping iperf3 tcpdump dnsmasq-base dnsutils curl socat openssl
-    libnetfilter-queue-dev python3-venv python3-dev gcc
+    iputils-ping iperf3 tcpdump dnsmasq-base dnsutils curl socat openssl util-linux
+    python3-venv python3-dev gcc libc6-dev linux-libc-dev
 )
 
 missing=()
@@ -40,4 +41,11 @@ if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
         | { grep -v "^WARNING: Location 'file:" || true; }
     [ "${PIPESTATUS[0]}" = 0 ]
     touch "$stamp"
+fi
+
+# The userspace delay path is a small C program, rebuilt whenever its source changes.
+delayd=.venv/bin/splinterlab-delayd
+if [ ! -x "$delayd" ] || [ topologies/delayd.c -nt "$delayd" ]; then
+    echo "setup: building $delayd"
+    gcc -O2 -Wall -Wextra -Werror -o "$delayd" topologies/delayd.c
 fi

@@ -47,7 +47,7 @@ def test_kill_9_during_bring_up_then_clean_leaves_nothing():
     assert result.returncode == 0, result.stderr
     assert "killed" in result.stdout
     assert cleanup.leftovers() == []
-    assert subprocess.run(["pgrep", "-f", "topologies.delayd|mininet:"]).returncode != 0
+    assert subprocess.run(["pgrep", "-f", "splinterlab-delayd|mininet:"]).returncode != 0
     assert interfaces() <= links_before
 
 

@@ -20,10 +20,10 @@ def kernel_packet_message(queue: int, packet_id: int, payload: bytes = b"",
     return nfqueue._message(nfqueue.NFQNL_MSG_PACKET, queue, attrs, flags=0)
 
 
-def test_batch_verdict_bytes():
-    msg = nfqueue._message(nfqueue.NFQNL_MSG_VERDICT_BATCH, 5, nfqueue._attr(
+def test_verdict_bytes():
+    msg = nfqueue._message(nfqueue.NFQNL_MSG_VERDICT, 5, nfqueue._attr(
         nfqueue.NFQA_VERDICT_HDR, struct.pack("!II", nfqueue.NF_ACCEPT, 0x01020304)))
-    assert msg == (struct.pack("=IHHII", 32, 0x0303, 1, 0, 0) + bytes([0, 0, 0, 5])
+    assert msg == (struct.pack("=IHHII", 32, 0x0301, 1, 0, 0) + bytes([0, 0, 0, 5])
                    + struct.pack("=HH", 12, 2) + bytes([0, 0, 0, 1, 1, 2, 3, 4]))
 
 

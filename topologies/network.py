@@ -12,22 +12,20 @@ Closed by construction: no link to the root namespace, no NAT, no default route 
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import shutil
 import signal
-import struct
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from functools import cache
 from pathlib import Path
 
 import networkx as nx
 
-from . import addressing, cleanup, shaping
+from . import addressing, calibration, cleanup, shaping
+from .delaypath import DelayPath, DelayPathError, Queue, hold_low_latency
 from .graph import LinkSpec, is_router, natural_key
 from .runstate import MARKER, RunState
 
@@ -112,8 +110,10 @@ class EmulatedNetwork:
         self.crashed: set[str] = set()
         self.moved: dict[str, str] = {}  # end node -> address it moved to
         self.timings: dict[str, float] = {}
+        self.delay: DelayPath | None = None  # the userspace delay path, if that backend
+        self.calibration: calibration.Calibration | None = None
+        self.delay_summary: dict = {}
         self._qos_fd: int | None = None
-        self._generation = 0
 
     # -- life cycle ------------------------------------------------------------------------
     def __enter__(self) -> EmulatedNetwork:
@@ -142,7 +142,7 @@ class EmulatedNetwork:
                         interfaces=sorted(i.name for i in self.plan.interfaces.values()))
         setLogLevel("output")  # the CLI prints through this level; "info" would be chatty
         if self.backend == "userspace":
-            self._hold_low_latency()
+            self._start_delay_path()
         self.mn = Mininet(topo=GraphTopo(self.graph, static=self.static_routes),
                           controller=None, build=False, waitConnected=False)
         self.mn.build()
@@ -168,6 +168,10 @@ class EmulatedNetwork:
         self.run.record(phase="teardown")
         for daemon in self.daemons:
             self._kill(daemon)
+        if self.delay is not None:
+            self.delay.stop()
+            self.delay_summary = self.delay.summary()
+            self.delay = None
         if self.mn is not None:
             for node in self.mn.hosts:
                 with contextlib.suppress(Exception):
@@ -180,15 +184,16 @@ class EmulatedNetwork:
         self.run, self.mn = None, None
         self.timings["teardown_s"] = time.monotonic() - t0
 
-    def _hold_low_latency(self) -> None:
-        """Keep CPUs out of deep idle while the run lasts (PM QoS); the kernel drops the
-        request when the fd closes, even if we are killed. Without it, waking from idle adds
-        up to 0.15 ms to every userspace-delayed packet on a VM."""
+    def _start_delay_path(self) -> None:
+        """The run's delay process, calibrated on this machine before any link uses it."""
+        self._qos_fd = hold_low_latency()
         try:
-            self._qos_fd = os.open("/dev/cpu_dma_latency", os.O_WRONLY)
-            os.write(self._qos_fd, struct.pack("i", 0))
-        except OSError:
-            self._qos_fd = None
+            self.delay = DelayPath(self.workdir("delay"), seed=self.seed)
+            self.delay.start()
+            self.calibration = calibration.measure(self.delay)
+        except (DelayPathError, calibration.CalibrationError) as e:
+            raise NetworkError(str(e)) from None
+        self.run.record(calibration=asdict(self.calibration))
 
     @property
     def low_latency_held(self) -> bool:
@@ -246,53 +251,29 @@ class EmulatedNetwork:
 
     # -- shaping ---------------------------------------------------------------------------
     def _apply_shaping(self, nodes) -> None:
+        """tc and iptables on ``nodes``; the delay process always gets the whole network's
+        queues (one configuration, applied before the rules that feed it)."""
         plans = shaping.plan_shaping(self.graph, self.plan, self.backend)
-        self._generation += 1
-        waiting = []
         for node in sorted(nodes, key=natural_key):
             todo = plans.get(node, shaping.NodeShaping())
             if todo.tc:
                 batch = self.workdir("shaping") / f"{node}.tc"
                 batch.write_text("\n".join(todo.tc) + "\n")
                 self.exec(node, "tc", "-batch", str(batch))
-            if todo.queues:
-                waiting.append(self._configure_delay(node, todo.queues))
-        for node, ready, daemon in waiting:
-            self._wait_ready(node, ready, daemon)
+        if self.delay is not None:
+            queues = [Queue(node, q.number, q.delay_ms, q.jitter_ms)
+                      for node, todo in sorted(plans.items()) for q in todo.queues]
+            try:
+                self.delay.configure({q.node: self[q.node].pid for q in queues}, queues,
+                                     advance_us=self.calibration.cost_us)
+            except DelayPathError as e:
+                raise NetworkError(str(e)) from None
         for node in nodes:
             todo = plans.get(node, shaping.NodeShaping())
             self.exec(node, "iptables", "-w", "-t", "mangle", "-F")
             if todo.iptables:
                 self.exec(node, "iptables-restore", "-w", "--noflush",
                           input=todo.iptables_restore())
-
-    def _configure_delay(self, node: str, queues: list[shaping.DelayQueue]):
-        config = self.workdir("delay") / f"{node}.json"
-        config.write_text(json.dumps({
-            "generation": self._generation,
-            "seed": self.seed * 1000 + sorted(self.graph, key=natural_key).index(node),
-            "queues": {q.number: {"delay_ms": q.delay_ms, "jitter_ms": q.jitter_ms}
-                       for q in queues}}))
-        ready = Path(f"{config}.ready")
-        daemon = next((d for d in self.daemons if d.node == node and d.name == "delayd"), None)
-        if daemon and daemon.process and daemon.process.poll() is None:
-            daemon.process.send_signal(1)  # SIGHUP: re-read the config
-        else:
-            daemon = self.start_daemon(Daemon(node, "delayd", [sys.executable, "-m",
-                                              "topologies.delayd", str(config)],
-                                              log=self.workdir("delay") / f"{node}.log"))
-        return node, ready, daemon
-
-    def _wait_ready(self, node: str, ready: Path, daemon: Daemon, timeout: float = 15) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if ready.exists() and ready.read_text() == str(self._generation):
-                return
-            if daemon.process is None or daemon.process.poll() is not None:
-                log = daemon.log.read_text()[-300:] if daemon.log else ""
-                raise NetworkError(f"the userspace delay process of {node} died: {log.strip()}")
-            time.sleep(0.01)
-        raise NetworkError(f"the userspace delay process of {node} did not start in {timeout} s")
 
     def set_link(self, a: str, b: str, spec: LinkSpec) -> None:
         """Change a link's delay, jitter, loss or bandwidth while the network runs."""
@@ -339,7 +320,7 @@ class EmulatedNetwork:
         if router not in self.graph or not is_router(self.graph, router):
             raise NetworkError(f"{router} is not a router of this topology")
         for daemon in self.daemons:
-            if daemon.node == router and daemon.name != "delayd":
+            if daemon.node == router:
                 self._kill(daemon)
         for intf in self.plan.interfaces_of(router):
             self.exec(router, "ip", "link", "set", intf.name, "down")
@@ -353,7 +334,7 @@ class EmulatedNetwork:
                 self.exec(router, "ip", "link", "set", intf.name, "up")
         self._restore_static_routes([router, *self.graph.neighbors(router)])
         for daemon in self.daemons:
-            if daemon.node == router and daemon.name != "delayd":
+            if daemon.node == router:
                 self.start_daemon(daemon)
 
     def _restore_static_routes(self, nodes) -> None:
@@ -398,7 +379,11 @@ class EmulatedNetwork:
         return (n for n in sorted(self.graph, key=natural_key) if not is_router(self.graph, n))
 
     def describe(self) -> dict:
-        """What a results file needs to say about how links were emulated."""
-        return {"delay_backend": self.backend,
-                "low_latency_pm_qos": self.low_latency_held,
-                "static_routes": self.static_routes}
+        """What a results file needs to say about how links were emulated: the backend and,
+        for the userspace path, its calibration and how punctually it released packets."""
+        out = {"delay_backend": self.backend, "low_latency_pm_qos": self.low_latency_held,
+               "static_routes": self.static_routes}
+        if self.calibration is not None:
+            out["delay_path"] = {"calibration": asdict(self.calibration),
+                                 **(self.delay.summary() if self.delay else self.delay_summary)}
+        return out

@@ -1,9 +1,8 @@
-"""A small nfnetlink_queue client: bind queues, read queued packets, give verdicts in batches.
+"""A small nfnetlink_queue client: bind queues, read queued packets, give verdicts.
 
-Speaks the kernel's netlink protocol directly (linux/netfilter/nfnetlink_queue.h) because the
-delay path needs what the libnetfilter_queue bindings do not expose: one socket for every queue
-of a namespace, metadata-only copies, GSO packets queued whole, and *batch* verdicts (accept
-every packet up to id N in one message), which halve the system calls per packet.
+The registered-access gateway uses it for the first packet of every flow. It speaks the
+kernel's netlink protocol directly (linux/netfilter/nfnetlink_queue.h), with no binding library
+to install; the delay path's C program (``topologies/delayd.c``) speaks the same protocol.
 
 Wire layout of a message: nlmsghdr (16 bytes, host order) | nfgenmsg (family, version, queue
 number big-endian) | attributes (u16 length, u16 type, value padded to 4 bytes).
@@ -20,7 +19,7 @@ from collections.abc import Iterator
 NETLINK_NETFILTER = 12
 SO_RCVBUFFORCE = 33
 NFNL_SUBSYS_QUEUE = 3
-NFQNL_MSG_PACKET, NFQNL_MSG_VERDICT, NFQNL_MSG_CONFIG, NFQNL_MSG_VERDICT_BATCH = 0, 1, 2, 3
+NFQNL_MSG_PACKET, NFQNL_MSG_VERDICT, NFQNL_MSG_CONFIG = 0, 1, 2
 NFQA_PACKET_HDR, NFQA_VERDICT_HDR, NFQA_MARK, NFQA_PAYLOAD = 1, 2, 3, 10
 NFQA_IFINDEX_INDEV, NFQA_IFINDEX_OUTDEV = 5, 6
 NFQA_CFG_CMD, NFQA_CFG_PARAMS, NFQA_CFG_QUEUE_MAXLEN, NFQA_CFG_MASK, NFQA_CFG_FLAGS = 1, 2, 3, 4, 5
@@ -37,8 +36,6 @@ _ATTR = struct.Struct("=HH")
 _ID = struct.Struct("!I")
 _VERDICT = struct.Struct("!II")
 _HEADER = _NLMSG.size + _NFGEN.size
-_LENGTH_TYPE = struct.Struct("=IH")
-_QUEUE = struct.Struct("!H")
 
 
 class QueueError(OSError):
@@ -156,46 +153,9 @@ class QueueSocket:
             if block:
                 return
 
-    def read_ids(self, limit: int = 256) -> list[tuple[int, int]]:
-        """(queue, packet id) of up to ``limit`` waiting packets: the delay daemon's fast path.
-
-        The kernel always puts NFQA_PACKET_HDR first, so the id sits at a fixed offset."""
-        out: list[tuple[int, int]] = []
-        buf, recv = self.buffer, self.sock.recv_into
-        packet_type = (NFNL_SUBSYS_QUEUE << 8) | NFQNL_MSG_PACKET
-        while len(out) < limit:
-            try:
-                n = recv(buf, 0, socket.MSG_DONTWAIT)
-            except BlockingIOError:
-                break
-            except OSError as e:
-                if e.errno != errno.ENOBUFS:
-                    raise
-                self.overruns += 1
-                continue
-            off = 0
-            while off + _HEADER <= n:
-                length, kind = _LENGTH_TYPE.unpack_from(buf, off)
-                if length < _NLMSG.size:
-                    break
-                if kind == packet_type:
-                    if _ATTR.unpack_from(buf, off + _HEADER)[1] == NFQA_PACKET_HDR:
-                        out.append((_QUEUE.unpack_from(buf, off + 18)[0],
-                                    _ID.unpack_from(buf, off + _HEADER + _ATTR.size)[0]))
-                    else:
-                        p = parse_packet(self.view, off, off + length)
-                        out.append((p.queue, p.id))
-                off += (length + 3) & ~3
-        return out
-
     def verdict(self, queue: int, packet_id: int, verdict: int = NF_ACCEPT) -> None:
         self.sock.send(_message(NFQNL_MSG_VERDICT, queue,
                                 _attr(NFQA_VERDICT_HDR, _VERDICT.pack(verdict, packet_id))))
-
-    def verdict_batch(self, queue: int, last_id: int, verdict: int = NF_ACCEPT) -> None:
-        """Apply ``verdict`` to every packet of ``queue`` with an id up to ``last_id``."""
-        self.sock.send(_message(NFQNL_MSG_VERDICT_BATCH, queue,
-                                _attr(NFQA_VERDICT_HDR, _VERDICT.pack(verdict, last_id))))
 
     def close(self) -> None:
         self.sock.close()

@@ -3,7 +3,8 @@
 Two delay backends:
 
 ``netem``      the kernel's netem qdisc on the sender's egress (ordinary Linux kernels).
-``userspace``  NFQUEUE + ``topologies.delayd`` for kernels without netem (see PLATFORM.md).
+``userspace``  NFQUEUE + ``splinterlab-delayd`` (``topologies/delayd.c``, driven by
+               ``topologies.delaypath``) for kernels without netem.
 
 Bandwidth is always an HTB class on the sender's egress; with netem the netem qdisc hangs
 under it. Where the userspace delay for the direction A -> B is applied matters:
@@ -13,7 +14,7 @@ under it. Where the userspace delay for the direction A -> B is applied matters:
   charged to the sending socket, and TCP Small Queues and UDP send buffers would throttle the
   sender to a fraction of the link: the delay would cost throughput it should not.
 
-So end nodes never run a delay daemon, except for a host-to-host link, where the receiver
+So end nodes never have delay queues, except on a host-to-host link, where the receiver
 does; there ``ping`` under-reports by the ingress delay because the kernel timestamps packets
 before PREROUTING (``ping -U`` measures user to user). Our topologies never link two hosts.
 Loss is an iptables ``statistic`` match at the same place as the delay.

@@ -1,0 +1,171 @@
+"""The userspace delay path: one ``splinterlab-delayd`` process per run, serving every node.
+
+The program (``topologies/delayd.c``, built by ``scripts/setup.sh``) holds an nfnetlink_queue
+socket in each node's network namespace and releases each queued packet when its link's delay
+has passed. This module writes its configuration (namespaces, queues, the calibrated cost per
+traversal), signals it to re-read it, waits until it has, and reads its statistics: how late
+packets left, how early the timer fires to make up for wake-up latency, what each queue
+carried. One process for the whole run instead of one per router: a few hundred kilobytes
+instead of about 33 MB per router, and one place that knows the path's cost.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import struct
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+PROGRAM = "splinterlab-delayd"
+
+
+class DelayPathError(RuntimeError):
+    """The delay process is missing, died or did not answer; one sentence with a fix."""
+
+
+def program() -> Path:
+    """The built delay program: next to this interpreter (the venv), else on PATH."""
+    beside = Path(sys.prefix) / "bin" / PROGRAM
+    if beside.exists():
+        return beside
+    found = shutil.which(PROGRAM)
+    if found:
+        return Path(found)
+    raise DelayPathError(f"{PROGRAM} is not built; run 'sudo make setup' (it compiles "
+                         "topologies/delayd.c)")
+
+
+def hold_low_latency() -> int | None:
+    """Keep CPUs out of deep idle while the returned fd stays open (PM QoS); the kernel drops
+    the request when it closes, even if we are killed. Without it, waking from idle adds up to
+    0.15 ms to every delayed packet on a VM. None if this machine does not allow it."""
+    try:
+        fd = os.open("/dev/cpu_dma_latency", os.O_WRONLY)
+    except OSError:
+        return None
+    try:
+        os.write(fd, struct.pack("i", 0))
+    except OSError:
+        os.close(fd)
+        return None
+    return fd
+
+
+@dataclass(frozen=True)
+class Queue:
+    """One delayed direction of one link, as the delay process sees it."""
+
+    node: str
+    number: int
+    delay_ms: float
+    jitter_ms: float = 0.0
+
+
+class DelayPath:
+    """``start()``, then ``configure()`` as often as links change, ``stop()`` at the end."""
+
+    def __init__(self, workdir: Path, seed: int = 0):
+        self.config = workdir / "delay.conf"
+        self.log = workdir / "delay.log"
+        self.seed = seed
+        self.process: subprocess.Popen | None = None
+        self.generation = 0
+        self.advance_us = 0.0
+
+    def start(self) -> None:
+        self.config.write_text("generation 0\n")
+        with open(self.log, "ab") as log:
+            self.process = subprocess.Popen([str(program()), str(self.config)], stdout=log,
+                                            stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        self._wait_ready()
+
+    def configure(self, namespaces: dict[str, int], queues: list[Queue],
+                  advance_us: float | None = None) -> None:
+        """Serve exactly these namespaces (node -> pid of a process inside) and queues."""
+        if advance_us is not None:
+            self.advance_us = advance_us
+        self.generation += 1
+        lines = [f"generation {self.generation}", f"advance_ns {round(self.advance_us * 1000)}"]
+        lines += [f"ns {node} /proc/{pid}/ns/net" for node, pid in sorted(namespaces.items())]
+        for k, q in enumerate(queues):
+            lines.append(f"queue {q.node} {q.number} {round(q.delay_ms * 1e6)} "
+                         f"{round(q.jitter_ms * 1e6)} {self.seed * 100_003 + k}")
+        tmp = self.config.with_suffix(".tmp")
+        tmp.write_text("\n".join(lines) + "\n")
+        tmp.replace(self.config)
+        self.process.send_signal(signal.SIGHUP)
+        self._wait_ready()
+
+    def _wait_ready(self, timeout: float = 15.0) -> None:
+        ready = Path(f"{self.config}.ready")
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                if ready.read_text() == str(self.generation):
+                    return
+            except OSError:
+                pass
+            if self.process.poll() is not None:
+                raise DelayPathError(f"the userspace delay process died: {self._tail()}")
+            time.sleep(0.005)
+        raise DelayPathError(f"the userspace delay process did not take its configuration in "
+                             f"{timeout:g} s")
+
+    def _tail(self) -> str:
+        try:
+            return self.log.read_text()[-300:].strip()
+        except OSError:
+            return ""
+
+    def stats(self) -> dict:
+        """What the process last wrote (every second): see ``summary`` for the gist."""
+        try:
+            return json.loads(Path(f"{self.config}.stats").read_text())
+        except (OSError, ValueError):
+            return {}
+
+    def summary(self) -> dict:
+        """Release lateness percentiles, wake-up margin, packets carried and overruns."""
+        return summarize(self.stats(), self.advance_us)
+
+    def stop(self) -> None:
+        """SIGTERM: the process writes its final statistics and exits."""
+        if self.process is None or self.process.poll() is not None:
+            return
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            self.process.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            os.kill(self.process.pid, signal.SIGKILL)
+            self.process.wait()
+
+
+def summarize(stats: dict, advance_us: float) -> dict:
+    hist = stats.get("release_lateness_log2_us", [])
+    total = sum(hist) + stats.get("early_releases", 0)
+
+    def percentile(q: float) -> str | None:
+        """Upper bound of the bucket holding the q-quantile: "< N us"."""
+        if not total:
+            return None
+        seen = stats.get("early_releases", 0)
+        for bucket, count in enumerate(hist):
+            seen += count
+            if seen >= q * total:
+                return f"< {1 << bucket} us"
+        return None
+
+    namespaces = stats.get("namespaces", {})
+    return {"calibrated_cost_us_per_traversal": round(advance_us, 1),
+            "wake_margin_us": round(stats.get("wake_margin_ns", 0) / 1000, 1),
+            "packets": sum(q["packets"] for n in namespaces.values()
+                           for q in n["queues"].values()),
+            "overruns": sum(n["overruns"] for n in namespaces.values()),
+            "released_early_by_margin": stats.get("early_releases", 0),
+            "release_lateness_p50": percentile(0.5), "release_lateness_p99": percentile(0.99)}
