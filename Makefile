@@ -2,7 +2,7 @@
 # Both install what is missing first (Debian packages, .venv); see scripts/setup.sh.
 BIN := .venv/bin
 
-.PHONY: setup demo test lint bench fidelity clean
+.PHONY: setup demo test lint bench fidelity clean vmtest
 
 setup:
 	@scripts/setup.sh
@@ -30,3 +30,6 @@ fidelity: setup
 
 clean: setup
 	$(BIN)/splinterlab clean
+
+vmtest: setup
+	@scripts/vmtest.sh

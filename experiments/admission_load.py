@@ -25,10 +25,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from protocols import codec
-from protocols.codec import Key, Nonces
+from protocols.codec import GATEWAY_PORT, PORT, Key, Nonces
 from protocols.journal import Journal
 from protocols.registry import Gateway, Registry
-from protocols.wire import GATEWAY_PORT, PORT
 
 ADDRESS = "127.0.0.1"
 GATEWAY = 1

@@ -8,8 +8,8 @@ import time
 
 import networkx as nx
 
-import protocols
 import topologies
+from protocols import architectures
 from protocols.ospf import Ospf, OspfSettings
 from protocols.services import Services
 from topologies.graph import end_nodes, is_router
@@ -31,7 +31,7 @@ def bringup(spec: str, arch: str, repeat: int) -> list[dict]:
     graph = topologies.build(spec)
     rows = []
     for i in range(repeat):
-        architecture = protocols.get(arch)
+        architecture = architectures.get(arch)
         net = EmulatedNetwork(graph, static_routes=architecture.static_routes)
         t0 = time.monotonic()
         with net:

@@ -239,9 +239,8 @@ def run(config: BlastRadiusConfig, out: Path | None = None) -> Path:
             Progress(sum(map(len, plan.values())), EXPERIMENT) as progress:
         for arch, failure_list in plan.items():
             options = {"ttl_ms": s["ttl_ms"]} if arch == "registered" else {}
-            with bring_up(graph, arch, config.seed, config.backend, **options) as (
+            with bring_up(graph, arch, config.seed, config.backend, writer, **options) as (
                     net, _, arch_obj), Matrix(net, end_nodes(graph), s["timeout"]) as matrix:
-                writer.network(arch, net, arch_obj)
                 lost_new, _ = matrix.round()
                 if lost_new:
                     raise RuntimeError(f"{arch}: {len(lost_new)} pairs unreachable before any "

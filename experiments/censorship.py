@@ -289,9 +289,8 @@ def run(config: CensorshipConfig, out: Path | None = None) -> Path:
     with writer.session(final), Progress(steps, EXPERIMENT) as progress:
         for rep in range(s["repetitions"]):
             for arch in summary["archs"]:
-                with bring_up(graph, arch, config.seed, config.backend) as (
+                with bring_up(graph, arch, config.seed, config.backend, writer) as (
                         net, services, arch_obj):
-                    writer.network(arch, net, arch_obj)
                     services.start_relay(HELPER)
                     operator = Controls(arch, net, services, arch_obj)
                     with WebMatrix(net, services, hosts(graph), s["timeout"]) as matrix:

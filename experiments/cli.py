@@ -13,9 +13,9 @@ import signal
 import sys
 from pathlib import Path
 
-import protocols
 import topologies
-from protocols import UnknownArchitecture
+from protocols import architectures
+from protocols.architectures import UnknownArchitecture
 from protocols.censor import CensorError
 from protocols.ospf import RoutingError
 from topologies import cleanup, graph, zoo
@@ -143,7 +143,7 @@ def cmd_up(args) -> int:
     from . import console
 
     options = architecture_options(args)
-    protocols.get(args.arch, **options)  # unknown architecture: say so before asking for root
+    architectures.get(args.arch, **options)  # unknown architecture: say so before asking for root
     _need_root("splinterlab up")
     return console.up(args.topo, args.arch, args.backend, args.test, options)
 
@@ -265,7 +265,7 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("up", help="bring a network up and open the Mininet CLI")
     s.add_argument("--topo", default=topologies.DEFAULT)
     s.add_argument("--arch", default="permissionless",
-                   help=f"one of {', '.join(protocols.ARCHITECTURES)}")
+                   help=f"one of {', '.join(architectures.ARCHITECTURES)}")
     s.add_argument("--backend", default="auto", choices=["auto", "netem", "userspace"])
     s.add_argument("--test", choices=["pingall"], help="run a test instead of the CLI")
     s.add_argument("--hello", type=int, help="OSPF hello interval, s (default 1)")

@@ -12,8 +12,8 @@ import time
 
 from mininet.cli import CLI
 
-import protocols
 import topologies
+from protocols import architectures
 from protocols.censor import CensorError, CensorPolicy
 from protocols.operator import OperatorError
 from protocols.services import Services
@@ -177,7 +177,7 @@ for _command in OPERATOR_COMMANDS:  # the operator's commands directly at the pr
 
 def up(spec: str, arch: str, backend: str, test: str | None, options: dict) -> int:
     graph = topologies.build(spec)
-    architecture = protocols.get(arch, **options)
+    architecture = architectures.get(arch, **options)
     t0 = time.monotonic()
     with EmulatedNetwork(graph, backend=backend,
                          static_routes=architecture.static_routes) as net:

@@ -66,20 +66,20 @@ def _nfqueue() -> Check:
     return Check("NFQUEUE", True, f"iptables target and queue binding ({delayd}) work")
 
 
-def _delay_path(results: list[Check]) -> Check:
-    """The userspace delay path's cost per traversal, measured now (as every run does)."""
-    needed = next(c for c in results if c.name == "NFQUEUE").ok and not next(
-        c for c in results if c.name == "netem").ok
-    if not needed:
-        return Check("delay path", True, "not used here (netem, or no root)", required=False)
+def _calibration(results: list[Check]) -> Check:
+    """The delay backend's own cost per traversal, measured now (as every run does)."""
+    netem = next(c for c in results if c.name == "netem").ok
+    if os.geteuid() != 0 or not (netem or next(c for c in results if c.name == "NFQUEUE").ok):
+        return Check("calibration", True, "not measured (needs root and a delay backend)",
+                     required=False)
     try:
-        cal = calibration.measure_here()
+        cal = calibration.measure_here("netem" if netem else "userspace")
     except calibration.CalibrationError as e:
-        return Check("delay path", False, str(e))
-    return Check("delay path", True, f"costs {cal.cost_us:.0f} us per delayed traversal "
-                 f"here (scratch pair: {cal.base_rtt_ms:.3f} ms plain, {cal.delayed_rtt_ms:.3f} "
-                 f"ms with {cal.delay_ms:g} ms each way); every run measures it at bring-up "
-                 "and releases packets that much earlier")
+        return Check("calibration", False, str(e))
+    return Check("calibration", True, f"{cal.backend} costs {cal.cost_us:.0f} us per delayed "
+                 f"traversal here (scratch pair: {cal.base_rtt_ms:.3f} ms plain, "
+                 f"{cal.delayed_rtt_ms:.3f} ms with {cal.delay_ms:g} ms each way); every run "
+                 "measures it at bring-up and delays each link that much less")
 
 
 def _python_packages() -> Check:
@@ -162,7 +162,7 @@ def checks() -> list[Check]:
 
 def all_checks() -> list[Check]:
     results = checks()
-    return [*results, _delay_path(results)]
+    return [*results, _calibration(results)]
 
 
 def delay_backend_line(results: list[Check]) -> str:

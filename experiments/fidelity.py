@@ -40,6 +40,7 @@ RMEM_MAX = Path("/proc/sys/net/core/rmem_max")
 class FidelityConfig:
     delays_ms: list[float] = field(default_factory=lambda: [0, 1, 5, 20, 50])
     rates_mbit: list[float] = field(default_factory=lambda: [10, 100])
+    delayed_rate_ms: float = 20.0  # each rate again through a link this long (TSQ, nesting)
     pps: list[int] = field(default_factory=lambda: [50_000, 100_000, 125_000, 150_000])
     pings: int = 60
     iperf_seconds: float = 5
@@ -74,13 +75,16 @@ def _rtt_row(net: EmulatedNetwork, delay: float, pings: int) -> Row:
                 "samples": len(rtts)})
 
 
-def _rate_row(net: EmulatedNetwork, rate: float, seconds: float) -> Row:
-    net.set_link(*LINK, LinkSpec(bw_mbit=rate))
-    end = probes.iperf3(net, "h1", "h2", seconds=seconds)
+def _rate_row(net: EmulatedNetwork, rate: float, seconds: float, delay: float = 0.0) -> Row:
+    """TCP goodput over the link at ``rate``; with ``delay``, through a link that is delayed
+    too (where TCP Small Queues, the nesting of the rate and the delay and the queue limit
+    all show), leaving out the first second of slow start."""
+    net.set_link(*LINK, LinkSpec(bw_mbit=rate, delay_ms=delay))
+    end = probes.iperf3(net, "h1", "h2", seconds=seconds, omit=1 if delay else 0)
     measured = end["sum_received"]["bits_per_second"] / 1e6
     tolerance = 0.10 * rate
     return Row("goodput_mbit", rate, measured, tolerance, abs(measured - rate) <= tolerance,
-               {"retransmits": end["sum_sent"].get("retransmits")})
+               {"retransmits": end["sum_sent"].get("retransmits"), "delay_ms": delay})
 
 
 def path_drops(net: EmulatedNetwork) -> int:
@@ -128,7 +132,8 @@ def run(config: FidelityConfig) -> tuple[list[Row], dict]:
     graph = topologies.build(TOPOLOGY)
     with EmulatedNetwork(graph, static_routes=True, backend=config.backend) as net:
         rows = [_rtt_row(net, d, config.pings) for d in config.delays_ms]
-        rows += [_rate_row(net, r, config.iperf_seconds) for r in config.rates_mbit]
+        rows += [_rate_row(net, r, config.iperf_seconds, d) for d in (0, config.delayed_rate_ms)
+                 for r in config.rates_mbit]
         with receive_buffers_up_to(LARGE_BUFFER):
             for p in config.pps:
                 rows += [_pps_row(net, p, None), _pps_row(net, p, LARGE_BUFFER)]
@@ -144,15 +149,17 @@ def sustained(rows: list[Row], kind: str) -> float:
 def table(rows: list[Row], context: dict) -> list[str]:
     lines = [f"delay backend: {context['delay_backend']} (PM QoS low latency held: "
              f"{context['low_latency_pm_qos']})"]
-    path = context.get("delay_path")
-    if path:
-        cal = path["calibration"]
+    cal = context.get("calibration")
+    if cal:
         lines.append(f"calibration: {cal['cost_us']:.1f} us per delayed traversal (scratch pair "
                      f"{cal['base_rtt_ms']:.3f} ms plain, {cal['delayed_rtt_ms']:.3f} ms with "
-                     f"{cal['delay_ms']:g} ms each way), taken off every packet; timer armed "
-                     f"{path['wake_margin_us']:.0f} us early for its measured wake-up lateness")
-        lines.append(f"release lateness over the run: median {path['release_lateness_p50']}, "
-                     f"p99 {path['release_lateness_p99']}; {path['packets']} packets")
+                     f"{cal['delay_ms']:g} ms each way), taken off every link's delay")
+    path = context.get("delay_path")
+    if path:
+        lines.append(f"userspace path: timer armed {path['wake_margin_us']:.0f} us early for "
+                     f"its measured wake-up lateness; release lateness over the run: median "
+                     f"{path['release_lateness_p50']}, p99 {path['release_lateness_p99']}; "
+                     f"{path['packets']} packets")
     lines += ["", "one-way delay   requested RTT   median RTT   mean RTT     error of median   "
               "within max(0.2 ms, 2 %)"]
     for r in (r for r in rows if r.kind == "rtt_ms"):
@@ -161,11 +168,13 @@ def table(rows: list[Row], context: dict) -> list[str]:
                      f"{r.measured - r.requested:+9.2f} ms        {'yes' if r.ok else 'NO'}")
     lines.append("(ping prints RTTs of 10 ms and more to 0.1 ms, of 100 ms and more in whole "
                  "ms; the mean comes from its summary line, to the microsecond)")
-    lines += ["", "bandwidth       measured iperf3 TCP goodput   error     within 10 %"]
+    lines += ["", "bandwidth    one-way delay   measured iperf3 TCP goodput   error     "
+              "within 10 %"]
     for r in (r for r in rows if r.kind == "goodput_mbit"):
         err = 100 * (r.measured - r.requested) / r.requested
-        lines.append(f"{r.requested:>6g} Mbit/s   {r.measured:>14.2f} Mbit/s       "
-                     f"{err:+6.1f} %   {'yes' if r.ok else 'NO'}")
+        lines.append(f"{r.requested:>6g} Mbit/s   {r.extra['delay_ms']:>7g} ms   "
+                     f"{r.measured:>14.2f} Mbit/s       {err:+6.1f} %   "
+                     f"{'yes' if r.ok else 'NO'}")
     lines += ["", "20 ms link, 64-byte UDP   receiving socket      offered pps   received pps"
               "   loss      dropped by the path"]
     for r in (r for r in rows if r.kind in ("default_socket_pps", "delay_path_pps")):

@@ -207,9 +207,8 @@ def run(config: LatencyConfig, out: Path | None = None) -> Path:
         for rep in range(s["repetitions"]):
             for arch in summary["archs"]:
                 options = {"load_gateway": True} if arch == "registered" else {}
-                with bring_up(graph, arch, config.seed, config.backend, **options) as (
+                with bring_up(graph, arch, config.seed, config.backend, writer, **options) as (
                         net, services, arch_obj):
-                    writer.network(arch, net, arch_obj)
                     progress.step(f"{arch}: baseline")
                     baseline(net, services, log, arch, rep, s)
                     if arch == "registered":

@@ -36,13 +36,22 @@ def make(arch: str, seed: int, **options):
 
 
 @contextlib.contextmanager
-def bring_up(graph: nx.Graph, arch: str, seed: int, backend: str = "auto",
+def bring_up(graph: nx.Graph, arch: str, seed: int, backend: str = "auto", writer=None,
              **options) -> Iterator[tuple[EmulatedNetwork, Services, object]]:
+    """``writer`` (a RunWriter) records how the network was emulated and configured, once it
+    is up and again once it is down (the delay path's figures then cover the whole run)."""
     architecture = make(arch, seed, **options)
-    with EmulatedNetwork(graph, static_routes=False, backend=backend, seed=seed) as net:
-        services = Services(net).start()
-        architecture.start(net, services)
-        yield net, services, architecture
+    net = EmulatedNetwork(graph, static_routes=False, backend=backend, seed=seed)
+    try:
+        with net:
+            services = Services(net).start()
+            architecture.start(net, services)
+            if writer is not None:
+                writer.network(arch, net, architecture)
+            yield net, services, architecture
+    finally:
+        if writer is not None and net.calibration is not None:
+            writer.network(arch, net, architecture)
 
 
 def median_ci(values: list[float], seed: int = 0, rounds: int = 1000) -> dict:

@@ -200,8 +200,10 @@ def wait_listening(net, node: str, port: int, proto: str = "tcp", timeout: float
 
 
 def iperf3(net, client: str, server: str, seconds: float = 5, udp_rate: str | None = None,
-           length: int | None = None, port: int = 5201, window: str | None = None) -> dict:
-    """Run iperf3 between two nodes; returns iperf3's JSON summary ``end`` section."""
+           length: int | None = None, port: int = 5201, window: str | None = None,
+           omit: float = 0) -> dict:
+    """Run iperf3 between two nodes; returns iperf3's JSON summary ``end`` section.
+    ``omit``: seconds left out at the start (TCP's slow start)."""
     srv = net.popen(server, ["iperf3", "-s", "-1", "-p", str(port)],
                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
@@ -213,7 +215,9 @@ def iperf3(net, client: str, server: str, seconds: float = 5, udp_rate: str | No
             argv += ["-l", str(length)]
         if window:
             argv += ["-w", window]
-        out = net.exec(client, *argv, check=False, timeout=seconds + 30).stdout
+        if omit:
+            argv += ["-O", str(omit)]
+        out = net.exec(client, *argv, check=False, timeout=seconds + omit + 30).stdout
         data = json.loads(out)
         if "error" in data:
             raise RuntimeError(f"iperf3 {client}->{server}: {data['error']}")

@@ -112,9 +112,10 @@ class RunWriter:
         _write_json(self.dir / "results.json", _plain(data))
 
     def network(self, arch: str, net, architecture) -> None:
-        """Record how the network of ``arch`` was emulated and configured."""
-        self.meta(delay_backend=net.backend, low_latency_pm_qos=net.low_latency_held,
-                  **{f"{arch}_settings": architecture.describe()})
+        """Record how the network of ``arch`` was emulated (backend, calibration, the delay
+        path's punctuality) and configured."""
+        self.meta(delay_backend=net.backend, **{f"{arch}_emulation": net.describe(),
+                                                f"{arch}_settings": architecture.describe()})
 
     @contextlib.contextmanager
     def session(self, final):

@@ -34,10 +34,9 @@ from pathlib import Path
 
 from . import codec
 from .admission import FlowRequest, Policy, admit
-from .codec import Key, Nonces, Rejected, ReplayWindow
+from .codec import GATEWAY_PORT, MAGIC, PORT, REASONS, VERSION, Key, Nonces, Rejected, ReplayWindow
 from .journal import Journal
 from .registry import Gateway, Registry
-from .wire import GATEWAY_PORT, MAGIC, PORT, REASONS, VERSION
 
 RETRANSMIT_S = 0.1     # first retransmission; doubles each time, up to RETRANSMIT_MAX_S
 RETRANSMIT_MAX_S = 2.0

@@ -18,7 +18,22 @@ import struct
 import time
 from dataclasses import dataclass
 
-from .wire import MAGIC, VERSION
+PORT = 7400           # the authority
+SERVICE_PORT = 7401   # a gateway's registration service, for its hosts
+GATEWAY_PORT = 7402   # a gateway's control socket, for the authority
+MAGIC = b"SL"
+VERSION = 1
+
+MESSAGE_TYPES = {1: "REGISTER", 2: "REGISTER_ACK", 3: "BIND", 4: "BIND_ACK",
+                 5: "FLOW_REQUEST", 6: "GRANT", 7: "DENY", 8: "POLICY_PUSH", 9: "PUSH_ACK",
+                 10: "KEEPALIVE", 11: "KEEPALIVE_ACK", 12: "SYNC"}
+REASONS = {0: "ok", 1: "unregistered", 2: "revoked", 3: "peer revoked",
+           4: "blocked destination", 5: "region shut down", 6: "unknown person",
+           7: "already registered", 8: "bad credential", 9: "banned", 10: "address in use",
+           11: "wrong gateway"}
+PUSH_ACTIONS = {1: "BIND", 2: "UNBIND", 3: "CUT", 4: "UNCUT", 5: "BLOCK", 6: "UNBLOCK",
+                7: "SHUTDOWN", 8: "LIFT", 9: "RESET", 10: "FLUSH"}
+PROTOCOLS = {1: "icmp", 6: "tcp", 17: "udp"}
 
 (REGISTER, REGISTER_ACK, BIND, BIND_ACK, FLOW_REQUEST, GRANT, DENY, POLICY_PUSH, PUSH_ACK,
  KEEPALIVE, KEEPALIVE_ACK, SYNC) = range(1, 13)

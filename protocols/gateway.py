@@ -39,11 +39,9 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from topologies.nfqueue import COPY_PACKET, NF_DROP, QueueSocket
-
 from . import codec
-from .codec import Key, Nonces, Rejected, ReplayWindow
-from .wire import GATEWAY_PORT, PORT, REASONS, SERVICE_PORT
+from .codec import GATEWAY_PORT, PORT, REASONS, SERVICE_PORT, Key, Nonces, Rejected, ReplayWindow
+from .nfqueue import COPY_PACKET, NF_DROP, QueueSocket
 
 TABLE = "splinter_gw"
 QUEUE = 100

@@ -17,7 +17,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from protocols.wire import SERVICE_PORT
+from protocols.codec import SERVICE_PORT
 
 
 def gateway_address() -> str:

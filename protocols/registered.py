@@ -23,10 +23,10 @@ from pathlib import Path
 from topologies.graph import authority_site, end_nodes, routers
 from topologies.network import Daemon, EmulatedNetwork, NetworkError
 
+from .codec import PORT
 from .operator import Operator, OperatorError
 from .ospf import Ospf, OspfSettings
 from .registry import Gateway, Registry
-from .wire import PORT
 
 FIRST = ("Ada", "Bela", "Chen", "Dara", "Emil", "Farah", "Goran", "Hana", "Ines", "Jonas",
          "Kemal", "Lena", "Mira", "Nuno", "Olga", "Pavel")

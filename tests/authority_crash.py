@@ -16,9 +16,8 @@ import sys
 from pathlib import Path
 
 from protocols import codec
-from protocols.codec import Key, Nonces
+from protocols.codec import GATEWAY_PORT, PORT, Key, Nonces
 from protocols.registry import Gateway, Registry
-from protocols.wire import GATEWAY_PORT, PORT
 
 PEOPLE = 1000
 KILL_AFTER = 300

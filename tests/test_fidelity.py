@@ -30,6 +30,7 @@ def base_rtt(line) -> float:
     return fidelity._rtt_row(line, 0, pings=40).measured
 
 
+@pytest.mark.timing
 @pytest.mark.parametrize("delay", [1, 20])
 def test_ping_rtt_is_twice_the_one_way_delay(line, base_rtt, delay):
     row = fidelity._rtt_row(line, delay, pings=40)
@@ -52,6 +53,7 @@ def test_a_delay_that_went_missing_is_caught(line):
     assert not row.ok, f"a link without its delay passed: {row}"
 
 
+@pytest.mark.timing
 def test_jitter_spreads_rtts_without_moving_the_median(line, base_rtt):
     line.set_link(*fidelity.LINK, LinkSpec(delay_ms=10, jitter_ms=2))
     rtts = probes.ping_times(line, "h1", "h2", 60, interval=0.02)

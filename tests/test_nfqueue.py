@@ -6,7 +6,7 @@ import struct
 
 import pytest
 
-from topologies import nfqueue
+from protocols import nfqueue
 
 
 def kernel_packet_message(queue: int, packet_id: int, payload: bytes = b"",

@@ -80,3 +80,11 @@ def test_iptables_restore_text():
 def test_impossible_link_specs_are_refused(kwargs):
     with pytest.raises(TopologyError):
         LinkSpec(**kwargs)
+
+
+def test_netem_delay_is_shortened_by_its_calibrated_cost():
+    g = topologies.build("line,n=1,delay=5,authority=false")
+    out = shaping.plan_shaping(g, addressing.plan(g), "netem", netem_cost_ms=0.2)
+    assert "netem limit 100000 delay 4.8ms" in out["h1"].tc[-1]
+    tiny = shaping.netem_line("x", LinkSpec(delay_ms=0.1), "root", cost_ms=0.2)
+    assert tiny.endswith("delay 0ms")  # never negative

@@ -1,13 +1,16 @@
-"""What one trip through the userspace delay path costs on this machine, measured at bring-up.
+"""What one delayed traversal costs on this machine beyond the delay asked for, at bring-up.
 
-A packet the delay path holds also pays for its trip to userspace and back: the kernel queues
-it and wakes the delay process, which later gives the verdict, and the kernel re-injects it.
-Machines of the same kind were measured at 0.07 and 0.15 ms per trip, so uncorrected a
-five-hop path read up to 1.5 ms long in RTT. Calibration pings across a veth between two
-scratch namespaces, first plain, then with the delay path holding each direction for
-``delay_ms``; half of the difference, less the delay asked for, is the cost of one traversal.
-The delay process then releases every packet that much earlier, and every result records the
-figure. (Its own timer lateness is corrected separately, continuously, inside the process.)
+A packet the userspace delay path holds also pays for its trip to userspace and back (the
+kernel queues it and wakes the delay process, which later gives the verdict, and the kernel
+re-injects it): machines of the same kind were measured at 0.07 and 0.15 ms per trip for the
+earlier Python daemon, so a five-hop path read up to 1.5 ms long in RTT. netem has a cost of
+its own too, from timer lateness: small on an ordinary machine, about 0.2 ms per traversal in
+a VM under software emulation. Calibration pings across a veth between two scratch
+namespaces, first plain, then with the backend delaying each direction by ``delay_ms``; half of
+the difference, less the delay asked for, is the cost of one traversal. Every link is then
+configured that much shorter (the userspace program releases packets that much earlier), and
+every result records the figure. (The userspace program also corrects its own timer lateness
+continuously, inside the process.)
 """
 
 from __future__ import annotations
@@ -36,6 +39,7 @@ class CalibrationError(RuntimeError):
 
 @dataclass(frozen=True)
 class Calibration:
+    backend: str
     cost_us: float         # per delayed traversal; taken off every packet's delay
     base_rtt_ms: float     # the scratch pair without the delay path (median)
     delayed_rtt_ms: float  # the same with delay_ms each way through it, uncorrected (median)
@@ -94,45 +98,54 @@ def _rtts(pid: int, count: int, interval: float) -> list[float]:
     return [float(v) for v in re.findall(r"time=([\d.]+) ms", out)]
 
 
-def measure(path: DelayPath, delay_ms: float = 2.0, pings: int = 30,
-            interval: float = 0.01) -> Calibration:
-    """Calibrate ``path`` (a started DelayPath) and leave it serving nothing. Both queues sit
-    in the far namespace, as on a host line (ingress and egress at the router): a node's own
-    ingress delay would be invisible to its ping, which timestamps replies before it."""
+def measure(backend: str, path: DelayPath | None = None, delay_ms: float = 2.0,
+            pings: int = 30, interval: float = 0.01) -> Calibration:
+    """Calibrate ``backend`` ("netem", or "userspace" with ``path``, a started DelayPath, left
+    serving nothing). The userspace queues both sit in the far namespace, as on a host line
+    (ingress and egress at the router): a node's own ingress delay would be invisible to its
+    ping, which timestamps replies before it."""
     with scratch_pair() as (a, b):
         _rtts(a, 3, interval)  # neighbour discovery, caches
         base = _rtts(a, pings, interval)
-        path.configure({NODE: b}, [Queue(NODE, 0, delay_ms), Queue(NODE, 1, delay_ms)],
-                       advance_us=0.0)
-        _in(b, "iptables-restore", "-w", input="*mangle\n"
-            "-A PREROUTING -i cal1 -j NFQUEUE --queue-num 0\n"
-            "-A POSTROUTING -o cal1 -j NFQUEUE --queue-num 1\nCOMMIT\n")
+        if backend == "userspace":
+            path.configure({NODE: b}, [Queue(NODE, 0, delay_ms), Queue(NODE, 1, delay_ms)],
+                           advance_us=0.0)
+            _in(b, "iptables-restore", "-w", input="*mangle\n"
+                "-A PREROUTING -i cal1 -j NFQUEUE --queue-num 0\n"
+                "-A POSTROUTING -o cal1 -j NFQUEUE --queue-num 1\nCOMMIT\n")
+        else:
+            for pid, intf in ((a, "cal0"), (b, "cal1")):
+                _in(pid, "tc", "qdisc", "add", "dev", intf, "root", "netem", "delay",
+                    f"{delay_ms}ms")
         _rtts(a, 3, interval)
         delayed = _rtts(a, pings, interval)
-    path.configure({}, [])
+    if path is not None:
+        path.configure({}, [])
     if len(base) < pings // 2 or len(delayed) < pings // 2:
         raise CalibrationError("calibration: the scratch pair lost most of its pings")
     base_rtt, delayed_rtt = statistics.median(base), statistics.median(delayed)
     if delayed_rtt < base_rtt + 2 * delay_ms * 0.9:
-        raise CalibrationError(f"calibration: the delay path did not delay ({delayed_rtt:.3f} "
-                               f"ms RTT with {delay_ms:g} ms each way)")
+        raise CalibrationError(f"calibration: {backend} did not delay ({delayed_rtt:.3f} ms "
+                               f"RTT with {delay_ms:g} ms each way)")
     cost_us = max(0.0, (delayed_rtt - base_rtt - 2 * delay_ms) / 2 * 1000)
-    return Calibration(round(cost_us, 1), base_rtt, delayed_rtt, delay_ms, pings)
+    return Calibration(backend, round(cost_us, 1), base_rtt, delayed_rtt, delay_ms, pings)
 
 
-def measure_here() -> Calibration:
+def measure_here(backend: str) -> Calibration:
     """A calibration on its own (for ``doctor``): a run of its own, swept away afterwards."""
     run = RunState.create()
     os.environ[MARKER] = run.run_id
     qos = hold_low_latency()
-    path = DelayPath(run.subdir("delay"))
+    path = DelayPath(run.subdir("delay")) if backend == "userspace" else None
     try:
-        path.start()
-        return measure(path)
+        if path is not None:
+            path.start()
+        return measure(backend, path)
     except DelayPathError as e:
         raise CalibrationError(str(e)) from None
     finally:
-        path.stop()
+        if path is not None:
+            path.stop()
         os.environ.pop(MARKER, None)
         if qos is not None:
             os.close(qos)

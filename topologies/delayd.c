@@ -22,7 +22,7 @@
  *   advance_ns NS
  *   ns NAME PATH                        a namespace, e.g. r1 /proc/4242/ns/net
  *   queue NAME NUMBER DELAY_NS JITTER_NS SEED
- * Statistics are written to CONFIG.stats (JSON) every second and on exit.
+ * Statistics are written to CONFIG.stats (JSON) every second, on SIGUSR1 and on exit.
  *
  *   splinterlab-delayd CONFIG       serve
  *   splinterlab-delayd --check      bind a queue in the current namespace and exit 0
@@ -95,7 +95,7 @@ static struct ns *namespaces[MAX_NS];
 static int n_ns;
 static int64_t advance_ns;
 static int64_t wake_ns;          /* mean lateness of timer wake-ups (EWMA) */
-static uint64_t wakes_timer, wakes_packet, polls;
+static uint64_t wakes_timer, wakes_packet, polls, stats_written;
 static uint64_t wake_samples;
 static uint64_t release_hist[LATENESS_BUCKETS];
 static uint64_t early_releases;
@@ -459,10 +459,12 @@ static void write_stats(void) {
     static char text[1 << 20];
     size_t off = 0, cap = sizeof text;
 #define OUT(...) off += (size_t)snprintf(text + off, off < cap ? cap - off : 0, __VA_ARGS__)
-    OUT("{\"generation\": %ld, \"advance_ns\": %lld, \"wake_margin_ns\": %lld, "
+    stats_written++;
+    OUT("{\"written\": %llu, \"generation\": %ld, \"advance_ns\": %lld, \"wake_margin_ns\": %lld, "
         "\"wake_samples\": %llu, \"wakes_timer\": %llu, \"wakes_packet\": %llu, "
         "\"polls\": %llu, \"early_releases\": %llu, \"release_lateness_log2_us\": [",
-        generation, (long long)advance_ns, (long long)wake_ns, (unsigned long long)wake_samples,
+        (unsigned long long)stats_written, generation, (long long)advance_ns, (long long)wake_ns,
+        (unsigned long long)wake_samples,
         (unsigned long long)wakes_timer, (unsigned long long)wakes_packet,
         (unsigned long long)polls, (unsigned long long)early_releases);
     for (int b = 0; b < LATENESS_BUCKETS; b++)
@@ -528,6 +530,7 @@ int main(int argc, char **argv) {
     sigaddset(&signals, SIGHUP);
     sigaddset(&signals, SIGTERM);
     sigaddset(&signals, SIGINT);
+    sigaddset(&signals, SIGUSR1);
     sigprocmask(SIG_BLOCK, &signals, NULL);
     epfd = epoll_create1(EPOLL_CLOEXEC);
     timer_fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
@@ -569,6 +572,8 @@ int main(int argc, char **argv) {
                 while (read(signal_fd, &info, sizeof info) == sizeof info) {
                     if (info.ssi_signo == SIGHUP) {
                         load_config();
+                    } else if (info.ssi_signo == SIGUSR1) {
+                        write_stats();
                     } else {
                         write_stats();
                         return 0;

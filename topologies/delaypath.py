@@ -123,19 +123,34 @@ class DelayPath:
         except OSError:
             return ""
 
-    def stats(self) -> dict:
-        """What the process last wrote (every second): see ``summary`` for the gist."""
+    def _read_stats(self) -> dict:
         try:
             return json.loads(Path(f"{self.config}.stats").read_text())
         except (OSError, ValueError):
             return {}
+
+    def stats(self) -> dict:
+        """The process's statistics as of now (it writes them on SIGUSR1, and every second);
+        ``summary`` gives the gist."""
+        if self.process is None or self.process.poll() is not None:
+            return self._read_stats()
+        before = self._read_stats().get("written", 0)
+        self.process.send_signal(signal.SIGUSR1)
+        deadline = time.monotonic() + 2.0
+        while time.monotonic() < deadline:
+            stats = self._read_stats()
+            if stats.get("written", 0) > before:
+                return stats
+            time.sleep(0.002)
+        return self._read_stats()
 
     def summary(self) -> dict:
         """Release lateness percentiles, wake-up margin, packets carried and overruns."""
         return summarize(self.stats(), self.advance_us)
 
     def stop(self) -> None:
-        """SIGTERM: the process writes its final statistics and exits."""
+        """SIGTERM: the process writes its final statistics and exits (``summary`` then reads
+        them)."""
         if self.process is None or self.process.poll() is not None:
             return
         self.process.send_signal(signal.SIGTERM)

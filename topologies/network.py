@@ -141,8 +141,7 @@ class EmulatedNetwork:
                         backend=self.backend,
                         interfaces=sorted(i.name for i in self.plan.interfaces.values()))
         setLogLevel("output")  # the CLI prints through this level; "info" would be chatty
-        if self.backend == "userspace":
-            self._start_delay_path()
+        self._calibrate()
         self.mn = Mininet(topo=GraphTopo(self.graph, static=self.static_routes),
                           controller=None, build=False, waitConnected=False)
         self.mn.build()
@@ -184,13 +183,15 @@ class EmulatedNetwork:
         self.run, self.mn = None, None
         self.timings["teardown_s"] = time.monotonic() - t0
 
-    def _start_delay_path(self) -> None:
-        """The run's delay process, calibrated on this machine before any link uses it."""
+    def _calibrate(self) -> None:
+        """The backend's own cost per delayed traversal, measured on this machine before any
+        link uses it (and, for the userspace backend, the run's delay process started)."""
         self._qos_fd = hold_low_latency()
         try:
-            self.delay = DelayPath(self.workdir("delay"), seed=self.seed)
-            self.delay.start()
-            self.calibration = calibration.measure(self.delay)
+            if self.backend == "userspace":
+                self.delay = DelayPath(self.workdir("delay"), seed=self.seed)
+                self.delay.start()
+            self.calibration = calibration.measure(self.backend, self.delay)
         except (DelayPathError, calibration.CalibrationError) as e:
             raise NetworkError(str(e)) from None
         self.run.record(calibration=asdict(self.calibration))
@@ -253,7 +254,8 @@ class EmulatedNetwork:
     def _apply_shaping(self, nodes) -> None:
         """tc and iptables on ``nodes``; the delay process always gets the whole network's
         queues (one configuration, applied before the rules that feed it)."""
-        plans = shaping.plan_shaping(self.graph, self.plan, self.backend)
+        plans = shaping.plan_shaping(self.graph, self.plan, self.backend,
+                                     netem_cost_ms=self.calibration.cost_us / 1000)
         for node in sorted(nodes, key=natural_key):
             todo = plans.get(node, shaping.NodeShaping())
             if todo.tc:
@@ -379,11 +381,12 @@ class EmulatedNetwork:
         return (n for n in sorted(self.graph, key=natural_key) if not is_router(self.graph, n))
 
     def describe(self) -> dict:
-        """What a results file needs to say about how links were emulated: the backend and,
-        for the userspace path, its calibration and how punctually it released packets."""
+        """What a results file needs to say about how links were emulated: the backend, its
+        calibration and, for the userspace path, how punctually it released packets."""
         out = {"delay_backend": self.backend, "low_latency_pm_qos": self.low_latency_held,
                "static_routes": self.static_routes}
         if self.calibration is not None:
-            out["delay_path"] = {"calibration": asdict(self.calibration),
-                                 **(self.delay.summary() if self.delay else self.delay_summary)}
+            out["calibration"] = asdict(self.calibration)
+        if self.backend == "userspace":
+            out["delay_path"] = self.delay.summary() if self.delay else self.delay_summary
         return out

@@ -63,10 +63,11 @@ def htb_lines(dev: str, bw_mbit: float) -> list[str]:
             f"quantum {quantum}"]
 
 
-def netem_line(dev: str, spec: LinkSpec, parent: str) -> str:
+def netem_line(dev: str, spec: LinkSpec, parent: str, cost_ms: float = 0.0) -> str:
+    """``cost_ms``: netem's own lateness per traversal, measured by calibration, taken off."""
     line = f"qdisc replace dev {dev} {parent} handle 10: netem limit {NETEM_LIMIT}"
     if spec.delay_ms or spec.jitter_ms:
-        line += f" delay {spec.delay_ms:g}ms"
+        line += f" delay {round(max(0.0, spec.delay_ms - cost_ms), 3):g}ms"
         if spec.jitter_ms:
             line += f" {spec.jitter_ms:g}ms"
     if spec.loss_pct:
@@ -75,7 +76,7 @@ def netem_line(dev: str, spec: LinkSpec, parent: str) -> str:
 
 
 def direction(g: nx.Graph, plan: AddressPlan, sender: str, receiver: str, backend: str,
-              out: dict[str, NodeShaping]) -> None:
+              out: dict[str, NodeShaping], netem_cost_ms: float = 0.0) -> None:
     """Add the shaping of the direction sender -> receiver to ``out``."""
     spec = LinkSpec.of(g, sender, receiver)
     egress = plan.intf(sender, receiver).name
@@ -85,7 +86,8 @@ def direction(g: nx.Graph, plan: AddressPlan, sender: str, receiver: str, backen
     delayed = spec.delay_ms or spec.jitter_ms
     if backend == "netem":
         if delayed or spec.loss_pct:
-            tc.append(netem_line(egress, spec, "parent 1:1" if spec.bw_mbit else "root"))
+            tc.append(netem_line(egress, spec, "parent 1:1" if spec.bw_mbit else "root",
+                                 netem_cost_ms))
         return
     if not (delayed or spec.loss_pct):
         return
@@ -105,12 +107,14 @@ def direction(g: nx.Graph, plan: AddressPlan, sender: str, receiver: str, backen
             shaping.queues.append(DelayQueue(number, intf, spec.delay_ms, spec.jitter_ms))
 
 
-def plan_shaping(g: nx.Graph, plan: AddressPlan, backend: str) -> dict[str, NodeShaping]:
-    """Node -> what to install there, for every link of the graph."""
+def plan_shaping(g: nx.Graph, plan: AddressPlan, backend: str,
+                 netem_cost_ms: float = 0.0) -> dict[str, NodeShaping]:
+    """Node -> what to install there, for every link of the graph. (The userspace path's cost
+    is taken off by its program, not here.)"""
     if backend not in BACKENDS:
         raise ValueError(f"unknown delay backend {backend!r}")
     out: dict[str, NodeShaping] = {}
     for a, b in g.edges:
-        direction(g, plan, a, b, backend, out)
-        direction(g, plan, b, a, backend, out)
+        direction(g, plan, a, b, backend, out, netem_cost_ms)
+        direction(g, plan, b, a, backend, out, netem_cost_ms)
     return out

@@ -1,0 +1,136 @@
+"""``make vmtest``'s verdict: what the VM wrote, checked for what must hold on the netem path.
+
+The VM runs Debian's stock kernel under software emulation (no KVM here), so its timings are
+slow and loose; what is checked is function: the kernel there has netem and every run used it,
+delays are present and roughly right, bandwidth is limited, the path drops nothing, the tests
+pass, and both architectures ran an experiment to completion. Prints one line per check and a
+summary (also written as summary.md beside the outputs); exit status 1 if any check fails.
+
+    python -m experiments.vmcheck results/vmtest/<time>
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+# Under software emulation a delayed traversal runs late by a fraction of a millisecond that
+# calibration takes off only on average: "roughly right" is within 1 ms or 10 % in RTT.
+RTT_SLACK_MS, RTT_SLACK_SHARE = 1.0, 0.10
+
+
+@dataclass(frozen=True)
+class Verdict:
+    what: str
+    ok: bool
+    detail: str
+
+    def line(self) -> str:
+        return f"{'ok  ' if self.ok else 'FAIL'} {self.what:<44} {self.detail}"
+
+
+def _steps(out: Path) -> dict[str, tuple[int, int]]:
+    """step name -> (exit status, seconds)."""
+    steps = {}
+    path = out / "steps.txt"
+    for line in path.read_text().splitlines() if path.exists() else []:
+        name, rc, seconds = line.split()
+        steps[name] = (int(rc), int(seconds))
+    return steps
+
+
+def _text(out: Path, name: str) -> str:
+    path = out / f"{name}.txt"
+    return path.read_text(errors="replace") if path.exists() else ""
+
+
+def check_doctor(out: Path, steps: dict) -> list[Verdict]:
+    text = _text(out, "doctor")
+    return [Verdict("doctor ran and found everything required", steps.get("doctor", (1,))[0]
+                    == 0, "exit 0" if "doctor" in steps else "did not run"),
+            Verdict("the VM's kernel has netem", "delay backend: netem" in text,
+                    next((line for line in text.splitlines() if "delay backend" in line),
+                         "no backend line"))]
+
+
+def check_tests(out: Path, steps: dict) -> list[Verdict]:
+    summary = next((line.strip("= ") for line in reversed(_text(out, "tests").splitlines())
+                    if re.search(r"\d+ (passed|failed)", line)), "no pytest summary")
+    return [Verdict("shaping, network, fidelity, calibration tests",
+                    steps.get("tests", (1,))[0] == 0,
+                    f"{summary} (precise-timing tests deselected under TCG)")]
+
+
+def check_fidelity(out: Path) -> list[Verdict]:
+    path = out / "fidelity.json"
+    if not path.exists():
+        return [Verdict("fidelity on netem", False, "no fidelity.json")]
+    data = json.loads(path.read_text())
+    rows, context = data["rows"], data["context"]
+    out_: list[Verdict] = [Verdict("fidelity ran on netem", context["delay_backend"] == "netem",
+                                   f"backend {context['delay_backend']}, calibrated at "
+                                   f"{context.get('calibration', {}).get('cost_us')} us "
+                                   "per traversal")]
+    for r in (r for r in rows if r["kind"] == "rtt_ms"):
+        slack = max(RTT_SLACK_MS, RTT_SLACK_SHARE * r["requested"])
+        out_.append(Verdict(f"RTT with {r['requested'] / 2:g} ms each way is right",
+                            abs(r["measured"] - r["requested"]) <= slack,
+                            f"median RTT {r['measured']:.2f} ms for {r['requested']:g} ms "
+                            f"(within {slack:g} ms)"))
+    for r in (r for r in rows if r["kind"] == "goodput_mbit"):
+        through = f" through {r['extra']['delay_ms']:g} ms" if r["extra"].get("delay_ms") else ""
+        out_.append(Verdict(f"bandwidth {r['requested']:g} Mbit/s{through} is a limit",
+                            0.5 * r["requested"] <= r["measured"] <= 1.02 * r["requested"],
+                            f"iperf3 TCP {r['measured']:.2f} Mbit/s"))
+    drops = sum(r["extra"]["path_drops"] for r in rows if "path_drops" in r["extra"])
+    carried = max((r["measured"] for r in rows if r["kind"] == "delay_path_pps"), default=0)
+    out_.append(Verdict("the delayed link drops nothing", drops == 0,
+                        f"{drops} dropped by netem; up to {carried:.0f} packets/s received "
+                        "(the emulated CPU limits the sender)"))
+    return out_
+
+
+def check_experiment(out: Path, steps: dict) -> list[Verdict]:
+    metas = sorted((out / "results").glob("*/*/meta.json"))
+    if not metas:
+        return [Verdict("an experiment under both architectures", False,
+                        f"no results ({_text(out, 'experiment').strip()[-200:]})")]
+    meta = json.loads(metas[0].read_text())
+    summary = json.loads((metas[0].parent / "results.json").read_text())
+    archs = summary.get("archs", [])
+    backends = {a: meta.get(f"{a}_emulation", {}).get("calibration", {}).get("backend")
+                for a in archs}
+    return [Verdict(f"{meta['experiment']} ran to completion", meta.get("status") == "complete"
+                    and steps.get("experiment", (1,))[0] == 0,
+                    f"status {meta.get('status')}, {metas[0].parent.relative_to(out)}"),
+            Verdict("both architectures ran, on netem", sorted(archs) == ["permissionless",
+                    "registered"] and meta.get("delay_backend") == "netem" and
+                    set(backends.values()) == {"netem"},
+                    f"archs {', '.join(archs)}; meta.json delay_backend "
+                    f"{meta.get('delay_backend')}")]
+
+
+def run(out: Path) -> int:
+    steps = _steps(out)
+    verdicts = [*check_doctor(out, steps), *check_tests(out, steps), *check_fidelity(out),
+                *check_experiment(out, steps)]
+    lines = [v.line() for v in verdicts]
+    lines.append("steps (exit status, seconds): " + ", ".join(
+        f"{name} {rc} {seconds} s" for name, (rc, seconds) in steps.items()))
+    failed = [v.what for v in verdicts if not v.ok]
+    lines.append("vmtest: every check holds" if not failed else
+                 f"vmtest: {len(failed)} checks failed: {'; '.join(failed)}")
+    print("\n".join(lines))
+    (out / "summary.md").write_text("```\n" + "\n".join(lines) + "\n```\n")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    if len(sys.argv) != 2 or not Path(sys.argv[1]).is_dir():
+        print("usage: python -m experiments.vmcheck RESULTS_DIR (what make vmtest wrote)",
+              file=sys.stderr)
+        sys.exit(2)
+    sys.exit(run(Path(sys.argv[1])))
