@@ -1,7 +1,8 @@
 """``splinterlab bench admission``: how many decisions the authority makes, and how fast.
 
 The authority runs alone in a throwaway network namespace (loopback only), with a registry of
-``BOUND`` registered addresses; this process plays a gateway on the other core. Two phases:
+``BOUND`` registered addresses; this process plays a gateway on the other core. Once with each
+journal durability (``process``: write() before answering; ``power``: and fdatasync). Phases:
 
 * fixed offered rates (Ethane's operating points 2 k, 6 k, 11 k requests/s): decision latency
   from the requester's side, p50 and p99, and losses;
@@ -17,6 +18,7 @@ import json
 import os
 import random
 import socket
+import struct
 import subprocess
 import sys
 import tempfile
@@ -24,10 +26,12 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from protocols import codec
-from protocols.codec import GATEWAY_PORT, PORT, Key, Nonces
-from protocols.journal import Journal
-from protocols.registry import Gateway, Registry
+from protocols.registered import codec
+from protocols.registered.codec import Key, Sender
+from protocols.registered.identity import issue
+from protocols.registered.journal import Journal
+from protocols.registered.messages import GATEWAY_PORT, PORT, Type
+from protocols.registered.registry import Gateway, Registry
 
 ADDRESS = "127.0.0.1"
 GATEWAY = 1
@@ -65,7 +69,7 @@ class Generator:
         self.key = key
         self.sources = sources
         self.gateway = gateway
-        self.nonces = Nonces()
+        self.sender = Sender()
         self.rng = random.Random(1)
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 16 << 20)
@@ -74,22 +78,24 @@ class Generator:
         self.sock.setblocking(False)
         self.target = (authority, PORT)
 
+    def _encode(self, msg_type: Type, body: tuple) -> bytes:
+        session, counter = self.sender.next(0)
+        return codec.encode(msg_type, self.gateway, session, counter, body, self.key)
+
     def request(self, request_id: int) -> bytes:
-        return codec.encode(codec.FLOW_REQUEST, self.gateway, self.nonces.next(),
-                            (request_id, self.rng.choice(self.sources), 0xCB00710A, 6, 0, 443),
-                            self.key)
+        return self._encode(Type.FLOW_REQUEST, (request_id, self.rng.choice(self.sources),
+                                                0xCB00710A, 6, 0, 443))
 
     def drain(self, answered: dict[int, float]) -> None:
-        """Collect answers; acknowledge policy pushes, as a gateway does."""
+        """Collect answers; acknowledge policy, as a gateway does."""
         while True:
             try:
                 data = self.sock.recv(4096)
             except BlockingIOError:
                 return
-            first = codec.BODIES[codec.GRANT].unpack_from(data, codec.HEADER.size)[0]
-            if data[3] == codec.POLICY_PUSH:
-                self.sock.sendto(codec.encode(codec.PUSH_ACK, self.gateway, self.nonces.next(),
-                                              (first,), self.key), self.target)
+            first = struct.unpack_from("!I", data, codec.HEADER.size)[0]
+            if data[3] == Type.POLICY:
+                self.sock.sendto(self._encode(Type.POLICY_ACK, (first,)), self.target)
             else:
                 answered[first] = time.perf_counter()
 
@@ -143,32 +149,33 @@ class Generator:
 
 def _registry(workdir: Path, key: bytes) -> Path:
     db = workdir / "registry.db"
-    people = [(f"NID-{k:05d}", f"Person {k}") for k in range(BOUND)]
+    cards = [issue(f"NID-{k:05d}", f"Person {k}") for k in range(BOUND)]
     registry = Registry.create(db, [Gateway(GATEWAY, "load", "all", key,
                                             int.from_bytes(socket.inet_aton(ADDRESS), "big"))],
-                               people, ttl_ms=30_000)
-    for k, (nid, _) in enumerate(people):
-        identity = registry.add_identity(nid, os.urandom(16), time.time())
+                               cards, ttl_ms=30_000)
+    for k, card in enumerate(cards):
+        identity = registry.add_identity(card.national_id, time.time())
         registry.bind(identity, 0xC6130000 + k, GATEWAY, time.time())
     registry.commit()
     registry.close()
     return db
 
 
-def inside_namespace(seconds: float) -> dict:
+def inside_namespace(seconds: float, durability: str) -> dict:
     """The benchmark proper; runs in its own network namespace (see ``run``)."""
     subprocess.run(["ip", "link", "set", "lo", "up"], check=True)
     with tempfile.TemporaryDirectory(prefix="splinterlab-admission-") as tmp:
-        return _measure(Path(tmp), seconds)
+        return _measure(Path(tmp), seconds, durability)
 
 
-def _measure(workdir: Path, seconds: float) -> dict:
+def _measure(workdir: Path, seconds: float, durability: str) -> dict:
     secret = os.urandom(32)
     db = _registry(workdir, secret)
     config = workdir / "authority.json"
-    config.write_text(json.dumps({"db": str(db), "address": ADDRESS,
+    config.write_text(json.dumps({"db": str(db), "address": ADDRESS, "durability": durability,
                                   "admin": str(workdir / "admin.sock")}))
-    authority = subprocess.Popen([sys.executable, "-m", "protocols.authority", str(config)],
+    authority = subprocess.Popen([sys.executable, "-m", "protocols.registered.authority",
+                                  str(config)],
                                  stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
         generator = Generator(Key(secret), [0xC6130000 + k for k in range(BOUND)])
@@ -184,29 +191,38 @@ def _measure(workdir: Path, seconds: float) -> dict:
     logged = registry.db.execute("SELECT COUNT(*) FROM admissions").fetchone()[0]
     registry.close()
     answered = warm_up.answered + sum(p.answered for p in paced) + flood.answered
-    return {"paced": [vars(p) for p in paced], "flood": vars(flood), "logged": logged,
-            "answered_total": answered}
+    return {"durability": durability, "paced": [vars(p) for p in paced], "flood": vars(flood),
+            "logged": logged, "answered_total": answered}
 
 
 def run(seconds: float = 3.0) -> dict:
-    """Run the benchmark in a fresh network namespace and print its figures."""
-    out = subprocess.run(["unshare", "--net", sys.executable, "-m",
-                          "experiments.admission_load", "bench", str(seconds)],
-                         capture_output=True, text=True)
-    if out.returncode != 0:
-        raise RuntimeError(f"the admission benchmark failed: {out.stderr.strip()[-400:]}")
-    result = json.loads(out.stdout)
-    for p in result["paced"]:
-        print(f"offered {p['offered_per_s']:>6.0f}/s: answered {p['answered']}/{p['sent']}, "
-              f"decision latency p50 {p['p50_ms']:.3f} ms, p99 {p['p99_ms']:.3f} ms")
-    f = result["flood"]
-    print(f"saturation: offered {f['offered_per_s']:.0f}/s, answered {f['answered']} of "
-          f"{f['sent']}: {f['decisions_per_cpu_s']:.0f} decisions per second per core "
-          "(answered decisions / CPU seconds the authority used)")
-    print(f"admission log: {result['logged']} rows for {result['answered_total']} answered "
-          "requests (each decision is in the log before it is answered; a decision whose "
-          "answer was lost is logged too)")
-    return result
+    """Run the benchmark in a fresh network namespace, once per durability setting (the
+    journal's write() alone; write() and fdatasync per batch), and print the figures side by
+    side."""
+    results = {}
+    for durability in ("process", "power"):
+        out = subprocess.run(["unshare", "--net", sys.executable, "-m",
+                              "experiments.admission_load", "bench", str(seconds), durability],
+                             capture_output=True, text=True)
+        if out.returncode != 0:
+            raise RuntimeError(f"the admission benchmark failed: {out.stderr.strip()[-400:]}")
+        results[durability] = json.loads(out.stdout)
+    print(f"{'':>24} {'durability process':>28} {'durability power':>28}")
+    for k, rate in enumerate(RATES):
+        cells = []
+        for durability in ("process", "power"):
+            p = results[durability]["paced"][k]
+            cells.append(f"{p['answered']}/{p['sent']} p50 {p['p50_ms']:.3f} p99 "
+                         f"{p['p99_ms']:.3f}")
+        print(f"offered {rate:>6}/s, ms: {cells[0]:>28} {cells[1]:>28}")
+    print("saturation, decisions per second per core (answered / the authority's CPU s): "
+          + ", ".join(f"{d} {results[d]['flood']['decisions_per_cpu_s']:.0f}"
+                      for d in ("process", "power")))
+    for durability, result in results.items():
+        print(f"admission log ({durability}): {result['logged']} rows for "
+              f"{result['answered_total']} answered requests (each decision is in the log "
+              "before it is answered; a decision whose answer was lost is logged too)")
+    return results
 
 
 def generate(config: dict, rate: int, seconds: float) -> dict:
@@ -224,4 +240,4 @@ if __name__ == "__main__":
         print(json.dumps(generate(json.loads(sys.argv[2]), int(sys.argv[3]),
                                   float(sys.argv[4]))))
     else:
-        print(json.dumps(inside_namespace(float(sys.argv[2]))))
+        print(json.dumps(inside_namespace(float(sys.argv[2]), sys.argv[3])))

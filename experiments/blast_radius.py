@@ -171,9 +171,6 @@ def repair(net, arch_obj, failure: dict) -> None:
 
 
 def measure(net, arch_obj, matrix: Matrix, arch: str, failure: dict, s: dict, log) -> dict:
-    if arch == "registered":  # fresh grants: existing flows then live a full TTL from here
-        arch_obj.operator.flush()
-        time.sleep(0.2)
     matrix.round()  # the "existing" flows: used (and, if need be, admitted) right before
     t0 = time.monotonic()
     inject(net, arch_obj, failure)

@@ -19,9 +19,11 @@ lie), **precision** (share of the targeted flows stopped) and **collateral** (sh
 other flows stopped) over a matrix of every host to every site and every other host,
 **evasion** (does each technique get the affected user to a targeted site: the foreign
 resolver, a TLS tunnel through the relay abroad, a relay run by another user at home, a new
-address, a new registration), and **attribution** (the share of the affected user's
-destinations that the operator's own records tie to them: the authority's admission log;
-for the border censor, what its routers' connection tables hold, by address).
+address, a new registration with their own card, a registration with somebody else's card
+lent to them: the "borrowed identity" of real-name systems, after which the log blames the
+card's owner), and **attribution** (the share of the affected user's destinations that the
+operator's own records tie to them, over the whole run: the authority's admission log; for
+the border censor, what its routers' connection tables hold, by address).
 """
 
 from __future__ import annotations
@@ -45,7 +47,7 @@ PROFILES = {"quick": {"timeout": 1.5, "repetitions": 1},
             "full": {"timeout": 2.0, "repetitions": 3}}
 ACTIONS = ("person", "destination", "name", "region", "country")
 TECHNIQUES = ("foreign_resolver", "tunnel_abroad", "relay_at_home", "address_change",
-              "reregistration")
+              "reregistration", "borrowed_identity")
 VICTIM, USER, HELPER = "h2", "h1", "h7"  # the person cut off, a user, a user who relays
 REGION = "north"
 BLOCKED_SITE, NAMED_SITE = "news.abroad.example", "social.abroad.example"
@@ -115,6 +117,8 @@ class Controls:
         self.essential_nodes = ["dns1", "web1"]
         self.essential_sites = {s for s, a in services.records.items()
                                 if set(a) & {net.address(n) for n in self.essential_nodes}}
+        self.blamed: dict = {}  # after a borrowed identity: whom the log names
+        self.started = time.time()  # attribution counts the records of the whole run
 
     def act(self, action: str) -> None:
         from protocols.censor import CensorPolicy
@@ -153,7 +157,6 @@ class Controls:
                 address=str(self.net.plan.address(VICTIM)))["identity"])
         else:
             op.restore()
-        op.flush()
 
     def records(self, host: str, since: float) -> set[str]:
         """Destinations the operator's records tie to ``host`` since ``since``."""
@@ -218,23 +221,42 @@ def evade(net, services, operator: Controls, action: str, technique: str) -> boo
             net.readdress(host, original)
             if operator.arch == "registered":
                 operator.arch_obj.bind(host)
-    # reregistration: only a person cut off by identity has one to renew
+    # a person cut off by identity: their own card again, or somebody else's
     if operator.arch != "registered" or action != "person":
         return None
-    if operator.arch_obj.register(host):  # refused: banned
-        return False
-    return web_probe(net, services, host, site, timeout=1.5).ok
+    arch = operator.arch_obj
+    if technique == "reregistration":
+        if arch.register(host):  # refused: still revoked
+            return False
+        return web_probe(net, services, host, site, timeout=1.5).ok
+    lender = arch.spares[0]
+    card = arch.lend_card(lender, host)
+    original = net.address(host)
+    net.readdress(host)  # the revoked identity keeps the old address
+    try:
+        if arch.register(host, card) and arch.bind(host, card):
+            return False
+        since = time.time()
+        ok = web_probe(net, services, host, site, timeout=1.5).ok
+        borrowed = arch.identity(host)
+        rows = arch.operator.log(limit=100, identity=borrowed, since=since)["admissions"]
+        operator.blamed = {"person_who_acted": arch.cards[host].national_id,
+                           "card_owner": lender.national_id,
+                           "log_names": sorted({arch.operator.who(identity=r["identity"])[
+                               "national_id"] for r in rows})}
+        return ok
+    finally:
+        net.readdress(host, original)
 
 
 def run_action(net, services, operator: Controls, matrix: WebMatrix, action: str, arch: str,
                rep: int, log) -> dict:
     host = VICTIM if action in ("person", "region") else USER
-    since = time.time()
     before = matrix.round()
-    records = operator.records(host, since)
+    records = operator.records(host, operator.started)
     effect = time_to_effect(net, services, operator, action)
     after = matrix.round()
-    records |= operator.records(host, since)
+    records |= operator.records(host, operator.started)
     essential = operator.essential_sites | set(operator.essential_nodes)
     stopped_t = total_t = stopped_n = total_n = 0
     for flow, answer in after.items():
@@ -251,8 +273,9 @@ def run_action(net, services, operator: Controls, matrix: WebMatrix, action: str
         else:
             total_n += 1
             stopped_n += not answer["ok"]
+    operator.blamed = {}
     evasions = {t: evade(net, services, operator, action, t) for t in TECHNIQUES}
-    records |= operator.records(host, since)
+    records |= operator.records(host, operator.started)
     contacted = {a for (src, _), answer in (*before.items(), *after.items()) if src == host
                  for a in answer["contacted"]}
     attribution = len(contacted & records) / len(contacted) if contacted else None
@@ -262,7 +285,8 @@ def run_action(net, services, operator: Controls, matrix: WebMatrix, action: str
             "precision": stopped_t / total_t if total_t else None,
             "collateral": stopped_n / total_n if total_n else None,
             "targeted_flows": total_t, "other_flows": total_n, "evasion": evasions,
-            "attribution": attribution, "destinations_contacted": len(contacted)}
+            "attribution": attribution, "destinations_contacted": len(contacted),
+            "borrowed_identity_blames": operator.blamed or None}
 
 
 def run(config: CensorshipConfig, out: Path | None = None) -> Path:
@@ -348,6 +372,13 @@ def markdown(summary: dict) -> str:
                    if v is not None else "n/a" for v in row["evasion"].values()),
                  _fmt(row["attribution"], "%")]
         lines.append("| " + " | ".join(cells) + " |")
+    for r in summary["records"]:
+        blames = r.get("borrowed_identity_blames")
+        if blames:
+            lines.append(f"\nBorrowed identity ({r['arch']}, repetition {r['repetition']}): "
+                         f"{blames['person_who_acted']} acted with the card of "
+                         f"{blames['card_owner']}; the admission log names "
+                         f"{', '.join(blames['log_names']) or 'nobody'}.")
     return "\n".join(lines) + "\n"
 
 

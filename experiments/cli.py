@@ -149,7 +149,7 @@ def cmd_up(args) -> int:
 
 
 def cmd_operator(args) -> int:
-    from protocols.operator import OperatorError
+    from protocols.registered.operator import OperatorError
 
     from . import operator_cli
 

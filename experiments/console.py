@@ -15,7 +15,7 @@ from mininet.cli import CLI
 import topologies
 from protocols import architectures
 from protocols.censor import CensorError, CensorPolicy
-from protocols.operator import OperatorError
+from protocols.registered.operator import OperatorError
 from protocols.services import Services
 from topologies.network import EmulatedNetwork, NetworkError
 
@@ -132,19 +132,36 @@ class SplinterCLI(CLI):
         return self.architecture
 
     def do_register(self, line: str) -> None:
-        """register HOST [NATIONAL_ID NAME...]: HOST registers through its gateway (by
-        default as the person the civil register assigns it)."""
+        """register HOST [CARD]: HOST proves who it is with its card (or one lent to it, see
+        lend) and registers."""
         arch, words = self._registered(), line.split()
         if arch and words:
-            why = arch.register(words[0], *(words[1:2] or [None]),
-                                " ".join(words[2:]) or None)
+            why = arch.register(*words[:2])
             print(f"  {why or f'{words[0]} is identity {arch.identity(words[0])}'}")
 
     def do_bind(self, line: str) -> None:
-        """bind HOST: HOST binds its saved identity to its current address."""
-        arch = self._registered()
-        if arch and line.strip():
-            print(f"  {arch.bind(line.strip()) or 'bound'}")
+        """bind HOST [CARD]: HOST binds its card's identity to its current address (after
+        readdress, say)."""
+        arch, words = self._registered(), line.split()
+        if arch and words:
+            print(f"  {arch.bind(*words[:2]) or 'bound'}")
+
+    def do_lend(self, line: str) -> None:
+        """lend OWNER HOST: OWNER's card (a host's person, or spare1..spare8 of the civil
+        register) is handed to HOST, out of band: the "borrowed identity" evasion."""
+        arch, words = self._registered(), line.split()
+        if not arch or len(words) != 2 or words[1] not in arch.cards:
+            print("usage: lend OWNER HOST   (OWNER: a host or spare1..spare8)")
+            return
+        owner = words[0]
+        if owner.startswith("spare") and owner[5:].isdigit() and \
+                1 <= int(owner[5:]) <= len(arch.spares):
+            owner = arch.spares[int(owner[5:]) - 1]
+        elif owner not in arch.cards:
+            print(f"*** {owner} holds no card")
+            return
+        name = arch.lend_card(owner, words[1])
+        print(f"  {words[1]} now holds {name}: register {words[1]} {name}")
 
     def do_operator(self, line: str) -> None:
         """operator COMMAND...: any operator command ('operator' alone lists them)."""

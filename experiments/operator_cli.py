@@ -13,13 +13,13 @@ import time
 from pathlib import Path
 
 import topologies
-from protocols.operator import Operator, OperatorError
+from protocols.registered.operator import Operator, OperatorError
 from protocols.services import catalogue
 from topologies import addressing
 from topologies.runstate import runs
 
 USAGE = """operator commands:
-  register NATIONAL_ID NAME...     create an identity (returns its credential)
+  add_person NATIONAL_ID NAME...   the civil register adds a person and issues their card
   revoke WHO / reinstate WHO       cut a person off / let them back (WHO: identity or host)
   block DEST / unblock DEST        DEST: site, node, address or prefix
   shutdown REGION [--allow DEST...]  cut a region off but for essential services
@@ -75,10 +75,10 @@ def execute(operator: Operator, names: Names, words: list[str],
     if not words:
         return USAGE
     op, args = words[0], words[1:]
-    if op == "register" and len(args) >= 2:
-        answer = operator.register(args[0], " ".join(args[1:]))
-        return (f"identity {answer['identity']} for {args[0]}, credential "
-                f"{answer['credential']}")
+    if op == "add_person" and len(args) >= 2:
+        answer = operator.add_person(args[0], " ".join(args[1:]))
+        return (f"{args[0]} ({answer['real_name']}) is in the civil register; card secret "
+                f"{answer['secret']} (hand it over out of band)")
     if op in ("revoke", "reinstate") and len(args) == 1:
         identity = names.identity(operator, args[0])
         answer = getattr(operator, op)(identity)

@@ -14,7 +14,7 @@ from collections.abc import Iterator
 import networkx as nx
 
 from protocols.permissionless import Permissionless
-from protocols.registered import Registered
+from protocols.registered.architecture import Registered
 from protocols.services import Services
 from topologies.network import EmulatedNetwork
 
@@ -39,7 +39,9 @@ def make(arch: str, seed: int, **options):
 def bring_up(graph: nx.Graph, arch: str, seed: int, backend: str = "auto", writer=None,
              **options) -> Iterator[tuple[EmulatedNetwork, Services, object]]:
     """``writer`` (a RunWriter) records how the network was emulated and configured, once it
-    is up and again once it is down (the delay path's figures then cover the whole run)."""
+    is up and again once it is down (the delay path's figures then cover the whole run), and
+    keeps what the architecture recorded (the registry and admission log of registered
+    access) in the results before the network goes away."""
     architecture = make(arch, seed, **options)
     net = EmulatedNetwork(graph, static_routes=False, backend=backend, seed=seed)
     try:
@@ -48,7 +50,11 @@ def bring_up(graph: nx.Graph, arch: str, seed: int, backend: str = "auto", write
             architecture.start(net, services)
             if writer is not None:
                 writer.network(arch, net, architecture)
-            yield net, services, architecture
+            try:
+                yield net, services, architecture
+            finally:
+                if writer is not None and hasattr(architecture, "keep_records"):
+                    architecture.keep_records(writer.records_dir(arch))
     finally:
         if writer is not None and net.calibration is not None:
             writer.network(arch, net, architecture)

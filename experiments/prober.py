@@ -24,7 +24,8 @@ is what "when did this host's traffic stop" means: a round trip also loses probe
 request passed before a cut and whose reply did not.
 
 SIGINT (or SIGTERM) ends the sending; after a last second for what is still on its way, each
-prints one JSON list.
+prints one JSON list. ICMP goes through a "ping socket" (what unprivileged ping uses): hosts'
+processes are not root; the kernel sets the identifier and hands back only our own replies.
 """
 
 from __future__ import annotations
@@ -32,7 +33,6 @@ from __future__ import annotations
 import contextlib
 import errno
 import json
-import os
 import select
 import signal
 import socket
@@ -43,20 +43,21 @@ import time
 ECHO_REQUEST, ECHO_REPLY = 8, 0
 
 
-def checksum(data: bytes) -> int:
-    if len(data) % 2:
-        data += b"\0"
-    total = sum(struct.unpack(f"!{len(data) // 2}H", data))
-    total = (total >> 16) + (total & 0xFFFF)
-    total += total >> 16
-    return ~total & 0xFFFF
+def ping_socket() -> socket.socket:
+    return socket.socket(socket.AF_INET, socket.SOCK_DGRAM, socket.IPPROTO_ICMP)
 
 
-def echo(ident: int, seq: int) -> bytes:
-    payload = b"splinterlab-probe"
-    header = struct.pack("!BBHHH", ECHO_REQUEST, 0, 0, ident, seq)
-    return struct.pack("!BBHHH", ECHO_REQUEST, 0, checksum(header + payload), ident, seq) + \
-        payload
+def echo(seq: int) -> bytes:
+    """An echo request; the kernel fills in the identifier and the checksum."""
+    return struct.pack("!BBHHH", ECHO_REQUEST, 0, 0, 0, seq) + b"splinterlab-probe"
+
+
+def reply_seq(packet: bytes) -> int | None:
+    """The sequence number of an echo reply (as a ping socket delivers it: no IP header)."""
+    if len(packet) < 8:
+        return None
+    kind, _, _, _, seq = struct.unpack_from("!BBHHH", packet)
+    return seq if kind == ECHO_REPLY else None
 
 
 DATAGRAM = struct.Struct("!Qd")  # sequence number, send time
@@ -70,8 +71,7 @@ def _stopper() -> list[float]:
 
 
 def icmp(destination: str, interval: float, linger: float = 1.0) -> list[list]:
-    ident = os.getpid() & 0xFFFF
-    sock = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_ICMP)
+    sock = ping_socket()
     sent: dict[int, tuple[float, float]] = {}  # seq -> (wall clock, monotonic)
     rtt: dict[int, float] = {}
     stopped = _stopper()
@@ -84,7 +84,7 @@ def icmp(destination: str, interval: float, linger: float = 1.0) -> list[list]:
             seq += 1
             sent[seq] = (time.time(), time.monotonic())
             with contextlib.suppress(OSError):  # no route at this moment: a lost probe
-                sock.sendto(echo(ident, seq & 0xFFFF), (destination, 0))
+                sock.sendto(echo(seq & 0xFFFF), (destination, 0))
             continue
         wait = min(due, stopped[0] + linger if stopped else due) - now
         try:
@@ -92,12 +92,10 @@ def icmp(destination: str, interval: float, linger: float = 1.0) -> list[list]:
         except InterruptedError:
             continue
         if readable:
-            packet = sock.recv(2048)
-            header = (packet[0] & 0x0F) * 4
-            kind, _, _, reply_ident, reply_seq = struct.unpack_from("!BBHHH", packet, header)
-            if kind == ECHO_REPLY and reply_ident == ident:
+            got = reply_seq(sock.recv(2048))
+            if got is not None:
                 # the newest probe with this 16-bit sequence number
-                match = max((s for s in sent if s & 0xFFFF == reply_seq), default=None)
+                match = max((s for s in sent if s & 0xFFFF == got), default=None)
                 if match is not None and match not in rtt:
                     rtt[match] = (time.monotonic() - sent[match][1]) * 1000
     return [[s, sent[s][0], rtt.get(s)] for s in sorted(sent)]
@@ -139,8 +137,7 @@ def udp_sink(port: int, linger: float = 1.0) -> list[list]:
 
 
 def matrix(timeout: float, destinations: list[str]) -> None:
-    ident = os.getpid() & 0xFFFF
-    icmp = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_ICMP)
+    icmp = ping_socket()
     seq = 0
     for line in sys.stdin:
         words = line.split()
@@ -150,7 +147,7 @@ def matrix(timeout: float, destinations: list[str]) -> None:
         seq = (seq + 1) & 0xFFFF
         for d in destinations:
             with contextlib.suppress(OSError):  # no route at all (our line is down): not reached
-                icmp.sendto(echo(ident, seq), (d, 0))
+                icmp.sendto(echo(seq), (d, 0))
         pending: dict[socket.socket, str] = {}
         for d in destinations:
             s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
@@ -173,9 +170,7 @@ def matrix(timeout: float, destinations: list[str]) -> None:
                 del pending[s]
             if readable:
                 packet, (source, _) = icmp.recvfrom(2048)
-                header = (packet[0] & 0x0F) * 4
-                kind, _, _, reply_ident, reply_seq = struct.unpack_from("!BBHHH", packet, header)
-                if kind == ECHO_REPLY and reply_ident == ident and reply_seq == seq:
+                if reply_seq(packet) == seq:
                     reached_icmp.add(source)
         for s in pending:
             s.close()

@@ -50,15 +50,17 @@ def ping(net, src: str, dst: str, count: int = 1, timeout: float = 2.0,
 
 @dataclass(frozen=True)
 class PingSeries:
-    rtts_ms: list[float]  # per reply, in order; ping prints >= 100 ms with 1 ms resolution
-    summary: PingResult   # its average has microsecond resolution at any RTT
+    rtts_ms: list[float]   # per reply, in order; ping prints >= 100 ms with 1 ms resolution
+    summary: PingResult    # its average has microsecond resolution at any RTT
+    first_ms: float | None = None  # the first echo's RTT (None: it got no reply)
 
 
 def ping_series(net, src: str, dst: str, count: int, interval: float = 0.02) -> PingSeries:
     out = net.exec(src, "ping", "-n", "-c", str(count), "-i", str(interval), "-W", "2",
                    net.address(dst), check=False, timeout=count * interval + 15).stdout
-    return PingSeries([float(m) for m in re.findall(r"time=([\d.]+) ms", out)],
-                      parse_ping(src, dst, count, out))
+    replies = re.findall(r"icmp_seq=(\d+) .*time=([\d.]+) ms", out)
+    return PingSeries([float(t) for _, t in replies], parse_ping(src, dst, count, out),
+                      next((float(t) for seq, t in replies if seq == "1"), None))
 
 
 def ping_times(net, src: str, dst: str, count: int, interval: float = 0.02) -> list[float]:

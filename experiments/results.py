@@ -2,6 +2,8 @@
 
     results/<experiment>/<run-name>/
         topology.json    the graph used (networkx node-link), hosts and routers included
+        records/         per registered-access network: registry.db (SQLite, keys and
+                         enrolment secrets removed) and admissions.csv, the admission log
         results.json     summary figures
         *.csv            one row per probe, appended as measured (an interrupted run keeps
                          everything measured so far)
@@ -90,6 +92,7 @@ class RunWriter:
         self.dir = (out or RESULTS_ROOT) / experiment / name.replace("/", "_").replace(",", "_")
         self.dir.mkdir(parents=True, exist_ok=True)
         self.logs: list[CsvLog] = []
+        self.networks: dict[str, int] = {}
         self._meta = {"experiment": experiment, "scenario": _plain(vars(config)),
                       "seed": getattr(config, "seed", None), "git_commit": git_commit(),
                       "versions": versions(), "start": time.time(), "status": "running",
@@ -98,6 +101,11 @@ class RunWriter:
 
     def topology(self, g: nx.Graph) -> None:
         graphs.save(g, self.dir / "topology.json")
+
+    def records_dir(self, arch: str) -> Path:
+        """A fresh directory for what one network of ``arch`` recorded."""
+        self.networks[arch] = self.networks.get(arch, 0) + 1
+        return self.dir / "records" / f"{arch}-{self.networks[arch]}"
 
     def csv(self, name: str, header: list[str]) -> CsvLog:
         log = CsvLog(self.dir / f"{name}.csv", header)
@@ -136,7 +144,7 @@ class RunWriter:
         if os.environ.get("SUDO_UID"):  # results belong to the person who ran sudo
             uid, gid = int(os.environ["SUDO_UID"]), int(os.environ.get("SUDO_GID", "0"))
             for path in [self.dir.parent.parent, self.dir.parent, self.dir,
-                         *self.dir.iterdir()]:
+                         *self.dir.rglob("*")]:
                 with contextlib.suppress(OSError):
                     os.chown(path, uid, gid)
 

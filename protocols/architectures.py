@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Protocol
 
 from .permissionless import Permissionless
-from .registered import Registered
+from .registered.architecture import Registered
 from .static import Static
 
 

@@ -16,6 +16,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 from ipaddress import IPv4Interface
+from pathlib import Path
 
 from topologies.addressing import UNROUTED
 from topologies.graph import is_foreign, services, site_owner
@@ -94,7 +95,7 @@ class Services:
         resolver = resolver or self.resolver(foreign=foreign) or self.resolver(not foreign)
         if resolver is None:
             raise NetworkError("a relay needs a resolver in the topology")
-        cert, key = self.certificate
+        cert, key = (self.net.give(node, Path(f)) for f in self.certificate)
         daemon = self.net.start_daemon(Daemon(
             node, "relay", [sys.executable, "-m", "protocols.relay",
                             self.net.address(resolver), cert, key],

@@ -1,4 +1,5 @@
-"""The gateway's pure pieces: its nftables table, set elements, and first-packet parsing."""
+"""The gateway's pure pieces: its nftables table, set elements, first-packet parsing, and how
+a queued packet is named as a flow."""
 
 from __future__ import annotations
 
@@ -7,12 +8,13 @@ import subprocess
 
 import pytest
 
-from protocols import gateway
+from protocols.registered import gateway, ruleset
+
+LINES = {"a1-eth2": "198.19.1.0/29", "a1-eth3": "198.19.1.8/29"}
 
 
 def test_the_ruleset_is_valid_nftables():
-    text = gateway.ruleset({"a1-eth2": "198.19.1.0/29", "a1-eth3": "198.19.1.8/29"},
-                           "198.18.0.0/15")
+    text = ruleset.ruleset(LINES)
     if subprocess.run(["id", "-u"], capture_output=True, text=True).stdout.strip() != "0":
         pytest.skip("nft -c needs root")
     # nft -c checks against a kernel: run it in a namespace of its own
@@ -21,13 +23,31 @@ def test_the_ruleset_is_valid_nftables():
     assert check.returncode == 0, check.stderr
 
 
-def test_spoofing_and_registration_come_before_any_grant():
-    text = gateway.ruleset({"a1-eth2": "198.19.1.0/29"}, "198.18.0.0/15")
-    from_host = text.split("chain from_host {", 1)[1].split("}", 1)[0]
-    order = ["@lines", "@cut", "@bound", "@blocked", "shutdown_out", "ct direction reply",
-             "admitted", "mark set"]
-    positions = [from_host.index(word) for word in order]
-    assert positions == sorted(positions)
+def _chain(name: str) -> str:
+    return ruleset.ruleset(LINES).split(f"chain {name} {{", 1)[1].split("\n  }", 1)[0]
+
+
+def test_hard_lines_and_registration_come_before_any_grant_both_ways():
+    for chain, order in (("from_host", ["@lines", "@cut", "@bound", "@blocked", "shutdown_out",
+                                        "related", "admitted", "mark set"]),
+                         ("to_host", ["@cut", "@bound", "@blocked", "shutdown_in", "related",
+                                      "admitted", "mark set"])):
+        text = _chain(chain)
+        positions = [text.index(word) for word in order]
+        assert positions == sorted(positions), chain
+        assert "established" not in text and "198.18.0.0" not in text  # no bypass
+
+
+def test_a_reply_matches_its_flows_grant_reversed_and_only_as_a_reply():
+    text = _chain("admitted_l4")
+    assert "ct direction original ip saddr . ip daddr . meta l4proto . th dport @grants_l4" in text
+    assert "ct direction reply ip daddr . ip saddr . meta l4proto . th sport @grants_l4" in text
+
+
+def test_hosts_reach_only_the_registration_service_on_the_gateway_itself():
+    assert "udp dport 7401 accept" in _chain("host_to_gateway")
+    assert "counter name not_service drop" in _chain("host_to_gateway")
+    assert "udp dport 7401 counter name service_elsewhere drop" in _chain("input")
 
 
 def test_flows_with_ports_use_the_port_keyed_sets():
@@ -37,11 +57,29 @@ def test_flows_with_ports_use_the_port_keyed_sets():
         "denied { 198.19.1.2 . 203.0.113.10 . 1"
 
 
-def test_parse_ip_reads_the_flow_of_a_first_packet():
+def test_parse_ip_reads_addresses_and_ports():
     ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 60, 1, 0, 64, 6, 0,
                      bytes([198, 19, 1, 2]), bytes([203, 0, 113, 10]))
     tcp = struct.pack("!HH", 40000, 80)
-    assert gateway.parse_ip(ip + tcp) == (0xC6130102, 0xCB00710A, 6, 80)
+    assert gateway.parse_ip(ip + tcp) == (0xC6130102, 0xCB00710A, 6, 40000, 80)
     icmp = ip[:9] + b"\x01" + ip[10:] + b"\x08\x00\x00\x00"
-    assert gateway.parse_ip(icmp) == (0xC6130102, 0xCB00710A, 1, 0)
+    assert gateway.parse_ip(icmp) == (0xC6130102, 0xCB00710A, 1, 0, 0)
     assert gateway.parse_ip(b"\x60" + b"\0" * 39) is None  # IPv6: not ours
+
+
+HOST, REMOTE = 0xC6130102, 0xCB00710A
+
+
+@pytest.mark.parametrize("fields, mark, flow, inbound", [
+    ((HOST, REMOTE, 6, 40000, 80), ruleset.MARK_OUT, (HOST, REMOTE, 6, 80), False),
+    ((REMOTE, HOST, 6, 80, 40000), ruleset.MARK_IN_REPLY, (HOST, REMOTE, 6, 80), False),
+    ((REMOTE, HOST, 6, 50000, 22), ruleset.MARK_IN, (REMOTE, HOST, 6, 22), True),
+    ((HOST, REMOTE, 6, 22, 50000), ruleset.MARK_OUT_REPLY, (REMOTE, HOST, 6, 22), True),
+])
+def test_a_queued_packet_is_named_by_the_flow_it_belongs_to(fields, mark, flow, inbound):
+    assert gateway.canonical(fields, mark) == (flow, inbound)
+
+
+def test_renewal_comes_well_before_expiry_and_never_later_than_two_seconds():
+    assert gateway.renewal_margin(200) == pytest.approx(0.0667, abs=1e-3)
+    assert gateway.renewal_margin(60_000) == 2.0

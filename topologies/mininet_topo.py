@@ -26,18 +26,21 @@ _NODE_SYSCTLS = ("net.ipv6.conf.all.disable_ipv6=1", "net.ipv6.conf.default.disa
 
 
 class EndHost(Node):
-    """A host or server: one interface, a default route to its router."""
+    """A host or server: one interface, a default route to its router. Any user may ping
+    (ICMP "ping sockets"): hosts' processes are not root."""
 
     def config(self, **params):
         result = super().config(**params)
-        self.cmd("sysctl -qw " + " ".join(_NODE_SYSCTLS))
+        self.cmd("sysctl -qw " + " ".join(_NODE_SYSCTLS) +
+                 " net.ipv4.ping_group_range='0 2147483647'")
         return result
 
 
 class Router(Node):
     """A Linux router: forwarding on, loopback address as router id, optional static routes.
 
-    Reverse-path filtering is off because OSPF's equal-cost paths are legitimately asymmetric.
+    Reverse-path filtering is set per interface by the network (``source_validation``): the
+    defaults here are off, since "all" would override every interface's own setting.
     """
 
     def config(self, loopback=None, routes=(), **params):
@@ -62,9 +65,11 @@ class Router(Node):
 
 
 class GraphTopo(Topo):
-    """One Mininet node per graph node, one veth link per edge, addresses from the plan."""
+    """One Mininet node per graph node, one veth link per edge, addresses from the plan.
+    With ``private_root``, every host sees only ``<private_root>/<host>`` at
+    /run/splinterlab (a private mount in its own mount namespace)."""
 
-    def build(self, graph: nx.Graph, static: bool = True):
+    def build(self, graph: nx.Graph, static: bool = True, private_root: str | None = None):
         plan = addressing.plan(graph)
         table = routes.static_routes(graph, plan) if static else {}
         for node in graph:
@@ -73,8 +78,10 @@ class GraphTopo(Topo):
                              routes=[(str(p), str(nh)) for p, nh in table.get(node, [])])
             else:
                 (intf,) = plan.interfaces_of(node)
+                private = ([("/run/splinterlab", f"{private_root}/%(name)s")]
+                           if private_root and graph.nodes[node]["role"] == "host" else [])
                 self.addHost(node, cls=EndHost, ip=str(intf.address),
-                             defaultRoute=f"via {plan.gateway(node)}")
+                             defaultRoute=f"via {plan.gateway(node)}", privateDirs=private)
         for a, b in sorted(graph.edges):
             ia, ib = plan.intf(a, b), plan.intf(b, a)
             self.addLink(a, b, port1=int(ia.name.rsplit("eth", 1)[1]),

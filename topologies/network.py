@@ -7,6 +7,13 @@ crash kills them and a restore starts them again, and experiments schedule failu
 ``stop`` ends with the same sweep as ``splinterlab clean``, so nothing outlives the network.
 
 Closed by construction: no link to the root namespace, no NAT, no default route out.
+
+Hosts are people's machines, so their processes are not root: each host has a user of its own
+(uid ``HOST_UID_BASE`` + its number) and sees, at ``/run/splinterlab``, only a private
+directory of its own (``private_dir``); run files, daemons' keys and sockets stay out of its
+reach (and, not being root, it cannot reach them through another process's ``/proc`` entry).
+``exec`` and ``popen`` run a command in a host as its user unless ``privileged`` (the
+network's own configuration: addresses, routes, shaping). Mininet's CLI shells stay root.
 """
 
 from __future__ import annotations
@@ -24,12 +31,14 @@ from pathlib import Path
 
 import networkx as nx
 
-from . import addressing, calibration, cleanup, shaping
+from . import addressing, calibration, cleanup, shaping, source_validation
 from .delaypath import DelayPath, DelayPathError, Queue, hold_low_latency
-from .graph import LinkSpec, is_router, natural_key
+from .graph import LinkSpec, hosts, is_router, natural_key
 from .runstate import MARKER, RunState
 
 LINK_MODES = ("carrier", "silent")
+HOST_UID_BASE = 20000
+PRIVATE = Path("/run/splinterlab")  # where a host sees its private directory
 _STOP_SIGNALS = {signal.SIGINT, signal.SIGTERM, signal.SIGHUP}
 
 
@@ -80,6 +89,7 @@ class Daemon:
     pidfile: Path | None = None
     log: Path | None = None
     process: subprocess.Popen | None = None
+    privileged: bool = False  # in a host: run as root, not as the host's user
 
     def pid(self) -> int | None:
         if self.pidfile:
@@ -109,6 +119,7 @@ class EmulatedNetwork:
         self.down_links: dict[tuple[str, str], str] = {}
         self.crashed: set[str] = set()
         self.moved: dict[str, str] = {}  # end node -> address it moved to
+        self.users = {h: HOST_UID_BASE + k for k, h in enumerate(hosts(graph), start=1)}
         self.timings: dict[str, float] = {}
         self.delay: DelayPath | None = None  # the userspace delay path, if that backend
         self.calibration: calibration.Calibration | None = None
@@ -142,9 +153,14 @@ class EmulatedNetwork:
                         interfaces=sorted(i.name for i in self.plan.interfaces.values()))
         setLogLevel("output")  # the CLI prints through this level; "info" would be chatty
         self._calibrate()
-        self.mn = Mininet(topo=GraphTopo(self.graph, static=self.static_routes),
+        self.mn = Mininet(topo=GraphTopo(self.graph, static=self.static_routes,
+                                         private_root=str(self.run.subdir("private"))),
                           controller=None, build=False, waitConnected=False)
         self.mn.build()
+        for host, uid in self.users.items():
+            os.chown(self.private_dir(host), uid, uid)
+            os.chmod(self.private_dir(host), 0o700)
+        self._validate_sources()
         self.timings["mininet_s"] = time.monotonic() - t0
         self._apply_shaping(self.graph.nodes)
         self.run.record(phase="up")
@@ -204,19 +220,53 @@ class EmulatedNetwork:
     def __getitem__(self, name: str):
         return self.mn[name]
 
+    def _argv(self, node: str, argv, privileged: bool, raw: bool = False) -> list[str]:
+        uid = self.users.get(node)
+        if uid is None or privileged:
+            return ["mnexec", "-a", str(self[node].pid), *argv]
+        # ping's file capability (cap_net_raw) must stay grantable; nothing else is. ``raw``:
+        # the host's user may also craft packets (a person in control of their own machine)
+        caps = ["--inh-caps=-all,+net_raw", "--ambient-caps=-all,+net_raw"] if raw else \
+            ["--inh-caps=-all"]
+        return ["mnexec", "-a", str(self[node].pid), "setpriv", f"--reuid={uid}",
+                f"--regid={uid}", "--clear-groups", *caps, "--bounding-set=-all,+net_raw",
+                *argv]
+
     def exec(self, node: str, *argv: str, input: str | None = None, timeout: float = 60,
-             check: bool = True) -> subprocess.CompletedProcess:
-        """Run a program inside a node and wait for it."""
-        result = subprocess.run(["mnexec", "-a", str(self[node].pid), *argv], input=input,
+             check: bool = True, privileged: bool = False,
+             raw: bool = False) -> subprocess.CompletedProcess:
+        """Run a program inside a node and wait for it (in a host, as its user unless
+        ``privileged``; ``raw``: with the power to craft packets, nothing more)."""
+        result = subprocess.run(self._argv(node, argv, privileged, raw), input=input,
                                 capture_output=True, text=True, timeout=timeout)
         if check and result.returncode != 0:
             raise NetworkError(f"{node}: '{' '.join(argv)}' failed: "
                                f"{(result.stderr or result.stdout).strip()[:300]}")
         return result
 
-    def popen(self, node: str, argv: list[str], **kwargs) -> subprocess.Popen:
-        """Start a program inside a node without waiting."""
-        return subprocess.Popen(["mnexec", "-a", str(self[node].pid), *argv], **kwargs)
+    def popen(self, node: str, argv: list[str], privileged: bool = False,
+              **kwargs) -> subprocess.Popen:
+        """Start a program inside a node without waiting (in a host, as its user unless
+        ``privileged``)."""
+        return subprocess.Popen(self._argv(node, argv, privileged), **kwargs)
+
+    def private_dir(self, host: str) -> Path:
+        """Where a host's private directory is, seen from outside (it sees it at PRIVATE)."""
+        assert self.run is not None, "the network is not up"
+        return self.run.dir / "private" / host
+
+    def give(self, node: str, source: Path, name: str | None = None) -> str:
+        """Make a file readable inside ``node``: a host gets a copy in its private directory,
+        owned by its user, mode 0600; others read it where it is. Returns the path the node
+        sees."""
+        if node not in self.users:
+            return str(source)
+        name = name or source.name
+        target = self.private_dir(node) / name
+        target.write_bytes(source.read_bytes())
+        os.chown(target, self.users[node], self.users[node])
+        os.chmod(target, 0o600)
+        return str(PRIVATE / name)
 
     def workdir(self, *parts: str, owner: str | None = None) -> Path:
         assert self.run is not None, "the network is not up"
@@ -226,10 +276,10 @@ class EmulatedNetwork:
         if daemon not in self.daemons:
             self.daemons.append(daemon)
         if daemon.pidfile:
-            self.exec(daemon.node, *daemon.argv)
+            self.exec(daemon.node, *daemon.argv, privileged=daemon.privileged)
         else:
             log = open(daemon.log, "ab") if daemon.log else subprocess.DEVNULL  # noqa: SIM115
-            daemon.process = self.popen(daemon.node, daemon.argv, stdout=log,
+            daemon.process = self.popen(daemon.node, daemon.argv, daemon.privileged, stdout=log,
                                         stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
             if daemon.log:
                 log.close()
@@ -250,6 +300,15 @@ class EmulatedNetwork:
         if daemon.pidfile:
             daemon.pidfile.unlink(missing_ok=True)
 
+    def _validate_sources(self) -> None:
+        for router in (n for n in self.graph if is_router(self.graph, n)):
+            settings = source_validation.rp_filter(self.graph, self.plan, router)
+            if settings:
+                self.exec(router, "sysctl", "-qw", *settings, privileged=True)
+            table = source_validation.ruleset(self.graph, self.plan, router)
+            if table:
+                self.exec(router, "nft", "-f", "-", input=table, privileged=True)
+
     # -- shaping ---------------------------------------------------------------------------
     def _apply_shaping(self, nodes) -> None:
         """tc and iptables on ``nodes``; the delay process always gets the whole network's
@@ -258,10 +317,9 @@ class EmulatedNetwork:
                                      netem_cost_ms=self.calibration.cost_us / 1000)
         for node in sorted(nodes, key=natural_key):
             todo = plans.get(node, shaping.NodeShaping())
-            if todo.tc:
-                batch = self.workdir("shaping") / f"{node}.tc"
-                batch.write_text("\n".join(todo.tc) + "\n")
-                self.exec(node, "tc", "-batch", str(batch))
+            if todo.tc:  # on stdin: a host does not see the run's files
+                self.exec(node, "tc", "-batch", "-", input="\n".join(todo.tc) + "\n",
+                          privileged=True)
         if self.delay is not None:
             queues = [Queue(node, q.number, q.delay_ms, q.jitter_ms)
                       for node, todo in sorted(plans.items()) for q in todo.queues]
@@ -272,10 +330,10 @@ class EmulatedNetwork:
                 raise NetworkError(str(e)) from None
         for node in nodes:
             todo = plans.get(node, shaping.NodeShaping())
-            self.exec(node, "iptables", "-w", "-t", "mangle", "-F")
+            self.exec(node, "iptables", "-w", "-t", "mangle", "-F", privileged=True)
             if todo.iptables:
                 self.exec(node, "iptables-restore", "-w", "--noflush",
-                          input=todo.iptables_restore())
+                          input=todo.iptables_restore(), privileged=True)
 
     def set_link(self, a: str, b: str, spec: LinkSpec) -> None:
         """Change a link's delay, jitter, loss or bandwidth while the network runs."""
@@ -283,7 +341,8 @@ class EmulatedNetwork:
                                       loss_pct=spec.loss_pct, jitter_ms=spec.jitter_ms)
         for node in (a, b):
             for intf in self.plan.interfaces_of(node):
-                self.exec(node, "tc", "qdisc", "del", "dev", intf.name, "root", check=False)
+                self.exec(node, "tc", "qdisc", "del", "dev", intf.name, "root", check=False,
+                          privileged=True)
         self._apply_shaping([a, b])
 
     # -- failures --------------------------------------------------------------------------
@@ -300,9 +359,9 @@ class EmulatedNetwork:
             raise NetworkError(f"link mode must be one of {', '.join(LINK_MODES)}")
         for node, intf in zip((a, b), self._link_ends(a, b), strict=True):
             if mode == "carrier":
-                self.exec(node, "ip", "link", "set", intf, "down")
+                self.exec(node, "ip", "link", "set", intf, "down", privileged=True)
             else:
-                self.exec(node, "nft", "-f", "-", input=(
+                self.exec(node, "nft", "-f", "-", privileged=True, input=(
                     f"table netdev splinter_cut {{ chain {_chain(intf)} {{ type filter hook "
                     f'ingress device "{intf}" priority -500; policy drop; }}; }}'))
         self.down_links[tuple(sorted((a, b)))] = mode
@@ -311,10 +370,10 @@ class EmulatedNetwork:
         mode = self.down_links.pop(tuple(sorted((a, b))), None)
         for node, intf in zip((a, b), self._link_ends(a, b), strict=True):
             if mode == "silent":
-                self.exec(node, "nft", "-f", "-", check=False,
+                self.exec(node, "nft", "-f", "-", check=False, privileged=True,
                           input=f"delete chain netdev splinter_cut {_chain(intf)}")
             elif node not in self.crashed:
-                self.exec(node, "ip", "link", "set", intf, "up")
+                self.exec(node, "ip", "link", "set", intf, "up", privileged=True)
         self._restore_static_routes([a, b])
 
     def crash(self, router: str) -> None:
@@ -352,7 +411,7 @@ class EmulatedNetwork:
                     f"route replace {p} via {nh}\n" for p, nh in routes))
             else:
                 self.exec(node, "ip", "route", "replace", "default", "via",
-                          str(self.plan.gateway(node)), check=False)
+                          str(self.plan.gateway(node)), check=False, privileged=True)
 
     def readdress(self, end: str, address: str | None = None) -> str:
         """Move an end node to another address of its own line, as when an ISP hands out a new
@@ -364,7 +423,7 @@ class EmulatedNetwork:
         target = address or next(a for a in spares if a != current)
         if target not in spares:
             raise NetworkError(f"{target} is not a free address of {end}'s line {line}")
-        self.exec(end, "ip", "-batch", "-", input=(
+        self.exec(end, "ip", "-batch", "-", privileged=True, input=(
             f"addr flush dev {intf.name}\naddr add {target}/{line.prefixlen} dev {intf.name}\n"
             f"route replace default via {self.plan.gateway(end)}\n"))
         if target == str(intf.address.ip):
@@ -384,7 +443,9 @@ class EmulatedNetwork:
         """What a results file needs to say about how links were emulated: the backend, its
         calibration and, for the userspace path, how punctually it released packets."""
         out = {"delay_backend": self.backend, "low_latency_pm_qos": self.low_latency_held,
-               "static_routes": self.static_routes}
+               "static_routes": self.static_routes,
+               "source_validation": source_validation.SETTINGS,
+               "hosts": "each its own user and private /run/splinterlab"}
         if self.calibration is not None:
             out["calibration"] = asdict(self.calibration)
         if self.backend == "userspace":

@@ -1,7 +1,7 @@
 """The operator's console to the authority: a Python API over the authority's Unix socket.
 
 Every call returns the authority's answer, with ``time``: when the change was committed (and
-its pushes sent). Experiments use this class; ``splinterlab operator`` and the ``up`` CLI are
+sent to the gateways). Experiments use this class; ``splinterlab operator`` and the ``up`` CLI are
 thin wrappers around it.
 """
 
@@ -34,10 +34,8 @@ class Operator:
             raise OperatorError(answer.get("error", "refused"))
         return answer
 
-    def register(self, national_id: str, real_name: str) -> dict:
-        return self.call("register", national_id=national_id, real_name=real_name)
-
     def add_person(self, national_id: str, real_name: str) -> dict:
+        """The civil register adds a person; the answer carries their card's secret."""
         return self.call("add_person", national_id=national_id, real_name=real_name)
 
     def revoke(self, identity: int) -> dict:
@@ -78,3 +76,7 @@ class Operator:
     def flush(self) -> dict:
         """Every gateway forgets its grants; the next packet of every flow is asked about."""
         return self.call("flush")
+
+    def checkpoint(self) -> dict:
+        """Everything journaled into the registry, committed (before a copy is taken)."""
+        return self.call("checkpoint")

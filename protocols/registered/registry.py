@@ -1,62 +1,68 @@
-"""The authority's persistent registry: SQLite in WAL mode.
+"""The authority's persistent registry: SQLite in WAL mode, readable by anyone's ``sqlite3``.
 
-Tables: ``people`` (the civil register: real name per national id, which registration checks
-against), ``identities`` (one per person, with a credential hash and a status), ``bindings``
-(the address and gateway an identity uses), ``gateways`` (id, name, region, HMAC key,
-control address), ``blocked`` and ``shutdowns`` (policy), ``settings`` (the admission TTL),
-and two append-only logs: ``admissions`` (who, to whom, when, decision, why) and ``actions``
-(every operator command, timestamped). Triggers refuse UPDATE and DELETE on both logs.
+Tables: ``people`` (the civil register: real name and enrolment secret per national id),
+``identities`` (at most one per person, with when it was registered and revoked),
+``bindings`` (the address and gateway an identity uses), ``gateways`` (id, name, region, HMAC
+key, control address), ``blocked`` and ``shutdowns`` (policy), ``settings`` (the admission
+TTL, the imported journal offset), ``changes`` (every policy change, numbered per gateway:
+what each gateway must apply, in order), and two append-only logs: ``admissions`` (who, to
+whom, when, decided how and why) and ``actions`` (every operator command). Triggers refuse
+UPDATE and DELETE on the logs and the changes.
 
-Durability: a change is acknowledged only after its transaction commits. WAL with
-``synchronous=NORMAL`` keeps every commit across a crash of the process (kill -9); surviving a
-power cut needs ``synchronous=FULL`` (``durable_to_power_loss=True``), at a cost per commit.
+The file is created readable by its owner only. A change is acknowledged only after its
+transaction commits: with ``durability="process"`` (WAL, synchronous=NORMAL) every commit
+survives a crash of the process (kill -9); ``"power"`` (synchronous=FULL) also a power cut.
+``copy_without_secrets`` writes the copy a results directory keeps: everything but the keys
+and the enrolment secrets.
 """
 
 from __future__ import annotations
 
-import hashlib
+import os
 import sqlite3
 import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from .admission import AdmissionRow
+from .identity import Card
+
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS people (
-    national_id TEXT PRIMARY KEY, real_name TEXT NOT NULL);
+    national_id TEXT PRIMARY KEY, real_name TEXT NOT NULL, card_secret BLOB);
 CREATE TABLE IF NOT EXISTS identities (
     id INTEGER PRIMARY KEY, national_id TEXT NOT NULL UNIQUE REFERENCES people,
-    credential_sha256 BLOB NOT NULL, registered REAL NOT NULL,
-    revoked REAL);
+    registered REAL NOT NULL, revoked REAL);
 CREATE TABLE IF NOT EXISTS bindings (
     identity INTEGER PRIMARY KEY REFERENCES identities, address INTEGER NOT NULL UNIQUE,
     gateway INTEGER NOT NULL REFERENCES gateways, since REAL NOT NULL);
 CREATE TABLE IF NOT EXISTS gateways (
     id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE, region TEXT NOT NULL,
-    key BLOB NOT NULL, address INTEGER NOT NULL);
+    key BLOB, address INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS blocked (
     address INTEGER NOT NULL, length INTEGER NOT NULL, since REAL NOT NULL,
     PRIMARY KEY (address, length));
 CREATE TABLE IF NOT EXISTS shutdowns (
     region TEXT PRIMARY KEY, allow TEXT NOT NULL, since REAL NOT NULL);
 CREATE TABLE IF NOT EXISTS settings (name TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS changes (
+    gateway INTEGER NOT NULL, seq INTEGER NOT NULL, time REAL NOT NULL,
+    action INTEGER NOT NULL, items TEXT NOT NULL, PRIMARY KEY (gateway, seq));
 CREATE TABLE IF NOT EXISTS admissions (
     seq INTEGER PRIMARY KEY, time REAL NOT NULL, gateway INTEGER NOT NULL,
     identity INTEGER, src INTEGER NOT NULL, dst INTEGER NOT NULL, proto INTEGER NOT NULL,
-    dport INTEGER NOT NULL, inbound INTEGER NOT NULL, granted INTEGER NOT NULL,
-    reason INTEGER NOT NULL);
+    dport INTEGER NOT NULL, inbound INTEGER NOT NULL, renewal INTEGER NOT NULL,
+    granted INTEGER NOT NULL, reason INTEGER NOT NULL, by_gateway INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS actions (
     seq INTEGER PRIMARY KEY, time REAL NOT NULL, action TEXT NOT NULL, target TEXT NOT NULL,
     detail TEXT NOT NULL);
-CREATE TRIGGER IF NOT EXISTS admissions_append_only_u BEFORE UPDATE ON admissions
-    BEGIN SELECT RAISE(ABORT, 'the admission log is append-only'); END;
-CREATE TRIGGER IF NOT EXISTS admissions_append_only_d BEFORE DELETE ON admissions
-    BEGIN SELECT RAISE(ABORT, 'the admission log is append-only'); END;
-CREATE TRIGGER IF NOT EXISTS actions_append_only_u BEFORE UPDATE ON actions
-    BEGIN SELECT RAISE(ABORT, 'the action log is append-only'); END;
-CREATE TRIGGER IF NOT EXISTS actions_append_only_d BEFORE DELETE ON actions
-    BEGIN SELECT RAISE(ABORT, 'the action log is append-only'); END;
 """
+APPEND_ONLY = ("admissions", "actions", "changes")
+TRIGGERS = "".join(
+    f"CREATE TRIGGER IF NOT EXISTS {t}_append_only_{op[0]} BEFORE {op} ON {t} BEGIN "
+    f"SELECT RAISE(ABORT, 'the {t} log is append-only'); END;\n"
+    for t in APPEND_ONLY for op in ("UPDATE", "DELETE"))
 
 
 @dataclass(frozen=True)
@@ -68,28 +74,35 @@ class Gateway:
     address: int
 
 
-def digest(credential: bytes) -> bytes:
-    return hashlib.sha256(credential).digest()
+def items_text(items: tuple[tuple[int, int, int], ...]) -> str:
+    return ",".join(f"{a}/{n}/{i}" for a, n, i in items)
+
+
+def items_of(text: str) -> tuple[tuple[int, int, int], ...]:
+    return tuple(tuple(map(int, part.split("/"))) for part in text.split(",") if part)
 
 
 class Registry:
-    def __init__(self, path: Path, durable_to_power_loss: bool = False):
+    def __init__(self, path: Path, durability: str = "process"):
         self.path = path
+        if not path.exists():  # created private: it holds keys and enrolment secrets
+            os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))
         self.db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
         self.db.execute("PRAGMA journal_mode=WAL")
-        self.db.execute(f"PRAGMA synchronous={'FULL' if durable_to_power_loss else 'NORMAL'}")
+        self.db.execute(f"PRAGMA synchronous={'FULL' if durability == 'power' else 'NORMAL'}")
         self.db.execute("PRAGMA foreign_keys=ON")
-        self.db.executescript(SCHEMA)
+        self.db.executescript(SCHEMA + TRIGGERS)
         self.db.execute("BEGIN")
 
     # -- set-up ----------------------------------------------------------------------------
     @classmethod
-    def create(cls, path: Path, gateways: list[Gateway], people: list[tuple[str, str]],
+    def create(cls, path: Path, gateways: list[Gateway], cards: list[Card],
                ttl_ms: int) -> Registry:
         registry = cls(path)
         registry.db.executemany("INSERT OR REPLACE INTO gateways VALUES (?, ?, ?, ?, ?)",
                                 [(g.id, g.name, g.region, g.key, g.address) for g in gateways])
-        registry.db.executemany("INSERT OR IGNORE INTO people VALUES (?, ?)", people)
+        registry.db.executemany("INSERT OR IGNORE INTO people VALUES (?, ?, ?)",
+                                [(c.national_id, c.real_name, c.secret) for c in cards])
         registry.set_ttl(ttl_ms)
         registry.commit()
         return registry
@@ -126,7 +139,7 @@ class Registry:
 
     def ttl_ms(self) -> int:
         row = self.db.execute("SELECT value FROM settings WHERE name = 'ttl_ms'").fetchone()
-        return int(row[0]) if row else 30_000
+        return int(row[0])
 
     def bindings(self) -> list[tuple[int, int, int]]:
         """(identity, address, gateway) of every bound identity."""
@@ -145,19 +158,14 @@ class Registry:
             out[region] = [tuple(map(int, p.split("/"))) for p in allow.split(",") if p]
         return out
 
-    def person(self, national_id: str) -> str | None:
-        row = self.db.execute("SELECT real_name FROM people WHERE national_id = ?",
-                              (national_id,)).fetchone()
-        return row[0] if row else None
+    def person(self, national_id: str) -> tuple[str, bytes | None] | None:
+        """(real name, enrolment secret) of a person in the civil register."""
+        return self.db.execute("SELECT real_name, card_secret FROM people WHERE national_id = ?",
+                               (national_id,)).fetchone()
 
     def identity_of_person(self, national_id: str) -> tuple[int, float | None] | None:
         return self.db.execute("SELECT id, revoked FROM identities WHERE national_id = ?",
                                (national_id,)).fetchone()
-
-    def credential_matches(self, identity: int, credential: bytes) -> bool:
-        row = self.db.execute("SELECT credential_sha256 FROM identities WHERE id = ?",
-                              (identity,)).fetchone()
-        return bool(row) and row[0] == digest(credential)
 
     def describe(self, identity: int) -> dict | None:
         row = self.db.execute(
@@ -170,6 +178,11 @@ class Registry:
                 "gateway")
         return dict(zip(keys, row, strict=True))
 
+    def last_seq(self, gateway: int) -> int:
+        row = self.db.execute("SELECT MAX(seq) FROM changes WHERE gateway = ?",
+                              (gateway,)).fetchone()
+        return row[0] or 0
+
     def admissions(self, limit: int = 50, identity: int | None = None,
                    since: float = 0.0) -> list[tuple]:
         where, args = "WHERE time >= ?", [since]
@@ -177,22 +190,23 @@ class Registry:
             where += " AND identity = ?"
             args.append(identity)
         return list(self.db.execute(
-            f"SELECT seq, time, gateway, identity, src, dst, proto, dport, inbound, granted, "
-            f"reason FROM admissions {where} ORDER BY seq DESC LIMIT ?", [*args, limit]))
+            f"SELECT seq, time, gateway, identity, src, dst, proto, dport, inbound, renewal, "
+            f"granted, reason, by_gateway FROM admissions {where} ORDER BY seq DESC LIMIT ?",
+            [*args, limit]))
 
-    def actions(self, limit: int = 50) -> list[tuple]:
-        return list(self.db.execute("SELECT seq, time, action, target, detail FROM actions "
-                                    "ORDER BY seq DESC LIMIT ?", (limit,)))
+    def actions(self, limit: int = 50, target: str | None = None) -> list[tuple]:
+        where, args = ("WHERE target = ?", [target]) if target is not None else ("", [])
+        return list(self.db.execute(f"SELECT seq, time, action, target, detail FROM actions "
+                                    f"{where} ORDER BY seq DESC LIMIT ?", [*args, limit]))
 
     # -- writes (durable at the next commit) -----------------------------------------------
-    def add_person(self, national_id: str, real_name: str) -> None:
-        self.db.execute("INSERT OR REPLACE INTO people VALUES (?, ?)", (national_id, real_name))
+    def add_person(self, card: Card) -> None:
+        self.db.execute("INSERT OR REPLACE INTO people VALUES (?, ?, ?)",
+                        (card.national_id, card.real_name, card.secret))
 
-    def add_identity(self, national_id: str, credential: bytes, now: float) -> int:
-        cur = self.db.execute("INSERT INTO identities (national_id, credential_sha256, "
-                              "registered) VALUES (?, ?, ?)",
-                              (national_id, digest(credential), now))
-        return cur.lastrowid
+    def add_identity(self, national_id: str, now: float) -> int:
+        return self.db.execute("INSERT INTO identities (national_id, registered) VALUES (?, ?)",
+                               (national_id, now)).lastrowid
 
     def bind(self, identity: int, address: int, gateway: int, now: float) -> None:
         self.db.execute("DELETE FROM bindings WHERE identity = ? OR address = ?",
@@ -221,6 +235,11 @@ class Registry:
     def set_ttl(self, ttl_ms: int) -> None:
         self.db.execute("INSERT OR REPLACE INTO settings VALUES ('ttl_ms', ?)", (str(ttl_ms),))
 
+    def record_change(self, gateway: int, seq: int, action: int,
+                      items: tuple[tuple[int, int, int], ...], now: float) -> None:
+        self.db.execute("INSERT INTO changes VALUES (?, ?, ?, ?, ?)",
+                        (gateway, seq, now, action, items_text(items)))
+
     def import_journal(self, journal, limit: int | None = None) -> int:
         """Copy journal records not yet imported (at most ``limit``) into ``admissions``;
         commit together with the offset reached. Returns how many were copied."""
@@ -233,12 +252,33 @@ class Registry:
             self.commit()
         return len(rows)
 
-    def log_admissions(self, rows: list[tuple]) -> None:
-        """rows: (time, gateway, identity, src, dst, proto, dport, inbound, granted, reason)"""
-        self.db.executemany("INSERT INTO admissions (time, gateway, identity, src, dst, proto, "
-                            "dport, inbound, granted, reason) VALUES (?,?,?,?,?,?,?,?,?,?)",
-                            rows)
+    def log_admissions(self, rows: list[AdmissionRow]) -> None:
+        self.db.executemany(
+            "INSERT INTO admissions (time, gateway, identity, src, dst, proto, dport, inbound, "
+            "renewal, granted, reason, by_gateway) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)", rows)
 
     def log_action(self, now: float, action: str, target: str, detail: str = "") -> None:
         self.db.execute("INSERT INTO actions (time, action, target, detail) VALUES (?,?,?,?)",
                         (now, action, target, detail))
+
+
+def copy_without_secrets(source: Path, dest: Path) -> None:
+    """A consistent copy of a registry (SQLite's backup API, safe while the authority writes)
+    with the gateways' keys and the people's enrolment secrets removed: what a results
+    directory keeps."""
+    dest.unlink(missing_ok=True)
+    copy = sqlite3.connect(dest, isolation_level=None)
+    original = sqlite3.connect(source)
+    try:
+        original.backup(copy)
+    finally:
+        original.close()
+    for trigger in [r[0] for r in copy.execute(
+            "SELECT name FROM sqlite_master WHERE type = 'trigger'")]:
+        copy.execute(f"DROP TRIGGER {trigger}")
+    copy.execute("UPDATE gateways SET key = NULL")
+    copy.execute("UPDATE people SET card_secret = NULL")
+    copy.executescript(TRIGGERS)
+    copy.execute("PRAGMA journal_mode=DELETE")
+    copy.execute("VACUUM")  # no freed page keeps a secret
+    copy.close()

@@ -1,0 +1,315 @@
+"""Registered access, laid over an emulated network: a toy of the "New IP / intrinsic security"
+proposals, close to Ethane.
+
+Routing is the same OSPF as the permissionless network; on top of it:
+
+* a civil register naming one person per host (and a few spares), each with a card
+  (``identity``); a host finds its card in its private directory, readable by it alone;
+* the authority (``authority``) at the topology's authority site, so that the gateways'
+  distance to it is real network distance, with its registry and journal;
+* a gateway (``gateway``) on every access router, each with its own HMAC key;
+* unless told otherwise, every host registers itself at start with the ordinary host client
+  (``hostclient``): the same path a student's ``register h1`` takes.
+
+Keys and enrolment secrets come from the operating system (``secrets``); the seed chooses
+names only. Key files, the registry and the operator's socket are readable by root alone, and
+hosts see none of them. ``keep_records`` copies the registry and the admission log, without
+secrets, into a results directory before the network goes away.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import random
+import secrets
+import sqlite3
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+from protocols.ospf import Ospf, OspfSettings
+from topologies.graph import authority_site, end_nodes, routers
+from topologies.network import PRIVATE, Daemon, EmulatedNetwork, NetworkError
+
+from .identity import Card, issue
+from .journal import Journal
+from .messages import DEFAULT_TTL_MS, PORT, PROTOCOLS, Reason
+from .operator import Operator, OperatorError
+from .registry import Gateway, Registry, copy_without_secrets
+
+FIRST = ("Ada", "Bela", "Chen", "Dara", "Emil", "Farah", "Goran", "Hana", "Ines", "Jonas",
+         "Kemal", "Lena", "Mira", "Nuno", "Olga", "Pavel")
+LAST = ("Okafor", "Lindqvist", "Moreau", "Haddad", "Novak", "Sato", "Ferreira", "Kowalski",
+        "Ibrahim", "Jensen", "Rossi", "Petrov")
+SPARE_PEOPLE = 8
+FAIL_MODES = ("closed", "open")
+DURABILITY = ("process", "power")
+LOAD_GATEWAY = 99
+CARD = "card.json"
+STATE = "identity.json"
+
+
+def _private_file(path: Path, text: str) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(text)
+
+
+class Registered:
+    name = "registered"
+    static_routes = False
+
+    def __init__(self, ospf: OspfSettings | None = None, ttl_ms: int = DEFAULT_TTL_MS,
+                 fail_mode: str = "closed", register_hosts: bool = True, seed: int = 0,
+                 load_gateway: bool = False, durability: str = "process"):
+        """``load_gateway``: also register a synthetic gateway (id 99) at the authority's own
+        router, whose key a load generator uses to put the authority under load over the
+        emulated network."""
+        if fail_mode not in FAIL_MODES:
+            raise ValueError(f"fail mode must be closed or open, not {fail_mode!r}")
+        if durability not in DURABILITY:
+            raise ValueError(f"durability must be process or power, not {durability!r}")
+        if not 100 <= ttl_ms <= 86_400_000:
+            raise ValueError("the admission TTL must be between 100 ms and a day")
+        self.routing = Ospf(ospf)
+        self.ttl_ms = ttl_ms
+        self.fail_mode = fail_mode
+        self.durability = durability
+        self.register_hosts = register_hosts
+        self.rng = random.Random(seed)           # names only: never keys or secrets
+        self.cards: dict[str, Card] = {}         # host -> its person's card
+        self.spares: list[Card] = []             # people with a card and no host
+        self.gateways: dict[str, int] = {}       # access router -> gateway id
+        self.operator: Operator | None = None
+        self.load_gateway: Gateway | None = None
+        self.want_load_gateway = load_gateway
+        self.authority_node = ""
+        self.authority_daemon: Daemon | None = None
+        self.net: EmulatedNetwork | None = None
+
+    # -- bring-up --------------------------------------------------------------------------
+    def start(self, net: EmulatedNetwork, services) -> None:
+        self.net = net
+        g = net.graph
+        self.authority_node = authority_site(g)
+        if self.authority_node is None:
+            raise NetworkError(f"topology {g.graph.get('spec', '')} has no authority site; "
+                               "registered access needs one")
+        self.routing.start(net)
+        self._civil_register()
+        workdir = self.authority_dir()
+        gateways = []
+        for k, r in enumerate((r for r in routers(g) if g.nodes[r]["role"] == "access"),
+                              start=1):
+            self.gateways[r] = k
+            gateways.append(Gateway(k, r, g.nodes[r].get("region", "all"),
+                                    secrets.token_bytes(32), int(net.plan.loopbacks[r])))
+        if self.want_load_gateway:
+            router = next(iter(g.neighbors(self.authority_node)))
+            self.load_gateway = Gateway(LOAD_GATEWAY, router, "load", secrets.token_bytes(32),
+                                        int(net.plan.loopbacks[router]))
+        Registry.create(workdir / "registry.db",
+                        gateways + ([self.load_gateway] if self.load_gateway else []),
+                        [*self.cards.values(), *self.spares], self.ttl_ms).close()
+        self._start_authority(workdir)
+        for gw in gateways:
+            self._start_gateway(gw)
+        for gw in gateways:
+            self._wait_gateway(gw.name)
+        if self.register_hosts:
+            with ThreadPoolExecutor(8) as pool:
+                failures = [f for f in pool.map(self.register, self.cards) if f]
+            if failures:
+                raise NetworkError(f"host registration failed: {'; '.join(failures[:3])}")
+
+    def authority_dir(self) -> Path:
+        path = self.net.workdir("authority")
+        os.chmod(path, 0o700)
+        return path
+
+    def gateway_dir(self) -> Path:
+        path = self.net.workdir("gateways")
+        os.chmod(path, 0o700)
+        return path
+
+    def _civil_register(self) -> None:
+        """One person per host and a few spares; each host gets its person's card."""
+        names = [f"{f} {last}" for last in LAST for f in FIRST]
+        self.rng.shuffle(names)
+        hosts = end_nodes(self.net.graph, "host")
+        for k, host in enumerate(hosts):
+            self.cards[host] = issue(f"NID-{k + 1:05d}", names[k % len(names)])
+            self.cards[host].save(self.net.private_dir(host) / CARD, self.net.users[host])
+        self.spares = [issue(f"NID-{len(hosts) + k + 1:05d}", names[(len(hosts) + k) %
+                                                                     len(names)])
+                       for k in range(SPARE_PEOPLE)]
+
+    def _start_authority(self, workdir: Path) -> None:
+        net = self.net
+        config = workdir / "authority.json"
+        _private_file(config, json.dumps({"db": str(workdir / "registry.db"),
+                                          "address": net.address(self.authority_node),
+                                          "admin": str(workdir / "admin.sock"),
+                                          "durability": self.durability}))
+        self.authority_daemon = net.start_daemon(Daemon(
+            self.authority_node, "authority", [sys.executable, "-m",
+                                               "protocols.registered.authority", str(config)],
+            log=workdir / "authority.log"))
+        self.operator = Operator(workdir / "admin.sock")
+        self._wait_authority(workdir)
+
+    def _wait_authority(self, workdir: Path) -> None:
+        net, daemon = self.net, self.authority_daemon
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline:
+            if daemon.process.poll() is not None:
+                raise NetworkError(f"the authority died: {_tail(workdir / 'authority.log')}")
+            if (workdir / "admin.sock").exists() and net.exec(
+                    self.authority_node, "ss", "-Hlun", f"sport = :{PORT}",
+                    check=False).stdout.strip():
+                return
+            time.sleep(0.05)
+        raise NetworkError("the authority did not start within 15 s")
+
+    def kill_authority(self) -> None:
+        """The authority dies (SIGKILL): gateways find out by themselves."""
+        self.net.kill_daemon(self.authority_daemon)
+        (self.authority_dir() / "admin.sock").unlink(missing_ok=True)
+
+    def restart_authority(self) -> None:
+        """Start it again on the same registry; it re-syncs every gateway."""
+        self.net.start_daemon(self.authority_daemon)
+        self._wait_authority(self.authority_dir())
+
+    def _start_gateway(self, gw: Gateway) -> None:
+        net, g = self.net, self.net.graph
+        lines = {net.plan.intf(gw.name, h).name: str(net.plan.line(h))
+                 for h in g.neighbors(gw.name) if g.nodes[h]["role"] == "host"}
+        config = self.gateway_dir() / f"{gw.name}.json"
+        _private_file(config, json.dumps({
+            "id": gw.id, "key": gw.key.hex(), "address": str(net.plan.loopbacks[gw.name]),
+            "authority": net.address(self.authority_node), "fail_mode": self.fail_mode,
+            "ttl_ms": self.ttl_ms, "lines": lines}))
+        config.with_suffix(".status.json").unlink(missing_ok=True)
+        net.start_daemon(Daemon(gw.name, "gateway", [sys.executable, "-m",
+                                                     "protocols.registered.gateway",
+                                                     str(config)],
+                                log=self.gateway_dir() / f"{gw.name}.log"))
+
+    def gateway_status(self, router: str) -> dict:
+        try:
+            return json.loads((self.gateway_dir() / f"{router}.status.json").read_text())
+        except (OSError, ValueError):
+            return {}
+
+    def _wait_gateway(self, router: str, timeout: float = 20) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.gateway_status(router).get("reachable"):
+                return
+            daemon = next(d for d in self.net.daemons if d.node == router
+                          and d.name == "gateway")
+            if daemon.process and daemon.process.poll() is not None:
+                raise NetworkError(f"the gateway on {router} died: "
+                                   f"{_tail(self.gateway_dir() / f'{router}.log')}")
+            time.sleep(0.05)
+        raise NetworkError(f"the gateway on {router} did not reach the authority in "
+                           f"{timeout:g} s")
+
+    # -- host side -------------------------------------------------------------------------
+    def register(self, host: str, card: str = CARD) -> str:
+        """``host`` registers, showing the card in its private directory named ``card`` (its
+        own by default); '' or why it failed."""
+        return self._hostclient(host, "register", card)
+
+    def bind(self, host: str, card: str = CARD) -> str:
+        """``host`` binds the identity of ``card`` to its current address; '' or why not."""
+        return self._hostclient(host, "bind", card)
+
+    def lend_card(self, owner: str | Card, borrower: str) -> str:
+        """The holder of ``owner``'s card (a host's person, or a spare's card) hands it to
+        ``borrower``, out of band: a copy lands in the borrower's private directory. Returns
+        its name there."""
+        card = self.cards[owner] if isinstance(owner, str) else owner
+        name = f"borrowed-{card.national_id}.json"
+        card.save(self.net.private_dir(borrower) / name, self.net.users[borrower])
+        return name
+
+    def _hostclient(self, host: str, command: str, card: str) -> str:
+        result = self.net.exec(host, sys.executable, "-m", "protocols.registered.hostclient",
+                               command, str(PRIVATE / card), str(PRIVATE / STATE),
+                               check=False, timeout=30)
+        if result.returncode == 0:
+            return ""
+        try:
+            return f"{host}: {json.loads(result.stdout)['reason']}"
+        except (ValueError, KeyError):
+            return f"{host}: {(result.stdout or result.stderr).strip()[-200:]}"
+
+    def identity(self, host: str) -> int | None:
+        """The identity the authority has bound to ``host``'s current address."""
+        try:
+            return self.operator.who(address=self.net.address(host))["identity"]
+        except OperatorError:  # no identity at that address
+            return None
+
+    # -- records ---------------------------------------------------------------------------
+    def keep_records(self, dest: Path) -> list[Path]:
+        """The registry (keys and secrets removed) and the admission log as CSV, into
+        ``dest``: what the authority logged, plus what fail-open gateways decided alone."""
+        dest.mkdir(parents=True, exist_ok=True)
+        db, source = dest / "registry.db", self.authority_dir() / "registry.db"
+        try:
+            self.operator.checkpoint()  # the authority imports its journal and commits
+        except OperatorError:  # it is down: import what it journaled ourselves
+            registry = Registry(source)
+            registry.import_journal(Journal(source.with_suffix(".journal")))
+            registry.close()
+        copy_without_secrets(source, db)
+        copy = sqlite3.connect(db, isolation_level=None)
+        for journal in sorted(self.gateway_dir().glob("*.journal")):
+            rows, _ = Journal(journal).read_from(0)
+            copy.executemany(
+                "INSERT INTO admissions (time, gateway, identity, src, dst, proto, dport, "
+                "inbound, renewal, granted, reason, by_gateway) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+                rows)
+        names = {i: n for i, n in copy.execute("SELECT id, name FROM gateways")}
+        with open(dest / "admissions.csv", "w", newline="") as f:
+            out = csv.writer(f)
+            out.writerow(["time", "gateway", "identity", "national_id", "src", "dst", "proto",
+                          "dport", "inbound", "renewal", "granted", "reason", "decided_by"])
+            for row in copy.execute(
+                    "SELECT a.time, a.gateway, a.identity, i.national_id, a.src, a.dst, a.proto,"
+                    " a.dport, a.inbound, a.renewal, a.granted, a.reason, a.by_gateway FROM "
+                    "admissions a LEFT JOIN identities i ON i.id = a.identity ORDER BY a.time"):
+                (when, gw, ident, nid, src, dst, proto, dport, inbound, renewal, granted, why,
+                 by_gateway) = row
+                out.writerow([f"{when:.6f}", names.get(gw, gw), ident or "", nid or "",
+                              _ip(src), _ip(dst), PROTOCOLS.get(proto, proto), dport, inbound,
+                              renewal, granted, Reason(why).text,
+                              "gateway (fail-open)" if by_gateway else "authority"])
+        copy.close()
+        return [db, dest / "admissions.csv"]
+
+    def describe(self) -> dict:
+        return {"architecture": self.name, "routing": "OSPF (FRR)",
+                "ospf": vars(self.routing.settings),
+                "convergence_s": self.routing.convergence_s, "ttl_ms": self.ttl_ms,
+                "fail_mode": self.fail_mode, "durability": self.durability,
+                "authority": self.authority_node, "gateways": self.gateways,
+                "identity_proofing": "challenge-response with an enrolment card per person",
+                "grants": "both directions, renewed in the background while in use"}
+
+
+def _ip(value: int) -> str:
+    return ".".join(str(value >> s & 255) for s in (24, 16, 8, 0))
+
+
+def _tail(path: Path) -> str:
+    try:
+        return path.read_text()[-300:].strip()
+    except OSError:
+        return ""

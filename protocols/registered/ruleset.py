@@ -1,0 +1,134 @@
+"""The gateway's nftables table (``inet splinter_gw``): nothing to or from its hosts passes
+without a live grant for its flow, whichever side started it.
+
+For a packet between a host line and the rest of the network, in order:
+
+* anti-spoofing: from a host line, only that line's addresses (``spoofed``);
+* the policy's hard lines, both ways: cut (revoked) addresses, blocked destinations, and in a
+  region shut down everything but its essential list;
+* only registered hosts: from or to an address not bound on its line is dropped (a packet
+  between two hosts of this gateway is judged once, from the sender's side, with both ends'
+  bindings and cuts checked; one admission covers both, the authority checking both people);
+* ICMP errors about flows (conntrack's ``related``) are no flow of their own: dropped;
+* a grant for the flow: grants are set elements keyed by the flow's initiator, responder,
+  protocol and responder port, with the admission TTL as timeout and a packet counter (how
+  the gateway knows a flow is still in use and renews it before it runs out). A packet in
+  the flow's own direction must match the key as it is, a reply (conntrack's ``reply``
+  direction) the key reversed, so a grant for A -> B:80 lets B answer from port 80 but does
+  not let B start anything towards A;
+* anything else is marked by direction (from or to the host) and conntrack direction and sent
+  to NFQUEUE (iptables, since nftables' own ``queue`` is not in every kernel): the gateway
+  asks the authority, about a new flow or one whose grant ran out, and gives the verdict.
+
+To the gateway itself a host may send only registration requests (UDP 7401), which are
+refused from anywhere else.
+"""
+
+from __future__ import annotations
+
+from .messages import SERVICE_PORT
+
+TABLE = "splinter_gw"
+QUEUE = 100
+# packet from / to the host, in its flow's own direction or as a reply
+MARK_OUT, MARK_OUT_REPLY, MARK_IN, MARK_IN_REPLY = 0x5A1, 0x5A2, 0x5A3, 0x5A4
+MARKS = (MARK_OUT, MARK_OUT_REPLY, MARK_IN, MARK_IN_REPLY)
+COUNTERS = ("spoofed", "unregistered", "cut", "blocked", "shut", "denied", "related",
+            "not_service", "service_elsewhere")
+
+
+def ruleset(lines: dict[str, str]) -> str:
+    """The table, empty of bindings and grants. ``lines``: host interface -> its subnet."""
+    ifaces = ", ".join(f'"{i}"' for i in lines)
+    line_elements = ", ".join(f'"{i}" . {net}' for i, net in lines.items())
+    counters = "\n".join(f"  counter {name} {{}}" for name in COUNTERS)
+    l4 = "ipv4_addr . ipv4_addr . inet_proto . inet_service"
+    return f"""table inet {TABLE}
+delete table inet {TABLE}
+table inet {TABLE} {{
+{counters}
+  set hostifs {{ type ifname; elements = {{ {ifaces} }}; }}
+  set lines {{ type ifname . ipv4_addr; flags interval; elements = {{ {line_elements} }}; }}
+  set bound {{ type ifname . ipv4_addr; }}
+  set cut {{ type ipv4_addr; }}
+  set blocked {{ type ipv4_addr; flags interval; }}
+  set essential {{ type ipv4_addr; flags interval; }}
+  set grants {{ type ipv4_addr . ipv4_addr . inet_proto; flags timeout; counter; }}
+  set grants_l4 {{ type {l4}; flags timeout; counter; }}
+  set denied {{ type ipv4_addr . ipv4_addr . inet_proto; flags timeout; }}
+  set denied_l4 {{ type {l4}; flags timeout; }}
+  chain forward {{
+    type filter hook forward priority -10; policy accept;
+    iifname @hostifs jump from_host
+    oifname @hostifs jump to_host
+  }}
+  chain from_host {{
+    iifname . ip saddr != @lines counter name spoofed drop
+    ip saddr @cut counter name cut drop
+    ip daddr @cut counter name cut drop
+    iifname . ip saddr != @bound counter name unregistered drop
+    oifname @hostifs oifname . ip daddr != @bound counter name unregistered drop
+    ip daddr @blocked counter name blocked drop
+    jump shutdown_out
+    ct state related counter name related drop
+    jump admitted
+    ct direction original meta mark set {MARK_OUT:#x} accept
+    meta mark set {MARK_OUT_REPLY:#x} accept
+  }}
+  chain to_host {{
+    ip daddr @cut counter name cut drop
+    oifname . ip daddr != @bound counter name unregistered drop
+    ip saddr @blocked counter name blocked drop
+    jump shutdown_in
+    ct state related counter name related drop
+    jump admitted
+    ct direction original meta mark set {MARK_IN:#x} accept
+    meta mark set {MARK_IN_REPLY:#x} accept
+  }}
+  chain admitted {{
+    meta l4proto {{ tcp, udp }} goto admitted_l4
+    ct direction original ip saddr . ip daddr . meta l4proto @grants accept
+    ct direction reply ip daddr . ip saddr . meta l4proto @grants accept
+    ct direction original ip saddr . ip daddr . meta l4proto @denied counter name denied drop
+    ct direction reply ip daddr . ip saddr . meta l4proto @denied counter name denied drop
+  }}
+  chain admitted_l4 {{
+    ct direction original ip saddr . ip daddr . meta l4proto . th dport @grants_l4 accept
+    ct direction reply ip daddr . ip saddr . meta l4proto . th sport @grants_l4 accept
+    ct direction original ip saddr . ip daddr . meta l4proto . th dport @denied_l4 \\
+      counter name denied drop
+    ct direction reply ip daddr . ip saddr . meta l4proto . th sport @denied_l4 \\
+      counter name denied drop
+  }}
+  chain shutdown_out {{
+  }}
+  chain shutdown_in {{
+  }}
+  chain input {{
+    type filter hook input priority -10; policy accept;
+    iifname @hostifs jump host_to_gateway
+    udp dport {SERVICE_PORT} counter name service_elsewhere drop
+  }}
+  chain host_to_gateway {{
+    iifname . ip saddr != @lines counter name spoofed drop
+    udp dport {SERVICE_PORT} accept
+    counter name not_service drop
+  }}
+}}
+"""
+
+
+def shutdown_rules(on: bool) -> str:
+    """The two shutdown chains, emptied, and filled if ``on``: one transaction."""
+    lines = []
+    for chain, field_ in (("shutdown_out", "daddr"), ("shutdown_in", "saddr")):
+        lines.append(f"flush chain inet {TABLE} {chain}")
+        if on:
+            lines.append(f"add rule inet {TABLE} {chain} ip {field_} != @essential "
+                         "counter name shut drop")
+    return "\n".join(lines)
+
+
+QUEUE_RULES = "*filter\n" + "".join(
+    f"-A FORWARD -m mark --mark {mark:#x} -j NFQUEUE --queue-num {QUEUE}\n"
+    for mark in MARKS) + "COMMIT\n"

@@ -1,0 +1,322 @@
+"""Attacks on the registered-access layer, one per hole it had, each tried the way an attacker
+would (from a host as its own user, from abroad, on the wire, at the daemons), with the
+layer's answer observed from outside."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from helpers import run_and_expect
+
+import topologies
+from experiments import probes
+from experiments.webprobe import web_probe
+from protocols.registered.architecture import Registered
+from protocols.registered.identity import Card
+from protocols.registered.journal import RECORD_SIZE, Journal
+from protocols.services import Services
+from topologies.network import EmulatedNetwork
+from topologies.source_validation import TABLE as SAV
+
+pytestmark = pytest.mark.needs_root
+TTL_MS = 3000
+
+
+@pytest.fixture(scope="module")
+def isp():
+    with EmulatedNetwork(topologies.build("isp"), static_routes=False) as net:
+        services = Services(net).start()
+        arch = Registered(ttl_ms=TTL_MS)
+        arch.start(net, services)
+        yield net, services, arch
+
+
+def counter(net, router: str, table: str, name: str) -> int:
+    out = net.exec(router, "nft", "-j", "list", "counter", "inet", table, name,
+                   privileged=True).stdout
+    return next(item["counter"]["packets"] for item in json.loads(out)["nftables"]
+                if "counter" in item)
+
+
+def listen_udp(net, node: str, port: int, seconds: float = 2.0) -> subprocess.Popen:
+    return net.popen(node, [sys.executable, "-c", (
+        "import socket; s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); "
+        f"s.bind(('0.0.0.0', {port})); s.settimeout({seconds})\n"
+        "try:\n  s.recv(100); print('got')\nexcept OSError:\n  print('nothing')")],
+        stdout=subprocess.PIPE, text=True)
+
+
+def forge(net, sender: str, source: str, destination: str, port: int, **how) -> None:
+    net.exec(sender, sys.executable, "-c", (
+        "from scapy.all import IP, UDP, send; "
+        f"send(IP(src='{source}', dst='{destination}')/UDP(dport={port})/b'x', verbose=0)"),
+        **how)
+
+
+# -- 1. inbound traffic went around admission -----------------------------------------------
+def test_a_national_server_reaches_a_host_only_through_the_authority(isp):
+    net, _, arch = isp
+    since = time.time()
+    assert probes.ping(net, "web1", "h2").ok
+    rows = arch.operator.log(limit=20, identity=arch.identity("h2"), since=since)["admissions"]
+    assert any(r["inbound"] and r["src"] == net.address("web1") for r in rows), rows
+    arch.kill_authority()
+    try:  # fail-closed: without the authority, nobody new reaches the host
+        assert not probes.ping(net, "dns1", "h2", timeout=1.5).ok
+    finally:
+        arch.restart_authority()
+
+
+def test_a_forged_national_source_from_abroad_is_dropped_at_the_border(isp):
+    net, _, _ = isp
+    before = sum(counter(net, b, SAV, "border") for b in ("b1", "b2"))
+    sink = listen_udp(net, "h1", 9301)
+    time.sleep(0.3)
+    forge(net, "fweb1", net.address("web1"), net.address("h1"), 9301)  # web1's address
+    assert sink.communicate(timeout=10)[0].strip() == "nothing"
+    assert sum(counter(net, b, SAV, "border") for b in ("b1", "b2")) > before
+
+
+# -- 2. admitted flows outlived their TTL, a flush and an outage --------------------------
+def test_admitted_flows_both_ways_stop_within_a_ttl_once_the_authority_is_gone(isp):
+    net, _, arch = isp
+    inbound = probes.UdpStream(net, "fweb1", "h3", interval=0.01, port=9311)
+    outbound = probes.UdpStream(net, "h3", "fweb1", interval=0.01, port=9312)
+    time.sleep(2.5 * TTL_MS / 1000)  # renewed while in use: they outlive their first grants
+    killed = time.time()
+    arch.kill_authority()
+    try:
+        time.sleep(TTL_MS / 1000 + 2.0)
+        stopped = {name: probes.cut_time(stream.stop(), killed)
+                   for name, stream in (("inbound", inbound), ("outbound", outbound))}
+    finally:
+        arch.restart_authority()
+    for name, after in stopped.items():
+        assert after is not None, f"the {name} flow kept running without the authority"
+        assert after <= TTL_MS / 1000 + 1.0, f"the {name} flow ran {after:.2f} s"
+
+
+def test_a_flush_and_a_revocation_cut_established_flows_both_ways_at_once(isp):
+    net, _, arch = isp
+    victim = "h7"
+    rtt = statistics.median(probes.ping_times(net, arch.authority_node, "a3", 10))
+    streams = [probes.UdpStream(net, victim, "fweb2", interval=0.001, port=9321),
+               probes.UdpStream(net, "fweb2", victim, interval=0.001, port=9322)]
+    time.sleep(0.5)
+    identity = arch.identity(victim)
+    issued = time.time()
+    arch.operator.revoke(identity)
+    time.sleep(0.5)
+    cuts = [probes.cut_time(s.stop(), issued) for s in streams]
+    arch.operator.reinstate(identity)
+    assert all(c is not None for c in cuts), cuts
+    assert max(cuts) * 1000 <= rtt + 10 + 1, f"{cuts} with an RTT of {rtt:.2f} ms"
+    assert run_and_expect(lambda: probes.ping(net, victim, "fweb2").ok, timeout=5)
+    # a flush: both flows lose their grants at once and must be asked about again
+    streams = [probes.UdpStream(net, victim, "fweb2", interval=0.01, port=9323),
+               probes.UdpStream(net, "fweb2", victim, interval=0.01, port=9324)]
+    time.sleep(0.5)
+    issued = time.time()
+    arch.operator.flush()
+    time.sleep(0.5)
+    for s in streams:
+        s.stop()
+    rows = arch.operator.log(limit=50, identity=identity, since=issued)["admissions"]
+    asked = {(r["inbound"], r["dport"]) for r in rows if not r["renewal"]}
+    assert {(False, 9323), (True, 9324)} <= asked, rows
+
+
+# -- 3. registration did not prove who anyone was --------------------------------------------
+def test_a_revoked_person_without_a_card_cannot_come_back(isp):
+    net, _, arch = isp
+    victim = "h6"
+    identity = arch.identity(victim)
+    arch.operator.revoke(identity)
+    try:
+        assert "revoked" in arch.bind(victim)
+        assert "revoked" in arch.register(victim)
+        original = net.address(victim)
+        net.readdress(victim)
+        try:  # a guessed card: a spare person's national id, a made-up secret
+            guess = Card(arch.spares[0].national_id, arch.spares[0].real_name, os.urandom(32))
+            guess.save(net.private_dir(victim) / "guess.json", net.users[victim])
+            assert "bad proof" in arch.register(victim, "guess.json")
+            assert not probes.ping(net, victim, "web1").ok
+        finally:
+            net.readdress(victim, original)
+    finally:
+        arch.operator.reinstate(identity)
+
+
+def test_with_someone_elses_card_a_revoked_person_gets_in_and_the_log_blames_the_owner(isp):
+    net, _, arch = isp
+    victim, lender = "h10", arch.spares[1]
+    identity = arch.identity(victim)
+    arch.operator.revoke(identity)
+    original = net.address(victim)
+    try:
+        card = arch.lend_card(lender, victim)
+        net.readdress(victim)  # the revoked identity still holds the old address
+        assert arch.register(victim, card) == ""
+        since = time.time()
+        assert probes.ping(net, victim, "web1").ok
+        borrowed = arch.identity(victim)
+        assert borrowed != identity
+        assert arch.operator.who(identity=borrowed)["national_id"] == lender.national_id
+        rows = arch.operator.log(limit=20, identity=borrowed, since=since)["admissions"]
+        assert rows and all(r["identity"] == borrowed for r in rows)
+        assert not arch.operator.log(limit=20, identity=identity, since=since)["admissions"]
+    finally:
+        net.readdress(victim, original)
+        arch.operator.reinstate(identity)
+        assert arch.bind(victim) == ""
+
+
+# -- 4. secrets were not secret ----------------------------------------------------------------
+READ_ALL = """
+import json, os, socket, sys
+tried = {}
+for name, path in json.loads(sys.argv[1]).items():
+    try:
+        if name == "operator socket":
+            s = socket.socket(socket.AF_UNIX); s.connect(path); tried[name] = "connected"
+        else:
+            with open(path, "rb") as f: f.read(16); tried[name] = "read"
+    except OSError as e:
+        tried[name] = type(e).__name__
+tried["what /run/splinterlab holds"] = sorted(os.listdir("/run/splinterlab"))
+print(json.dumps(tried))
+"""
+
+
+def test_no_host_can_read_keys_the_registry_or_the_operator_socket(isp):
+    net, _, arch = isp
+    authority = arch.authority_daemon.process.pid
+    gateway = next(d for d in net.daemons if d.node == "a1" and d.name == "gateway").process.pid
+    targets = {
+        "registry": str(arch.authority_dir() / "registry.db"),
+        "gateway key": str(arch.gateway_dir() / "a1.json"),
+        "operator socket": str(arch.authority_dir() / "admin.sock"),
+        "another host's card": str(net.private_dir("h2") / "card.json"),
+        "registry via /proc": f"/proc/{authority}/root{arch.authority_dir()}/registry.db",
+        "gateway key via /proc": f"/proc/{gateway}/root{arch.gateway_dir()}/a1.json",
+        "authority's memory": f"/proc/{authority}/mem",
+        "gateway's environment": f"/proc/{gateway}/environ",
+    }
+    out = json.loads(net.exec("h1", sys.executable, "-c", READ_ALL,
+                              json.dumps(targets)).stdout)
+    assert out.pop("what /run/splinterlab holds") == ["card.json", "identity.json"]
+    assert all(result not in ("read", "connected") for result in out.values()), out
+
+
+def test_no_secret_crosses_the_network_when_a_host_proves_who_it_is(isp):
+    from scapy.all import rdpcap
+
+    from protocols.registered import wire
+
+    net, _, arch = isp
+    pcap = arch.gateway_dir() / "enrol.pcap"
+    capture = net.popen("a2", ["tcpdump", "--immediate-mode", "-Z", "root", "-i", "any", "-w",
+                               str(pcap), "-U",
+                               "udp port 7400 or udp port 7401 or udp port 7402"],
+                        privileged=True, stderr=subprocess.DEVNULL)
+    time.sleep(1.0)
+    original = net.address("h2")
+    net.readdress("h2")
+    try:
+        assert arch.bind("h2") == ""
+    finally:
+        net.readdress("h2", original)
+        assert arch.bind("h2") == ""
+    time.sleep(0.5)
+    capture.terminate()
+    capture.wait()
+    raw = pcap.read_bytes()
+    key = json.loads((arch.gateway_dir() / "a2.json").read_text())["key"]
+    for secret in (arch.cards["h2"].secret, bytes.fromhex(key)):
+        assert secret not in raw and secret.hex().encode() not in raw
+    kinds = {wire.Header(bytes(p["UDP"].payload)).type for p in rdpcap(str(pcap))
+             if p.haslayer("UDP") and p["UDP"].dport == 7400}
+    assert {1, 3} <= kinds  # the challenge request and the proof were on the wire
+    pcap.unlink()
+
+
+def test_the_registration_service_answers_on_host_lines_only(isp):
+    net, _, _ = isp
+    before = counter(net, "a1", "splinter_gw", "service_elsewhere")
+    request = json.dumps({"op": "challenge", "national_id": "NID-00001"})
+    out = net.exec("web1", sys.executable, "-c", (
+        "import socket, sys; s = socket.socket(2, 2); s.settimeout(1); "
+        f"s.sendto({request!r}.encode(), ('{net.address('a1')}', 7401))\n"
+        "try:\n  print(s.recv(2048))\nexcept OSError:\n  print('nothing')")).stdout
+    assert out.strip() == "nothing"
+    assert counter(net, "a1", "splinter_gw", "service_elsewhere") > before
+
+
+# -- 5. the admission log was neither crash-safe nor kept ----------------------------------
+def test_a_journal_torn_anywhere_in_its_last_record_keeps_every_whole_one(tmp_path):
+    from protocols.registered.admission import AdmissionRow
+
+    rows = [AdmissionRow(1000.0 + k, 1, k or None, 10 + k, 20, 6, 80, bool(k % 2), False,
+                         True, 0) for k in range(5)]
+    for torn in range(1, RECORD_SIZE):
+        path = tmp_path / f"j{torn}"
+        journal = Journal(path)
+        journal.append(rows[:4])
+        journal.close()
+        with open(path, "r+b") as f:  # the last record, cut short: a kill -9 mid-write
+            f.truncate(4 * RECORD_SIZE - torn)
+        again = Journal(path)
+        assert again.torn_bytes == RECORD_SIZE - torn
+        again.append(rows[4:])
+        got, end = again.read_from(0)
+        assert got == rows[:3] + rows[4:], torn
+        assert end == path.stat().st_size == 4 * RECORD_SIZE
+
+
+# -- 6, 7. policy order, sessions -------------------------------------------------------------
+@pytest.fixture(scope="module")
+def box():
+    out = subprocess.run(["unshare", "--net", sys.executable,
+                          str(Path(__file__).with_name("gateway_box.py"))],
+                         capture_output=True, text=True, timeout=120,
+                         cwd=Path(__file__).parent.parent)
+    assert out.returncode == 0, out.stderr[-1500:]
+    return json.loads(out.stdout)
+
+
+def test_a_late_old_snapshot_or_a_change_out_of_order_loses_no_binding(box):
+    assert box["first_sync"] == [0]
+    assert box["after_snapshot_5"] == {"applied": 5, "bound": ["198.19.1.2"]}
+    assert box["after_late_snapshot_3"] == {"applied": 5, "bound": ["198.19.1.2"]}
+    assert box["after_7_alone"] == {"applied": 5, "bound": ["198.19.1.2"]}  # waits for 6
+    assert box["after_6"] == {"applied": 7, "bound": ["198.19.1.3"]}          # 6, then 7
+    assert 7 in box["syncs_after_gap"]  # a gap that does not close asks for a snapshot
+
+
+def test_a_grant_replayed_after_a_gateway_restart_admits_nothing(box):
+    assert box["admitted_before_restart"]
+    assert box["same_request_id"] and box["sessions_differ"]
+    assert not box["replayed_grant_admitted"]
+    assert box["gateway_counters"].get("answer to something else", 0) >= 1
+
+
+def test_a_silent_operator_client_does_not_stall_decisions(isp):
+    net, services, arch = isp
+    silent = socket.socket(socket.AF_UNIX)
+    silent.connect(str(arch.authority_dir() / "admin.sock"))  # and never says a word
+    try:
+        started = time.monotonic()
+        assert web_probe(net, services, "h11", "social.abroad.example").ok  # new flows
+        assert time.monotonic() - started < 2.0
+        assert arch.operator.status()["ttl_ms"] == TTL_MS  # other operators are served
+    finally:
+        silent.close()
