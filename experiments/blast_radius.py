@@ -16,7 +16,9 @@ must be admitted). One record per failure, as the host pairs saw it:
      "recovery_s", "timeline": [...], "repaired_s"}
 
 Rounds run every half second until two in a row agree (after at least ``settle_s``, at most
-``window_s``; an authority outage follows a fixed schedule past the admission TTL).
+``window_s``; an authority outage follows a fixed schedule past the admission TTL). Under
+registered access, pairs that can no longer start a connection may still carry flows admitted
+before, until their grants run out: while that is so, rounds go on to one TTL and a second.
 ``pairs_lost_*`` is the state at the end; ``recovery_s`` is when the network had adapted as
 far as it would (the first round from which on the set of pairs unable to start a
 connection no longer changed; its resolution is the round spacing); ``repaired_s`` how long
@@ -192,7 +194,10 @@ def measure(net, arch_obj, matrix: Matrix, arch: str, failure: dict, s: dict, lo
             continue
         steady = len(timeline) >= 2 and (timeline[-1]["lost_new"], timeline[-1][
             "lost_existing"]) == (timeline[-2]["lost_new"], timeline[-2]["lost_existing"])
-        if (steady and t >= s["settle_s"]) or t >= s["window_s"]:
+        # flows that can no longer be admitted live until their grants run out: not final yet
+        outliving = arch == "registered" and not lost_new <= lost_existing and \
+            t < s["ttl_ms"] / 1000 + 1.0
+        if (steady and t >= s["settle_s"] and not outliving) or t >= s["window_s"]:
             break
         at = max(time.monotonic() - t0, at + ROUND_SPACING_S)
     final = timeline[-1]["lost_new"]

@@ -21,9 +21,6 @@ from topologies.network import EmulatedNetwork, NetworkError
 
 from . import operator_cli, probes, webprobe
 
-OPERATOR_COMMANDS = ("revoke", "reinstate", "block", "unblock", "shutdown", "lift", "restore",
-                     "log", "who", "status")
-
 
 class SplinterCLI(CLI):
     prompt = "splinterlab> "
@@ -168,10 +165,9 @@ class SplinterCLI(CLI):
         arch = self._registered()
         if arch is None:
             return
-        names = operator_cli.Names(self.net.graph, self.net.moved)
+        names = operator_cli.Names(self.net.graph, self.net.moved, self.services.records)
         try:
-            print(operator_cli.execute(arch.operator, names, shlex.split(line),
-                                       self.services.records))
+            print(operator_cli.execute(arch.operator, names, shlex.split(line)))
         except (OperatorError, ValueError) as e:
             print(f"*** {e}")
 
@@ -187,9 +183,34 @@ class SplinterCLI(CLI):
         print(out.stdout or out.stderr)
 
 
-for _command in OPERATOR_COMMANDS:  # the operator's commands directly at the prompt
-    setattr(SplinterCLI, f"do_{_command}",
-            lambda self, line, c=_command: self.do_operator(f"{c} {line}"))
+def _operator_command(name: str, command: operator_cli.Command):
+    def do(self, line: str) -> None:
+        self.do_operator(f"{name} {line}")
+    do.__doc__ = f"{command.usage}: {command.help} (registered access)"
+    return do
+
+
+for _name, _command in operator_cli.COMMANDS.items():  # right at the prompt, with their help
+    setattr(SplinterCLI, f"do_{_name}", _operator_command(_name, _command))
+
+
+def greeting(arch: str, graph) -> str:
+    """Three things worth trying first, with names from this topology."""
+    from experiments.subjects import choose
+
+    try:
+        s = choose(graph, 1)
+        host, other, site = s.user, s.victim, s.blocked_site
+    except Exception:  # noqa: BLE001 - a topology without abroad: fall back to its hosts
+        people = [n for n in graph if graph.nodes[n]["role"] == "host"]
+        host, other, site = people[0], people[-1], None
+    tries = ["pingall", f"{host} ping -c 3 {other}"]
+    if arch == "registered":
+        tries = [f"revoke {other}", f"{host} ping -c 3 {other}", f"log 10 {other}"]
+    elif site:
+        tries.append(f"probe {host} {site}")
+    return ("*** try: " + "   |   ".join(tries) +
+            "\n*** 'help' lists every command, 'help COMMAND' explains one, 'exit' ends")
 
 
 def up(spec: str, arch: str, backend: str, test: str | None, options: dict) -> int:
@@ -213,5 +234,6 @@ def up(spec: str, arch: str, backend: str, test: str | None, options: dict) -> i
                     print(f"  {r.src} -> {r.dst}: no reply")
             print(probes.reachable(results))
             return 0 if all(r.ok for r in results) else 1
+        print(greeting(arch, graph))
         SplinterCLI(net, architecture, services)
     return 0

@@ -1,15 +1,17 @@
 """The operator's commands, in words: shared by the ``up`` console and ``splinterlab operator``.
 
-Targets can be named the way a student sees them: an identity number or a host name (``h3``:
-the identity bound to h3's current address), a destination as a site name, a node name, an
-address or a prefix.
+A table of small handlers, each with its usage and a help line. Targets can be named the way
+a student sees them: an identity number or a host name (``h3``: the identity bound to h3's
+current address), a destination as a site name, a node name, an address or a prefix. Answers
+are printed for people: names and national ids, local times, counters in words.
 """
 
 from __future__ import annotations
 
 import ipaddress
-import json
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import topologies
@@ -18,32 +20,31 @@ from protocols.services import catalogue
 from topologies import addressing
 from topologies.runstate import runs
 
-USAGE = """operator commands:
-  add_person NATIONAL_ID NAME...   the civil register adds a person and issues their card
-  revoke WHO / reinstate WHO       cut a person off / let them back (WHO: identity or host)
-  block DEST / unblock DEST        DEST: site, node, address or prefix
-  shutdown REGION [--allow DEST...]  cut a region off but for essential services
-  lift REGION / restore            end one shutdown / end all shutdowns and blocks
-  log [N] [WHO]                    the last N admissions (of WHO), and operator actions
-  who WHO                          the identity behind a host, address or number
-  status                           counters, gateways, policy in force"""
-
 
 class Names:
-    """Turns node and site names into addresses, from the topology a run was built from."""
+    """Turns node and site names into addresses, and back, from the run's topology."""
 
-    def __init__(self, graph, current: dict[str, str] | None = None):
+    def __init__(self, graph, current: dict[str, str] | None = None,
+                 records: dict[str, list[str]] | None = None):
         self.graph = graph
         self.plan = addressing.plan(graph)
         self.current = current or {}  # node -> address, when a node has moved
         self.sites = catalogue(graph)
+        self.records = records or {}
 
     def address(self, node: str) -> str:
         return self.current.get(node) or str(self.plan.address(node))
 
-    def destinations(self, text: str, records: dict[str, list[str]] | None = None) -> list[str]:
-        if records and text in records:
-            return [f"{a}/32" for a in records[text]]
+    def node(self, address: str) -> str:
+        """The node at ``address`` (where it is now), or the address itself."""
+        for node, moved in self.current.items():
+            if moved == address:
+                return node
+        return self.plan.node_of(address) or address
+
+    def destinations(self, text: str) -> list[str]:
+        if text in self.records:
+            return [f"{a}/32" for a in self.records[text]]
         if text in self.sites:
             return [f"{self.address(self.sites[text])}/32"]
         if text in self.graph:
@@ -64,63 +65,153 @@ class Names:
         return int(operator.who(address=address)["identity"])
 
 
-def _when(answer: dict) -> str:
-    return time.strftime("%H:%M:%S", time.localtime(answer["time"])) + \
-        f".{int(answer['time'] * 1000) % 1000:03d}"
+def clock(when: float | None) -> str:
+    if when is None:
+        return "never"
+    return time.strftime("%H:%M:%S", time.localtime(when)) + f".{int(when * 1000) % 1000:03d}"
 
 
-def execute(operator: Operator, names: Names, words: list[str],
-            records: dict[str, list[str]] | None = None) -> str:
-    """Run one operator command; returns what to print. OperatorError on refusal."""
-    if not words:
-        return USAGE
-    op, args = words[0], words[1:]
-    if op == "add_person" and len(args) >= 2:
-        answer = operator.add_person(args[0], " ".join(args[1:]))
-        return (f"{args[0]} ({answer['real_name']}) is in the civil register; card secret "
-                f"{answer['secret']} (hand it over out of band)")
-    if op in ("revoke", "reinstate") and len(args) == 1:
+def ago(when: float | None) -> str:
+    return "never" if when is None else f"{max(0.0, time.time() - when):.1f} s ago"
+
+
+@dataclass(frozen=True)
+class Command:
+    usage: str
+    help: str
+    run: Callable[[Operator, Names, list[str]], str]
+
+
+def _revocation(op: str):
+    def run(operator: Operator, names: Names, args: list[str]) -> str:
+        if len(args) != 1:
+            raise OperatorError(f"usage: {COMMANDS[op].usage}")
         identity = names.identity(operator, args[0])
         answer = getattr(operator, op)(identity)
-        return f"identity {identity} {op}d, committed at {_when(answer)}"
-    if op in ("block", "unblock") and len(args) == 1:
-        answers = [getattr(operator, op)(d) for d in names.destinations(args[0], records)]
-        return f"{args[0]} {op}ed, committed at {_when(answers[-1])}"
-    if op == "shutdown" and args:
-        region, rest = args[0], args[1:]
-        allow = []
-        if rest and rest[0] == "--allow":
-            for dest in rest[1:]:
-                allow += names.destinations(dest, records)
-        elif rest:
-            raise OperatorError("usage: shutdown REGION [--allow DEST...]")
-        answer = operator.shutdown(region, allow)
-        return f"region {region} shut down (essential: {', '.join(allow) or 'nothing'}), " \
-               f"committed at {_when(answer)}"
-    if op == "lift" and len(args) == 1:
-        return f"region {args[0]} back, committed at {_when(operator.lift(args[0]))}"
-    if op == "restore" and not args:
-        return f"every shutdown and block lifted at {_when(operator.restore())}"
-    if op == "log" and len(args) <= 2:
-        limit = int(args[0]) if args and args[0].isdigit() else 20
-        who = next((a for a in args if not a.isdigit()), None)
-        answer = operator.log(limit, names.identity(operator, who) if who else None)
-        lines = [f"{_when({'time': r['time']})} {r['gateway']:>4} id {str(r['identity']):>4}"
-                 f" {r['src']:>15} -> {r['dst']:<15} {r['proto']:>3}/{r['dport']:<5} "
-                 f"{'in ' if r['inbound'] else 'out'} "
-                 f"{'GRANT' if r['granted'] else 'DENY '} {r['reason']}"
-                 for r in reversed(answer["admissions"])]
-        lines += [f"{_when({'time': a['time']})} operator {a['action']} {a['target']} "
-                  f"{a['detail']}" for a in reversed(answer["actions"][:5])]
-        return "\n".join(lines) or "nothing logged yet"
-    if op == "who" and len(args) == 1:
-        info = operator.who(identity=names.identity(operator, args[0]))
-        return json.dumps({k: v for k, v in info.items() if k not in ("ok", "time")})
-    if op == "status" and not args:
-        answer = operator.status()
-        return json.dumps({k: v for k, v in answer.items() if k not in ("ok", "time")},
-                          indent=1)
-    return USAGE
+        return f"identity {identity} {op}d at {clock(answer['time'])}; its gateway cut " \
+               f"{'it off' if op == 'revoke' else 'nothing more'}"
+    return run
+
+
+def _blocking(op: str):
+    def run(operator: Operator, names: Names, args: list[str]) -> str:
+        if len(args) != 1:
+            raise OperatorError(f"usage: {COMMANDS[op].usage}")
+        answers = [getattr(operator, op)(d) for d in names.destinations(args[0])]
+        return f"{args[0]} {op}ed at {clock(answers[-1]['time'])}"
+    return run
+
+
+def _shutdown(operator: Operator, names: Names, args: list[str]) -> str:
+    if not args or (args[1:] and args[1] != "--allow"):
+        raise OperatorError(f"usage: {COMMANDS['shutdown'].usage}")
+    allow = [d for dest in args[2:] for d in names.destinations(dest)]
+    answer = operator.shutdown(args[0], allow)
+    return f"region {args[0]} shut down at {clock(answer['time'])} (still reachable: " \
+           f"{', '.join(args[2:]) or 'nothing'})"
+
+
+def _lift(operator: Operator, names: Names, args: list[str]) -> str:
+    if len(args) != 1:
+        raise OperatorError(f"usage: {COMMANDS['lift'].usage}")
+    return f"region {args[0]} back at {clock(operator.lift(args[0])['time'])}"
+
+
+def _restore(operator: Operator, names: Names, args: list[str]) -> str:
+    answer = operator.restore()
+    return f"at {clock(answer['time'])}: {len(answer['lifted'])} shutdowns lifted, " \
+           f"{answer['unblocked']} blocks removed (revocations stay)"
+
+
+def _log(operator: Operator, names: Names, args: list[str]) -> str:
+    limit = int(args[0]) if args and args[0].isdigit() else 20
+    who = next((a for a in args if not a.isdigit()), None)
+    identity = names.identity(operator, who) if who else None
+    answer = operator.log(limit, identity)
+    lines = []
+    for r in reversed(answer["admissions"]):
+        arrow = "<-" if r["inbound"] else "->"
+        local, remote = (r["dst"], r["src"]) if r["inbound"] else (r["src"], r["dst"])
+        lines.append(f"{clock(r['time'])} {r['gateway']:>4} id {str(r['identity'] or '-'):>4} "
+                     f"{names.node(local):>6} {arrow} {names.node(remote):<8} "
+                     f"{r['proto']}/{r['dport']:<5} "
+                     f"{'granted' if r['granted'] else 'denied: ' + r['reason']}"
+                     f"{' (renewal)' if r['renewal'] else ''}"
+                     f"{' (by the gateway alone)' if r['by_gateway'] else ''}")
+    lines += [f"{clock(a['time'])} operator: {a['action']} {a['target']} {a['detail']}".rstrip()
+              for a in reversed(answer["actions"][:5])]
+    return "\n".join(lines) or "nothing logged yet"
+
+
+def _who(operator: Operator, names: Names, args: list[str]) -> str:
+    if len(args) != 1:
+        raise OperatorError(f"usage: {COMMANDS['who'].usage}")
+    info = operator.who(identity=names.identity(operator, args[0]))
+    where = (f"bound to {info['address']} ({names.node(info['address'])}) via gateway "
+             f"{info['gateway']}" if info["address"] else "bound to no address")
+    revoked = f", revoked at {clock(info['revoked'])}" if info["revoked"] else ""
+    return (f"identity {info['identity']}: {info['real_name']} ({info['national_id']}), "
+            f"registered at {clock(info['registered'])}{revoked}; {where}")
+
+
+def _status(operator: Operator, names: Names, args: list[str]) -> str:
+    s = operator.status()
+    counters = ", ".join(f"{n} {k}" for k, n in sorted(s["counters"].items())) or "nothing yet"
+    lines = [f"{s['identities']} identities bound, {len(s['revoked'])} revoked "
+             f"({', '.join(map(str, s['revoked'])) or 'none'}); grants live "
+             f"{s['ttl_ms'] / 1000:g} s; journal durability {s['durability']}",
+             f"blocked: {', '.join(s['blocked']) or 'nothing'}; shut down: "
+             f"{', '.join(s['shutdowns']) or 'nothing'}",
+             f"decisions and events: {counters}",
+             f"policy changes not yet acknowledged: {s['changes_unacknowledged']}"]
+    lines += [f"  gateway {name}: heard from {ago(g['last_heard'])}, has applied change "
+              f"{g['applied']} of {g['latest']}" for name, g in sorted(s["gateways"].items())]
+    return "\n".join(lines)
+
+
+def _add_person(operator: Operator, names: Names, args: list[str]) -> str:
+    if len(args) < 2:
+        raise OperatorError(f"usage: {COMMANDS['add_person'].usage}")
+    answer = operator.add_person(args[0], " ".join(args[1:]))
+    return (f"{args[0]} ({answer['real_name']}) is in the civil register; their card's "
+            f"secret is {answer['secret']} (to be handed over out of band)")
+
+
+COMMANDS: dict[str, Command] = {
+    "revoke": Command("revoke WHO", "cut a person off (WHO: a host or an identity number)",
+                      _revocation("revoke")),
+    "reinstate": Command("reinstate WHO", "let a revoked person back",
+                         _revocation("reinstate")),
+    "block": Command("block DEST", "block a destination (a site, node, address or prefix)",
+                     _blocking("block")),
+    "unblock": Command("unblock DEST", "lift a block", _blocking("unblock")),
+    "shutdown": Command("shutdown REGION [--allow DEST...]",
+                        "switch a region off but for essential destinations", _shutdown),
+    "lift": Command("lift REGION", "end one region's shutdown", _lift),
+    "restore": Command("restore", "end every shutdown and block (revocations stay)",
+                       _restore),
+    "log": Command("log [N] [WHO]", "the last N admissions (of WHO) and operator actions",
+                   _log),
+    "who": Command("who WHO", "the person behind a host, address or identity number", _who),
+    "status": Command("status", "what the authority holds and how its gateways are",
+                      _status),
+    "add_person": Command("add_person NATIONAL_ID NAME...",
+                          "the civil register adds a person and issues their card",
+                          _add_person),
+}
+
+
+def usage() -> str:
+    width = max(len(c.usage) for c in COMMANDS.values())
+    return "operator commands:\n" + "\n".join(f"  {c.usage:<{width}}  {c.help}"
+                                              for c in COMMANDS.values())
+
+
+def execute(operator: Operator, names: Names, words: list[str]) -> str:
+    """Run one operator command; returns what to print. OperatorError on refusal."""
+    if not words or words[0] not in COMMANDS:
+        return usage()
+    return COMMANDS[words[0]].run(operator, names, words[1:])
 
 
 def live_run(run_id: str | None) -> tuple[Operator, Names]:

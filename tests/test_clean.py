@@ -72,3 +72,20 @@ def test_ctrl_c_during_bring_up_tears_down():
     assert proc.returncode in (0, 130), err  # 0 if the test finished before the signal
     assert "Traceback" not in err
     assert cleanup.leftovers() == []
+
+
+@pytest.mark.timeout(60)
+def test_a_run_swept_by_clean_from_elsewhere_still_tears_down():
+    """`splinterlab clean` in another terminal kills a run's node shells; the run must still
+    end (Mininet's own teardown would wait for a dead shell's prompt forever)."""
+    import topologies
+    from topologies.network import EmulatedNetwork
+
+    net = EmulatedNetwork(topologies.build("line,n=1"), static_routes=True)
+    net.start()
+    run_id = net.run.run_id
+    cleanup.clean(run_id)
+    started = time.monotonic()
+    net.stop()
+    assert time.monotonic() - started < 10
+    assert cleanup.leftovers(run_id) == []

@@ -3,8 +3,10 @@ a queued packet is named as a flow."""
 
 from __future__ import annotations
 
+import json
 import struct
 import subprocess
+import sys
 
 import pytest
 
@@ -83,3 +85,31 @@ def test_a_queued_packet_is_named_by_the_flow_it_belongs_to(fields, mark, flow, 
 def test_renewal_comes_well_before_expiry_and_never_later_than_two_seconds():
     assert gateway.renewal_margin(200) == pytest.approx(0.0667, abs=1e-3)
     assert gateway.renewal_margin(60_000) == 2.0
+
+
+COUNT_MANY = """
+import json
+from nftables import Nftables
+from protocols.registered import gateway, ruleset
+nft = Nftables()
+assert nft.cmd(ruleset.ruleset({"lo": "127.0.0.0/8"}))[0] == 0
+flows = [(0xC6130000 + k, 0xCB00710A, 6, 1000 + k) for k in range(300)] + \\
+        [(0xC6130000 + k, 0xCB00710A, 1, 0) for k in range(30)]
+nft.cmd("add element inet splinter_gw grants_l4 { " + ", ".join(
+    gateway.element(f, "grants").split("{ ", 1)[1] + " timeout 60s" for f in flows[:300]) + " }")
+nft.cmd("add element inet splinter_gw grants { " + ", ".join(
+    gateway.element(f, "grants").split("{ ", 1)[1] + " timeout 60s" for f in flows[300:]) + " }")
+counts = gateway.packet_counts(nft, flows + [(1, 2, 6, 3)])  # one that is not there
+print(json.dumps([len(counts), sorted(set(counts.values()))]))
+"""
+
+
+def test_reading_hundreds_of_grant_counters_at_once_does_not_crash_libnftables():
+    """Debian's libnftables 1.0.6 smashes its stack on a "get element" of more than about
+    120 keys; it took gateways down under load until the reads were chunked."""
+    if subprocess.run(["id", "-u"], capture_output=True, text=True).stdout.strip() != "0":
+        pytest.skip("nft needs root")
+    out = subprocess.run(["unshare", "--net", sys.executable, "-c", COUNT_MANY],
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr[-500:]
+    assert json.loads(out.stdout) == [330, [0]]

@@ -121,6 +121,16 @@ def test_a_region_shutdown_leaves_only_essential_services(isp):
     assert run_and_expect(lambda: probes.ping(net, "h1", "h3").ok, timeout=5)
 
 
+def test_a_gateway_that_restarts_gets_its_policy_back(isp):
+    """Its router crashes (the gateway dies, its interfaces go down) and comes back: the new
+    gateway reports that it has nothing and gets a snapshot of everything."""
+    net, _, arch = isp
+    net.crash("a3")
+    net.restore("a3")
+    assert run_and_expect(lambda: probes.ping(net, "h3", "web1").ok, timeout=10)
+    assert run_and_expect(lambda: probes.ping(net, "web1", "h7").ok, timeout=5)
+
+
 def test_the_log_ties_every_flow_to_an_identity(isp):
     net, services, arch = isp
     since = time.time()

@@ -42,6 +42,24 @@ PRIVATE = Path("/run/splinterlab")  # where a host sees its private directory
 _STOP_SIGNALS = {signal.SIGINT, signal.SIGTERM, signal.SIGHUP}
 
 
+def _end_shell(node) -> None:
+    """End a node's Mininet shell without talking to it. (Mininet's own terminate() first
+    unmounts private directories through the shell and waits for its prompt: forever, if
+    the shell is already gone. A mount namespace ends with its last process anyway.)"""
+    shell = node.shell
+    if shell is None:
+        return
+    if shell.poll() is None:
+        with contextlib.suppress(OSError):
+            os.killpg(shell.pid, signal.SIGHUP)
+    with contextlib.suppress(OSError):
+        node.stdin.close()
+        os.close(node.slave)
+    with contextlib.suppress(Exception):
+        shell.wait(timeout=5)
+    node.shell = None
+
+
 def _chain(intf: str) -> str:
     return "cut_" + intf.replace("-", "_")
 
@@ -189,8 +207,7 @@ class EmulatedNetwork:
             self.delay = None
         if self.mn is not None:
             for node in self.mn.hosts:
-                with contextlib.suppress(Exception):
-                    node.terminate()
+                _end_shell(node)
         cleanup.clean(self.run.run_id)
         os.environ.pop(MARKER, None)
         if self._qos_fd is not None:

@@ -40,12 +40,18 @@ class RunState:
         return run
 
     def record(self, **fields: object) -> None:
-        """Merge fields into the manifest (atomically: a kill -9 never leaves half a file)."""
+        """Merge fields into the manifest (atomically: a kill -9 never leaves half a file);
+        nothing if the run has been swept away (``splinterlab clean`` from elsewhere)."""
+        if not self.dir.is_dir():
+            return
         data = self.read()
         data.update(fields)
         tmp = self.manifest.with_suffix(".tmp")
-        tmp.write_text(json.dumps(data, indent=1))
-        tmp.replace(self.manifest)
+        try:
+            tmp.write_text(json.dumps(data, indent=1))
+            tmp.replace(self.manifest)
+        except FileNotFoundError:
+            pass
 
     def read(self) -> dict:
         try:

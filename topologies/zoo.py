@@ -4,14 +4,21 @@ One router per PoP (``r1``..``rN``, the city as its label, (lon, lat) as its pos
 delay from link length at 5 microseconds per km (light in fibre), ``hosts`` hosts on every PoP,
 the authority site and the data centre at a named PoP or the most central one, and optionally
 border routers at the PoPs farthest from the centre leading to the same "abroad" as ``isp``.
+
+Regions (what a registered-access operator can shut down) are a handful of connected groups
+of PoPs, the graph's greedy modularity communities (2 to 5, more for larger graphs: the same
+graph always gets the same regions), each named after its most central city.
 """
 
 from __future__ import annotations
 
 import importlib.resources
+import math
+import re
 from functools import cache
 
 import networkx as nx
+from networkx.algorithms.community import greedy_modularity_communities
 
 from .graph import LinkSpec, TopologyError, add_end, add_link, add_router, new_graph
 from .parts import add_abroad, add_datacentre
@@ -55,12 +62,11 @@ def build(name: str, hosts: int = 1, authority: str = "", borders: int = 1,
         raise TopologyError(f"zoo topologies take hosts between 0 and 8 per PoP, not {hosts}")
     g = new_graph(f"zoo:{name}", source=catalogue()[name.lower()])
     router = {pop: f"r{i}" for i, pop in enumerate(sorted(raw, key=int), start=1)}
-    lons = sorted(raw.nodes[p]["pos"][0] for p in raw)
-    median_lon = lons[len(lons) // 2]
+    region_of = regions(raw)
     for pop, r in router.items():
         lon, lat = raw.nodes[pop]["pos"]
         add_router(g, r, "access" if hosts else "core", label=raw.nodes[pop].get("name", r),
-                   pos=(lon, lat), region="west" if lon < median_lon else "east")
+                   pos=(lon, lat), region=region_of[pop])
     for a, b, data in raw.edges(data=True):
         add_link(g, router[a], router[b], LinkSpec(delay_ms=round(data["dist"] * US_PER_KM
                                                                    / 1000, 3)))
@@ -86,6 +92,30 @@ def build(name: str, hosts: int = 1, authority: str = "", borders: int = 1,
         for j, r in enumerate(farthest):
             g.nodes[f"b{j + 1}"]["pos"] = g.nodes[r]["pos"]
     return g
+
+
+def regions(raw: nx.Graph) -> dict:
+    """PoP -> region name: connected groups of PoPs (modularity communities), a handful."""
+    if not nx.is_connected(raw):
+        raise TopologyError(f"{raw.graph.get('name', 'the graph')} is not connected: it cannot "
+                            "be one network")
+    k = max(2, min(5, round(math.sqrt(raw.number_of_nodes()) / 1.5)))
+    if raw.number_of_nodes() < 2 * k:
+        k = 1
+    communities = greedy_modularity_communities(raw, cutoff=k, best_n=k)
+    out, used = {}, set()
+    for community in sorted(communities, key=lambda c: min(map(int, c))):
+        closeness = nx.closeness_centrality(raw.subgraph(community))
+        centre = max(sorted(community, key=int), key=lambda p: closeness[p])
+        label = re.sub(r"[^a-z0-9]+", "-", str(raw.nodes[centre].get("name", "")).lower())
+        label = label.strip("-")[:20] or "region"
+        name, n = label, 1
+        while name in used:
+            n += 1
+            name = f"{label}-{n}"
+        used.add(name)
+        out.update(dict.fromkeys(community, name))
+    return out
 
 
 def _pick_centre(g: nx.Graph, authority: str) -> str:

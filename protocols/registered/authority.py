@@ -230,9 +230,9 @@ class Authority:
         if msg.type == Type.POLICY_ACK:
             self.acknowledged(sender, fields[0])
             return []
-        if msg.type == Type.SYNC:
-            self.acknowledged(sender, fields[0])
-            if self.acked.get(sender, 0) < self.seq[sender]:
+        if msg.type == Type.SYNC:  # what the gateway really has: after a restart, nothing
+            self.acked[sender] = fields[0]
+            if fields[0] < self.seq[sender]:
                 self.send_snapshot(sender)
             return []
         if msg.type == Type.CHALLENGE_REQUEST:
@@ -424,7 +424,10 @@ class Authority:
         now = time.time()
         try:
             outcome = handler(self, request, now)
-        except (OperatorRefusal, KeyError, TypeError, ValueError) as e:
+        except Exception as e:  # noqa: BLE001 - a refusal, or a bug: never the authority's end
+            if not isinstance(e, OperatorRefusal | KeyError | TypeError | ValueError):
+                self.counters["internal error"] += 1
+                print(f"error in operation {op}: {e!r}", file=sys.stderr, flush=True)
             self.registry.db.execute("ROLLBACK")
             self.registry.db.execute("BEGIN")
             self.policy = self._load_policy()

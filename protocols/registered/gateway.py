@@ -81,6 +81,7 @@ UNREACHABLE_S = 3.0
 DENY_CACHE_MS = 1000
 HOST_REQUEST_S = 3.0
 RENEW_CHECK_S = 0.05
+GET_CHUNK = 50  # keys per "get element": libnftables 1.0.6 overflows its stack at ~120
 PR_SET_DUMPABLE = 4
 IP_PKTINFO = 8  # linux/in.h (Python's socket module lacks it before 3.12)
 IN_PKTINFO = struct.Struct("i4s4s")
@@ -126,6 +127,27 @@ def element(flow: Flow, kind: str) -> str:
 def renewal_margin(ttl_ms: int) -> float:
     """How long before expiry a flow in use is asked about again."""
     return min(ttl_ms / 3000, 2.0)
+
+
+def packet_counts(nft, flows: list[Flow]) -> dict[Flow, int]:
+    """Packets each flow's grant element has let through (a query per set and chunk)."""
+    counts: dict[Flow, int] = {}
+    out = ""
+    for kind in ("grants_l4", "grants"):
+        keys = [element(f, "grants").split("{ ", 1)[1] for f in flows
+                if (f[2] in (6, 17)) == (kind == "grants_l4")]
+        for k in range(0, len(keys), GET_CHUNK):
+            chunk = keys[k:k + GET_CHUNK]
+            rc, text = nft.cmd(f"get element inet {TABLE} {kind} {{ {', '.join(chunk)} }}")[:2]
+            if rc != 0:  # some element just expired: ask one by one
+                text = "\n".join(nft.cmd(f"get element inet {TABLE} {kind} {{ {key} }}")[1]
+                                 for key in chunk)
+            out += text
+    for src, dst, proto, port, packets in _ELEMENT.findall(out):
+        number = _NAMES.get(proto) or int(proto)
+        counts[(int(ipaddress.IPv4Address(src)), int(ipaddress.IPv4Address(dst)), number,
+                int(port or 0))] = int(packets)
+    return counts
 
 
 @dataclass
@@ -236,7 +258,11 @@ class Gateway:
         next_status = 0.0
         while True:
             for key, _ in selector.select(self._timeout()):
-                key.data()
+                try:
+                    key.data()
+                except Exception as e:  # noqa: BLE001 - nothing may stop the gateway
+                    self.counters["internal error"] += 1
+                    print(f"error in {key.data.__name__}: {e!r}", file=sys.stderr, flush=True)
             now = time.monotonic()
             self.tick(now)
             if now >= next_status:
@@ -366,7 +392,7 @@ class Gateway:
                and g.expires - now <= renewal_margin(g.ttl_ms)]
         if not due:
             return
-        used = self.packet_counts(due)
+        used = packet_counts(self.nft, due)
         for flow in due:
             grant = self.grants[flow]
             grant.looked = True
@@ -379,25 +405,6 @@ class Gateway:
 
     def _inbound(self, flow: Flow) -> bool:
         return flow[0] not in self.enforced.bound
-
-    def packet_counts(self, flows: list[Flow]) -> dict[Flow, int]:
-        """Packets each flow's grant element has let through (one query per set)."""
-        counts: dict[Flow, int] = {}
-        for kind in ("grants_l4", "grants"):
-            keys = [f for f in flows if (f[2] in (6, 17)) == (kind == "grants_l4")]
-            if not keys:
-                continue
-            text = ", ".join(element(f, "grants").split("{ ", 1)[1] for f in keys)
-            rc, out = self.nft.cmd(f"get element inet {TABLE} {kind} {{ {text} }}")[:2]
-            if rc != 0:  # some element just expired: ask one by one
-                out = "\n".join(self.nft.cmd(f"get element inet {TABLE} {kind} {{ "
-                                             f"{element(f, 'grants').split('{ ', 1)[1]} }}")[1]
-                                for f in keys)
-            for src, dst, proto, port, packets in _ELEMENT.findall(out):
-                number = _NAMES.get(proto) or int(proto)
-                counts[(int(ipaddress.IPv4Address(src)), int(ipaddress.IPv4Address(dst)),
-                        number, int(port or 0))] = int(packets)
-        return counts
 
     def _withdraw(self, flows: list[Flow]) -> None:
         """Remove these flows' grant elements and conntrack entries: both directions stop."""
