@@ -236,8 +236,8 @@ def generate(config: dict, rate: int, seconds: float) -> dict:
 
 
 if __name__ == "__main__":
-    if sys.argv[1] == "generate":
-        print(json.dumps(generate(json.loads(sys.argv[2]), int(sys.argv[3]),
-                                  float(sys.argv[4]))))
+    if sys.argv[1] == "generate":  # the configuration, with the gateway's key, on stdin
+        print(json.dumps(generate(json.loads(sys.stdin.read()), int(sys.argv[2]),
+                                  float(sys.argv[3]))))
     else:
         print(json.dumps(inside_namespace(float(sys.argv[2]), sys.argv[3])))

@@ -161,13 +161,16 @@ def load_sweep(net, services, arch_obj, log, arch: str, rep: int, s: dict) -> di
                                  "address": net.address(gw.name),
                                  "authority": net.address(arch_obj.authority_node)})
             generator = net.popen(gw.name, [sys.executable, "-m", "experiments.admission_load",
-                                            "generate", config, str(rate),
+                                            "generate", str(rate),
                                             str(s["load_seconds"] + 1.0)],
-                                  stdout=-1, stderr=-1, text=True)
+                                  stdin=-1, stdout=-1, stderr=-1, text=True)
+            generator.stdin.write(config)  # the key never on a command line others can read
+            generator.stdin.close()
             time.sleep(0.5)
         cold_connects(net, services, log, arch, rep, "load", rate, 3, probe_hosts)
         if generator:
-            out, err = generator.communicate(timeout=60)
+            generator.wait(timeout=60)
+            out, err = generator.stdout.read(), generator.stderr.read()
             generated[rate] = json.loads(out) if out.strip() else {"error": err[-300:]}
     return generated
 

@@ -6,7 +6,7 @@ host namespace on one side (its line 198.19.1.0/29), a remote namespace on the o
 box's loopback, holding the gateway's key, so that it can deliver policy in any order, answer
 or not, and replay what it sent before. Prints one JSON object of observations.
 
-    python tests/gateway_box.py
+    unshare --net python tests/gateway_box.py     (BOX_DIR=dir keeps gw.log there)
 """
 
 from __future__ import annotations
@@ -42,6 +42,7 @@ class FakeAuthority:
         self.requests: list[tuple] = []   # FLOW_REQUEST bodies
         self.answer = True
         self.sent_grants: list[bytes] = []
+        self.challenge_requests = 0
 
     def send(self, msg_type: Type, body: tuple, items: tuple = ()) -> bytes:
         session, counter = self.sender.next(1)
@@ -69,6 +70,8 @@ class FakeAuthority:
                 self.applied = msg.body[0]
             elif msg.type == Type.SYNC:
                 self.syncs.append(msg.body[0])
+            elif msg.type == Type.CHALLENGE_REQUEST:
+                self.challenge_requests += 1
             elif msg.type == Type.FLOW_REQUEST:
                 self.requests.append((msg.session, *msg.body))
                 if self.answer:
@@ -149,7 +152,7 @@ def main() -> None:
     host, remote = _new_namespace(), _new_namespace()
     out: dict = {}
     with tempfile.TemporaryDirectory(prefix="splinterlab-box-") as tmp:
-        workdir = Path(tmp)
+        workdir = Path(os.environ.get("BOX_DIR") or tmp)  # BOX_DIR keeps the gateway's log
         try:
             build(host.pid, remote.pid)
             auth = FakeAuthority(Key(SECRET))
@@ -175,10 +178,59 @@ def main() -> None:
             auth.syncs.clear()
             auth.policy(9, Action.BIND, ((HOST, 32, 1),))
             auth.serve(1.2)
-            out["syncs_after_gap"] = auth.syncs
+            out["syncs_after_gap"] = list(auth.syncs)
             # back to a known state: the host bound
             auth.policy(9, Action.BIND, ((HOST, 32, 1),), snapshot=True)
             auth.serve(0.3)
+            # packets conntrack does not track (a stray SYN-ACK, a lone echo reply) are no
+            # flow: nobody asks about them in the host's name, nobody delivers them
+            asked = len(auth.requests)
+            sh(sys.executable, "-c", (
+                "from scapy.all import IP, TCP, ICMP, send; "
+                f"send(IP(src='{ip(REMOTE)}', dst='{ip(HOST)}')/TCP(sport=80, dport=40000, "
+                "flags='SA'), verbose=0); "
+                f"send(IP(src='{ip(REMOTE)}', dst='{ip(HOST)}')/ICMP(type=0), verbose=0)"),
+               pid=remote.pid)
+            auth.serve(0.5)
+            out["untracked_asked"] = len(auth.requests) - asked
+            # a protocol nft names (UDP-Lite), used across its renewal: the gateway lives on
+            for _ in range(30):
+                sh(sys.executable, "-c", "import socket; s = socket.socket(2, 2, 136); "
+                   f"s.sendto(b'x', ('{ip(REMOTE)}', 9100))", pid=host.pid)
+                auth.serve(0.1)
+            auth.serve(1.5)
+            out["gateway_alive_after_udplite_renewal"] = gateway.poll() is None
+            # a renewal that fails while packets wait for it: they get their verdict
+            auth.answer = False
+            for _ in range(5):
+                sh(sys.executable, "-c", "import socket; s = socket.socket(2, 2, 136); "
+                   f"s.sendto(b'x', ('{ip(REMOTE)}', 9100))", pid=host.pid)
+                auth.serve(0.4)
+            auth.serve(1.0)
+            # one line per bound queue: "queue portid waiting ..." (none if the gateway died)
+            queues = Path("/proc/net/netfilter/nfnetlink_queue").read_text().split()
+            out["queued_without_verdict"] = int(queues[2]) if queues else None
+            # a question open when every grant is flushed: its answer, given before the flush
+            # but arriving after it, admits nothing
+            def flush_then_grant() -> None:
+                auth.serve(0.05)
+                _, rid, src, dst, proto, flags, dport = auth.requests[-1]
+                auth.policy(10, Action.FLUSH, ((0, 0, 1),))
+                auth.serve(0.05)
+                auth.send(Type.GRANT, (rid, auth.requests[-1][0], src, dst, proto, flags, dport,
+                                       0, 3000, 1))
+                auth.serve(0.6)
+
+            out["granted_across_a_flush"] = delivered(host.pid, remote.pid, 9200,
+                                                      flush_then_grant)
+            auth.answer = True
+            # a host floods the registration service: the authority hears a trickle
+            auth.challenge_requests = 0
+            sh(sys.executable, "-c", "import socket; s = socket.socket(2, 2)\n"
+               "for _ in range(300): s.sendto(b'{\"op\": \"challenge\", "
+               "\"national_id\": \"X1\"}', ('198.19.1.1', 7401))", pid=host.pid)
+            auth.serve(0.5)
+            out["challenge_requests_relayed_of_300"] = auth.challenge_requests
             # a flow admitted; its GRANT kept
             out["admitted_before_restart"] = delivered(host.pid, remote.pid, 9000,
                                                        lambda: auth.serve(1.0))
@@ -188,18 +240,29 @@ def main() -> None:
             gateway.kill()
             gateway.wait()
             gateway = start_gateway(workdir)
-            auth.serve(1.0)
+            auth.syncs.clear()
+            auth.serve(2.6)  # it asks for its state until it has it
+            out["syncs_without_snapshot"] = len(auth.syncs)
             auth.policy(9, Action.BIND, ((HOST, 32, 1),), snapshot=True)
             auth.serve(0.3)
+            auth.syncs.clear()
+            auth.serve(1.5)
+            out["syncs_after_snapshot"] = len(auth.syncs)
             auth.answer = False
 
             def replay() -> None:
                 auth.serve(0.05)  # its question arrives ...
                 auth.sock.sendto(grant, ("127.0.0.1", GATEWAY_PORT))  # ... the old answer
+                # ... and one that names the new question but the old session (what a
+                # replay would be if request numbers repeated across restarts)
+                _, rid, src, dst, proto, flags, dport = auth.requests[-1]
+                auth.send(Type.GRANT, (rid, first_session, src, dst, proto, flags, dport, 0,
+                                       3000, 1))
                 auth.serve(0.6)
 
             out["replayed_grant_admitted"] = delivered(host.pid, remote.pid, 9000, replay)
-            out["same_request_id"] = auth.requests[-1][1] == codec.body(Type.GRANT, grant)[0]
+            out["request_ids_differ"] = auth.requests[-1][1] != codec.body(Type.GRANT,
+                                                                            grant)[0]
             out["sessions_differ"] = auth.requests[-1][0] != first_session
             out["gateway_counters"] = status(workdir).get("counters", {})
             gateway.kill()

@@ -91,3 +91,21 @@ def test_still_deciding_after_all_that(authority):
     assert body[7] == Reason.OK
     assert rows and rows[0].identity == 1  # logged, with the identity
     assert time.time() - rows[0].time < 5
+
+
+def test_one_challenge_per_address_however_many_are_asked_for(authority):
+    """A flood of challenge requests holds one challenge per address, and only the newest
+    one can be answered."""
+    for k in range(1000):
+        authority.challenge(GW, k, 0xC6130105, b"NID-9".ljust(16, b"\0"))
+    assert sum(p.address == 0xC6130105 for p in authority.challenges.values()) == 1
+    first, latest = authority.challenge(GW, 1, 0xC6130106, b"NID-9".ljust(16, b"\0")), \
+        authority.challenge(GW, 2, 0xC6130106, b"NID-9".ljust(16, b"\0"))
+    assert first[1] not in authority.challenges and latest[1] in authority.challenges
+
+
+def test_a_shutdown_whose_essential_list_does_not_fit_one_message_is_refused(authority):
+    answer = authority.operate({"op": "shutdown", "region": "north",
+                                "allow": [f"203.0.{k}.0/24" for k in range(65)]})
+    assert not answer["ok"] and "at most 64" in answer["error"]
+    assert "north" not in authority.policy.shutdowns

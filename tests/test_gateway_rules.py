@@ -55,6 +55,10 @@ def test_hosts_reach_only_the_registration_service_on_the_gateway_itself():
 def test_flows_with_ports_use_the_port_keyed_sets():
     assert gateway.element((0xC6130102, 0xCB00710A, 6, 443), "grants") == \
         "grants_l4 { 198.19.1.2 . 203.0.113.10 . 6 . 443"
+    for proto in (17, 33, 132, 136):  # UDP, DCCP, SCTP, UDP-Lite: ports too
+        assert gateway.element((1, 2, proto, 9), "grants").startswith("grants_l4 ")
+        assert gateway.parse_ip(struct.pack("!BBHHHBBH4s4sHH", 0x45, 0, 28, 0, 0, 64, proto,
+                                            0, bytes(4), bytes(4), 5, 9))[3:] == (5, 9)
     assert gateway.element((0xC6130102, 0xCB00710A, 1, 0), "denied") == \
         "denied { 198.19.1.2 . 203.0.113.10 . 1"
 
@@ -80,6 +84,48 @@ HOST, REMOTE = 0xC6130102, 0xCB00710A
 ])
 def test_a_queued_packet_is_named_by_the_flow_it_belongs_to(fields, mark, flow, inbound):
     assert gateway.canonical(fields, mark) == (flow, inbound)
+
+
+def test_a_packet_the_ruleset_did_not_mark_is_no_flow():
+    assert gateway.canonical((1, 2, 6, 3, 4), 0) is None
+    assert gateway.canonical((1, 2, 6, 3, 4), 0x1234) is None
+
+
+def test_what_conntrack_cannot_place_is_dropped_before_it_could_pass_for_a_reply():
+    for chain in ("from_host", "to_host"):
+        text = _chain(chain)
+        assert text.index("ct state invalid,untracked") < text.index("jump admitted")
+        assert "ct direction reply meta mark set" in text
+        assert text.rstrip().endswith("counter name invalid drop")
+
+
+PREFIXES = """
+import json
+from nftables import Nftables
+from protocols.registered import gateway, ruleset
+nft = Nftables()
+assert nft.cmd(ruleset.ruleset({"lo": "127.0.0.0/8"}))[0] == 0
+out = []
+for state in ([(0x0A000000, 8)], [(0x0A000000, 8), (0x0A010000, 16), (0x0A010203, 32)],
+              [(0x0A010000, 16)], []):
+    rc, _, err = nft.cmd(gateway._prefix_set("blocked", state))
+    hits = [nft.cmd("get element inet splinter_gw blocked { " + a + " }")[0] == 0
+            for a in ("10.1.2.3", "10.9.9.9")]
+    out.append([rc, hits])
+print(json.dumps(out))
+"""
+
+
+def test_overlapping_blocks_and_their_release_leave_exactly_what_is_blocked():
+    """nft refuses overlapping intervals, and deleting a prefix merged with another would
+    take the other too: the set is rebuilt from the whole state each time."""
+    if subprocess.run(["id", "-u"], capture_output=True, text=True).stdout.strip() != "0":
+        pytest.skip("nft needs root")
+    out = subprocess.run(["unshare", "--net", sys.executable, "-c", PREFIXES],
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr[-500:]
+    assert json.loads(out.stdout) == [[0, [True, True]], [0, [True, True]],
+                                      [0, [True, False]], [0, [False, False]]]
 
 
 def test_renewal_comes_well_before_expiry_and_never_later_than_two_seconds():

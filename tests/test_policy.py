@@ -96,3 +96,24 @@ def test_a_late_reset_cannot_undo_newer_bindings():
 
 def test_an_empty_share_still_has_a_state_to_send():
     assert Enforced().parts() == [] and from_parts([(Action.LIFT, ())]) == Enforced()
+
+
+def test_a_flush_missed_and_made_up_by_a_snapshot_still_forgets_the_grants():
+    """A flush is state: a gateway that was down when it was sent learns of it from the
+    snapshot that brings it up to date (and forgets the grants it gave before)."""
+    p = policy()
+    p.flushes = {1: 2}
+    share = Enforced.of(p, 1)
+    assert share.flushes == 2
+    behind = Enforced({101: 1, 102: 2}, flushes=1)
+    assert behind.changes_to(share)[-1] == (Action.FLUSH, ((0, 0, 2),))
+    assert from_parts(share.parts()) == share
+    assert share.changes_to(share.copy()) == []  # no flush where none was missed
+
+
+def test_flush_changes_count_up_one_at_a_time_when_they_carry_no_count():
+    state = Enforced()
+    state.apply(Action.FLUSH, ())
+    state.apply(Action.FLUSH, ((0, 0, 5),))
+    state.apply(Action.FLUSH, ())
+    assert state.flushes == 6

@@ -11,7 +11,8 @@ import pytest
 
 from protocols.registered.admission import AdmissionRow
 from protocols.registered.identity import issue
-from protocols.registered.journal import Journal
+from protocols.registered.journal import RECORD_SIZE, Journal
+from protocols.registered.journal import read as read_journal
 from protocols.registered.registry import Gateway, Registry, copy_without_secrets
 
 CARDS = [issue("NID-1", "Ada Okafor"), issue("NID-2", "Bela Moreau")]
@@ -102,3 +103,26 @@ def test_checkpoints_move_to_their_own_thread(db):
         time.sleep(0.05)
     assert db.stat().st_size > before, "nothing was checkpointed into the database file"
     assert r.db.execute("SELECT COUNT(*) FROM admissions").fetchone()[0] == 40_000
+
+
+def test_the_copy_is_made_where_nobody_else_can_read_it_and_leaves_nothing_behind(db, tmp_path):
+    out = tmp_path / "results"
+    out.mkdir()
+    copy_without_secrets(db, out / "registry.db")
+    assert [p.name for p in out.iterdir()] == ["registry.db"]
+    copy_without_secrets(db, out / "registry.db")  # again, over the first: still one file
+    assert [p.name for p in out.iterdir()] == ["registry.db"]
+
+
+def test_a_reader_never_cuts_a_journal_a_writer_is_still_writing(tmp_path):
+    path = tmp_path / "gw.journal"
+    journal = Journal(path)
+    journal.append([row(1), row(2)])
+    with open(path, "ab") as f:
+        f.write(b"SJ\x00")  # a record half written
+    size = path.stat().st_size
+    rows, offset = read_journal(path)
+    assert [r.src for r in rows] == [1, 2] and offset == 2 * RECORD_SIZE
+    assert path.stat().st_size == size
+    reopened = Journal(path)  # the writer, after a crash, cuts the torn tail
+    assert reopened.torn_bytes == 3 and path.stat().st_size == 2 * RECORD_SIZE

@@ -77,6 +77,7 @@ class Policy:
     region_of: dict[int, str] = field(default_factory=dict)       # gateway -> region
     shutdowns: dict[str, list[tuple[int, int]]] = field(default_factory=dict)  # region -> allow
     members: dict[int, set[int]] = field(default_factory=dict)    # gateway -> identities
+    flushes: dict[int, int] = field(default_factory=dict)         # gateway -> flushes so far
 
     def bind(self, identity: int, address: int, gateway: int) -> None:
         """One binding per identity and per address."""

@@ -36,6 +36,7 @@ from topologies.network import PRIVATE, Daemon, EmulatedNetwork, NetworkError
 
 from .identity import Card, issue
 from .journal import Journal
+from .journal import read as read_journal
 from .messages import DEFAULT_TTL_MS, PORT, PROTOCOLS, Reason
 from .operator import Operator, OperatorError
 from .registry import Gateway, Registry, copy_without_secrets
@@ -265,13 +266,14 @@ class Registered:
         try:
             self.operator.checkpoint()  # the authority imports its journal and commits
         except OperatorError:  # it is down: import what it journaled ourselves
-            registry = Registry(source)
-            registry.import_journal(Journal(source.with_suffix(".journal")))
+            registry, journal = Registry(source), Journal(source.with_suffix(".journal"))
+            registry.import_journal(journal)
+            journal.close()
             registry.close()
         copy_without_secrets(source, db)
         copy = sqlite3.connect(db, isolation_level=None)
         for journal in sorted(self.gateway_dir().glob("*.journal")):
-            rows, _ = Journal(journal).read_from(0)
+            rows, _ = read_journal(journal)  # the gateway may be writing it
             copy.executemany(
                 "INSERT INTO admissions (time, gateway, identity, src, dst, proto, dport, "
                 "inbound, renewal, granted, reason, by_gateway) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",

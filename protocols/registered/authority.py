@@ -5,15 +5,16 @@ One process at the authority site. Its loop reads up to ``batch`` datagrams, dec
 ``power`` durability, an fdatasync) and only then sends the answers: every decision a gateway
 acts on is already in the log. The journal is copied into SQLite between batches.
 
-* Identity: a gateway asks for a challenge on behalf of a host, and sends the host's proof
-  (``identity``); a good proof for an unregistered person registers them, for a registered
-  one binds their identity to the address it came from. A revoked identity stays revoked.
+* Identity: a gateway asks for a challenge on behalf of a host (one outstanding per address: a
+  newer one replaces it), and sends the host's proof (``identity``); a good proof for an
+  unregistered person registers them, for a registered one binds their identity to the address
+  it came from. A revoked identity stays revoked.
 * Flows: GRANT and DENY name the flow they answer and the gateway session that asked, so an
   answer replayed to a restarted gateway, or to another request, admits nothing.
 * Policy: after every change (an operator's command, a registration) each gateway's share is
-  recomputed and the difference sent as numbered changes (``policy``), recorded in the
-  registry first, retransmitted until acknowledged; a gateway that (re)appears or reports a
-  gap gets a snapshot.
+  recomputed and the difference sent as numbered changes (``policy``), recorded in the registry
+  first, retransmitted until acknowledged; a gateway that (re)appears or reports a gap gets a
+  snapshot.
 * The operator speaks JSON lines over a Unix socket (``operator`` is the client), served by
   threads of its own: a client that never finishes its line stalls only itself. Requests are
   handed to the loop, which carries each out between two batches (``ops``).
@@ -127,6 +128,7 @@ class Authority:
         self.acked: dict[int, int] = {}
         self.outgoing: dict[tuple[int, int, int], Outgoing] = {}  # (gateway, seq, part)
         self.challenges: dict[bytes, Pending] = {}
+        self.challenge_at: dict[tuple[int, int], bytes] = {}  # (gateway, address) -> latest
         self.expiring: collections.deque[tuple[float, bytes]] = collections.deque()
         self.last_seen: dict[int, float] = {}
         self.dirty: set[int] = set()  # gateways whose share a registration changed
@@ -146,7 +148,8 @@ class Authority:
     def _load_policy(self) -> Policy:
         policy = Policy(ttl_ms=self.registry.ttl_ms(), revoked=self.registry.revoked(),
                         blocked=self.registry.blocked(), shutdowns=self.registry.shutdowns(),
-                        region_of={g.id: g.region for g in self.gateways.values()})
+                        region_of={g.id: g.region for g in self.gateways.values()},
+                        flushes=self.registry.flushes())
         for identity_, address, gateway in self.registry.bindings():
             policy.bind(identity_, address, gateway)
         return policy
@@ -196,7 +199,10 @@ class Authority:
         if self.dirty:
             self.commit_and_push(self.dirty)
         for reply, addr in replies:
-            self.sock.sendto(reply, addr)
+            try:
+                self.sock.sendto(reply, addr)
+            except OSError:  # no route back, a full buffer: that gateway asks again
+                self.counters["answer unsent"] += 1
 
     def flow(self, data: bytes, rows: list[AdmissionRow]) -> bytes:
         """The hot path: one FLOW_REQUEST, checked, decided, logged (in ``rows``), answered."""
@@ -232,8 +238,7 @@ class Authority:
             return []
         if msg.type == Type.SYNC:  # what the gateway really has: after a restart, nothing
             self.acked[sender] = fields[0]
-            if fields[0] < self.seq[sender]:
-                self.send_snapshot(sender)
+            self.send_snapshot(sender)  # even if up to date: it asks until it has one
             return []
         if msg.type == Type.CHALLENGE_REQUEST:
             return [self._send(Type.CHALLENGE, sender, self.challenge(sender, *fields))]
@@ -254,8 +259,13 @@ class Authority:
                   national_id: bytes) -> tuple:
         now = time.monotonic()
         while self.expiring and self.expiring[0][0] < now:
-            self.challenges.pop(self.expiring.popleft()[1], None)
+            gone = self.challenges.pop(self.expiring.popleft()[1], None)
+            if gone is not None:
+                self.challenge_at.pop((gone.gateway, gone.address), None)
         challenge = secrets.token_bytes(16)
+        # one challenge per address at a time: a flood of requests holds no memory
+        self.challenges.pop(self.challenge_at.get((gateway, address), b""), None)
+        self.challenge_at[gateway, address] = challenge
         self.challenges[challenge] = Pending(gateway, identity.national_id_of(national_id),
                                              address, now + CHALLENGE_S)
         self.expiring.append((now + CHALLENGE_S, challenge))
@@ -267,6 +277,8 @@ class Authority:
         person and address, and shows the person's card."""
         nid = identity.national_id_of(national_id)
         pending = self.challenges.pop(challenge, None)
+        if pending is not None:
+            del self.challenge_at[pending.gateway, pending.address]
         if pending is None or (pending.gateway, pending.national_id, pending.address) != (
                 gateway, nid, address) or pending.expires < time.monotonic():
             self.counters["enrolment without a challenge"] += 1
@@ -311,10 +323,10 @@ class Authority:
         now = time.time()
         sends: list[tuple[int, int, Change]] = []
         for gateway in self.gateways if gateways is None else sorted(gateways):
+            if flush:
+                self.policy.flushes[gateway] = self.policy.flushes.get(gateway, 0) + 1
             share = Enforced.of(self.policy, gateway)
             changes = self.shares[gateway].changes_to(share)
-            if flush:
-                changes.append((Action.FLUSH, ()))
             self.shares[gateway] = share
             for action, items in changes:
                 self.seq[gateway] += 1

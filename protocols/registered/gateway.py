@@ -34,6 +34,7 @@ import contextlib
 import ctypes
 import ipaddress
 import json
+import os
 import re
 import selectors
 import socket
@@ -55,6 +56,7 @@ from .messages import (
     DEFAULT_TTL_MS,
     GATEWAY_PORT,
     PORT,
+    PORTED,
     PROTOCOLS,
     SERVICE_PORT,
     Action,
@@ -66,9 +68,11 @@ from .messages import (
 )
 from .policy import Enforced, Sequencer, Snapshot
 from .ruleset import (
+    CHAIN,
     MARK_IN,
     MARK_IN_REPLY,
     MARK_OUT_REPLY,
+    MARKS,
     QUEUE,
     QUEUE_RULES,
     TABLE,
@@ -81,13 +85,13 @@ UNREACHABLE_S = 3.0
 DENY_CACHE_MS = 1000
 HOST_REQUEST_S = 3.0
 RENEW_CHECK_S = 0.05
+SYNC_S = 1.0  # a gateway asks for its snapshot this often until it has one
 GET_CHUNK = 50  # keys per "get element": libnftables 1.0.6 overflows its stack at ~120
 PR_SET_DUMPABLE = 4
 IP_PKTINFO = 8  # linux/in.h (Python's socket module lacks it before 3.12)
 IN_PKTINFO = struct.Struct("i4s4s")
 Flow = tuple[int, int, int, int]  # initiator, responder, protocol, responder port (or 0)
-_NAMES = {name: number for number, name in PROTOCOLS.items()}
-_ELEMENT = re.compile(r"([\d.]+) \. ([\d.]+) \. (\w+)(?: \. (\d+))? counter packets (\d+)")
+_ELEMENT = re.compile(r"([\d.]+) \. ([\d.]+) \. (\d+)(?: \. (\d+))? counter packets (\d+)")
 
 
 def ip(value: int) -> str:
@@ -101,15 +105,18 @@ def parse_ip(payload: bytes) -> tuple[int, int, int, int, int] | None:
     ihl = (payload[0] & 0x0F) * 4
     proto = payload[9]
     sport = dport = 0
-    if proto in (6, 17) and len(payload) >= ihl + 4:
+    if proto in PORTED and len(payload) >= ihl + 4:
         sport = int.from_bytes(payload[ihl:ihl + 2], "big")
         dport = int.from_bytes(payload[ihl + 2:ihl + 4], "big")
     return (int.from_bytes(payload[12:16], "big"), int.from_bytes(payload[16:20], "big"),
             proto, sport, dport)
 
 
-def canonical(fields: tuple[int, int, int, int, int], mark: int) -> tuple[Flow, bool]:
-    """The flow a queued packet belongs to, and whether the remote end started it."""
+def canonical(fields: tuple[int, int, int, int, int], mark: int) -> tuple[Flow, bool] | None:
+    """The flow a queued packet belongs to, and whether the remote end started it (None for
+    a mark the ruleset never sets)."""
+    if mark not in MARKS:
+        return None
     src, dst, proto, sport, dport = fields
     reply = mark in (MARK_OUT_REPLY, MARK_IN_REPLY)
     flow = (dst, src, proto, sport) if reply else (src, dst, proto, dport)
@@ -119,7 +126,7 @@ def canonical(fields: tuple[int, int, int, int, int], mark: int) -> tuple[Flow, 
 def element(flow: Flow, kind: str) -> str:
     """A flow as an element of the ``grants`` or ``denied`` sets (``..._l4`` with ports)."""
     src, dst, proto, dport = flow
-    if proto in (6, 17):
+    if proto in PORTED:
         return f"{kind}_l4 {{ {ip(src)} . {ip(dst)} . {proto} . {dport}"
     return f"{kind} {{ {ip(src)} . {ip(dst)} . {proto}"
 
@@ -131,11 +138,12 @@ def renewal_margin(ttl_ms: int) -> float:
 
 def packet_counts(nft, flows: list[Flow]) -> dict[Flow, int]:
     """Packets each flow's grant element has let through (a query per set and chunk)."""
+    nft.set_numeric_proto_output(True)  # "6", not "tcp": no name to map back
     counts: dict[Flow, int] = {}
     out = ""
     for kind in ("grants_l4", "grants"):
         keys = [element(f, "grants").split("{ ", 1)[1] for f in flows
-                if (f[2] in (6, 17)) == (kind == "grants_l4")]
+                if (f[2] in PORTED) == (kind == "grants_l4")]
         for k in range(0, len(keys), GET_CHUNK):
             chunk = keys[k:k + GET_CHUNK]
             rc, text = nft.cmd(f"get element inet {TABLE} {kind} {{ {', '.join(chunk)} }}")[:2]
@@ -144,8 +152,7 @@ def packet_counts(nft, flows: list[Flow]) -> dict[Flow, int]:
                                  for key in chunk)
             out += text
     for src, dst, proto, port, packets in _ELEMENT.findall(out):
-        number = _NAMES.get(proto) or int(proto)
-        counts[(int(ipaddress.IPv4Address(src)), int(ipaddress.IPv4Address(dst)), number,
+        counts[(int(ipaddress.IPv4Address(src)), int(ipaddress.IPv4Address(dst)), int(proto),
                 int(port or 0))] = int(packets)
     return counts
 
@@ -196,6 +203,9 @@ class Gateway:
         self._nft(ruleset(config["lines"]))
         subprocess.run(["iptables-restore", "-w", "--noflush"], input=QUEUE_RULES, text=True,
                        check=True)
+        if subprocess.run(["iptables", "-w", "-C", "FORWARD", "-j", CHAIN],
+                          capture_output=True).returncode:  # not hooked yet
+            subprocess.run(["iptables", "-w", "-I", "FORWARD", "-j", CHAIN], check=True)
         self.queue = QueueSocket()
         self.queue.bind(QUEUE, copy_mode=COPY_PACKET, copy_range=64)
         self.control = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
@@ -217,11 +227,13 @@ class Gateway:
         self.enforced = Enforced()
         self.sequencer = Sequencer()
         self.snapshot: Snapshot | None = None
-        self.last_request_id = 0
+        self.last_request_id = int.from_bytes(os.urandom(4), "big")  # unguessable start
         self.last_answer = 0.0
         self.reachable = False
         self.next_keepalive = 0.0
         self.next_renewal_check = 0.0
+        self.synced = False  # a snapshot applied since this process started or came back
+        self.next_sync = 0.0
 
     # -- small helpers ---------------------------------------------------------------------
     def _nft(self, command: str) -> tuple[int, str]:
@@ -253,29 +265,33 @@ class Gateway:
         selector.register(self.queue, selectors.EVENT_READ, self.on_packets)
         selector.register(self.control, selectors.EVENT_READ, self.on_control)
         selector.register(self.service, selectors.EVENT_READ, self.on_host)
-        self._send(Type.SYNC, (0,))
         print(f"gateway {self.id} ready, fail mode {self.fail_mode}", flush=True)
         next_status = 0.0
         while True:
-            for key, _ in selector.select(self._timeout()):
+            steps = [key.data for key, _ in selector.select(self._timeout())] + [self.tick]
+            if time.monotonic() >= next_status:
+                steps.append(self.write_status)
+                next_status = time.monotonic() + 1.0
+            for step in steps:
                 try:
-                    key.data()
+                    step()
                 except Exception as e:  # noqa: BLE001 - nothing may stop the gateway
                     self.counters["internal error"] += 1
-                    print(f"error in {key.data.__name__}: {e!r}", file=sys.stderr, flush=True)
-            now = time.monotonic()
-            self.tick(now)
-            if now >= next_status:
-                self.write_status()
-                next_status = now + 1.0
+                    print(f"error in {step.__name__}: {e!r}", file=sys.stderr, flush=True)
 
     def _timeout(self) -> float:
         now = time.monotonic()
         deadlines = [self.next_keepalive, self.next_renewal_check]
+        if not self.synced:
+            deadlines.append(self.next_sync)
         deadlines += [p.sent + self.request_timeout for p in self.pending.values()]
         return max(0.0, min(deadlines) - now)
 
-    def tick(self, now: float) -> None:
+    def tick(self) -> None:
+        now = time.monotonic()
+        if not self.synced and now >= self.next_sync:
+            self._send(Type.SYNC, (self.sequencer.applied,))
+            self.next_sync = now + SYNC_S
         if now >= self.next_keepalive:
             self._send(Type.KEEPALIVE, (int(now) & 0xFFFFFFFF,))
             self.next_keepalive = now + KEEPALIVE_S
@@ -321,10 +337,12 @@ class Gateway:
         now = time.monotonic()
         for packet in self.queue.receive():
             fields = parse_ip(packet.payload)
-            if fields is None:
+            named = None if fields is None else canonical(fields, packet.mark)
+            if named is None:
+                self.counters["not a flow"] += 1
                 self.queue.verdict(QUEUE, packet.id, NF_DROP)
                 continue
-            flow, inbound = canonical(fields, packet.mark)
+            flow, inbound = named
             grant = self.grants.get(flow)
             if grant is not None and grant.expires > now:  # its element is on its way
                 self.queue.verdict(QUEUE, packet.id)
@@ -364,7 +382,10 @@ class Gateway:
             self.grant(flow, pending, self.ttl_ms, identity_)
         else:
             self.counters["failed closed"] += 1
-            if not pending.renewal:  # a renewal that fails just lets its grant run out
+            if pending.renewal:  # its grant runs out; packets that found it gone wait here
+                for packet_id in pending.packets:
+                    self.queue.verdict(QUEUE, packet_id, NF_DROP)
+            else:
                 self.deny(flow, pending)
 
     def grant(self, flow: Flow, pending: Pending, ttl_ms: int, identity_: int) -> None:
@@ -415,16 +436,24 @@ class Gateway:
                             for f in flows))
         commands = [["conntrack", "-D", "-s", ip(src), "-d", ip(dst), "-p",
                      PROTOCOLS.get(proto, str(proto))] + (["--dport", str(port)]
-                                                          if proto in (6, 17) else [])
+                                                          if proto in PORTED else [])
                     for src, dst, proto, port in flows]
         # not on the hot path: without the grants, the kernel drops the flows already
         threading.Thread(target=_run_all, args=(commands,), daemon=True).start()
 
     def _forget(self, affected) -> None:
+        """Withdraw the grants of the flows ``affected`` names, and drop the questions still
+        open about them: an answer the authority gave before this change admits nothing."""
         gone = [f for f in self.grants if affected(f)]
         for flow in gone:
             del self.grants[flow]
         self._withdraw(gone)
+        for flow in [f for f in self.pending if affected(f)]:
+            pending = self.pending.pop(flow)
+            self.requests.pop(pending.request_id, None)
+            for packet_id in pending.packets:
+                self.queue.verdict(QUEUE, packet_id, NF_DROP)
+            self.counters["question void"] += 1
 
     # -- the authority speaks --------------------------------------------------------------
     def on_control(self) -> None:
@@ -439,9 +468,10 @@ class Gateway:
                 self.counters[f"rejected {e.args[0]}"] += 1
                 continue
             self.last_answer = time.monotonic()
-            if not self.reachable:
+            if not self.reachable:  # we may have missed changes: ask for a snapshot
                 self.reachable = True
-                self._send(Type.SYNC, (self.sequencer.applied,))  # we may have missed changes
+                self.synced = False
+                self.next_sync = 0.0
             self.dispatch(msg)
 
     def dispatch(self, msg: codec.Message) -> None:
@@ -497,6 +527,7 @@ class Gateway:
                         self.apply(*c)
                     self.counters["snapshots applied"] += 1
                     self.snapshot = None
+                    self.synced = True
                     for c in self.sequencer.snapshot_applied(seq, now):
                         self.apply(*c)
         else:
@@ -526,25 +557,20 @@ class Gateway:
                               f"delete element inet {TABLE} cut {{ {ip(a)} }}")
             self._forget(lambda f: f[0] in {a for a, _, _ in items} or
                          f[1] in {a for a, _, _ in items})
-        elif action in (Action.CUT, Action.BLOCK):
-            name = "cut" if action == Action.CUT else "blocked"
-            shown = addresses if name == "cut" else ", ".join(map(str, nets))
-            self._nft(f"add element inet {TABLE} {name} {{ {shown} }}")
-            self._forget(lambda f: any(ipaddress.IPv4Address(e) in n for n in nets
-                                       for e in (f[0], f[1])))
+        elif action == Action.CUT:
+            self._nft(f"add element inet {TABLE} cut {{ {addresses} }}")
+            self._forget(lambda f: f[0] in self.enforced.cut or f[1] in self.enforced.cut)
+        elif action in (Action.BLOCK, Action.UNBLOCK):
+            self._nft(_prefix_set("blocked", self.enforced.blocked))
+            if action == Action.BLOCK:
+                self._forget(lambda f: any(ipaddress.IPv4Address(e) in n for n in nets
+                                           for e in (f[0], f[1])))
         elif action == Action.UNCUT:
             self._nft(f"add element inet {TABLE} cut {{ {addresses} }}\n"
                       f"delete element inet {TABLE} cut {{ {addresses} }}")
-        elif action == Action.UNBLOCK:
-            shown = ", ".join(map(str, nets))
-            self._nft(f"add element inet {TABLE} blocked {{ {shown} }}\n"
-                      f"delete element inet {TABLE} blocked {{ {shown} }}")
         elif action == Action.SHUTDOWN:
-            lines = [f"flush set inet {TABLE} essential"]
-            if nets:
-                lines.append(f"add element inet {TABLE} essential "
-                             f"{{ {', '.join(map(str, nets))} }}")
-            self._nft("\n".join(lines) + "\n" + shutdown_rules(True))
+            self._nft(_prefix_set("essential", self.enforced.shutdown) + "\n" +
+                      shutdown_rules(True))
             self._forget(lambda f: not any(ipaddress.IPv4Address(e) in n for n in nets
                                            for e in (f[0], f[1])))
         elif action == Action.LIFT:
@@ -600,6 +626,16 @@ class Gateway:
     def _answer_host(self, req: HostRequest, answer: dict) -> None:
         with contextlib.suppress(OSError):
             self.service.sendto(json.dumps(answer).encode(), req.host)
+
+
+def _prefix_set(name: str, prefixes) -> str:
+    """Commands that make an interval set hold exactly ``prefixes`` (address, length), in one
+    transaction: overlapping prefixes are merged first, which nft requires, and rebuilding
+    from the whole state means removing one never removes a prefix merged with it."""
+    nets = list(ipaddress.collapse_addresses(
+        ipaddress.IPv4Network((a, n), strict=False) for a, n in prefixes))
+    add = f"\nadd element inet {TABLE} {name} {{ {', '.join(map(str, nets))} }}" if nets else ""
+    return f"flush set inet {TABLE} {name}{add}"
 
 
 def _run_all(commands: list[list[str]]) -> None:

@@ -15,7 +15,8 @@ Durability is a setting:
              the disk's (``bench admission`` prints both).
 
 The registry commits the journal offset it has imported in the same transaction as the rows,
-so a crash never imports a record twice or skips one.
+so a crash never imports a record twice or skips one. Only the writer opens a ``Journal``
+(opening cuts a torn tail); anyone else reads with ``read``, which never changes the file.
 """
 
 from __future__ import annotations
@@ -71,33 +72,38 @@ def valid_length(path: Path) -> int:
     return offset
 
 
+def read(path: Path, offset: int = 0, limit: int | None = None) -> tuple[list[AdmissionRow], int]:
+    """Whole records from ``offset`` on (at most ``limit``), and the offset after them."""
+    with open(path, "rb") as f:
+        f.seek(offset)
+        data = f.read(-1 if limit is None else limit * RECORD_SIZE)
+    rows, at = [], 0
+    while (found := unpack(data, at)) is not None:
+        rows.append(found[0])
+        at = found[1]
+    return rows, offset + at
+
+
 class Journal:
     def __init__(self, path: Path, durability: str = "process"):
         if durability not in DURABILITY:
             raise ValueError(f"durability must be one of {', '.join(DURABILITY)}")
         self.path = path
         self.durability = durability
-        self.fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+        self.fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
         self.torn_bytes = os.fstat(self.fd).st_size - valid_length(path)
         if self.torn_bytes:
             os.ftruncate(self.fd, os.fstat(self.fd).st_size - self.torn_bytes)
-        os.lseek(self.fd, 0, os.SEEK_END)
 
     def append(self, rows: list[AdmissionRow]) -> None:
-        os.write(self.fd, b"".join([pack(row) for row in rows]))
+        data = memoryview(b"".join([pack(row) for row in rows]))
+        while data:  # a regular file writes all at once, unless a signal or a full disk
+            data = data[os.write(self.fd, data):]
         if self.durability == "power":
             os.fdatasync(self.fd)
 
     def read_from(self, offset: int, limit: int | None = None) -> tuple[list[AdmissionRow], int]:
-        """Whole records from ``offset`` on (at most ``limit``), and the offset after them."""
-        with open(self.path, "rb") as f:
-            f.seek(offset)
-            data = f.read(-1 if limit is None else limit * RECORD_SIZE)
-        rows, at = [], 0
-        while (found := unpack(data, at)) is not None:
-            rows.append(found[0])
-            at = found[1]
-        return rows, offset + at
+        return read(self.path, offset, limit)
 
     def close(self) -> None:
         os.close(self.fd)

@@ -83,4 +83,5 @@ class PolicyFlag(IntFlag):
     SNAPSHOT = 0x01  # one part of a complete state, not a change
 
 
-PROTOCOLS = {1: "icmp", 6: "tcp", 17: "udp"}
+PROTOCOLS = {1: "icmp", 6: "tcp", 17: "udp", 33: "dccp", 132: "sctp", 136: "udplite"}
+PORTED = frozenset({6, 17, 33, 132, 136})  # their first four bytes are the two ports

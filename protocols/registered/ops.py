@@ -17,7 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from .identity import issue
-from .messages import PROTOCOLS, Reason
+from .messages import MAX_ITEMS, PROTOCOLS, Reason
 
 
 class OperatorRefusal(ValueError):
@@ -154,6 +154,8 @@ def shutdown(auth, request: dict, now: float) -> Outcome:
     if region not in regions:
         raise OperatorRefusal(f"there is no region {region!r} (regions: {', '.join(regions)})")
     allow = [prefix(a) for a in request.get("allow", [])]
+    if len(allow) > MAX_ITEMS:  # a shutdown is one message: its list must fit
+        raise OperatorRefusal(f"at most {MAX_ITEMS} essential prefixes; name wider ones")
     auth.registry.shutdown(region, allow, now)
     auth.registry.log_action(now, "shutdown", region, ",".join(request.get("allow", [])))
     auth.policy.shutdowns[region] = allow

@@ -3,9 +3,12 @@
 The authority's ``admission.Policy`` is the whole country's; ``Enforced`` is one gateway's
 share of it: the bindings of its hosts (address -> identity), which of those addresses are cut
 (revoked people), the blocked destinations, and whether its region is shut down and what then
-stays reachable. Whenever the policy changes, the authority computes each affected gateway's
-new share, sends the difference as numbered POLICY changes (1, 2, ... per gateway, recorded in
-the registry before they are sent), and retransmits them until the gateway acknowledges.
+stays reachable, and how many times it has been told to forget its grants (a flush is state
+too: a gateway that missed one and is brought up to date by a snapshot must still forget the
+grants given before it). Whenever the policy changes, the authority computes each affected
+gateway's new share, sends the difference as numbered POLICY changes (1, 2, ... per gateway,
+recorded in the registry before they are sent), and retransmits them until the gateway
+acknowledges.
 
 A gateway applies changes strictly in order (``Sequencer``): one that arrives early waits for
 those before it; a gap that does not close is filled by a snapshot, its complete share at a
@@ -31,6 +34,7 @@ class Enforced:
     cut: dict[int, int] = field(default_factory=dict)          # address -> identity
     blocked: set[tuple[int, int]] = field(default_factory=set)
     shutdown: tuple[tuple[int, int], ...] | None = None        # essential prefixes
+    flushes: int = 0
 
     @classmethod
     def of(cls, policy: Policy, gateway: int) -> Enforced:
@@ -40,7 +44,7 @@ class Enforced:
         region = policy.region_of.get(gateway)
         return cls(bound, {a: i for a, i in bound.items() if i in policy.revoked},
                    set(policy.blocked), tuple(sorted(policy.shutdowns[region]))
-                   if region in policy.shutdowns else None)
+                   if region in policy.shutdowns else None, policy.flushes.get(gateway, 0))
 
     def apply(self, action: Action, items: tuple[Item, ...]) -> None:
         if action == Action.BIND:
@@ -65,7 +69,8 @@ class Enforced:
             self.shutdown = tuple(sorted((a, n) for a, n, _ in items))
         elif action == Action.LIFT:
             self.shutdown = None
-        # FLUSH changes no state: the gateway forgets its grants
+        elif action == Action.FLUSH:  # item: (0, 0, the gateway's flushes so far)
+            self.flushes = items[0][2] if items else self.flushes + 1
 
     def changes_to(self, target: Enforced) -> list[Change]:
         """The changes that turn this share into ``target``, at most ``MAX_ITEMS`` items
@@ -87,6 +92,8 @@ class Enforced:
         if target.shutdown != self.shutdown:
             out.append((Action.LIFT, []) if target.shutdown is None else
                        (Action.SHUTDOWN, [(a, n, 0) for a, n in target.shutdown]))
+        if target.flushes != self.flushes:  # last: grants given before go, whatever changed
+            out.append((Action.FLUSH, [(0, 0, target.flushes)]))
         return [chunk for action, items in out for chunk in _chunks(action, items,
                                                                      empty_ok=action in (
                                                                          Action.LIFT,
@@ -98,7 +105,8 @@ class Enforced:
         return Enforced().changes_to(self)
 
     def copy(self) -> Enforced:
-        return Enforced(dict(self.bound), dict(self.cut), set(self.blocked), self.shutdown)
+        return Enforced(dict(self.bound), dict(self.cut), set(self.blocked), self.shutdown,
+                        self.flushes)
 
 
 def _chunks(action: Action, items: list[Item], empty_ok: bool) -> list[Change]:

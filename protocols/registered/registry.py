@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import os
 import sqlite3
+import tempfile
 import threading
 import time
 from dataclasses import dataclass
@@ -27,6 +28,7 @@ from pathlib import Path
 
 from .admission import AdmissionRow
 from .identity import Card
+from .messages import Action
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS people (
@@ -178,6 +180,11 @@ class Registry:
                 "gateway")
         return dict(zip(keys, row, strict=True))
 
+    def flushes(self) -> dict[int, int]:
+        """How many times each gateway has been told to forget its grants."""
+        return dict(self.db.execute("SELECT gateway, COUNT(*) FROM changes WHERE action = ? "
+                                    "GROUP BY gateway", (int(Action.FLUSH),)))
+
     def last_seq(self, gateway: int) -> int:
         row = self.db.execute("SELECT MAX(seq) FROM changes WHERE gateway = ?",
                               (gateway,)).fetchone()
@@ -265,20 +272,24 @@ class Registry:
 def copy_without_secrets(source: Path, dest: Path) -> None:
     """A consistent copy of a registry (SQLite's backup API, safe while the authority writes)
     with the gateways' keys and the people's enrolment secrets removed: what a results
-    directory keeps."""
-    dest.unlink(missing_ok=True)
-    copy = sqlite3.connect(dest, isolation_level=None)
-    original = sqlite3.connect(source)
-    try:
-        original.backup(copy)
-    finally:
-        original.close()
-    for trigger in [r[0] for r in copy.execute(
-            "SELECT name FROM sqlite_master WHERE type = 'trigger'")]:
-        copy.execute(f"DROP TRIGGER {trigger}")
-    copy.execute("UPDATE gateways SET key = NULL")
-    copy.execute("UPDATE people SET card_secret = NULL")
-    copy.executescript(TRIGGERS)
-    copy.execute("PRAGMA journal_mode=DELETE")
-    copy.execute("VACUUM")  # no freed page keeps a secret
-    copy.close()
+    directory keeps. The copy is scrubbed in a directory only its owner can enter and only
+    then moved to ``dest``, so no one ever reads it with the secrets still in."""
+    with tempfile.TemporaryDirectory(dir=dest.parent, prefix=".scrub-") as private:
+        scratch = Path(private) / dest.name  # TemporaryDirectory is 0700
+        copy = sqlite3.connect(scratch, isolation_level=None)
+        original = sqlite3.connect(source)
+        try:
+            original.backup(copy)
+        finally:
+            original.close()
+        for trigger in [r[0] for r in copy.execute(
+                "SELECT name FROM sqlite_master WHERE type = 'trigger'")]:
+            copy.execute(f"DROP TRIGGER {trigger}")
+        copy.execute("UPDATE gateways SET key = NULL")
+        copy.execute("UPDATE people SET card_secret = NULL")
+        copy.executescript(TRIGGERS)
+        copy.execute("PRAGMA journal_mode=DELETE")
+        copy.execute("VACUUM")  # no freed page keeps a secret
+        copy.close()
+        os.chmod(scratch, 0o644)
+        scratch.replace(dest)

@@ -9,19 +9,24 @@ For a packet between a host line and the rest of the network, in order:
 * only registered hosts: from or to an address not bound on its line is dropped (a packet
   between two hosts of this gateway is judged once, from the sender's side, with both ends'
   bindings and cuts checked; one admission covers both, the authority checking both people);
-* ICMP errors about flows (conntrack's ``related``) are no flow of their own: dropped;
+* ICMP errors about flows (conntrack's ``related``) are no flow of their own: dropped; so is
+  what conntrack cannot place in any flow (``invalid``: a stray SYN-ACK, an echo reply nobody
+  asked for), which would otherwise pass for a reply and be asked about in the host's name;
 * a grant for the flow: grants are set elements keyed by the flow's initiator, responder,
-  protocol and responder port, with the admission TTL as timeout and a packet counter (how
+  protocol and responder port (for the protocols with ports: TCP, UDP, UDP-Lite, SCTP,
+  DCCP), with the admission TTL as timeout and a packet counter (how
   the gateway knows a flow is still in use and renews it before it runs out). A packet in
   the flow's own direction must match the key as it is, a reply (conntrack's ``reply``
   direction) the key reversed, so a grant for A -> B:80 lets B answer from port 80 but does
   not let B start anything towards A;
 * anything else is marked by direction (from or to the host) and conntrack direction and sent
-  to NFQUEUE (iptables, since nftables' own ``queue`` is not in every kernel): the gateway
-  asks the authority, about a new flow or one whose grant ran out, and gives the verdict.
+  to NFQUEUE (iptables, in a chain of its own, since nftables' own ``queue`` is not in every
+  kernel): the gateway asks the authority, about a new flow or one whose grant ran out, and
+  gives the verdict.
 
-To the gateway itself a host may send only registration requests (UDP 7401), which are
-refused from anywhere else.
+To the gateway itself a host may send only registration requests (UDP 7401), at most
+``SERVICE_RATE`` a second from each address (a flood costs the authority nothing), and they
+are refused from anywhere else.
 """
 
 from __future__ import annotations
@@ -34,7 +39,10 @@ QUEUE = 100
 MARK_OUT, MARK_OUT_REPLY, MARK_IN, MARK_IN_REPLY = 0x5A1, 0x5A2, 0x5A3, 0x5A4
 MARKS = (MARK_OUT, MARK_OUT_REPLY, MARK_IN, MARK_IN_REPLY)
 COUNTERS = ("spoofed", "unregistered", "cut", "blocked", "shut", "denied", "related",
-            "not_service", "service_elsewhere")
+            "invalid", "not_service", "service_elsewhere", "service_flood")
+PORTED = "tcp, udp, udplite, sctp, dccp"  # messages.PORTED, by name
+CHAIN = "SPLINTER_GW"
+SERVICE_RATE = "10/second burst 20 packets"
 
 
 def ruleset(lines: dict[str, str]) -> str:
@@ -57,6 +65,7 @@ table inet {TABLE} {{
   set grants_l4 {{ type {l4}; flags timeout; counter; }}
   set denied {{ type ipv4_addr . ipv4_addr . inet_proto; flags timeout; }}
   set denied_l4 {{ type {l4}; flags timeout; }}
+  set service_rate {{ type ipv4_addr; size 65536; flags dynamic,timeout; timeout 10s; }}
   chain forward {{
     type filter hook forward priority -10; policy accept;
     iifname @hostifs jump from_host
@@ -69,11 +78,14 @@ table inet {TABLE} {{
     iifname . ip saddr != @bound counter name unregistered drop
     oifname @hostifs oifname . ip daddr != @bound counter name unregistered drop
     ip daddr @blocked counter name blocked drop
+    oifname @hostifs ip saddr @blocked counter name blocked drop
     jump shutdown_out
     ct state related counter name related drop
+    ct state invalid,untracked counter name invalid drop
     jump admitted
     ct direction original meta mark set {MARK_OUT:#x} accept
-    meta mark set {MARK_OUT_REPLY:#x} accept
+    ct direction reply meta mark set {MARK_OUT_REPLY:#x} accept
+    counter name invalid drop
   }}
   chain to_host {{
     ip daddr @cut counter name cut drop
@@ -81,12 +93,14 @@ table inet {TABLE} {{
     ip saddr @blocked counter name blocked drop
     jump shutdown_in
     ct state related counter name related drop
+    ct state invalid,untracked counter name invalid drop
     jump admitted
     ct direction original meta mark set {MARK_IN:#x} accept
-    meta mark set {MARK_IN_REPLY:#x} accept
+    ct direction reply meta mark set {MARK_IN_REPLY:#x} accept
+    counter name invalid drop
   }}
   chain admitted {{
-    meta l4proto {{ tcp, udp }} goto admitted_l4
+    meta l4proto {{ {PORTED} }} goto admitted_l4
     ct direction original ip saddr . ip daddr . meta l4proto @grants accept
     ct direction reply ip daddr . ip saddr . meta l4proto @grants accept
     ct direction original ip saddr . ip daddr . meta l4proto @denied counter name denied drop
@@ -111,6 +125,8 @@ table inet {TABLE} {{
   }}
   chain host_to_gateway {{
     iifname . ip saddr != @lines counter name spoofed drop
+    udp dport {SERVICE_PORT} update @service_rate {{ ip saddr limit rate over {SERVICE_RATE} }} \\
+      counter name service_flood drop
     udp dport {SERVICE_PORT} accept
     counter name not_service drop
   }}
@@ -129,6 +145,8 @@ def shutdown_rules(on: bool) -> str:
     return "\n".join(lines)
 
 
-QUEUE_RULES = "*filter\n" + "".join(
-    f"-A FORWARD -m mark --mark {mark:#x} -j NFQUEUE --queue-num {QUEUE}\n"
+# declaring the chain empties it, so a restarted gateway does not queue everything twice;
+# FORWARD jumps to it once (the border's censor has its own rules there)
+QUEUE_RULES = f"*filter\n:{CHAIN} - [0:0]\n" + "".join(
+    f"-A {CHAIN} -m mark --mark {mark:#x} -j NFQUEUE --queue-num {QUEUE}\n"
     for mark in MARKS) + "COMMIT\n"
