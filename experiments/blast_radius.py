@@ -38,10 +38,11 @@ from pathlib import Path
 import networkx as nx
 
 from topologies import graph as graphs
-from topologies.graph import authority_site, is_router, natural_key, routers
+from topologies.graph import is_router, natural_key, routers
 
 from . import plotstyle
 from .config import ExperimentConfig
+from .model.reachability import partition_cut, partition_regions
 from .probes import LineProbers
 from .results import RunWriter, load
 
@@ -85,29 +86,6 @@ def failures(g: nx.Graph, s: dict, seed: int, arch: str) -> list[dict]:
         out.append({"kind": "authority", "target": "authority"})
         out += [{"kind": "partition", "target": region} for region in partition_regions(g)]
     return out
-
-
-def partition_regions(g: nx.Graph) -> list[str]:
-    """Regions that can be cut off from the authority while staying connected inside."""
-    if authority_site(g) is None:
-        return []
-    regions = sorted({g.nodes[n]["region"] for n in g if g.nodes[n]["role"] == "access"
-                      and "region" in g.nodes[n]})
-    return [r for r in regions if partition_cut(g, r)]
-
-
-def partition_cut(g: nx.Graph, region: str) -> list[tuple[str, str]]:
-    """The links between a region (its access routers and their end nodes) and the rest, if
-    the region is connected on its own and does not hold the authority."""
-    inside = {n for n in g if g.nodes[n].get("region") == region}
-    inside |= {e for n in list(inside) for e in g.neighbors(n)
-               if g.nodes[e]["role"] in USER_ROLES + ("authority",)}
-    auth = authority_site(g)
-    routers_inside = [n for n in inside if g.nodes[n]["role"] == "access"]
-    if auth in inside or len(routers_inside) < 2 or not nx.is_connected(g.subgraph(inside)):
-        return []
-    return sorted((a, b) if a in inside else (b, a) for a, b in g.edges
-                  if (a in inside) != (b in inside))
 
 
 def predicted_lost(g: nx.Graph, failure: dict) -> set[tuple[str, str]]:
