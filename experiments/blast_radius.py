@@ -13,7 +13,8 @@ must be admitted). One record per failure, as the host pairs saw it:
 
     {"arch", "failure": {"kind": "link"|"router"|"authority"|"partition", "target"},
      "pairs_total", "pairs_lost_new": [[src, dst], ...], "pairs_lost_existing": [...],
-     "recovery_s", "timeline": [...], "repaired_s"}
+     "recovery_s", "timeline": [...], "repaired_s",
+     "predicted_lost_new", "predicted_lost_existing"}   (the graph model's answer)
 
 Rounds run every half second until two in a row agree (after at least ``settle_s``, at most
 ``window_s``; an authority outage follows a fixed schedule past the admission TTL). Under
@@ -30,23 +31,29 @@ failure that follows another; both architectures meet it alike.
 from __future__ import annotations
 
 import random
-import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import networkx as nx
 
-from topologies import graph as graphs
 from topologies.graph import is_router, natural_key, routers
 
 from . import plotstyle
 from .config import ExperimentConfig
-from .model.reachability import partition_cut, partition_regions
+from .interface import Experiment
+from .model.reachability import (
+    Failure,
+    existing_lost,
+    new_lost,
+    partition_cut,
+    partition_regions,
+    users,
+)
 from .probes import LineProbers
 from .results import RunWriter, load
 
-EXPERIMENT = "blast-radius"
+NAME = "blast-radius"
 PROFILES = {
     "quick": {"links": 6, "host_lines": False, "settle_s": 1.5, "window_s": 8.0,
               "ttl_ms": 6000, "authority_rounds": [0.5, 2.0, 4.0, 6.0, 8.0], "timeout": 0.5},
@@ -56,7 +63,6 @@ PROFILES = {
 }
 ROUND_SPACING_S = 0.5
 HEADER = ["arch", "kind", "target", "t", "lost_new", "lost_existing", "pairs_total"]
-USER_ROLES = ("host", "server", "foreign_server")
 
 
 @dataclass
@@ -66,11 +72,6 @@ class BlastRadiusConfig(ExperimentConfig):
 
     def settings(self) -> dict:
         return {**super().settings(), **({"links": None} if self.every_link else {})}
-
-
-def end_nodes(g: nx.Graph) -> list[str]:
-    """The end nodes whose pairs count (the authority site is infrastructure, not a user)."""
-    return graphs.end_nodes(g, *USER_ROLES)
 
 
 def failures(g: nx.Graph, s: dict, seed: int, arch: str) -> list[dict]:
@@ -88,18 +89,13 @@ def failures(g: nx.Graph, s: dict, seed: int, arch: str) -> list[dict]:
     return out
 
 
-def predicted_lost(g: nx.Graph, failure: dict) -> set[tuple[str, str]]:
-    """Pairs the residual graph disconnects: what routing alone must lose."""
-    residual = g.copy()
-    if failure["kind"] == "router":
-        residual.remove_node(failure["target"])
-    elif failure["kind"] == "link":
-        residual.remove_edge(*failure["target"].split("-"))
-    elif failure["kind"] == "partition":
-        residual.remove_edges_from(partition_cut(g, failure["target"]))
-    ends = end_nodes(g)
-    return {(a, b) for a in ends for b in ends if a != b and
-            (a not in residual or b not in residual or not nx.has_path(residual, a, b))}
+def predicted(g: nx.Graph, arch: str, failure: dict, fail_mode: str = "closed") -> dict:
+    """What the graph model says this failure costs (``experiments.model.reachability``):
+    recorded beside every measurement, and what the tests hold the measurement to."""
+    f = Failure.of(failure)
+    return {"predicted_lost_new": sorted(map(list, new_lost(g, f, arch, fail_mode))),
+            "predicted_lost_existing": sorted(map(list, existing_lost(
+                g, f, arch, after_ttl=True, fail_mode=fail_mode)))}
 
 
 class Matrix(LineProbers):
@@ -198,7 +194,7 @@ def measure(net, arch_obj, matrix: Matrix, arch: str, failure: dict, s: dict, lo
             "recovery_s": recovery,
             "timeline": [{"t": r["t"], "lost_new": len(r["lost_new"]),
                           "lost_existing": len(r["lost_existing"])} for r in timeline],
-            "repaired_s": repaired}
+            "repaired_s": repaired, **predicted(net.graph, arch, failure)}
 
 
 def run(config: BlastRadiusConfig, out: Path | None = None) -> Path:
@@ -209,18 +205,18 @@ def run(config: BlastRadiusConfig, out: Path | None = None) -> Path:
 
     s = config.settings()
     graph = topologies.build(config.topo)
-    writer = RunWriter(EXPERIMENT, config, out)
+    writer = RunWriter(NAME, config, out)
     writer.topology(graph)
     log = writer.csv("timeline", HEADER)
     records: list[dict] = []
     plan = {arch: failures(graph, s, config.seed, arch) for arch in archs(config.arch)}
     summary = {"archs": list(plan), "records": records}
     with writer.session(lambda: summary), \
-            Progress(sum(map(len, plan.values())), EXPERIMENT) as progress:
+            Progress(sum(map(len, plan.values())), NAME) as progress:
         for arch, failure_list in plan.items():
             options = {"ttl_ms": s["ttl_ms"]} if arch == "registered" else {}
             with bring_up(graph, arch, config.seed, config.backend, writer, **options) as (
-                    net, _, arch_obj), Matrix(net, end_nodes(graph), s["timeout"]) as matrix:
+                    net, _, arch_obj), Matrix(net, users(graph), s["timeout"]) as matrix:
                 lost_new, _ = matrix.round()
                 if lost_new:
                     raise RuntimeError(f"{arch}: {len(lost_new)} pairs unreachable before any "
@@ -236,7 +232,7 @@ def run(config: BlastRadiusConfig, out: Path | None = None) -> Path:
 def plot(directory: Path) -> list[Path]:
     from topologies.draw import draw
 
-    results = load(directory, EXPERIMENT)
+    results = load(directory, NAME)
     records = results.summary["records"]
     archs = results.summary["archs"]
     written = []
@@ -298,7 +294,7 @@ def plot(directory: Path) -> list[Path]:
                     key=lambda r: len(r["pairs_lost_new"]), default=None)
         if worst is None:
             continue
-        ends = end_nodes(graph)
+        ends = users(graph)
         lost = {n: 0 for n in ends}
         for src, dst in worst["pairs_lost_new"]:
             lost[src] += 1
@@ -319,11 +315,9 @@ def plot(directory: Path) -> list[Path]:
     return written
 
 
-def main() -> None:
-    from .cli import main as cli_main
-
-    sys.exit(cli_main(["run", EXPERIMENT, *sys.argv[1:]]))
-
-
-if __name__ == "__main__":
-    main()
+EXPERIMENT = Experiment(
+    name=NAME,
+    question=(
+        "What breaks, for whom and for how long, when one router, link or the authority "
+        "fails"),
+    config=BlastRadiusConfig, run=run, plot=plot)

@@ -35,22 +35,22 @@ import sys
 import time
 from pathlib import Path
 
-from topologies.graph import TopologyError, hosts, site_owner
+from topologies.addressing import FOREIGN
+from topologies.graph import hosts
 
-from . import plotstyle
+from . import plotstyle, subjects
 from .config import ExperimentConfig
+from .interface import Experiment
 from .probes import LineProbers
 from .results import RunWriter, load
+from .subjects import Subjects
 
-EXPERIMENT = "censorship"
+NAME = "censorship"
 PROFILES = {"quick": {"timeout": 1.5, "repetitions": 1},
             "full": {"timeout": 2.0, "repetitions": 3}}
 ACTIONS = ("person", "destination", "name", "region", "country")
 TECHNIQUES = ("foreign_resolver", "tunnel_abroad", "relay_at_home", "address_change",
               "reregistration", "borrowed_identity")
-VICTIM, USER, HELPER = "h2", "h1", "h7"  # the person cut off, a user, a user who relays
-REGION = "north"
-BLOCKED_SITE, NAMED_SITE = "news.abroad.example", "social.abroad.example"
 HEADER = ["arch", "repetition", "action", "phase", "src", "dst", "targeted", "ok", "label"]
 
 
@@ -58,12 +58,10 @@ class CensorshipConfig(ExperimentConfig):
     PROFILES = PROFILES
 
 
-def check_topology(g) -> None:
-    needed = {VICTIM, USER, HELPER, "relay1", "dns1", "fdns1", "web1"}
-    missing = sorted(needed - set(g)) + sorted({BLOCKED_SITE, NAMED_SITE} - set(site_owner(g)))
-    if missing or not any(g.nodes[n].get("region") == REGION for n in g):
-        raise TopologyError(f"the censorship experiment needs the isp topology's hosts, sites "
-                            f"and a {REGION} region (missing: {', '.join(missing) or REGION})")
+def check(g) -> None:
+    """Subjects to act on (a region, people in and out of it, two foreign sites, a relay
+    abroad), or one sentence on what the topology lacks."""
+    subjects.choose(g, 1)
 
 
 class WebMatrix(LineProbers):
@@ -93,28 +91,38 @@ class WebMatrix(LineProbers):
         return results
 
 
-def targeted(action: str, flow: tuple[str, str], region_hosts: set[str],
+def targeted(action: str, flow: tuple[str, str], who: Subjects, region_hosts: set[str],
              essential: set[str]) -> bool:
     src, dst = flow
     if action == "person":
-        return VICTIM in flow
+        return who.victim in flow
     if action == "destination":
-        return dst == BLOCKED_SITE
+        return dst == who.blocked_site
     if action == "name":
-        return dst == NAMED_SITE
+        return dst == who.named_site
     if action == "region":
         return (src in region_hosts or dst in region_hosts) and dst not in essential
     return dst.endswith(".abroad.example")
 
 
+def affected(who: Subjects, action: str) -> str:
+    """The user an action hits: the person cut off or inside the region, else a user."""
+    return who.victim if action in ("person", "region") else who.user
+
+
+def target_site(who: Subjects, action: str) -> str:
+    return who.named_site if action == "name" else who.blocked_site
+
+
 class Controls:
     """The two designs' instruments behind one interface: act, undo, records."""
 
-    def __init__(self, arch: str, net, services, arch_obj):
+    def __init__(self, arch: str, net, services, arch_obj, who: Subjects):
         self.arch, self.net, self.services, self.arch_obj = arch, net, services, arch_obj
+        self.who = who
         g = net.graph
-        self.region_hosts = {h for h in hosts(g) if g.nodes[h].get("region") == REGION}
-        self.essential_nodes = ["dns1", "web1"]
+        self.region_hosts = {h for h in hosts(g) if g.nodes[h].get("region") == who.region}
+        self.essential_nodes = list(who.essential)
         self.essential_sites = {s for s, a in services.records.items()
                                 if set(a) & {net.address(n) for n in self.essential_nodes}}
         self.blamed: dict = {}  # after a borrowed identity: whom the log names
@@ -125,25 +133,26 @@ class Controls:
 
         if self.arch == "permissionless":
             censor = self.arch_obj.censor
-            policy = {"person": CensorPolicy(block_addresses=(VICTIM,)),
-                      "destination": CensorPolicy(block_addresses=(BLOCKED_SITE,)),
-                      "name": CensorPolicy(block_names=(NAMED_SITE,)),
+            policy = {"person": CensorPolicy(block_addresses=(self.who.victim,)),
+                      "destination": CensorPolicy(block_addresses=(self.who.blocked_site,)),
+                      "name": CensorPolicy(block_names=(self.who.named_site,)),
                       "region": CensorPolicy(block_addresses=tuple(sorted(self.region_hosts))),
                       "country": CensorPolicy(cut_border=True)}[action]
             censor.apply(policy)
             return
         op = self.arch_obj.operator
         if action == "person":
-            op.revoke(self.arch_obj.identity(VICTIM))
+            op.revoke(self.arch_obj.identity(self.who.victim))
         elif action in ("destination", "name"):
-            for address in self.services.records[BLOCKED_SITE if action == "destination"
-                                                 else NAMED_SITE]:
+            for address in self.services.records[self.who.blocked_site if action ==
+                                                 "destination" else self.who.named_site]:
                 op.block(f"{address}/32")
         elif action == "region":
-            op.shutdown(REGION, [f"{self.net.address(n)}/32" for n in self.essential_nodes])
+            op.shutdown(self.who.region,
+                        [f"{self.net.address(n)}/32" for n in self.essential_nodes])
         else:
-            for prefix in ("192.0.2.0/24", "198.51.100.0/24", "203.0.113.0/24"):
-                op.block(prefix)
+            for prefix in FOREIGN:
+                op.block(str(prefix))
 
     def undo(self, action: str) -> None:
         from protocols.censor import CensorPolicy
@@ -153,8 +162,8 @@ class Controls:
             return
         op = self.arch_obj.operator
         if action == "person":
-            op.reinstate(self.arch_obj.identity(VICTIM) or op.who(
-                address=str(self.net.plan.address(VICTIM)))["identity"])
+            op.reinstate(self.arch_obj.identity(self.who.victim) or op.who(
+                address=str(self.net.plan.address(self.who.victim)))["identity"])
         else:
             op.restore()
 
@@ -174,9 +183,10 @@ def time_to_effect(net, services, operator: Controls, action: str) -> float | No
     (for a lying resolver: to its first lie)."""
     from . import probes
 
+    who = operator.who
     if action == "name" and operator.arch == "permissionless":
-        poll = net.popen(USER, [sys.executable, "-m", "experiments.prober", "dns-poll",
-                                net.address(services.resolver()), NAMED_SITE, "0.002"],
+        poll = net.popen(who.user, [sys.executable, "-m", "experiments.prober", "dns-poll",
+                                    net.address(services.resolver()), who.named_site, "0.002"],
                          stdout=subprocess.PIPE, text=True)
         time.sleep(0.5)
         issued = time.time()
@@ -184,12 +194,12 @@ def time_to_effect(net, services, operator: Controls, action: str) -> float | No
         time.sleep(0.5)
         poll.send_signal(signal.SIGINT)
         answers = json.loads(poll.communicate(timeout=15)[0])
-        truth = set(services.records[NAMED_SITE])
+        truth = set(services.records[who.named_site])
         lie = next((sent for sent, got in answers if sent >= issued and got is not None
                     and not set(got) <= truth), None)
         return None if lie is None else lie - issued
-    src = VICTIM if action in ("person", "region") else USER
-    dst = services.owner(NAMED_SITE) if action == "name" else services.owner(BLOCKED_SITE)
+    src = affected(who, action)
+    dst = services.owner(target_site(who, action))
     stream = probes.UdpStream(net, src, dst, interval=0.001, port=9200)
     time.sleep(0.5)
     issued = time.time()
@@ -202,14 +212,14 @@ def evade(net, services, operator: Controls, action: str, technique: str) -> boo
     """Does ``technique`` get the affected user to a targeted site? None: not applicable."""
     from .webprobe import web_probe
 
-    host = VICTIM if action in ("person", "region") else USER
-    site = NAMED_SITE if action == "name" else BLOCKED_SITE
+    host, site = affected(operator.who, action), target_site(operator.who, action)
     if technique == "foreign_resolver":
         return web_probe(net, services, host, site, "foreign_resolver", timeout=1.5).ok
     if technique == "tunnel_abroad":
         return web_probe(net, services, host, site, "tunnel", timeout=1.5).ok
     if technique == "relay_at_home":
-        return web_probe(net, services, host, site, "relay", timeout=1.5, relay=HELPER).ok
+        return web_probe(net, services, host, site, "relay", timeout=1.5,
+                         relay=operator.who.helper).ok
     if technique == "address_change":
         original = net.address(host)
         net.readdress(host)
@@ -251,8 +261,11 @@ def evade(net, services, operator: Controls, action: str, technique: str) -> boo
 
 def run_action(net, services, operator: Controls, matrix: WebMatrix, action: str, arch: str,
                rep: int, log) -> dict:
-    host = VICTIM if action in ("person", "region") else USER
+    host = affected(operator.who, action)
     before = matrix.round()
+    for (src, dst), answer in before.items():
+        log.row(arch=arch, repetition=rep, action=action, phase="before", src=src, dst=dst,
+                ok=int(answer["ok"]), label=answer["label"] or "")
     records = operator.records(host, operator.started)
     effect = time_to_effect(net, services, operator, action)
     after = matrix.round()
@@ -260,7 +273,7 @@ def run_action(net, services, operator: Controls, matrix: WebMatrix, action: str
     essential = operator.essential_sites | set(operator.essential_nodes)
     stopped_t = total_t = stopped_n = total_n = 0
     for flow, answer in after.items():
-        is_target = targeted(action, flow, operator.region_hosts, essential)
+        is_target = targeted(action, flow, operator.who, operator.region_hosts, essential)
         worked_before = before[flow]["ok"]
         log.row(arch=arch, repetition=rep, action=action, phase="after", src=flow[0],
                 dst=flow[1], targeted=int(is_target), ok=int(answer["ok"]),
@@ -297,9 +310,10 @@ def run(config: CensorshipConfig, out: Path | None = None) -> Path:
 
     s = config.settings()
     graph = topologies.build(config.topo)
-    check_topology(graph)
-    writer = RunWriter(EXPERIMENT, config, out)
+    who = subjects.choose(graph, config.seed)
+    writer = RunWriter(NAME, config, out)
     writer.topology(graph)
+    writer.subjects(who)
     log = writer.csv("flows", HEADER)
     records: list[dict] = []
     summary = {"archs": list(archs(config.arch)), "actions": list(ACTIONS),
@@ -310,13 +324,13 @@ def run(config: CensorshipConfig, out: Path | None = None) -> Path:
         return summary
 
     steps = len(summary["archs"]) * s["repetitions"] * len(ACTIONS)
-    with writer.session(final), Progress(steps, EXPERIMENT) as progress:
+    with writer.session(final), Progress(steps, NAME) as progress:
         for rep in range(s["repetitions"]):
             for arch in summary["archs"]:
                 with bring_up(graph, arch, config.seed, config.backend, writer) as (
                         net, services, arch_obj):
-                    services.start_relay(HELPER)
-                    operator = Controls(arch, net, services, arch_obj)
+                    services.start_relay(who.helper)
+                    operator = Controls(arch, net, services, arch_obj, who)
                     with WebMatrix(net, services, hosts(graph), s["timeout"]) as matrix:
                         for action in ACTIONS:
                             progress.step(f"{arch}: {action}")
@@ -386,7 +400,7 @@ def markdown(summary: dict) -> str:
 def plot(directory: Path) -> list[Path]:
     import matplotlib.colors as mcolors
 
-    results = load(directory, EXPERIMENT)
+    results = load(directory, NAME)
     summary = results.summary
     rows = summary.get("table") or table(summary)
     archs = summary["archs"]
@@ -445,11 +459,9 @@ def plot(directory: Path) -> list[Path]:
                           "blue: bystanders hit)")
 
 
-def main() -> None:
-    from .cli import main as cli_main
-
-    sys.exit(cli_main(["run", EXPERIMENT, *sys.argv[1:]]))
-
-
-if __name__ == "__main__":
-    main()
+EXPERIMENT = Experiment(
+    name=NAME,
+    question=(
+        "How fast, how precisely and how inescapably each design cuts off a person, a "
+        "site, a name, a region or the country"),
+    config=CensorshipConfig, run=run, plot=plot, check=check)

@@ -22,7 +22,8 @@ from topologies import cleanup, graph, zoo
 from topologies.graph import TopologyError
 from topologies.network import NetworkError
 
-from .config import ExperimentConfig
+from .interface import Experiment
+from .registry import EXPERIMENTS
 
 DEFAULT_TTL_MS = 30_000
 
@@ -163,48 +164,80 @@ def cmd_operator(args) -> int:
     return 0
 
 
-EXPERIMENTS = {"latency": "experiments.latency", "blast-radius": "experiments.blast_radius",
-               "censorship": "experiments.censorship"}
-
-
-def _experiment(name: str):
-    import importlib
-
+def _experiment(name: str) -> Experiment:
     if name not in EXPERIMENTS:
         raise UsageError(f"there is no experiment {name!r}; choose one of "
                          f"{', '.join(EXPERIMENTS)} or all")
-    return importlib.import_module(EXPERIMENTS[name])
+    return EXPERIMENTS[name]
 
 
 def cmd_run(args) -> int:
-    names = list(EXPERIMENTS) if args.experiment == "all" else [args.experiment]
-    modules = [_experiment(n) for n in names]
+    if args.experiment == "all":
+        chosen = [e for e in EXPERIMENTS.values() if e.emulated]
+    else:
+        chosen = [_experiment(args.experiment)]
     if args.seed < 0:
         raise UsageError("--seed must be zero or positive")
-    graph = topologies.build(args.topo)  # a bad topology is a usage error, before root
-    for module in modules:
-        if hasattr(module, "check_topology"):
-            module.check_topology(graph)
-    _need_root("splinterlab run")
-    out = Path(args.out) if args.out else None
-    for name, module in zip(names, modules, strict=True):
-        config_class = next(v for v in vars(module).values() if isinstance(v, type)
-                            and issubclass(v, ExperimentConfig) and v is not ExperimentConfig)
-        config = config_class(topo=args.topo, arch=args.arch, profile=args.profile,
-                              seed=args.seed, backend=args.backend)
+    emulated = any(e.emulated for e in chosen)
+    if not emulated and args.topo is not None:
+        raise UsageError(f"{args.experiment} runs the graph model on its own graph; it takes "
+                         "no --topo")
+    topo = args.topo or topologies.DEFAULT
+    graph = topologies.build(topo) if emulated else None  # bad topology: usage error, early
+    configs = []
+    for experiment in chosen:
+        if experiment.emulated:
+            experiment.check(graph)
+            config = experiment.config(topo=topo, arch=args.arch, profile=args.profile,
+                                       seed=args.seed, backend=args.backend)
+        else:
+            config = experiment.config(profile=args.profile, seed=args.seed)
         try:
             config.settings()
         except ValueError as e:
             raise UsageError(str(e)) from None
+        configs.append(config)
+    if emulated:
+        _need_root("splinterlab run")
+    out = Path(args.out) if args.out else None
+    for experiment, config in zip(chosen, configs, strict=True):
         try:
-            directory = module.run(config, out)
+            directory = experiment.run(config, out)
         except KeyboardInterrupt:
-            print(f"splinterlab: {name} interrupted; what was measured is kept in the results "
-                  "directory", file=sys.stderr)
+            print(f"splinterlab: {experiment.name} interrupted; what was measured is kept in "
+                  "the results directory", file=sys.stderr)
             raise
-        for path in module.plot(directory):
-            print(f"{name}: {path}")
-        print(f"{name}: results in {directory}")
+        for path in experiment.plot(directory):
+            print(f"{experiment.name}: {path}")
+        print(f"{experiment.name}: results in {directory}")
+    return 0
+
+
+def cmd_study(args) -> int:
+    from . import study
+    from .results import ResultsError
+
+    experiment = _experiment(args.experiment)
+    if not experiment.emulated:
+        raise UsageError(f"{experiment.name} has one graph of its own; a study runs the "
+                         "emulated experiments over many")
+    config = study.StudyConfig(experiment.name, tuple(args.topos or study.DEFAULT_TOPOLOGIES),
+                               profile=args.profile, seed=args.seed, backend=args.backend,
+                               out=Path(args.out) if args.out else study.STUDY_ROOT)
+    root = study.root(config)
+    if not args.plot_only:
+        for spec in config.topologies:  # every spec understood before anything runs
+            topologies.build(spec)
+        _need_root("splinterlab study")
+        study.run(config, EXPERIMENTS)
+    try:
+        paths = study.plot(root)
+    except (study.StudyError, ResultsError) as e:
+        raise UsageError(str(e)) from None
+    for path in paths:
+        print(f"study: {path}")
+    for spec, why in config.skipped.items():
+        print(f"study: {spec} was left out: {why}")
     return 0
 
 
@@ -288,8 +321,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.set_defaults(func=cmd_operator)
 
     s = sub.add_parser("run", help="run an experiment (both architectures, paired)")
-    s.add_argument("experiment", help=f"{', '.join(EXPERIMENTS)} or all")
-    s.add_argument("--topo", default=topologies.DEFAULT)
+    s.add_argument("experiment", help=f"{', '.join(EXPERIMENTS)}, or all (the emulated ones)")
+    s.add_argument("--topo", help=f"topology spec (default {topologies.DEFAULT})")
     s.add_argument("--arch", default="both", choices=["both", "permissionless", "registered"])
     s.add_argument("--profile", default="quick", choices=["quick", "full"],
                    help="quick: minutes; full: more of everything, repetitions and CIs")
@@ -297,6 +330,20 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--out", help="results root (default: results/)")
     s.add_argument("--backend", default="auto", choices=["auto", "netem", "userspace"])
     s.set_defaults(func=cmd_run)
+
+    s = sub.add_parser("study", help="one experiment over many ISP graphs, figures across "
+                       "them (resumable)")
+    s.add_argument("experiment", help=", ".join(e.name for e in EXPERIMENTS.values()
+                                                if e.emulated))
+    s.add_argument("topos", nargs="*", metavar="TOPO", help="topology specs (default: the "
+                   "dozen zoo graphs listed in the README)")
+    s.add_argument("--profile", default="quick", choices=["quick", "full"])
+    s.add_argument("--seed", type=int, default=1)
+    s.add_argument("--out", help="study root (default: results/study/)")
+    s.add_argument("--backend", default="auto", choices=["auto", "netem", "userspace"])
+    s.add_argument("--plot-only", action="store_true",
+                   help="redraw the figures from what has run (no root needed)")
+    s.set_defaults(func=cmd_study)
 
     s = sub.add_parser("plot", help="redraw plots from results (needs neither root nor Mininet)")
     s.add_argument("dirs", nargs="*", help="results directories (default: everything under "

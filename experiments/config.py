@@ -9,7 +9,8 @@ from typing import ClassVar
 @dataclass
 class ExperimentConfig:
     """What every experiment is told: the topology, which architectures, how thoroughly
-    (``PROFILES`` of the subclass), the seed and the delay backend."""
+    (``PROFILES`` of the subclass), the seed, the delay backend, and the name of its results
+    directory (default: the time and the topology)."""
 
     PROFILES: ClassVar[dict[str, dict]] = {}
     topo: str = "isp"
@@ -17,6 +18,7 @@ class ExperimentConfig:
     profile: str = "quick"
     seed: int = 1
     backend: str = "auto"
+    name: str = ""
 
     def settings(self) -> dict:
         if self.profile not in self.PROFILES:

@@ -5,6 +5,8 @@ command line, one line saying what it answers, its config type (a dataclass with
 thoroughness), ``run(config, out)`` writing a results directory, ``plot(directory)`` reading
 only that directory, and ``check(graph)``, which refuses in one sentence a topology it cannot
 use. ``experiments.registry`` lists them; adding one is copying a module and adding a line.
+``emulated`` is False for an experiment that only runs the graph model: it needs no root and
+takes no ``--topo``, and ``run all`` (the emulated comparison) leaves it out.
 """
 
 from __future__ import annotations
@@ -30,3 +32,4 @@ class Experiment:
     run: Callable[[ExperimentConfig, Path | None], Path]
     plot: Callable[[Path], list[Path]]
     check: Callable[[nx.Graph], None] = no_check
+    emulated: bool = True

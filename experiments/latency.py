@@ -15,8 +15,6 @@ Both architectures run the same workload on the same graph with the same seed:
 
 Every figure is measured from hosts with curl and ping (plus, for the load, the synthetic
 gateway's own request timing). Permissionless runs the same host workload as a reference.
-
-    python -m experiments.latency [--profile quick|full] [--topo SPEC] ...
 """
 
 from __future__ import annotations
@@ -27,15 +25,19 @@ import statistics
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
+from ipaddress import IPv4Address
 from pathlib import Path
 
-from topologies.graph import attachment, authority_site, hosts
+from topologies.graph import attachment, authority_site, hosts, site_owner
+from topologies.graph import load as load_graph
 
 from . import plotstyle
 from .config import ExperimentConfig
+from .interface import Experiment
+from .model.latency import first_connection_overhead_ms
 from .results import Results, RunWriter, load
 
-EXPERIMENT = "latency"
+NAME = "latency"
 PROFILES = {
     "quick": {"pings": 10, "fetches": 4, "repetitions": 1, "ttl_ms": [500, 5000, 30000],
               "ttl_seconds": 8.0, "loads": [0, 4000, 8000, 16000], "load_seconds": 3.0,
@@ -158,11 +160,11 @@ def load_sweep(net, services, arch_obj, log, arch: str, rep: int, s: dict) -> di
         if rate:
             gw = arch_obj.load_gateway
             config = json.dumps({"key": gw.key.hex(), "gateway": gw.id,
-                                 "address": net.address(gw.name),
+                                 "address": str(IPv4Address(gw.address)),
                                  "authority": net.address(arch_obj.authority_node)})
-            generator = net.popen(gw.name, [sys.executable, "-m", "experiments.admission_load",
-                                            "generate", str(rate),
-                                            str(s["load_seconds"] + 1.0)],
+            generator = net.popen(arch_obj.load_router,
+                                  [sys.executable, "-m", "experiments.admission_load",
+                                   "generate", str(rate), str(s["load_seconds"] + 1.0)],
                                   stdin=-1, stdout=-1, stderr=-1, text=True)
             generator.stdin.write(config)  # the key never on a command line others can read
             generator.stdin.close()
@@ -210,13 +212,14 @@ def run(config: LatencyConfig, out: Path | None = None) -> Path:
 
     s = config.settings()
     graph = topologies.build(config.topo)
-    writer = RunWriter(EXPERIMENT, config, out)
+    writer = RunWriter(NAME, config, out)
     writer.topology(graph)
     log = writer.csv("probes", HEADER)
-    summary: dict = {"archs": list(archs(config.arch)), "load_generator": {}}
+    summary: dict = {"archs": list(archs(config.arch)), "load_generator": {},
+                     "far_ms": s["far_ms"]}
     steps = len(summary["archs"]) * s["repetitions"] + ("registered" in summary["archs"])
     with writer.session(lambda: summarize(writer.dir, summary)), \
-            Progress(steps, EXPERIMENT) as progress:
+            Progress(steps, NAME) as progress:
         for rep in range(s["repetitions"]):
             for arch in summary["archs"]:
                 options = {"load_gateway": True} if arch == "registered" else {}
@@ -287,12 +290,16 @@ def summarize(directory: Path, summary: dict) -> dict:
                 float(r["value_ms"]))
     reference = {host: statistics.median(v["connect"]) for (arch, _, host), v in
                  per_host.items() if arch == "permissionless" and v["connect"]}
+    near = load_graph(directory / "topology.json")
+    graphs = {"near": near, "far": far_graph(near, summary.get("far_ms", 0.0))}
+    server = site_owner(near)[SITES[0]]
     out["placement"] = [
         {"placement": label, "host": host, "gateway_authority_rtt_ms":
          statistics.median(v["rtt"]) if v["rtt"] else None,
          "cold_connect_ms": statistics.median(v["connect"]) if v["connect"] else None,
          "overhead_ms": statistics.median(v["connect"]) - reference[host]
-         if v["connect"] and host in reference else None}
+         if v["connect"] and host in reference else None,
+         "model_overhead_ms": first_connection_overhead_ms(graphs[label], host, server)}
         for (arch, label, host), v in sorted(per_host.items()) if arch == "registered"]
     return out
 
@@ -305,7 +312,7 @@ def _values(rows: list[dict], arch: str, **match) -> list[float]:
 
 # -- plots (read only the results directory) -----------------------------------------------
 def plot(directory: Path) -> list[Path]:
-    results = load(directory, EXPERIMENT)
+    results = load(directory, NAME)
     rows = results.rows("probes")
     archs = results.summary["archs"]
     runs = len({r["repetition"] for r in rows if r["phase"] == "baseline"})
@@ -398,11 +405,9 @@ def plot(directory: Path) -> list[Path]:
     return written
 
 
-def main() -> None:
-    from .cli import main as cli_main
-
-    sys.exit(cli_main(["run", EXPERIMENT, *sys.argv[1:]]))
-
-
-if __name__ == "__main__":
-    main()
+EXPERIMENT = Experiment(
+    name=NAME,
+    question=(
+        "What admission adds to a ping, a new connection and a small web fetch, against "
+        "TTL, load and the authority's placement"),
+    config=LatencyConfig, run=run, plot=plot)

@@ -16,6 +16,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from itertools import permutations
 
+from topologies.graph import is_router
+
 _RTT = re.compile(r"= [\d.]+/([\d.]+)/")
 _RECEIVED = re.compile(r"(\d+) received")
 
@@ -56,7 +58,11 @@ class PingSeries:
 
 
 def ping_series(net, src: str, dst: str, count: int, interval: float = 0.02) -> PingSeries:
-    out = net.exec(src, "ping", "-n", "-c", str(count), "-i", str(interval), "-W", "2",
+    """From a router, ``-U`` (user-to-user time): the kernel timestamps a reply before the
+    router's ingress delay queue holds it (``topologies.shaping``), so the plain figure would
+    leave out the last link's delay, which the router's own programs (a gateway) do wait."""
+    user = ["-U"] if is_router(net.graph, src) else []
+    out = net.exec(src, "ping", "-n", *user, "-c", str(count), "-i", str(interval), "-W", "2",
                    net.address(dst), check=False, timeout=count * interval + 15).stdout
     replies = re.findall(r"icmp_seq=(\d+) .*time=([\d.]+) ms", out)
     return PingSeries([float(t) for _, t in replies], parse_ping(src, dst, count, out),

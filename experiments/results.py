@@ -86,9 +86,9 @@ class CsvLog:
 class RunWriter:
     """Creates ``<out>/<experiment>/<name>/`` and writes into it."""
 
-    def __init__(self, experiment: str, config, out: Path | None = None, name: str = ""):
+    def __init__(self, experiment: str, config, out: Path | None = None):
         self.experiment = experiment
-        name = name or f"{time.strftime('%Y%m%d-%H%M%S')}-{config.topo.replace(':', '_')}"
+        name = config.name or f"{time.strftime('%Y%m%d-%H%M%S')}-{config.topo.replace(':', '_')}"
         self.dir = (out or RESULTS_ROOT) / experiment / name.replace("/", "_").replace(",", "_")
         self.dir.mkdir(parents=True, exist_ok=True)
         self.logs: list[CsvLog] = []
@@ -101,6 +101,10 @@ class RunWriter:
 
     def topology(self, g: nx.Graph) -> None:
         graphs.save(g, self.dir / "topology.json")
+
+    def subjects(self, chosen) -> None:
+        """Whom and what the experiment acts on (``experiments.subjects``), for the reader."""
+        self.meta(subjects=chosen.describe())
 
     def records_dir(self, arch: str) -> Path:
         """A fresh directory for what one network of ``arch`` recorded."""

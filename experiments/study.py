@@ -69,8 +69,12 @@ def slug(spec: str) -> str:
     return re.sub(r"[^A-Za-z0-9]+", "_", spec).strip("_")
 
 
+def root(config: StudyConfig) -> Path:
+    return config.out / config.experiment
+
+
 def directory(config: StudyConfig, spec: str) -> Path:
-    return config.out / config.experiment / slug(spec)
+    return root(config) / slug(spec)
 
 
 def complete(path: Path) -> bool:
@@ -100,7 +104,7 @@ def run(config: StudyConfig, experiments: dict, progress=print) -> Path:
         cfg = experiment.config(topo=spec, profile=config.profile, seed=config.seed,
                                 backend=config.backend, name=slug(spec))
         experiment.run(cfg, config.out)
-    return config.out / config.experiment
+    return root(config)
 
 
 def finished(root: Path) -> list[Results]:

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import csv
+import json
 import time
+from pathlib import Path
 
 
 def run_and_expect(check, timeout: float, interval: float = 0.1):
@@ -14,3 +17,39 @@ def run_and_expect(check, timeout: float, interval: float = 0.1):
         if value or time.monotonic() >= deadline:
             return value
         time.sleep(interval)
+
+
+def censorship_as_the_model_says(directory: Path) -> int:
+    """Hold a censorship results directory to the graph model, flow by flow: every flow of
+    the matrix that worked before an action is stopped by it or not as the model says, and
+    the evasions that work are the model's. Returns the number of flows compared."""
+    from experiments import subjects
+    from experiments.model import censorship as model
+    from topologies import graph as graphs
+
+    g = graphs.load(directory / "topology.json")
+    chosen = json.loads((directory / "meta.json").read_text())["subjects"]
+    who = subjects.Subjects(**{**chosen, "essential": tuple(chosen["essential"])})
+    with open(directory / "flows.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    records = json.loads((directory / "results.json").read_text())["records"]
+    assert {(r["arch"], r["action"]) for r in records} == {
+        (a, b) for a in ("permissionless", "registered") for b in model.ACTIONS}
+    compared = 0
+    for record in records:
+        arch, action = record["arch"], record["action"]
+        situation = model.Situation(g, who, arch, action)
+        worked = {(r["src"], r["dst"]) for r in rows if (r["arch"], r["action"], r["phase"])
+                  == (arch, action, "before") and r["ok"] == "1"}
+        assert len(worked) >= 0.9 * len(model.flows(g)), (arch, action, "failed before")
+        for r in rows:
+            flow = (r["src"], r["dst"])
+            if (r["arch"], r["action"], r["phase"]) != (arch, action, "after") or \
+                    flow not in worked:
+                continue
+            assert r["targeted"] == str(int(situation.targeted(*flow))), (arch, action, flow)
+            assert (r["ok"] == "1") == situation.reaches(*flow), (arch, action, flow)
+            compared += 1
+        assert record["evasion"] == {t: situation.evasion(t) for t in model.TECHNIQUES}, \
+            (arch, action)
+    return compared

@@ -1,5 +1,6 @@
-"""Experiments end to end on real networks: blast radius against the residual graph on two
-zoo topologies, and an interrupted run that keeps its measurements and leaves nothing."""
+"""Experiments end to end on real networks: the blast radius of both designs against the graph
+model on three zoo topologies, and an interrupted run that keeps its measurements and leaves
+nothing."""
 
 from __future__ import annotations
 
@@ -19,21 +20,28 @@ from topologies import graph as graphs
 pytestmark = pytest.mark.needs_root
 
 
-@pytest.mark.parametrize("spec", ["zoo:Getnet", "zoo:Arpanet19706"])
-def test_permissionless_blast_radius_is_what_the_residual_graph_predicts(tmp_path, spec):
-    config = blast_radius.BlastRadiusConfig(topo=spec, arch="permissionless",
-                                            every_link=True)
-    directory = blast_radius.run(config, tmp_path)
+@pytest.mark.parametrize("spec", ["zoo:Getnet", "zoo:Arpanet19706", "zoo:Abilene"])
+def test_blast_radius_is_what_the_graph_model_predicts_under_both_designs(tmp_path, spec):
+    """Every failure of the quick profile (every router, a sample of links; under registered
+    access also the authority and each region cut off from it), both designs: the pairs
+    that can no longer start a connection, and those whose connections stopped, are
+    exactly the graph model's (experiments.model.reachability)."""
+    directory = blast_radius.run(blast_radius.BlastRadiusConfig(topo=spec), tmp_path)
     summary = json.loads((directory / "results.json").read_text())
     g = graphs.load(directory / "topology.json")  # the graph the run recorded
-    assert summary["records"], "no failures measured"
+    kinds = {(r["arch"], r["failure"]["kind"]) for r in summary["records"]}
+    assert {("permissionless", "router"), ("permissionless", "link"), ("registered", "router"),
+            ("registered", "link"), ("registered", "authority")} <= kinds
     for record in summary["records"]:
-        predicted = blast_radius.predicted_lost(g, record["failure"])
-        measured = {tuple(p) for p in record["pairs_lost_new"]}
-        assert measured == predicted, (record["failure"], sorted(measured ^ predicted)[:6])
-    kinds = {r["failure"]["kind"] for r in summary["records"]}
-    assert kinds == {"router", "link"}
-    print(f"\n{spec}: {len(summary['records'])} failures, every one as predicted")
+        model = blast_radius.predicted(g, record["arch"], record["failure"])
+        assert model["predicted_lost_new"] == record["predicted_lost_new"]
+        for kind in ("new", "existing"):
+            measured = {tuple(p) for p in record[f"pairs_lost_{kind}"]}
+            predicted = {tuple(p) for p in model[f"predicted_lost_{kind}"]}
+            assert measured == predicted, (record["arch"], record["failure"], kind,
+                                           sorted(measured ^ predicted)[:6])
+    print(f"\n{spec}: {len(summary['records'])} failures, both designs, every one as the "
+          "model predicts")
 
 
 def test_ctrl_c_keeps_what_was_measured_and_leaves_nothing(tmp_path):

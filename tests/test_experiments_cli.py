@@ -28,7 +28,11 @@ def run(capsys, *argv):
     (["run", "latency", "--topo", "nosuch"], "no topology 'nosuch'"),
     (["run", "latency", "--seed", "-1"], "--seed must be"),
     (["run", "latency", "--profile", "huge"], "invalid choice: 'huge'"),
-    (["run", "censorship", "--topo", "ring"], "needs the isp topology"),
+    (["run", "censorship", "--topo", "ring"], "lacks a national web server"),
+    (["run", "all", "--topo", "zoo:TataNld"], "pick a smaller graph"),
+    (["run", "planet", "--topo", "isp"], "takes no --topo"),
+    (["study", "blast-radius", "zoo:Abilene", "nosuch"], "no topology 'nosuch'"),
+    (["study", "planet"], "a study runs the emulated experiments"),
     (["plot", "/nonexistent/results"], "does not exist"),
 ])
 def test_bad_input_is_one_sentence(capsys, argv, words):

@@ -45,7 +45,7 @@ def test_a_delay_that_went_missing_is_caught(line):
     line.set_link(*fidelity.LINK, LinkSpec(delay_ms=20))
     line.exec("r1", "iptables", "-w", "-t", "mangle", "-F")
     if line.backend == "netem":
-        line.exec("h1", "tc", "qdisc", "del", "dev", "h1-eth0", "root")
+        line.exec("h1", "tc", "qdisc", "del", "dev", "h1-eth0", "root", privileged=True)
         line.exec("r1", "tc", "qdisc", "del", "dev", "r1-eth0", "root")
     rtts = probes.ping_times(line, "h1", "h2", 20)
     row = fidelity.Row("rtt_ms", 40.0, statistics.median(rtts), fidelity.rtt_tolerance(40.0),

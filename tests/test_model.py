@@ -6,7 +6,7 @@ import pytest
 
 import topologies
 from experiments import subjects
-from experiments.model import censorship, latency, reachability
+from experiments.model import latency, reachability
 from experiments.model.reachability import Failure
 
 
@@ -60,32 +60,6 @@ def test_first_connection_overhead_is_a_round_trip_per_gateway_plus_processing(r
         pytest.approx((4.0 + 0.5) + (6.0 + 0.5))
     g = topologies.build("isp")
     assert latency.first_connection_overhead_ms(g, "web1", "fweb1") == 0  # no gateway
-
-
-def test_the_censorship_model_reproduces_the_table_measured_on_isp():
-    """The sample results in docs/results, measured with h2 cut off, h1 the user, h7 the
-    helper and north the region (the subjects the experiment used then)."""
-    g = topologies.build("isp")
-    then = subjects.Subjects("north", "h2", "h1", "h7", "news.abroad.example",
-                             "social.abroad.example", ("dns1", "web1"), "web1", "fweb1")
-    measured = {  # precision, collateral, evasions that work, attribution
-        ("permissionless", "person"): (0.14, 0.0, {"relay_at_home", "address_change"}, 0.13),
-        ("permissionless", "destination"): (1.0, 0.06, {"tunnel_abroad"}, 0.13),
-        ("permissionless", "name"): (1.0, 0.0, {"foreign_resolver", "tunnel_abroad"}, 0.13),
-        ("permissionless", "region"): (0.19, 0.0, {"relay_at_home", "address_change"}, 0.13),
-        ("permissionless", "country"): (1.0, 0.0, set(), 0.13),
-        ("registered", "person"): (1.0, 0.0, {"borrowed_identity"}, 1.0),
-        ("registered", "destination"): (1.0, 0.06, {"tunnel_abroad"}, 1.0),
-        ("registered", "name"): (1.0, 0.06, {"tunnel_abroad"}, 1.0),
-        ("registered", "region"): (1.0, 0.0, set(), 1.0),
-        ("registered", "country"): (1.0, 0.0, set(), 1.0),
-    }
-    for (design, action), (precision, collateral, works, attribution) in measured.items():
-        p = censorship.predict(g, then, design, action)
-        assert (round(p.precision, 2), round(p.collateral, 2)) == (precision, collateral), \
-            (design, action)
-        assert {t for t, ok in p.evasion.items() if ok} == works, (design, action)
-        assert round(p.attribution, 2) == attribution, (design, action)
 
 
 def test_subjects_follow_roles_and_the_seed_on_every_kind_of_topology():

@@ -25,7 +25,8 @@ uses the national resolver), a new address (under registered access the identity
 and a revoked one cannot bind), the person's own card again (revoked), somebody else's card
 (a fresh identity). Attribution: the share of the user's destinations in the operator's
 records: all of them under registered access (every flow is admitted and logged); under
-permissionless IP only those abroad (the border's flow records).
+permissionless IP only those abroad (the border's flow records), and where the resolver
+lies, the user also contacts the address of the lie, which no record holds.
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ ACTIONS = ("person", "destination", "name", "region", "country")
 TECHNIQUES = ("foreign_resolver", "tunnel_abroad", "relay_at_home", "address_change",
               "reregistration", "borrowed_identity")
 FRESH = "<a fresh address>"  # the host after moving, or holding another identity
+LIE = "<the lying resolver's answer>"  # an address that leads nowhere
 
 
 @dataclass(frozen=True)
@@ -158,8 +160,10 @@ def predict(g: nx.Graph, subjects: Subjects, design: str, action: str) -> Predic
     host = subjects.victim if action in ("person", "region") else subjects.user
     owner = site_owner(g)
     contacted = {subjects.essential[0], *owner.values(), *(h for h in hosts(g) if h != host)}
+    if design == "permissionless" and action == "name":
+        contacted.add(LIE)  # the user follows the resolver's lie nowhere: in no record
     recorded = contacted if design == "registered" else {n for n in contacted
-                                                        if is_foreign(g, n)}
+                                                        if n in g and is_foreign(g, n)}
     return Prediction(stopped_t / total_t if total_t else None,
                       stopped_n / total_n if total_n else None,
                       {t: situation.evasion(t) for t in TECHNIQUES},

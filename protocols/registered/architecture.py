@@ -39,7 +39,7 @@ from .journal import Journal
 from .journal import read as read_journal
 from .messages import DEFAULT_TTL_MS, PORT, PROTOCOLS, Reason
 from .operator import Operator, OperatorError
-from .registry import Gateway, Registry, copy_without_secrets
+from .registry import Gateway, Registry, scrubbed_copy
 
 FIRST = ("Ada", "Bela", "Chen", "Dara", "Emil", "Farah", "Goran", "Hana", "Ines", "Jonas",
          "Kemal", "Lena", "Mira", "Nuno", "Olga", "Pavel")
@@ -86,6 +86,7 @@ class Registered:
         self.gateways: dict[str, int] = {}       # access router -> gateway id
         self.operator: Operator | None = None
         self.load_gateway: Gateway | None = None
+        self.load_router = ""
         self.want_load_gateway = load_gateway
         self.authority_node = ""
         self.authority_daemon: Daemon | None = None
@@ -109,9 +110,12 @@ class Registered:
             gateways.append(Gateway(k, r, g.nodes[r].get("region", "all"),
                                     secrets.token_bytes(32), int(net.plan.loopbacks[r])))
         if self.want_load_gateway:
-            router = next(iter(g.neighbors(self.authority_node)))
-            self.load_gateway = Gateway(LOAD_GATEWAY, router, "load", secrets.token_bytes(32),
-                                        int(net.plan.loopbacks[router]))
+            # at the authority's router, on that router's address on the authority's line
+            # and under a name of its own: the router may run a real gateway too
+            self.load_router = next(iter(g.neighbors(self.authority_node)))
+            self.load_gateway = Gateway(LOAD_GATEWAY, f"load@{self.load_router}", "load",
+                                        secrets.token_bytes(32),
+                                        int(net.plan.gateway(self.authority_node)))
         Registry.create(workdir / "registry.db",
                         gateways + ([self.load_gateway] if self.load_gateway else []),
                         [*self.cards.values(), *self.spares], self.ttl_ms).close()
@@ -270,8 +274,13 @@ class Registered:
             registry.import_journal(journal)
             journal.close()
             registry.close()
-        copy_without_secrets(source, db)
-        copy = sqlite3.connect(db, isolation_level=None)
+        with scrubbed_copy(source, db) as copy:
+            self._add_gateway_records(copy, dest / "admissions.csv")
+        return [db, dest / "admissions.csv"]
+
+    def _add_gateway_records(self, copy: sqlite3.Connection, csv_path: Path) -> None:
+        """What fail-open gateways decided alone joins the authority's log; the whole log
+        goes out as CSV."""
         for journal in sorted(self.gateway_dir().glob("*.journal")):
             rows, _ = read_journal(journal)  # the gateway may be writing it
             copy.executemany(
@@ -279,7 +288,7 @@ class Registered:
                 "inbound, renewal, granted, reason, by_gateway) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
                 rows)
         names = {i: n for i, n in copy.execute("SELECT id, name FROM gateways")}
-        with open(dest / "admissions.csv", "w", newline="") as f:
+        with open(csv_path, "w", newline="") as f:
             out = csv.writer(f)
             out.writerow(["time", "gateway", "identity", "national_id", "src", "dst", "proto",
                           "dport", "inbound", "renewal", "granted", "reason", "decided_by"])
@@ -293,8 +302,6 @@ class Registered:
                               _ip(src), _ip(dst), PROTOCOLS.get(proto, proto), dport, inbound,
                               renewal, granted, Reason(why).text,
                               "gateway (fail-open)" if by_gateway else "authority"])
-        copy.close()
-        return [db, dest / "admissions.csv"]
 
     def describe(self) -> dict:
         return {"architecture": self.name, "routing": "OSPF (FRR)",

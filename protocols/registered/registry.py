@@ -18,11 +18,14 @@ and the enrolment secrets.
 
 from __future__ import annotations
 
+import contextlib
 import os
+import shutil
 import sqlite3
 import tempfile
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -269,27 +272,43 @@ class Registry:
                         (now, action, target, detail))
 
 
-def copy_without_secrets(source: Path, dest: Path) -> None:
+@contextlib.contextmanager
+def scrubbed_copy(source: Path, dest: Path) -> Iterator[sqlite3.Connection]:
     """A consistent copy of a registry (SQLite's backup API, safe while the authority writes)
-    with the gateways' keys and the people's enrolment secrets removed: what a results
-    directory keeps. The copy is scrubbed in a directory only its owner can enter and only
-    then moved to ``dest``, so no one ever reads it with the secrets still in."""
-    with tempfile.TemporaryDirectory(dir=dest.parent, prefix=".scrub-") as private:
+    with the gateways' keys and the people's enrolment secrets removed, open for additions
+    until the block ends, then placed at ``dest``: what a results directory keeps.
+
+    The copy is made and scrubbed in a directory beside the registry that only its owner can
+    enter (so no one reads it with the secrets still in, and SQLite works there: it does not
+    on every filesystem a results directory may live on, e.g. a VM's 9p share), and only
+    then copied to ``dest`` as one finished file."""
+    with tempfile.TemporaryDirectory(dir=source.parent, prefix=".scrub-") as private:
         scratch = Path(private) / dest.name  # TemporaryDirectory is 0700
         copy = sqlite3.connect(scratch, isolation_level=None)
-        original = sqlite3.connect(source)
         try:
-            original.backup(copy)
+            original = sqlite3.connect(source)
+            try:
+                original.backup(copy)
+            finally:
+                original.close()
+            for trigger in [r[0] for r in copy.execute(
+                    "SELECT name FROM sqlite_master WHERE type = 'trigger'")]:
+                copy.execute(f"DROP TRIGGER {trigger}")
+            copy.execute("UPDATE gateways SET key = NULL")
+            copy.execute("UPDATE people SET card_secret = NULL")
+            copy.executescript(TRIGGERS)
+            copy.execute("PRAGMA journal_mode=DELETE")
+            yield copy
+            copy.execute("VACUUM")  # no freed page keeps a secret
         finally:
-            original.close()
-        for trigger in [r[0] for r in copy.execute(
-                "SELECT name FROM sqlite_master WHERE type = 'trigger'")]:
-            copy.execute(f"DROP TRIGGER {trigger}")
-        copy.execute("UPDATE gateways SET key = NULL")
-        copy.execute("UPDATE people SET card_secret = NULL")
-        copy.executescript(TRIGGERS)
-        copy.execute("PRAGMA journal_mode=DELETE")
-        copy.execute("VACUUM")  # no freed page keeps a secret
-        copy.close()
-        os.chmod(scratch, 0o644)
-        scratch.replace(dest)
+            copy.close()
+        partial = dest.with_name(f".{dest.name}.partial")
+        shutil.copyfile(scratch, partial)
+        os.chmod(partial, 0o644)
+        partial.replace(dest)
+
+
+def copy_without_secrets(source: Path, dest: Path) -> None:
+    """``scrubbed_copy`` with nothing added."""
+    with scrubbed_copy(source, dest):
+        pass

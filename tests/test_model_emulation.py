@@ -1,0 +1,66 @@
+"""The graph model against the emulator, on real graphs, both designs (the blast radius's pair
+sets are held to the model in test_experiments.py).
+
+* first-connection overhead: per host, the first echo of a fresh flow to the national web
+  server waits for its gateway's question to the authority; the model says by how much (the
+  gateway-authority round trip along the routing path plus a processing constant). Held to
+  max(1 ms, 10 %), on the minimum of three tries (a loaded machine only adds).
+* censorship: every flow of the matrix that worked before an action is stopped by it, or
+  not, exactly as the model says, and the evasions that work are the model's.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+from helpers import censorship_as_the_model_says
+
+import topologies
+from experiments import censorship, probes, subjects
+from experiments.model.latency import first_connection_overhead_ms
+from experiments.paired import bring_up
+from topologies import graph as graphs
+from topologies.graph import hosts
+
+pytestmark = pytest.mark.needs_root
+
+
+def tolerance(model_ms: float) -> float:
+    return max(1.0, 0.1 * model_ms)
+
+
+@pytest.mark.parametrize("spec", ["isp", "zoo:Abilene", "zoo:sndlib/polska"])
+def test_first_connection_overhead_is_what_the_graph_model_predicts(spec):
+    g = topologies.build(spec)
+    server = subjects.choose(g, 1).server
+    with bring_up(g, "registered", 1) as (net, _, arch):
+        first: dict[str, list[float]] = {h: [] for h in hosts(g)}
+        rest: dict[str, list[float]] = {h: [] for h in hosts(g)}
+        for _ in range(3):
+            arch.operator.flush()  # every grant gone: each host's next flow is asked about
+            time.sleep(0.3)
+            for host in hosts(g):
+                series = probes.ping_series(net, host, server, 4, interval=0.05)
+                assert series.first_ms is not None and len(series.rtts_ms) == 4, host
+                first[host].append(series.first_ms)
+                rest[host] += series.rtts_ms[1:]
+        off = []
+        for host in hosts(g):
+            measured = min(first[host]) - min(rest[host])
+            model = first_connection_overhead_ms(g, host, server)
+            if abs(measured - model) > tolerance(model):
+                off.append(f"{host}: measured {measured:.2f} ms, model {model:.2f} ms")
+        assert not off, f"{spec}: {'; '.join(off)}"
+    print(f"\n{spec}: {len(hosts(g))} hosts, overhead within max(1 ms, 10 %) of the model")
+
+
+def test_censorship_is_what_the_graph_model_predicts(tmp_path):
+    config = censorship.CensorshipConfig(topo="zoo:Abilene")
+    directory = censorship.run(config, tmp_path)
+    chosen = json.loads((directory / "meta.json").read_text())["subjects"]
+    assert chosen["victim"] == subjects.choose(graphs.load(directory / "topology.json"),
+                                               config.seed).victim
+    compared = censorship_as_the_model_says(directory)
+    print(f"\nzoo:Abilene: {compared} flows after an action, every one as the model says")
