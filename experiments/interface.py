@@ -17,7 +17,7 @@ from pathlib import Path
 
 import networkx as nx
 
-from .config import ExperimentConfig
+from experiments.config import ExperimentConfig
 
 
 def no_check(graph: nx.Graph) -> None:

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from . import blast_radius, censorship, latency, planet
-from .interface import Experiment
+from experiments.comparisons import blast_radius, censorship, latency, planet
+from experiments.interface import Experiment
 
 EXPERIMENTS: dict[str, Experiment] = {e.name: e for e in (
     latency.EXPERIMENT, blast_radius.EXPERIMENT, censorship.EXPERIMENT, planet.EXPERIMENT)}

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs inside the VM of `make vmtest` (Debian's stock kernel: netem present). Each step's
 # output goes to a file of OUT, its exit status and duration to OUT/steps.txt; the host then
-# judges them (experiments/vmcheck.py). Steps never stop the sequence: every one is reported.
+# judges them (experiments/bench/vmcheck.py). Steps never stop the sequence: every one is reported.
 set -u
 out=$1
 cd "$(dirname "$0")/.."

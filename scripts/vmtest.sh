@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # make vmtest: the netem backend, proven where netem exists. Boots Debian's stock kernel under
 # QEMU with this machine's own filesystem (virtme-ng), runs scripts/vm-inside.sh there, then
-# checks what it wrote (experiments/vmcheck.py). Installs what it needs, like setup.sh.
+# checks what it wrote (experiments/bench/vmcheck.py). Installs what it needs, like setup.sh.
 # KVM is not usable on these machines, so the VM runs under TCG: slow, loose timings, real
 # function. Output: results/vmtest/<time>/ (doctor, tests, fidelity, one experiment).
 set -euo pipefail
@@ -43,4 +43,4 @@ PATH="$PWD/.venv/bin:$PATH" .venv/bin/vng --run "$kernel" --disable-kvm --user r
     --rwdir "$PWD" --exec "$PWD/scripts/vm-inside.sh $PWD/$out" </dev/null \
     > "$out/console.txt" 2>&1 || true
 echo "vmtest: the VM ran for $(( $(date +%s) - start )) s"
-.venv/bin/python -m experiments.vmcheck "$out"
+.venv/bin/python -m experiments.bench.vmcheck "$out"

@@ -17,8 +17,8 @@ import pytest
 from helpers import run_and_expect
 
 import topologies
-from experiments import probes
-from experiments.webprobe import web_probe
+from experiments.probing import probes
+from experiments.probing.webprobe import web_probe
 from protocols.registered.architecture import Registered
 from protocols.registered.identity import Card
 from protocols.registered.journal import RECORD_SIZE, Journal

@@ -14,7 +14,7 @@ from helpers import run_and_expect
 from topologies import cleanup, runstate
 
 pytestmark = pytest.mark.needs_root
-CLI = [sys.executable, "-m", "experiments.cli"]
+CLI = [sys.executable, "-m", "experiments.commands.cli"]
 
 
 def manifests() -> list[dict]:

@@ -6,7 +6,8 @@ import os
 
 import pytest
 
-from experiments import cli, probes
+from experiments.commands import cli
+from experiments.probing import probes
 
 
 def run(capsys, *argv):

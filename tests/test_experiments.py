@@ -13,7 +13,7 @@ import time
 import pytest
 from helpers import run_and_expect
 
-from experiments import blast_radius
+from experiments.comparisons import blast_radius
 from topologies import cleanup
 from topologies import graph as graphs
 
@@ -45,7 +45,7 @@ def test_blast_radius_is_what_the_graph_model_predicts_under_both_designs(tmp_pa
 
 
 def test_ctrl_c_keeps_what_was_measured_and_leaves_nothing(tmp_path):
-    proc = subprocess.Popen([sys.executable, "-m", "experiments.cli", "run", "latency",
+    proc = subprocess.Popen([sys.executable, "-m", "experiments.commands.cli", "run", "latency",
                              "--out", str(tmp_path)], stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
 

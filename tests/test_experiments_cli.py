@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from experiments import cli
+from experiments.commands import cli
 
 SAMPLES = Path(__file__).parent.parent / "docs" / "results"
 
@@ -74,7 +74,7 @@ def test_plot_regenerates_every_plot_as_an_ordinary_user():
     assert plots, "no sample plots to regenerate"
     for p in [*copy.rglob("*.png"), *copy.rglob("*.svg")]:
         p.unlink()
-    argv = [sys.executable, "-m", "experiments.cli", "plot", str(copy)]
+    argv = [sys.executable, "-m", "experiments.commands.cli", "plot", str(copy)]
     project = Path(__file__).resolve().parent.parent
     restore: list[tuple[Path, int]] = []
     if os.geteuid() == 0:

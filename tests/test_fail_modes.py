@@ -8,7 +8,7 @@ from __future__ import annotations
 import pytest
 
 import topologies
-from experiments import access_bench
+from experiments.bench import access as access_bench
 
 pytestmark = pytest.mark.needs_root
 

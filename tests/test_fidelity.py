@@ -12,7 +12,8 @@ import statistics
 import pytest
 
 import topologies
-from experiments import fidelity, probes
+from experiments.bench import fidelity
+from experiments.probing import probes
 from topologies.graph import LinkSpec
 from topologies.network import EmulatedNetwork
 

@@ -18,9 +18,11 @@ import pytest
 from helpers import censorship_as_the_model_says
 
 import topologies
-from experiments import censorship, probes, subjects
+from experiments import subjects
+from experiments.comparisons import censorship
 from experiments.model.latency import first_connection_overhead_ms
 from experiments.paired import bring_up
+from experiments.probing import probes
 from topologies import graph as graphs
 from topologies.graph import hosts
 

@@ -10,7 +10,7 @@ import pytest
 from helpers import run_and_expect
 
 import topologies
-from experiments import probes
+from experiments.probing import probes
 from topologies import cleanup
 from topologies.graph import LinkSpec
 from topologies.network import EmulatedNetwork, NetworkError

@@ -9,8 +9,8 @@ from __future__ import annotations
 import pytest
 
 import topologies
-from experiments import probes
-from experiments.webprobe import web_probe
+from experiments.probing import probes
+from experiments.probing.webprobe import web_probe
 from protocols.censor import CensorPolicy
 from protocols.permissionless import Permissionless
 from protocols.services import Services

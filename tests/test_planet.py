@@ -193,7 +193,7 @@ def test_the_world_backbone():
 
 def test_the_experiment_writes_a_results_directory_its_plots_read(line, tmp_path,
                                                                    monkeypatch):
-    from experiments import planet as experiment
+    from experiments.comparisons import planet as experiment
     from experiments.results import load
 
     monkeypatch.setattr(experiment.world, "load", lambda: line)
@@ -212,7 +212,7 @@ def test_the_experiment_writes_a_results_directory_its_plots_read(line, tmp_path
 
 
 def test_planet_runs_on_the_world_only():
-    from experiments.planet import PlanetConfig
+    from experiments.comparisons.planet import PlanetConfig
 
     with pytest.raises(ValueError, match="world backbone only"):
         PlanetConfig(topo="isp").settings()

@@ -14,7 +14,7 @@ import pytest
 from helpers import run_and_expect
 
 import topologies
-from experiments import probes
+from experiments.probing import probes
 from protocols.ospf import Ospf, OspfSettings
 from topologies.network import EmulatedNetwork
 

@@ -35,9 +35,8 @@ from dataclasses import dataclass
 
 import networkx as nx
 
+from experiments.subjects import Subjects
 from topologies.graph import hosts, is_foreign, services, site_owner
-
-from ..subjects import Subjects
 
 ACTIONS = ("person", "destination", "name", "region", "country")
 TECHNIQUES = ("foreign_resolver", "tunnel_abroad", "relay_at_home", "address_change",

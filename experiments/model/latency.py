@@ -14,10 +14,9 @@ from __future__ import annotations
 
 import networkx as nx
 
+from experiments.model.reachability import gateway_of
 from topologies.graph import attachment, authority_site
 from topologies.routes import path_weight
-
-from .reachability import gateway_of
 
 PROCESSING_MS = 0.43  # bench access, isp, 2026-11-30: first-connection overhead minus RTT
 

@@ -27,8 +27,8 @@ from dataclasses import dataclass
 import networkx as nx
 import numpy as np
 
-from .latency import PROCESSING_MS
-from .world import cities as world_cities
+from experiments.model.latency import PROCESSING_MS
+from experiments.model.world import cities as world_cities
 
 PLACEMENTS = ("global", "continent", "country")
 THRESHOLDS_MS = (10.0, 20.0, 50.0)

@@ -91,12 +91,12 @@ class Sample:
 
 
 class PingStream:
-    """Probes src -> dst every ``interval`` seconds in the background (``experiments.prober``),
-    so that an outage and its end are seen the way the host sees them. ``stop()`` returns one
-    Sample per probe, lost ones included, each with its real send time."""
+    """Probes src -> dst every ``interval`` seconds in the background (the prober's ``icmp``
+    mode), so that an outage and its end are seen the way the host sees them. ``stop()``
+    returns one Sample per probe, lost ones included, each with its real send time."""
 
     def __init__(self, net, src: str, dst: str, interval: float = 0.01):
-        self.process = net.popen(src, [sys.executable, "-m", "experiments.prober", "icmp",
+        self.process = net.popen(src, [sys.executable, "-m", "experiments.probing.prober", "icmp",
                                        net.address(dst), str(interval)],
                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
@@ -109,12 +109,12 @@ class PingStream:
 
 
 class LineProbers:
-    """One long-lived ``experiments.prober`` per node, in a mode that answers every line on its
-    stdin with one JSON line (``matrix``, ``web``): ``ask`` gives each its line at once, then
-    reads every answer. A context manager: leaving it kills them all."""
+    """One long-lived ``experiments.probing.prober`` per node, in a mode that answers every
+    line on its stdin with one JSON line (``matrix``, ``web``): ``ask`` gives each its line at
+    once, then reads every answer. A context manager: leaving it kills them all."""
 
     def __init__(self, net, nodes: list[str], argv_of):
-        self.probers = {n: net.popen(n, [sys.executable, "-m", "experiments.prober",
+        self.probers = {n: net.popen(n, [sys.executable, "-m", "experiments.probing.prober",
                                           *argv_of(n)],
                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                      stderr=subprocess.DEVNULL, text=True) for n in nodes}
@@ -146,7 +146,7 @@ class UdpStream:
     one Sample per datagram sent, rtt_ms holding the one-way delay (None: never arrived)."""
 
     def __init__(self, net, src: str, dst: str, interval: float = 0.001, port: int = 9123):
-        prober = [sys.executable, "-m", "experiments.prober"]
+        prober = [sys.executable, "-m", "experiments.probing.prober"]
         self.sink = net.popen(dst, [*prober, "udp-sink", str(port)], stdout=subprocess.PIPE,
                               stderr=subprocess.PIPE, text=True)
         self.sink.stderr.readline()  # "listening"

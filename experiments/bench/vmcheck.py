@@ -6,7 +6,7 @@ delays are present and roughly right, bandwidth is limited, the path drops nothi
 pass, and both architectures ran an experiment to completion. Prints one line per check and a
 summary (also written as summary.md beside the outputs); exit status 1 if any check fails.
 
-    python -m experiments.vmcheck results/vmtest/<time>
+    python -m experiments.bench.vmcheck results/vmtest/<time>
 """
 
 from __future__ import annotations
@@ -130,7 +130,7 @@ def run(out: Path) -> int:
 
 if __name__ == "__main__":
     if len(sys.argv) != 2 or not Path(sys.argv[1]).is_dir():
-        print("usage: python -m experiments.vmcheck RESULTS_DIR (what make vmtest wrote)",
+        print("usage: python -m experiments.bench.vmcheck RESULTS_DIR (what make vmtest wrote)",
               file=sys.stderr)
         sys.exit(2)
     sys.exit(run(Path(sys.argv[1])))

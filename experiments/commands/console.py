@@ -13,13 +13,13 @@ import time
 from mininet.cli import CLI
 
 import topologies
+from experiments.commands import operator_cli
+from experiments.probing import probes, webprobe
 from protocols import architectures
 from protocols.censor import CensorError, CensorPolicy
 from protocols.registered.operator import OperatorError
 from protocols.services import Services
 from topologies.network import EmulatedNetwork, NetworkError
-
-from . import operator_cli, probes, webprobe
 
 
 class SplinterCLI(CLI):

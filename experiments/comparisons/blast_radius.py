@@ -5,7 +5,7 @@ every router and a seeded sample of links; ``full`` every link, host lines inclu
 under registered access, the authority itself and a partition that cuts one region off from
 it while leaving the region whole. Links fail as cut cables (the routers see the carrier go).
 
-For each failure, every end node keeps a prober running (``experiments.prober matrix``) and,
+For each failure, every end node keeps a prober running (``experiments.probing.prober matrix``) and,
 round after round, tries every other end node two ways: an ICMP echo of a flow it used just
 before the failure (an existing connection: under registered access its grant is cached)
 and a TCP connection to a port it never used (a new connection: under registered access it
@@ -37,12 +37,10 @@ from pathlib import Path
 
 import networkx as nx
 
-from topologies.graph import is_router, natural_key, routers
-
-from . import plotstyle
-from .config import ExperimentConfig
-from .interface import Experiment
-from .model.reachability import (
+from experiments import plotstyle
+from experiments.config import ExperimentConfig
+from experiments.interface import Experiment
+from experiments.model.reachability import (
     Failure,
     existing_lost,
     new_lost,
@@ -50,8 +48,9 @@ from .model.reachability import (
     partition_regions,
     users,
 )
-from .probes import LineProbers
-from .results import RunWriter, load
+from experiments.probing.probes import LineProbers
+from experiments.results import RunWriter, load
+from topologies.graph import is_router, natural_key, routers
 
 NAME = "blast-radius"
 PROFILES = {
@@ -199,9 +198,8 @@ def measure(net, arch_obj, matrix: Matrix, arch: str, failure: dict, s: dict, lo
 
 def run(config: BlastRadiusConfig, out: Path | None = None) -> Path:
     import topologies
-
-    from .paired import archs, bring_up
-    from .progress import Progress
+    from experiments.paired import archs, bring_up
+    from experiments.progress import Progress
 
     s = config.settings()
     graph = topologies.build(config.topo)

@@ -2,7 +2,7 @@
 question across them, the graph model's prediction beside every measured point.
 
 The experiment runs on every topology of a list (by default ``DEFAULT_TOPOLOGIES``: twelve
-Topology Zoo and SNDlib graphs of 11 to 28 PoPs from five continents), each into a results
+Topology Zoo and SNDlib graphs of 11 to 19 PoPs from six continents), each into a results
 directory of its own under ``<out>/<experiment>/`` named after the topology. A topology whose
 directory is complete is not run again, so an interrupted study resumes where it stopped.
 The figures read only those directories (each holds its topology): ``plot`` redraws them
@@ -24,26 +24,25 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import topologies
+from experiments import plotstyle
+from experiments.model import censorship as censorship_model
+from experiments.model import latency as latency_model
+from experiments.model import reachability
+from experiments.results import RESULTS_ROOT, Results, ResultsError, load
+from experiments.subjects import Subjects
 from topologies.graph import TopologyError
 
-from . import plotstyle
-from .model import censorship as censorship_model
-from .model import latency as latency_model
-from .model import reachability
-from .results import RESULTS_ROOT, Results, ResultsError, load
-from .subjects import Subjects
-
-DEFAULT_TOPOLOGIES = (
+DEFAULT_TOPOLOGIES = (  # 11 to 19 PoPs, six continents; chosen once, listed in the README
     "zoo:Abilene",           # United States, 11 PoPs
-    "zoo:Canerie",           # Canada, 24
-    "zoo:Rnp",               # Brazil, 28
+    "zoo:Navigata",          # Canada, 13
     "zoo:sndlib/polska",     # Poland, 12
     "zoo:Rediris",           # Spain, 19
-    "zoo:Funet",             # Finland, 24
-    "zoo:Geant2001",         # Europe, 27
+    "zoo:Grena",             # Georgia, 13
+    "zoo:Rhnet",             # Iceland, 13
     "zoo:Kreonet",           # South Korea, 13
     "zoo:WideJpn",           # Japan, 19
     "zoo:Ernet",             # India, 16
+    "zoo:BtAsiaPac",         # Asia-Pacific, 16
     "zoo:Aarnet",            # Australia, 19
     "zoo:Gambia",            # The Gambia, 12
 )

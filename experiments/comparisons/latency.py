@@ -2,10 +2,11 @@
 
 Both architectures run the same workload on the same graph with the same seed:
 
-* baseline: every host pings web1, fweb1 and another host (the first echo of each pair is
-  "cold": under registered access it waits for admission, at both ends' gateways for another
-  host); every host fetches www.home.example and news.abroad.example a few times over new TCP
-  connections (the first connection to a destination is cold too);
+* baseline: every host pings the national web server, a foreign one (both chosen by
+  ``experiments.subjects``) and another host (the first echo of each pair is "cold": under
+  registered access it waits for admission, at both ends' gateways for another host); every
+  host fetches a site of each server a few times over new TCP connections (the first
+  connection to a destination is cold too);
 * TTL sweep: hosts fetch at random (exponential) intervals under several admission TTLs;
   the longer the TTL, the more connections find their grant still in the gateway's cache;
 * load sweep: a synthetic gateway next to the authority sends it requests at several rates
@@ -28,14 +29,13 @@ from concurrent.futures import ThreadPoolExecutor
 from ipaddress import IPv4Address
 from pathlib import Path
 
+from experiments import plotstyle, subjects
+from experiments.config import ExperimentConfig
+from experiments.interface import Experiment
+from experiments.model.latency import first_connection_overhead_ms
+from experiments.results import Results, RunWriter, load
 from topologies.graph import attachment, authority_site, hosts, site_owner
 from topologies.graph import load as load_graph
-
-from . import plotstyle
-from .config import ExperimentConfig
-from .interface import Experiment
-from .model.latency import first_connection_overhead_ms
-from .results import Results, RunWriter, load
 
 NAME = "latency"
 PROFILES = {
@@ -46,7 +46,6 @@ PROFILES = {
              "ttl_seconds": 20.0, "loads": [0, 2000, 6000, 11000, 20000, 40000, 60000],
              "load_seconds": 6.0, "far_ms": 15.0, "cold_rounds": 6},
 }
-SITES = ("www.home.example", "news.abroad.example")
 COLD_TTL_MS = 200
 HEADER = ["arch", "repetition", "phase", "param", "kind", "src", "dst", "cold", "value_ms"]
 
@@ -56,15 +55,20 @@ class LatencyConfig(ExperimentConfig):
 
 
 # -- workload pieces (run inside one architecture's network) --------------------------------
-def _pairs(net) -> tuple[list[str], dict[str, list[str]]]:
+def check(g) -> None:
+    """A national web server and a foreign one to time (``experiments.subjects``)."""
+    subjects.choose(g, 1)
+
+
+def _pairs(net, s: dict) -> tuple[list[str], dict[str, list[str]]]:
     everyone = hosts(net.graph)
-    targets = {h: [d for d in ("web1", "fweb1") if d in net.graph] +
+    targets = {h: list(s["targets"]) +
                [everyone[(i + 1) % len(everyone)]] for i, h in enumerate(everyone)}
     return everyone, targets
 
 
 def _fetch(net, services, host: str, site: str) -> tuple[float | None, float | None]:
-    from .webprobe import fetch
+    from experiments.probing.webprobe import fetch
 
     label, _, connect, total, _ = fetch(net, host, site, services.records[site][0])
     return (connect, total) if label is None else (None, None)
@@ -73,9 +77,9 @@ def _fetch(net, services, host: str, site: str) -> tuple[float | None, float | N
 def baseline(net, services, log, arch: str, rep: int, s: dict) -> None:
     """Pings (timed by the kernel) may overlap; connections and fetches, timed by curl in
     user space, run one at a time: on two cores, parallel clients would time each other."""
-    from . import probes
+    from experiments.probing import probes
 
-    hosts, targets = _pairs(net)
+    hosts, targets = _pairs(net, s)
 
     def pings(host: str) -> None:
         for dst in targets[host]:
@@ -90,7 +94,7 @@ def baseline(net, services, log, arch: str, rep: int, s: dict) -> None:
     with ThreadPoolExecutor(4) as pool:
         list(pool.map(pings, hosts))
     for host in hosts:
-        for site in (s_ for s_ in SITES if s_ in services.records):
+        for site in s["sites"]:
             for k in range(s["fetches"]):
                 connect, total = _fetch(net, services, host, site)
                 if connect is not None:
@@ -100,8 +104,8 @@ def baseline(net, services, log, arch: str, rep: int, s: dict) -> None:
 
 
 def cold_connects(net, services, log, arch: str, rep: int, phase: str, param, rounds: int,
-                  hosts: list[str]) -> list[float]:
-    """Connections to web1, one at a time, round-robin over hosts; a host's next one comes
+                  hosts: list[str], site: str) -> list[float]:
+    """Connections to ``site``, one at a time, round-robin over hosts; a host's next one comes
     after its grant (short TTL) expired, so under registered access each is admitted afresh."""
     out = []
     last: dict[str, float] = {}
@@ -109,12 +113,12 @@ def cold_connects(net, services, log, arch: str, rep: int, phase: str, param, ro
         for host in hosts:
             time.sleep(max(0.0, last.get(host, 0.0) + COLD_TTL_MS / 1000 + 0.1
                            - time.monotonic()))
-            connect, _ = _fetch(net, services, host, SITES[0])
+            connect, _ = _fetch(net, services, host, site)
             last[host] = time.monotonic()
             if connect is not None:
                 out.append(connect)
                 log.row(arch=arch, repetition=rep, phase=phase, param=param, kind="connect",
-                        src=host, dst=SITES[0], cold=1, value_ms=connect)
+                        src=host, dst=site, cold=1, value_ms=connect)
     return out
 
 
@@ -126,7 +130,7 @@ def set_ttl(arch_obj, ttl_ms: int) -> None:
 
 
 def ttl_sweep(net, services, arch_obj, log, arch: str, rep: int, s: dict, seed: int) -> None:
-    hosts, _ = _pairs(net)
+    hosts, _ = _pairs(net, s)
     steps = s["ttl_ms"] if arch == "registered" else [None]
     for ttl in steps:
         if ttl is not None:
@@ -142,17 +146,17 @@ def ttl_sweep(net, services, arch_obj, log, arch: str, rep: int, s: dict, seed: 
             start = time.monotonic()
             for at in times:
                 time.sleep(max(0.0, start + at - time.monotonic()))
-                connect, _ = _fetch(net, services, host, SITES[0])
+                connect, _ = _fetch(net, services, host, s["sites"][0])
                 if connect is not None:
                     log.row(arch=arch, repetition=rep, phase="ttl", param=ttl or "",
-                            kind="connect", src=host, dst=SITES[0], value_ms=connect)
+                            kind="connect", src=host, dst=s["sites"][0], value_ms=connect)
 
         with ThreadPoolExecutor(len(schedule)) as pool:
             list(pool.map(lambda item: run(*item), schedule.items()))
 
 
 def load_sweep(net, services, arch_obj, log, arch: str, rep: int, s: dict) -> dict:
-    hosts, _ = _pairs(net)
+    hosts, _ = _pairs(net, s)
     probe_hosts = hosts[:4]
     generated = {}
     for rate in s["loads"] if arch == "registered" else [0]:
@@ -163,13 +167,14 @@ def load_sweep(net, services, arch_obj, log, arch: str, rep: int, s: dict) -> di
                                  "address": str(IPv4Address(gw.address)),
                                  "authority": net.address(arch_obj.authority_node)})
             generator = net.popen(arch_obj.load_router,
-                                  [sys.executable, "-m", "experiments.admission_load",
+                                  [sys.executable, "-m", "experiments.bench.admission_load",
                                    "generate", str(rate), str(s["load_seconds"] + 1.0)],
                                   stdin=-1, stdout=-1, stderr=-1, text=True)
             generator.stdin.write(config)  # the key never on a command line others can read
             generator.stdin.close()
             time.sleep(0.5)
-        cold_connects(net, services, log, arch, rep, "load", rate, 3, probe_hosts)
+        cold_connects(net, services, log, arch, rep, "load", rate, 3, probe_hosts,
+                      s["sites"][0])
         if generator:
             generator.wait(timeout=60)
             out, err = generator.stdout.read(), generator.stderr.read()
@@ -178,9 +183,9 @@ def load_sweep(net, services, arch_obj, log, arch: str, rep: int, s: dict) -> di
 
 
 def placement(net, services, log, arch: str, rep: int, label: str, s: dict) -> None:
-    from . import probes
+    from experiments.probing import probes
 
-    hosts, _ = _pairs(net)
+    hosts, _ = _pairs(net, s)
     auth = authority_site(net.graph)
     gap = COLD_TTL_MS / 1000 + 0.1  # a first packet's question crosses a network idle this long
     gateways = sorted({attachment(net.graph, h) for h in hosts})
@@ -191,7 +196,8 @@ def placement(net, services, log, arch: str, rep: int, label: str, s: dict) -> N
         log.row(arch=arch, repetition=rep, phase="placement", param=label,
                 kind="gateway_authority_rtt", src=host, dst=auth,
                 value_ms=rtts[attachment(net.graph, host)])
-    cold_connects(net, services, log, arch, rep, "placement", label, s["cold_rounds"], hosts)
+    cold_connects(net, services, log, arch, rep, "placement", label, s["cold_rounds"], hosts,
+                  s["sites"][0])
 
 
 def far_graph(graph, extra_ms: float):
@@ -206,17 +212,19 @@ def far_graph(graph, extra_ms: float):
 # -- the run --------------------------------------------------------------------------------
 def run(config: LatencyConfig, out: Path | None = None) -> Path:
     import topologies
+    from experiments.paired import archs, bring_up
+    from experiments.progress import Progress
 
-    from .paired import archs, bring_up
-    from .progress import Progress
-
-    s = config.settings()
     graph = topologies.build(config.topo)
+    who = subjects.choose(graph, config.seed)
+    s = {**config.settings(), "targets": (who.server, who.far),
+         "sites": (graph.nodes[who.server]["sites"][0], graph.nodes[who.far]["sites"][0])}
     writer = RunWriter(NAME, config, out)
     writer.topology(graph)
+    writer.subjects(who)
     log = writer.csv("probes", HEADER)
     summary: dict = {"archs": list(archs(config.arch)), "load_generator": {},
-                     "far_ms": s["far_ms"]}
+                     "far_ms": s["far_ms"], "sites": s["sites"]}
     steps = len(summary["archs"]) * s["repetitions"] + ("registered" in summary["archs"])
     with writer.session(lambda: summarize(writer.dir, summary)), \
             Progress(steps, NAME) as progress:
@@ -248,7 +256,7 @@ def run(config: LatencyConfig, out: Path | None = None) -> Path:
 
 def summarize(directory: Path, summary: dict) -> dict:
     """results.json from probes.csv: medians, 90th percentiles, overheads, sweeps."""
-    from .paired import median_ci
+    from experiments.paired import median_ci
 
     path = directory / "probes.csv"
     rows = Results(directory, {}, {}).rows("probes") if path.exists() else []
@@ -292,7 +300,7 @@ def summarize(directory: Path, summary: dict) -> dict:
                  per_host.items() if arch == "permissionless" and v["connect"]}
     near = load_graph(directory / "topology.json")
     graphs = {"near": near, "far": far_graph(near, summary.get("far_ms", 0.0))}
-    server = site_owner(near)[SITES[0]]
+    server = site_owner(near)[summary["sites"][0]]
     out["placement"] = [
         {"placement": label, "host": host, "gateway_authority_rtt_ms":
          statistics.median(v["rtt"]) if v["rtt"] else None,
@@ -410,4 +418,4 @@ EXPERIMENT = Experiment(
     question=(
         "What admission adds to a ping, a new connection and a small web fetch, against "
         "TTL, load and the authority's placement"),
-    config=LatencyConfig, run=run, plot=plot)
+    config=LatencyConfig, run=run, plot=plot, check=check)

@@ -202,7 +202,8 @@ def run(seconds: float = 3.0) -> dict:
     results = {}
     for durability in ("process", "power"):
         out = subprocess.run(["unshare", "--net", sys.executable, "-m",
-                              "experiments.admission_load", "bench", str(seconds), durability],
+                              "experiments.bench.admission_load", "bench", str(seconds),
+                              durability],
                              capture_output=True, text=True)
         if out.returncode != 0:
             raise RuntimeError(f"the admission benchmark failed: {out.stderr.strip()[-400:]}")

@@ -9,14 +9,13 @@ import time
 import networkx as nx
 
 import topologies
+from experiments.probing import probes
 from protocols import architectures
 from protocols.ospf import Ospf, OspfSettings
 from protocols.services import Services
 from topologies.graph import end_nodes, is_router
 from topologies.network import EmulatedNetwork
 from topologies.routes import path_weight
-
-from . import probes
 
 RECOVERY_CASES = [
     ("cable pulled (carrier loss)", OspfSettings(), "carrier"),
@@ -94,11 +93,11 @@ def run(args) -> int:
     elif args.what == "recovery":
         recovery(args.topo, args.repeat)
     elif args.what == "admission":
-        from . import admission_load
+        from experiments.bench import admission_load
 
         admission_load.run()
     elif args.what == "access":
-        from . import access_bench
+        from experiments.bench import access as access_bench
 
         access_bench.run(args.topo)
     return 0

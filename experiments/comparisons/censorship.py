@@ -35,15 +35,14 @@ import sys
 import time
 from pathlib import Path
 
+from experiments import plotstyle, subjects
+from experiments.config import ExperimentConfig
+from experiments.interface import Experiment
+from experiments.probing.probes import LineProbers
+from experiments.results import RunWriter, load
+from experiments.subjects import Subjects
 from topologies.addressing import FOREIGN
 from topologies.graph import hosts
-
-from . import plotstyle, subjects
-from .config import ExperimentConfig
-from .interface import Experiment
-from .probes import LineProbers
-from .results import RunWriter, load
-from .subjects import Subjects
 
 NAME = "censorship"
 PROFILES = {"quick": {"timeout": 1.5, "repetitions": 1},
@@ -181,11 +180,11 @@ class Controls:
 def time_to_effect(net, services, operator: Controls, action: str) -> float | None:
     """Seconds from the command to the first datagram of a targeted flow that never arrived
     (for a lying resolver: to its first lie)."""
-    from . import probes
+    from experiments.probing import probes
 
     who = operator.who
     if action == "name" and operator.arch == "permissionless":
-        poll = net.popen(who.user, [sys.executable, "-m", "experiments.prober", "dns-poll",
+        poll = net.popen(who.user, [sys.executable, "-m", "experiments.probing.prober", "dns-poll",
                                     net.address(services.resolver()), who.named_site, "0.002"],
                          stdout=subprocess.PIPE, text=True)
         time.sleep(0.5)
@@ -210,7 +209,7 @@ def time_to_effect(net, services, operator: Controls, action: str) -> float | No
 
 def evade(net, services, operator: Controls, action: str, technique: str) -> bool | None:
     """Does ``technique`` get the affected user to a targeted site? None: not applicable."""
-    from .webprobe import web_probe
+    from experiments.probing.webprobe import web_probe
 
     host, site = affected(operator.who, action), target_site(operator.who, action)
     if technique == "foreign_resolver":
@@ -304,9 +303,8 @@ def run_action(net, services, operator: Controls, matrix: WebMatrix, action: str
 
 def run(config: CensorshipConfig, out: Path | None = None) -> Path:
     import topologies
-
-    from .paired import archs, bring_up
-    from .progress import Progress
+    from experiments.paired import archs, bring_up
+    from experiments.progress import Progress
 
     s = config.settings()
     graph = topologies.build(config.topo)

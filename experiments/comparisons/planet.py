@@ -30,13 +30,13 @@ from pathlib import Path
 
 import numpy as np
 
-from . import plotstyle
-from .config import ExperimentConfig
-from .interface import Experiment
-from .model import planet as model
-from .model import world
-from .model.latency import PROCESSING_MS
-from .results import RunWriter, load
+from experiments import plotstyle
+from experiments.config import ExperimentConfig
+from experiments.interface import Experiment
+from experiments.model import planet as model
+from experiments.model import world
+from experiments.model.latency import PROCESSING_MS
+from experiments.results import RunWriter, load
 
 NAME = "planet"
 PROFILES = {

@@ -12,7 +12,7 @@ before when PORT is fresh; a refusal counts as reached: the destination answered
 
 ``web TIMEOUT``: a long-lived web-connectivity prober for flow matrices. Each stdin line is a
 JSON list of tasks, {"site", "resolver", "control"} (DNS lookup, TCP connect, HTTP fetch, as
-``experiments.webprobe`` does with dig and curl) or {"host", "port"} (a TCP connection); all
+``experiments.probing.webprobe`` does with dig and curl) or {"host", "port"} (a TCP connection); all
 run at once, and one JSON line answers with {"ok", "label", "contacted"} per task.
 
 ``dns-poll RESOLVER NAME INTERVAL``: asks RESOLVER for NAME every INTERVAL seconds until

@@ -22,14 +22,13 @@ import time
 from pathlib import Path
 
 import topologies
+from experiments.probing import probes
+from experiments.probing.webprobe import fetch
 from protocols.permissionless import Permissionless
 from protocols.registered.architecture import Registered
 from protocols.services import Services
 from topologies.graph import attachment, authority_site
 from topologies.network import EmulatedNetwork
-
-from . import probes
-from .webprobe import fetch
 
 CLIENT, SERVER, FAR = "h1", "web1", "fweb1"
 SHORT_TTL_MS, LONG_TTL_MS, OUTAGE_TTL_MS = 200, 30_000, 3_000

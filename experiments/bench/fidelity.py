@@ -25,10 +25,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import topologies
+from experiments.probing import probes
 from topologies.graph import LinkSpec
 from topologies.network import EmulatedNetwork
-
-from . import probes
 
 TOPOLOGY = "line,n=1,delay=0,authority=false"
 LINK = ("h1", "r1")

@@ -14,6 +14,8 @@ import sys
 from pathlib import Path
 
 import topologies
+from experiments.interface import Experiment
+from experiments.registry import EXPERIMENTS
 from protocols import architectures
 from protocols.architectures import UnknownArchitecture
 from protocols.censor import CensorError
@@ -21,9 +23,6 @@ from protocols.ospf import RoutingError
 from topologies import cleanup, graph, zoo
 from topologies.graph import TopologyError
 from topologies.network import NetworkError
-
-from .interface import Experiment
-from .registry import EXPERIMENTS
 
 DEFAULT_TTL_MS = 30_000
 
@@ -58,7 +57,7 @@ def _terminate(signum, frame):
 
 # -- commands --------------------------------------------------------------------------------
 def cmd_doctor(args) -> int:
-    from . import doctor
+    from experiments.commands import doctor
 
     return doctor.run()
 
@@ -102,7 +101,7 @@ def cmd_clean(args) -> int:
 
 def cmd_fidelity(args) -> int:
     _need_root("splinterlab fidelity")
-    from . import fidelity
+    from experiments.bench import fidelity
 
     config = fidelity.FidelityConfig(backend=args.backend)
     rows, context = fidelity.run(config)
@@ -141,7 +140,7 @@ def architecture_options(args) -> dict:
 
 
 def cmd_up(args) -> int:
-    from . import console
+    from experiments.commands import console
 
     options = architecture_options(args)
     architectures.get(args.arch, **options)  # unknown architecture: say so before asking for root
@@ -150,9 +149,8 @@ def cmd_up(args) -> int:
 
 
 def cmd_operator(args) -> int:
+    from experiments.commands import operator_cli
     from protocols.registered.operator import OperatorError
-
-    from . import operator_cli
 
     if os.geteuid() != 0:
         raise EnvironmentProblem("the authority's console socket belongs to root; use sudo")
@@ -214,8 +212,8 @@ def cmd_run(args) -> int:
 
 
 def cmd_study(args) -> int:
-    from . import study
-    from .results import ResultsError
+    from experiments.comparisons import study
+    from experiments.results import ResultsError
 
     experiment = _experiment(args.experiment)
     if not experiment.emulated:
@@ -242,7 +240,7 @@ def cmd_study(args) -> int:
 
 
 def cmd_plot(args) -> int:
-    from .results import ResultsError, find, load
+    from experiments.results import ResultsError, find, load
 
     try:
         directories = find([Path(d) for d in args.dirs])
@@ -263,7 +261,7 @@ def cmd_plot(args) -> int:
 
 def cmd_bench(args) -> int:
     _need_root(f"splinterlab bench {args.what}")
-    from . import bench
+    from experiments.bench import bringup as bench
 
     return bench.run(args)
 
