@@ -1,7 +1,9 @@
 """Paired runs: every architecture on the same graph, addresses, workload and seed.
 
-``bring_up`` is the one way experiments build a network: the emulated network, the services,
-then the architecture; it yields all three and tears everything down however the block ends.
+``bring_up`` is how experiments, benchmarks and the console of ``splinterlab up`` build a
+network: the emulated network, the services, then the architecture; it yields all three and
+tears everything down however the block ends. (Only ``fidelity`` builds a bare network: it
+measures links, not architectures.)
 """
 
 from __future__ import annotations
@@ -13,8 +15,8 @@ from collections.abc import Iterator
 
 import networkx as nx
 
-from protocols.permissionless import Permissionless
-from protocols.registered.architecture import Registered
+from protocols import architectures
+from protocols.architectures import Architecture
 from protocols.services import Services
 from topologies.network import EmulatedNetwork
 
@@ -29,35 +31,39 @@ def archs(which: str) -> tuple[str, ...]:
     return (which,)
 
 
-def make(arch: str, seed: int, **options):
+def make(arch: str, seed: int = 1, **options) -> Architecture:
+    """The architecture ``arch`` with ``options``; registered access also takes the seed (it
+    chooses people's names, never keys)."""
     if arch == "registered":
-        return Registered(seed=seed, **options)
-    return Permissionless(**options)
+        options.setdefault("seed", seed)
+    return architectures.get(arch, **options)
 
 
 @contextlib.contextmanager
-def bring_up(graph: nx.Graph, arch: str, seed: int, backend: str = "auto", writer=None,
-             **options) -> Iterator[tuple[EmulatedNetwork, Services, object]]:
-    """``writer`` (a RunWriter) records how the network was emulated and configured, once it
-    is up and again once it is down (the delay path's figures then cover the whole run), and
-    keeps what the architecture recorded (the registry and admission log of registered
-    access) in the results before the network goes away."""
-    architecture = make(arch, seed, **options)
-    net = EmulatedNetwork(graph, static_routes=False, backend=backend, seed=seed)
+def bring_up(graph: nx.Graph, arch: str | Architecture, seed: int = 1, backend: str = "auto",
+             writer=None, **options) -> Iterator[tuple[EmulatedNetwork, Services, Architecture]]:
+    """``arch``: a name (built with ``options``) or an architecture already made. ``writer``
+    (a RunWriter) records how the network was emulated and configured, once it is up and
+    again once it is down (the delay path's figures then cover the whole run), and keeps what
+    the architecture recorded (the registry and admission log of registered access) in the
+    results before the network goes away."""
+    architecture = make(arch, seed, **options) if isinstance(arch, str) else arch
+    net = EmulatedNetwork(graph, static_routes=architecture.static_routes, backend=backend,
+                          seed=seed)
     try:
         with net:
             services = Services(net).start()
             architecture.start(net, services)
             if writer is not None:
-                writer.network(arch, net, architecture)
+                writer.network(architecture.name, net, architecture)
             try:
                 yield net, services, architecture
             finally:
                 if writer is not None and hasattr(architecture, "keep_records"):
-                    architecture.keep_records(writer.records_dir(arch))
+                    architecture.keep_records(writer.records_dir(architecture.name))
     finally:
         if writer is not None and net.calibration is not None:
-            writer.network(arch, net, architecture)
+            writer.network(architecture.name, net, architecture)
 
 
 def median_ci(values: list[float], seed: int = 0, rounds: int = 1000) -> dict:

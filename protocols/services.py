@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import time
 from dataclasses import dataclass, field
 from ipaddress import IPv4Interface
 from pathlib import Path
@@ -21,6 +20,7 @@ from pathlib import Path
 from topologies.addressing import UNROUTED
 from topologies.graph import is_foreign, services, site_owner
 from topologies.network import Daemon, EmulatedNetwork, NetworkError
+from topologies.polling import wait_until
 
 BOGUS = str(UNROUTED[1])  # where a lying resolver sends people: nowhere
 SERVICE_NAMES = {"dns": "resolver", "relay": "relay"}
@@ -111,16 +111,16 @@ class Services:
         return str(cert), str(key)
 
     def _wait(self, node: str, port: int, daemon: Daemon, timeout: float = 15) -> None:
-        proto = "-Hlun" if port == 53 else "-Hltn"
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.net.exec(node, "ss", proto, f"sport = :{port}", check=False).stdout.strip():
-                return
+        def started() -> bool:
+            if self.net.listening(node, port, udp=port == 53):
+                return True
             if daemon.process and daemon.process.poll() is not None:
-                break
-            time.sleep(0.05)
-        log = daemon.log.read_text()[-300:].strip() if daemon.log and daemon.log.exists() else ""
-        raise NetworkError(f"the {daemon.name} service on {node} did not start: {log}")
+                raise NetworkError(f"the {daemon.name} service on {node} died: {_tail(daemon)}")
+            return False
+
+        if not wait_until(started, timeout):
+            raise NetworkError(f"the {daemon.name} service on {node} did not start in "
+                               f"{timeout:g} s: {_tail(daemon)}")
 
     # -- DNS records -----------------------------------------------------------------------
     def _hosts_file(self, node: str):
@@ -159,3 +159,7 @@ class Services:
         self.records[site] = [spare]
         self._reload_dns()
         return spare
+
+
+def _tail(daemon: Daemon) -> str:
+    return daemon.log.read_text()[-300:].strip() if daemon.log and daemon.log.exists() else ""

@@ -10,6 +10,7 @@ import pytest
 ROOT = os.geteuid() == 0 and shutil.which("mnexec") is not None
 
 
+@pytest.hookimpl(trylast=True)  # after -m and -k have deselected: only what will run counts
 def pytest_collection_modifyitems(config, items):
     skip = pytest.mark.skip(reason="needs root and Mininet: it builds real network namespaces "
                             "(run 'sudo make test')")

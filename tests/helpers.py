@@ -4,19 +4,15 @@ from __future__ import annotations
 
 import csv
 import json
-import time
 from pathlib import Path
+
+from topologies.polling import wait_until
 
 
 def run_and_expect(check, timeout: float, interval: float = 0.1):
     """Poll ``check()`` until it returns something truthy (returned) or time runs out (the
     last value is returned, so the caller's assertion shows what was seen)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value or time.monotonic() >= deadline:
-            return value
-        time.sleep(interval)
+    return wait_until(check, timeout, interval)
 
 
 def censorship_as_the_model_says(directory: Path) -> int:

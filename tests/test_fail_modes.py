@@ -8,13 +8,15 @@ from __future__ import annotations
 import pytest
 
 import topologies
+from experiments import subjects
 from experiments.bench import access as access_bench
 
 pytestmark = pytest.mark.needs_root
 
 
 def test_authority_outage_and_revocation():
-    result = access_bench.revocation_and_fail_modes(topologies.build("isp"))
+    g = topologies.build("isp")
+    result = access_bench.revocation_and_fail_modes(g, subjects.choose(g, 1))
     print(f"\n{result}")
     closed, open_ = result["closed"], result["open"]
     passed, hosts = map(int, closed["new_flows_passing"].split("/"))

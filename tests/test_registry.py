@@ -14,6 +14,7 @@ from protocols.registered.identity import issue
 from protocols.registered.journal import RECORD_SIZE, Journal
 from protocols.registered.journal import read as read_journal
 from protocols.registered.registry import Gateway, Registry, copy_without_secrets
+from topologies.polling import wait_until
 
 CARDS = [issue("NID-1", "Ada Okafor"), issue("NID-2", "Bela Moreau")]
 
@@ -98,9 +99,7 @@ def test_checkpoints_move_to_their_own_thread(db):
         r.log_admissions([row(2)] * 1000)
         r.commit()
     assert r.db.execute("PRAGMA wal_autocheckpoint").fetchone()[0] == 0
-    deadline = time.monotonic() + 5
-    while db.stat().st_size == before and time.monotonic() < deadline:
-        time.sleep(0.05)
+    wait_until(lambda: db.stat().st_size > before, 5)
     assert db.stat().st_size > before, "nothing was checkpointed into the database file"
     assert r.db.execute("SELECT COUNT(*) FROM admissions").fetchone()[0] == 40_000
 

@@ -20,12 +20,12 @@ import os
 import re
 import statistics
 import subprocess
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 
 from . import cleanup
 from .delaypath import DelayPath, DelayPathError, Queue, hold_low_latency
+from .polling import wait_until
 from .runstate import MARKER, RunState
 
 # Two scratch namespaces see only each other: any addresses would do; these are the plan's.
@@ -61,12 +61,14 @@ def _new_namespace() -> subprocess.Popen:
     """A process in a namespace of its own; the namespace ends with it."""
     own = os.readlink("/proc/self/ns/net")
     process = subprocess.Popen(["unshare", "--net", "sleep", "600"])
-    deadline = time.monotonic() + 5
-    while time.monotonic() < deadline:
+
+    def moved() -> bool:
         with contextlib.suppress(OSError):
-            if os.readlink(f"/proc/{process.pid}/ns/net") != own:
-                return process
-        time.sleep(0.002)
+            return os.readlink(f"/proc/{process.pid}/ns/net") != own
+        return False
+
+    if wait_until(moved, 5, 0.002):
+        return process
     process.kill()
     raise CalibrationError("calibration: a scratch network namespace did not appear")
 

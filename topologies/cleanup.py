@@ -17,9 +17,9 @@ import contextlib
 import os
 import signal
 import subprocess
-import time
 from dataclasses import dataclass, field
 
+from .polling import wait_until
 from .runstate import MARKER, runs
 
 _MARK = MARKER.encode() + b"="
@@ -99,9 +99,7 @@ def kill(pids: list[int], timeout: float = 5.0) -> None:
     for pid in pids:
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGKILL)
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline and any(map(_alive, pids)):
-        time.sleep(0.02)
+    wait_until(lambda: not any(map(_alive, pids)), timeout, 0.02)
 
 
 def _alive(pid: int) -> bool:

@@ -11,6 +11,7 @@ instead of about 33 MB per router, and one place that knows the path's cost.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -18,9 +19,10 @@ import signal
 import struct
 import subprocess
 import sys
-import time
 from dataclasses import dataclass
 from pathlib import Path
+
+from .polling import wait_until
 
 PROGRAM = "splinterlab-delayd"
 
@@ -104,16 +106,17 @@ class DelayPath:
 
     def _wait_ready(self, timeout: float = 15.0) -> None:
         ready = Path(f"{self.config}.ready")
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            try:
+
+        def taken() -> bool:
+            with contextlib.suppress(OSError):
                 if ready.read_text() == str(self.generation):
-                    return
-            except OSError:
-                pass
+                    return True
             if self.process.poll() is not None:
                 raise DelayPathError(f"the userspace delay process died: {self._tail()}")
-            time.sleep(0.005)
+            return False
+
+        if wait_until(taken, timeout, 0.005):
+            return
         raise DelayPathError(f"the userspace delay process did not take its configuration in "
                              f"{timeout:g} s")
 
@@ -136,13 +139,9 @@ class DelayPath:
             return self._read_stats()
         before = self._read_stats().get("written", 0)
         self.process.send_signal(signal.SIGUSR1)
-        deadline = time.monotonic() + 2.0
-        while time.monotonic() < deadline:
-            stats = self._read_stats()
-            if stats.get("written", 0) > before:
-                return stats
-            time.sleep(0.002)
-        return self._read_stats()
+        fresh = wait_until(lambda: (s := self._read_stats()).get("written", 0) > before and s,
+                           2.0, 0.002)
+        return fresh or self._read_stats()
 
     def summary(self) -> dict:
         """Release lateness percentiles, wake-up margin, packets carried and overruns."""

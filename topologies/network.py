@@ -285,6 +285,11 @@ class EmulatedNetwork:
         os.chmod(target, 0o600)
         return str(PRIVATE / name)
 
+    def listening(self, node: str, port: int, udp: bool = False) -> bool:
+        """Whether something inside ``node`` listens on ``port``."""
+        return bool(self.exec(node, "ss", "-Hlun" if udp else "-Hltn", f"sport = :{port}",
+                              check=False).stdout.strip())
+
     def workdir(self, *parts: str, owner: str | None = None) -> Path:
         assert self.run is not None, "the network is not up"
         return self.run.subdir(*parts, owner=owner)

@@ -2,10 +2,15 @@
 
 One invocation, one topology, the same workload under both architectures:
 
-* first connections: TCP connect time h1 -> web1 when the flow must be admitted (the TTL is
+Who and what (``experiments.subjects``, seed 1): a user's host connects to the national web
+server and pings a foreign one; the victim is revoked; the helper keeps flows open through an
+outage.
+
+* first connections: TCP connect time user -> server when the flow must be admitted (the TTL is
   shortened and the flow left idle past it) against the permissionless network; the overhead
   is compared with the gateway-authority round trip, measured by ping on the same network;
-* once admitted: ping RTT h1 -> fweb1 and iperf3 throughput h1 -> web1, as ratios;
+* once admitted: ping RTT user -> foreign server and iperf3 throughput user -> server, as
+  ratios;
 * revocation: time from the operator's command to the victim's traffic stopping, each way;
 * the authority killed: with fail-closed gateways, whether new flows fail and when flows
   admitted both ways (and renewed while in use) stop, against when their last grant, as the
@@ -22,47 +27,33 @@ import time
 from pathlib import Path
 
 import topologies
+from experiments.paired import bring_up
 from experiments.probing import probes
 from experiments.probing.webprobe import fetch
-from protocols.permissionless import Permissionless
+from experiments.subjects import Subjects, choose
 from protocols.registered.architecture import Registered
-from protocols.services import Services
 from topologies.graph import attachment, authority_site
-from topologies.network import EmulatedNetwork
 
-CLIENT, SERVER, FAR = "h1", "web1", "fweb1"
 SHORT_TTL_MS, LONG_TTL_MS, OUTAGE_TTL_MS = 200, 30_000, 3_000
 
 
-def _network(graph, arch):
-    net = EmulatedNetwork(graph, static_routes=False)
-    net.start()
-    try:
-        arch.start(net, Services(net).start())
-    except BaseException:
-        net.stop()
-        raise
-    return net
-
-
-def connects(net, trials: int, gap: float) -> list[float]:
+def connects(net, who: Subjects, trials: int, gap: float) -> list[float]:
     out = []
+    site = net.graph.nodes[who.server]["sites"][0]
     for _ in range(trials):
         time.sleep(gap)
-        label, _, connect, _, detail = fetch(net, CLIENT, "www.home.example",
-                                             net.address(SERVER))
+        label, _, connect, _, detail = fetch(net, who.user, site, net.address(who.server))
         if label is None:
             out.append(connect)
     return out
 
 
-def latency_and_throughput(graph, trials: int) -> dict:
+def latency_and_throughput(graph, who: Subjects, trials: int) -> dict:
     rows = {}
     for name in ("permissionless", "registered"):
-        arch = Registered(ttl_ms=SHORT_TTL_MS) if name == "registered" else Permissionless()
-        net = _network(graph, arch)
-        try:
-            gateway = attachment(graph, CLIENT)
+        options = {"ttl_ms": SHORT_TTL_MS} if name == "registered" else {}
+        with bring_up(graph, name, **options) as (net, _, arch):
+            gateway = attachment(graph, who.user)
             auth = authority_site(graph)
             gap = SHORT_TTL_MS / 1000 + 0.15
             # A first packet's question travels a network idle for ``gap``; the delay path is
@@ -70,20 +61,18 @@ def latency_and_throughput(graph, trials: int) -> dict:
             # taken with the same gap (and back to back, for comparison).
             rtt = statistics.median(probes.ping_times(net, gateway, auth, 20, interval=gap))
             rtt_busy = statistics.median(probes.ping_times(net, gateway, auth, 30))
-            first = connects(net, trials, gap=gap)
+            first = connects(net, who, trials, gap=gap)
             if name == "registered":
                 arch.operator.ttl(LONG_TTL_MS)
-            probes.ping(net, CLIENT, FAR)  # admitted now, if admission is needed at all
-            steady = statistics.median(probes.ping_times(net, CLIENT, FAR, 100)[5:])
-            goodput = probes.iperf3(net, CLIENT, SERVER, seconds=5)["sum_received"][
+            probes.ping(net, who.user, who.far)  # admitted now, if admission is needed at all
+            steady = statistics.median(probes.ping_times(net, who.user, who.far, 100)[5:])
+            goodput = probes.iperf3(net, who.user, who.server, seconds=5)["sum_received"][
                 "bits_per_second"] / 1e6
             rows[name] = {"gateway_authority_rtt_ms": rtt,
                           "gateway_authority_rtt_back_to_back_ms": rtt_busy,
                           "first_connect_ms": statistics.median(first),
                           "first_connect_p90_ms": sorted(first)[int(0.9 * len(first))],
                           "steady_rtt_ms": steady, "goodput_mbit": goodput}
-        finally:
-            net.stop()
     p, r = rows["permissionless"], rows["registered"]
     overhead = r["first_connect_ms"] - p["first_connect_ms"]
     return {"rows": rows, "first_connection_overhead_ms": overhead,
@@ -92,13 +81,14 @@ def latency_and_throughput(graph, trials: int) -> dict:
             "goodput_ratio": r["goodput_mbit"] / p["goodput_mbit"]}
 
 
-def revocation(net, arch, victim: str = "h6") -> dict:
+def revocation(net, arch, who: Subjects) -> dict:
     """From the operator's command to the victim's traffic stopping, each way (one datagram a
     millisecond, recorded where it arrives)."""
+    victim, server = who.victim, who.server
     rtt = statistics.median(probes.ping_times(net, arch.authority_node,
                                               attachment(net.graph, victim), 20))
-    streams = {"outbound": probes.UdpStream(net, victim, SERVER, interval=0.001, port=9120),
-               "inbound": probes.UdpStream(net, SERVER, victim, interval=0.001, port=9121)}
+    streams = {"outbound": probes.UdpStream(net, victim, server, interval=0.001, port=9120),
+               "inbound": probes.UdpStream(net, server, victim, interval=0.001, port=9121)}
     time.sleep(0.5)
     issued = time.time()
     arch.operator.revoke(arch.identity(victim))
@@ -108,20 +98,21 @@ def revocation(net, arch, victim: str = "h6") -> dict:
             "authority_gateway_rtt_ms": rtt}
 
 
-def outage(net, arch, user: str = "h2") -> dict:
+def outage(net, arch, who: Subjects) -> dict:
     """Flows admitted both ways, kept in use over two TTLs (renewed), then the authority
     dies: when does each stop (observed), when did its last grant run out (its last admission
     in the authority's log, plus the TTL), do new flows pass, and who logged them."""
+    user, server = who.helper, who.server
     ports = {"outbound": 9124, "inbound": 9125}
     started = time.time()
-    streams = {"outbound": probes.UdpStream(net, user, SERVER, interval=0.01, port=9124),
-               "inbound": probes.UdpStream(net, SERVER, user, interval=0.01, port=9125)}
+    streams = {"outbound": probes.UdpStream(net, user, server, interval=0.01, port=9124),
+               "inbound": probes.UdpStream(net, server, user, interval=0.01, port=9125)}
     time.sleep(2 * OUTAGE_TTL_MS / 1000)
     killed = time.time()
     arch.kill_authority()
     time.sleep(1.0)
-    others = [h for h in arch.cards if h not in (user, "h6")]
-    new_ok = sum(probes.ping(net, h, FAR, timeout=1.5).ok for h in others)
+    others = [h for h in arch.cards if h not in (user, who.victim)]
+    new_ok = sum(probes.ping(net, h, who.far, timeout=1.5).ok for h in others)
     time.sleep(OUTAGE_TTL_MS / 1000 + 1.5)
     stopped = {way: probes.cut_time(s.stop(), killed) for way, s in streams.items()}
     arch.restart_authority()
@@ -142,23 +133,23 @@ def outage(net, arch, user: str = "h2") -> dict:
             "decisions_logged_by_gateways": by_gateway}
 
 
-def revocation_and_fail_modes(graph) -> dict:
+def revocation_and_fail_modes(graph, who: Subjects) -> dict:
     out = {}
     for mode in ("closed", "open"):
-        arch = Registered(ttl_ms=OUTAGE_TTL_MS, fail_mode=mode)
-        net = _network(graph, arch)
-        try:
+        with bring_up(graph, Registered(ttl_ms=OUTAGE_TTL_MS, fail_mode=mode)) as (
+                net, _, arch):
             if mode == "closed":
-                out.update(revocation(net, arch))
-            out[mode] = outage(net, arch)
-        finally:
-            net.stop()
+                out.update(revocation(net, arch, who))
+            out[mode] = outage(net, arch, who)
     return out
 
 
 def run(spec: str = "isp", trials: int = 40) -> dict:
     graph = topologies.build(spec)
-    a = latency_and_throughput(graph, trials)
+    who = choose(graph, 1)
+    print(f"user {who.user}, server {who.server}, abroad {who.far}, revoked {who.victim}, "
+          f"flows through the outage {who.helper}")
+    a = latency_and_throughput(graph, who, trials)
     for name, row in a["rows"].items():
         print(f"{name:>15}: first connect {row['first_connect_ms']:.2f} ms (p90 "
               f"{row['first_connect_p90_ms']:.2f}), steady RTT {row['steady_rtt_ms']:.2f} ms, "
@@ -170,7 +161,7 @@ def run(spec: str = "isp", trials: int = 40) -> dict:
           f"{a['processing_ms']:.2f} ms (target: processing <= 0.5 ms)")
     print(f"once admitted: RTT ratio {a['steady_rtt_ratio']:.3f} (target <= 1.05), "
           f"throughput ratio {a['goodput_ratio']:.3f} (target >= 0.95)")
-    b = revocation_and_fail_modes(graph)
+    b = revocation_and_fail_modes(graph, who)
     cuts = b["revocation_ms"]
     print(f"revocation: the victim's traffic stopped {cuts['outbound']:.1f} ms (its own) and "
           f"{cuts['inbound']:.1f} ms (towards it) after the command (authority-gateway RTT "

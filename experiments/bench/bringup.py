@@ -9,12 +9,10 @@ import time
 import networkx as nx
 
 import topologies
+from experiments.paired import bring_up
 from experiments.probing import probes
-from protocols import architectures
-from protocols.ospf import Ospf, OspfSettings
-from protocols.services import Services
+from protocols.ospf import OspfSettings
 from topologies.graph import end_nodes, is_router
-from topologies.network import EmulatedNetwork
 from topologies.routes import path_weight
 
 RECOVERY_CASES = [
@@ -30,11 +28,8 @@ def bringup(spec: str, arch: str, repeat: int) -> list[dict]:
     graph = topologies.build(spec)
     rows = []
     for i in range(repeat):
-        architecture = architectures.get(arch)
-        net = EmulatedNetwork(graph, static_routes=architecture.static_routes)
         t0 = time.monotonic()
-        with net:
-            architecture.start(net, Services(net).start())
+        with bring_up(graph, arch) as (net, _, _):
             ready = time.monotonic() - t0
         rows.append({"run": i + 1, "network_s": net.timings["bringup_s"],
                      "ready_s": ready, "teardown_s": net.timings["teardown_s"]})
@@ -63,9 +58,8 @@ def recovery(spec: str, repeat: int) -> list[dict]:
     print(f"cutting {a}-{b} while {src} pings {dst} every 10 ms ({spec})")
     rows = []
     for label, settings, mode in RECOVERY_CASES:
-        with EmulatedNetwork(graph, static_routes=False) as net:
-            routing = Ospf(settings)
-            routing.start(net)
+        with bring_up(graph, "permissionless", ospf=settings) as (net, _, architecture):
+            routing = architecture.routing
             times = []
             for _ in range(repeat):
                 cut = functools.partial(net.link_down, a, b, mode)

@@ -14,8 +14,8 @@ from mininet.cli import CLI
 
 import topologies
 from experiments.commands import operator_cli
+from experiments.paired import bring_up
 from experiments.probing import probes, webprobe
-from protocols import architectures
 from protocols.censor import CensorError, CensorPolicy
 from protocols.registered.operator import OperatorError
 from protocols.services import Services
@@ -215,12 +215,8 @@ def greeting(arch: str, graph) -> str:
 
 def up(spec: str, arch: str, backend: str, test: str | None, options: dict) -> int:
     graph = topologies.build(spec)
-    architecture = architectures.get(arch, **options)
     t0 = time.monotonic()
-    with EmulatedNetwork(graph, backend=backend,
-                         static_routes=architecture.static_routes) as net:
-        services = Services(net).start()
-        architecture.start(net, services)
+    with bring_up(graph, arch, backend=backend, **options) as (net, services, architecture):
         facts = [f"network {net.timings['bringup_s']:.2f} s", f"delay backend {net.backend}"]
         convergence = getattr(getattr(architecture, "routing", None), "convergence_s", None)
         if convergence is not None:

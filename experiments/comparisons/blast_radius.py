@@ -51,6 +51,7 @@ from experiments.model.reachability import (
 from experiments.probing.probes import LineProbers
 from experiments.results import RunWriter, load
 from topologies.graph import is_router, natural_key, routers
+from topologies.polling import wait_until
 
 NAME = "blast-radius"
 PROFILES = {
@@ -180,12 +181,8 @@ def measure(net, arch_obj, matrix: Matrix, arch: str, failure: dict, s: dict, lo
     recovery = timeline[settled]["t"]
     t1 = time.monotonic()
     repair(net, arch_obj, failure)
-    repaired = None
-    while time.monotonic() - t1 < 30:
-        lost_new, _ = matrix.round()
-        if not lost_new:
-            repaired = time.monotonic() - t1
-            break
+    repaired = time.monotonic() - t1 if wait_until(lambda: not matrix.round()[0], 30, 0) \
+        else None
     return {"arch": arch, "failure": failure,
             "pairs_total": len(matrix.nodes) * (len(matrix.nodes) - 1),
             "pairs_lost_new": sorted(map(list, final)),

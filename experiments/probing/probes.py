@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from itertools import permutations
 
 from topologies.graph import is_router
+from topologies.polling import wait_until
 
 _RTT = re.compile(r"= [\d.]+/([\d.]+)/")
 _RECEIVED = re.compile(r"(\d+) received")
@@ -197,13 +198,8 @@ def reachable(results: list[PingResult]) -> str:
 
 def wait_listening(net, node: str, port: int, proto: str = "tcp", timeout: float = 10) -> None:
     """Block until something listens on ``port`` inside ``node`` (bounded)."""
-    flag = "-Hltn" if proto == "tcp" else "-Hlun"
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        out = net.exec(node, "ss", flag, f"sport = :{port}", check=False).stdout
-        if out.strip():
-            return
-        time.sleep(0.05)
+    if wait_until(lambda: net.listening(node, port, udp=proto != "tcp"), timeout):
+        return
     raise TimeoutError(f"nothing listens on {proto} port {port} in {node} after {timeout} s")
 
 

@@ -26,13 +26,13 @@ import random
 import secrets
 import sqlite3
 import sys
-import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from protocols.ospf import Ospf, OspfSettings
 from topologies.graph import authority_site, end_nodes, routers
 from topologies.network import PRIVATE, Daemon, EmulatedNetwork, NetworkError
+from topologies.polling import wait_until
 
 from .identity import Card, issue
 from .journal import Journal
@@ -167,17 +167,14 @@ class Registered:
         self._wait_authority(workdir)
 
     def _wait_authority(self, workdir: Path) -> None:
-        net, daemon = self.net, self.authority_daemon
-        deadline = time.monotonic() + 15
-        while time.monotonic() < deadline:
-            if daemon.process.poll() is not None:
+        def started() -> bool:
+            if self.authority_daemon.process.poll() is not None:
                 raise NetworkError(f"the authority died: {_tail(workdir / 'authority.log')}")
-            if (workdir / "admin.sock").exists() and net.exec(
-                    self.authority_node, "ss", "-Hlun", f"sport = :{PORT}",
-                    check=False).stdout.strip():
-                return
-            time.sleep(0.05)
-        raise NetworkError("the authority did not start within 15 s")
+            return (workdir / "admin.sock").exists() and self.net.listening(
+                self.authority_node, PORT, udp=True)
+
+        if not wait_until(started, 15):
+            raise NetworkError("the authority did not start within 15 s")
 
     def kill_authority(self) -> None:
         """The authority dies (SIGKILL): gateways find out by themselves."""
@@ -211,16 +208,16 @@ class Registered:
             return {}
 
     def _wait_gateway(self, router: str, timeout: float = 20) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.gateway_status(router).get("reachable"):
-                return
-            daemon = next(d for d in self.net.daemons if d.node == router
-                          and d.name == "gateway")
+        daemon = next(d for d in self.net.daemons if d.node == router and d.name == "gateway")
+
+        def reached() -> bool:
             if daemon.process and daemon.process.poll() is not None:
                 raise NetworkError(f"the gateway on {router} died: "
                                    f"{_tail(self.gateway_dir() / f'{router}.log')}")
-            time.sleep(0.05)
+            return bool(self.gateway_status(router).get("reachable"))
+
+        if wait_until(reached, timeout):
+            return
         raise NetworkError(f"the gateway on {router} did not reach the authority in "
                            f"{timeout:g} s")
 
