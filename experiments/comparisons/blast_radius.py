@@ -40,6 +40,7 @@ import networkx as nx
 from experiments import plotstyle
 from experiments.config import ExperimentConfig
 from experiments.interface import Experiment
+from experiments.model.latency import first_connection_overhead_ms, one_way_ms
 from experiments.model.reachability import (
     Failure,
     existing_lost,
@@ -96,6 +97,17 @@ def predicted(g: nx.Graph, arch: str, failure: dict, fail_mode: str = "closed") 
     return {"predicted_lost_new": sorted(map(list, new_lost(g, f, arch, fail_mode))),
             "predicted_lost_existing": sorted(map(list, existing_lost(
                 g, f, arch, after_ttl=True, fail_mode=fail_mode)))}
+
+
+def timeout(g: nx.Graph, s: dict) -> float:
+    """How long a probe waits for an answer: the profile's, or, on a graph so wide that a
+    first connection takes longer (the round trip plus, under registered access, a question
+    to the authority at each end, as the model puts it), twice that: a pair is lost when it
+    cannot connect, not when it is far."""
+    ends = users(g)
+    slowest = max(2 * one_way_ms(g, a, b) + first_connection_overhead_ms(g, a, b)
+                  for a in ends for b in ends if a != b)
+    return max(s["timeout"], 2 * slowest / 1000)
 
 
 class Matrix(LineProbers):
@@ -211,7 +223,7 @@ def run(config: BlastRadiusConfig, out: Path | None = None) -> Path:
         for arch, failure_list in plan.items():
             options = {"ttl_ms": s["ttl_ms"]} if arch == "registered" else {}
             with bring_up(graph, arch, config.seed, config.backend, writer, **options) as (
-                    net, _, arch_obj), Matrix(net, users(graph), s["timeout"]) as matrix:
+                    net, _, arch_obj), Matrix(net, users(graph), timeout(graph, s)) as matrix:
                 lost_new, _ = matrix.round()
                 if lost_new:
                     raise RuntimeError(f"{arch}: {len(lost_new)} pairs unreachable before any "

@@ -1,15 +1,17 @@
 """Censorship capability: how fast, how precisely and how inescapably each design cuts off.
 
-Five actions of the debate, each taken with the instruments an operator of that design has:
+Five actions of the debate, each taken with the instruments an operator of that design has,
+on subjects chosen by rule (``experiments.subjects``: a person, a region, two foreign sites,
+the essential services):
 
 =================  ===========================================  ============================
 action             permissionless (a border censor)             registered (the authority)
 =================  ===========================================  ============================
 person             block the person's address at the border     revoke their identity
-destination        block news.abroad.example's address          block that address
-name               resolver lies about social.abroad.example    block the addresses it has
+destination        block a foreign site's address               block that address
+name               resolver lies about another foreign site     block the addresses it has
 region             block the region's addresses at the border   shut the region down but
-                                                                 for the resolver and web1
+                                                                 for the essential services
 country            cut the border                               block every foreign prefix
 =================  ===========================================  ============================
 

@@ -36,11 +36,11 @@ DEFAULT_TOPOLOGIES = (  # 11 to 19 PoPs, six continents; chosen once, listed in 
     "zoo:Abilene",           # United States, 11 PoPs
     "zoo:Navigata",          # Canada, 13
     "zoo:sndlib/polska",     # Poland, 12
-    "zoo:Rediris",           # Spain, 19
+    "zoo:Eenet",             # Estonia, 12
     "zoo:Grena",             # Georgia, 13
     "zoo:Rhnet",             # Iceland, 13
     "zoo:Kreonet",           # South Korea, 13
-    "zoo:WideJpn",           # Japan, 19
+    "zoo:Jgn2Plus",          # Japan, 11
     "zoo:Ernet",             # India, 16
     "zoo:BtAsiaPac",         # Asia-Pacific, 16
     "zoo:Aarnet",            # Australia, 19
