@@ -203,8 +203,7 @@ def find(paths: list[Path]) -> list[Path]:
             if (path / "meta.json").exists():
                 found.append(path)
             elif path.is_dir():
-                found += sorted(p.parent for p in path.glob("*/*/meta.json"))
-                found += sorted(p.parent for p in path.glob("*/meta.json"))
+                found += sorted(p.parent for p in path.rglob("meta.json"))
             else:
                 raise ResultsError(f"{path} does not exist")
         except PermissionError:

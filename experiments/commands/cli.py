@@ -240,7 +240,8 @@ def cmd_study(args) -> int:
 
 
 def cmd_plot(args) -> int:
-    from experiments.results import ResultsError, find, load
+    from experiments.comparisons import study
+    from experiments.results import RESULTS_ROOT, ResultsError, find, load
 
     try:
         directories = find([Path(d) for d in args.dirs])
@@ -254,7 +255,10 @@ def cmd_plot(args) -> int:
             name = load(directory).meta["experiment"]
             for path in _experiment(name).plot(directory):
                 print(path)
-    except ResultsError as e:
+        for root in study.roots([Path(d) for d in args.dirs] or [RESULTS_ROOT]):
+            for path in study.plot(root):
+                print(path)
+    except (ResultsError, study.StudyError) as e:
         raise UsageError(str(e)) from None
     return 0
 

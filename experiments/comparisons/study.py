@@ -17,6 +17,7 @@ censorship    precision, collateral and attribution per design and action
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 import statistics
@@ -102,7 +103,7 @@ def run(config: StudyConfig, experiments: dict, progress=print) -> Path:
         progress(f"study: {spec}")
         cfg = experiment.config(topo=spec, profile=config.profile, seed=config.seed,
                                 backend=config.backend, name=slug(spec))
-        experiment.run(cfg, config.out)
+        experiment.plot(experiment.run(cfg, config.out))
     return root(config)
 
 
@@ -121,10 +122,21 @@ def _name(results: Results) -> str:
 
 
 # -- figures -----------------------------------------------------------------------------------
+MARKER = "study.json"  # in a study's root: what ``splinterlab plot`` redraws as a study
+
+
+def roots(paths: list[Path]) -> list[Path]:
+    """Every study root at or under ``paths``."""
+    return sorted({m.parent for path in paths for m in (
+        [path / MARKER] if (path / MARKER).exists() else path.rglob(MARKER))})
+
+
 def plot(root: Path) -> list[Path]:
     """The study's figures, from its results directories only."""
     experiment = root.name
     runs = finished(root)
+    (root / MARKER).write_text(json.dumps({"experiment": experiment, "topologies": [
+        r.meta["scenario"]["topo"] for r in runs]}, indent=1) + "\n")
     return {"blast-radius": _plot_blast_radius, "latency": _plot_latency,
             "censorship": _plot_censorship}[experiment](root, runs)
 
