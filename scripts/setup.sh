@@ -10,7 +10,7 @@ cd "$(dirname "$0")/.."
 APT_PACKAGES=(
     mininet bridge-utils frr nftables iptables conntrack python3-nftables iproute2
     iputils-ping iperf3 tcpdump dnsmasq-base dnsutils curl socat openssl util-linux
-    python3-venv python3-dev gcc libc6-dev linux-libc-dev
+    python3-venv python3-dev gcc libc6-dev linux-libc-dev acl
 )
 
 missing=()

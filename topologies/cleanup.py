@@ -19,6 +19,7 @@ import signal
 import subprocess
 from dataclasses import dataclass, field
 
+from . import reach
 from .polling import wait_until
 from .runstate import MARKER, runs
 
@@ -128,6 +129,8 @@ def clean(run_id: str | None = None) -> CleanReport:
                 report.interfaces.append(name)
         run.remove()
         report.runs.append(run.run_id)
+    if not runs():  # the last run is gone: the hosts' way to the code goes with it
+        reach.revoke()
     return report
 
 

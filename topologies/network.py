@@ -31,7 +31,7 @@ from pathlib import Path
 
 import networkx as nx
 
-from . import addressing, calibration, cleanup, shaping, source_validation
+from . import addressing, calibration, cleanup, reach, shaping, source_validation
 from .delaypath import DelayPath, DelayPathError, Queue, hold_low_latency
 from .graph import LinkSpec, hosts, is_router, natural_key
 from .runstate import MARKER, RunState
@@ -166,6 +166,10 @@ class EmulatedNetwork:
         self.backend = resolve_backend(self.requested_backend)
         self.run = RunState.create()
         os.environ[MARKER] = self.run.run_id  # inherited by every process Mininet spawns
+        try:
+            self.run.record(code_reach=[str(d) for d in reach.grant()])
+        except reach.ReachError as e:
+            raise NetworkError(str(e)) from None
         self.run.record(phase="bring-up", topology=self.graph.graph.get("spec", ""),
                         backend=self.backend,
                         interfaces=sorted(i.name for i in self.plan.interfaces.values()))
@@ -246,8 +250,8 @@ class EmulatedNetwork:
         caps = ["--inh-caps=-all,+net_raw", "--ambient-caps=-all,+net_raw"] if raw else \
             ["--inh-caps=-all"]
         return ["mnexec", "-a", str(self[node].pid), "setpriv", f"--reuid={uid}",
-                f"--regid={uid}", "--clear-groups", *caps, "--bounding-set=-all,+net_raw",
-                *argv]
+                f"--regid={uid}", f"--groups={reach.HOSTS_GID}", *caps,
+                "--bounding-set=-all,+net_raw", *argv]
 
     def exec(self, node: str, *argv: str, input: str | None = None, timeout: float = 60,
              check: bool = True, privileged: bool = False,
