@@ -86,6 +86,7 @@ DENY_CACHE_MS = 1000
 HOST_REQUEST_S = 3.0
 RENEW_CHECK_S = 0.05
 SYNC_S = 1.0  # a gateway asks for its snapshot this often until it has one
+ELEMENT_BATCH = 100  # flows per transaction of grant and denial changes
 GET_CHUNK = 50  # keys per "get element": libnftables 1.0.6 overflows its stack at ~120
 PR_SET_DUMPABLE = 4
 IP_PKTINFO = 8  # linux/in.h (Python's socket module lacks it before 3.12)
@@ -200,7 +201,7 @@ class Gateway:
         self.status_file = status_file
         self.journal = Journal(status_file.with_suffix(".journal"))  # fail-open decisions
         self.nft = Nftables()
-        self._nft(ruleset(config["lines"]))
+        self._nft_now(ruleset(config["lines"]))
         subprocess.run(["iptables-restore", "-w", "--noflush"], input=QUEUE_RULES, text=True,
                        check=True)
         if subprocess.run(["iptables", "-w", "-C", "FORWARD", "-j", CHAIN],
@@ -221,6 +222,7 @@ class Gateway:
         self.counters: collections.Counter = collections.Counter()
         self.grants: dict[Flow, Grant] = {}   # mirror of the kernel's grant elements
         self.denied: dict[Flow, float] = {}
+        self.element_changes: list[str] = []  # set changes not yet applied (apply_elements)
         self.pending: dict[Flow, Pending] = {}
         self.requests: dict[int, Flow] = {}
         self.host_requests: dict[int, HostRequest] = {}
@@ -237,11 +239,32 @@ class Gateway:
 
     # -- small helpers ---------------------------------------------------------------------
     def _nft(self, command: str) -> tuple[int, str]:
+        """Run ``command`` now, after the element changes still queued (order is kept)."""
+        self.apply_elements()
+        return self._nft_now(command)
+
+    def _nft_now(self, command: str) -> tuple[int, str]:
         rc, out, err = self.nft.cmd(command)
         if rc != 0:
             self.counters["nft error"] += 1
             print(f"nft: {err.strip()} in: {command[:200]}", file=sys.stderr, flush=True)
         return rc, out
+
+    def _element_change(self, commands: str) -> None:
+        """Queue a grant's or denial's set change: one transaction per pass of the loop costs
+        a fifth of one per flow, which is what a burst of first connections needs."""
+        self.element_changes.append(commands)
+
+    def apply_elements(self) -> None:
+        """The queued element changes, in order, in transactions of ``ELEMENT_BATCH`` flows;
+        a transaction the kernel refuses is retried change by change (one bad change must
+        not cost the others)."""
+        changes, self.element_changes = self.element_changes, []
+        for k in range(0, len(changes), ELEMENT_BATCH):
+            batch = changes[k:k + ELEMENT_BATCH]
+            if len(batch) == 1 or self.nft.cmd("\n".join(batch))[0] != 0:
+                for change in batch:
+                    self._nft_now(change)
 
     def _send(self, msg_type: Type, body: tuple) -> None:
         session, counter = self.sender.next(0)
@@ -268,7 +291,8 @@ class Gateway:
         print(f"gateway {self.id} ready, fail mode {self.fail_mode}", flush=True)
         next_status = 0.0
         while True:
-            steps = [key.data for key, _ in selector.select(self._timeout())] + [self.tick]
+            steps = [key.data for key, _ in selector.select(self._timeout())] + [
+                self.tick, self.apply_elements]
             if time.monotonic() >= next_status:
                 steps.append(self.write_status)
                 next_status = time.monotonic() + 1.0
@@ -393,14 +417,15 @@ class Gateway:
         for packet_id in pending.packets:  # verdicts first: the element is not on the path
             self.queue.verdict(QUEUE, packet_id)
         entry = f"element inet {TABLE} {element(flow, 'grants')}"
-        self._nft(f"add {entry} }}\ndelete {entry} }}\nadd {entry} timeout {max(1, ttl_ms)}ms }}")
+        self._element_change(f"add {entry} }}\ndelete {entry} }}\n"
+                             f"add {entry} timeout {max(1, ttl_ms)}ms }}")
 
     def deny(self, flow: Flow, pending: Pending) -> None:
         self.denied[flow] = time.monotonic() + DENY_CACHE_MS / 1000
         for packet_id in pending.packets:
             self.queue.verdict(QUEUE, packet_id, NF_DROP)
-        self._nft(f"add element inet {TABLE} {element(flow, 'denied')} "
-                  f"timeout {DENY_CACHE_MS}ms }}")
+        self._element_change(f"add element inet {TABLE} {element(flow, 'denied')} "
+                             f"timeout {DENY_CACHE_MS}ms }}")
         if self.grants.pop(flow, None) is not None:  # a renewal refused: cut it now
             self._withdraw([flow])
 
@@ -413,6 +438,7 @@ class Gateway:
                and g.expires - now <= renewal_margin(g.ttl_ms)]
         if not due:
             return
+        self.apply_elements()  # counters of elements that are there
         used = packet_counts(self.nft, due)
         for flow in due:
             grant = self.grants[flow]
