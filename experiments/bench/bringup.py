@@ -90,6 +90,10 @@ def run(args) -> int:
         from experiments.bench import admission_load
 
         admission_load.run()
+    elif args.what == "scale":
+        from experiments.bench import scale
+
+        scale.run(args.graphs or None, args.out)
     elif args.what == "access":
         from experiments.bench import access as access_bench
 

@@ -264,6 +264,8 @@ def cmd_plot(args) -> int:
 
 
 def cmd_bench(args) -> int:
+    if args.graphs and args.what != "scale":
+        raise UsageError(f"bench {args.what} takes no graph names (only bench scale does)")
     _need_root(f"splinterlab bench {args.what}")
     from experiments.bench import bringup as bench
 
@@ -353,8 +355,11 @@ def build_parser() -> argparse.ArgumentParser:
     s.set_defaults(func=cmd_plot)
 
     s = sub.add_parser("bench", help="benchmarks that print figures")
-    s.add_argument("what", choices=["bringup", "recovery", "admission", "access"])
+    s.add_argument("what", choices=["bringup", "recovery", "admission", "access", "scale"])
+    s.add_argument("graphs", nargs="*", help="scale: zoo graph names to climb (default: a "
+                   "ladder from 11 to 143 PoPs)")
     s.add_argument("--topo", default=topologies.DEFAULT)
+    s.add_argument("--out", type=Path, help="scale: write scale.json here")
     s.add_argument("--arch", default="permissionless")
     s.add_argument("--repeat", type=int, default=3)
     s.set_defaults(func=cmd_bench)

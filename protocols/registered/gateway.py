@@ -43,6 +43,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -244,15 +245,19 @@ class Gateway:
         return self._nft_now(command)
 
     def _nft_now(self, command: str) -> tuple[int, str]:
-        rc, out, err = self.nft.cmd(command)
+        try:
+            rc, out, err = self.nft.cmd(command)
+        except Exception as e:  # noqa: BLE001 - libnftables reports errors by code, but
+            rc, out, err = 1, "", repr(e)  # a change must never be lost to an exception
         if rc != 0:
             self.counters["nft error"] += 1
             print(f"nft: {err.strip()} in: {command[:200]}", file=sys.stderr, flush=True)
         return rc, out
 
-    def _element_change(self, commands: str) -> None:
-        """Queue a grant's or denial's set change: one transaction per pass of the loop costs
-        a fifth of one per flow, which is what a burst of first connections needs."""
+    def _element_change(self, commands: Callable[[], str]) -> None:
+        """Queue a grant's or denial's set change, written when it is applied (a timeout then
+        counts from its deadline, not from the queueing): one transaction per pass of the loop
+        costs a fifth of one per flow, which is what a burst of first connections needs."""
         self.element_changes.append(commands)
 
     def apply_elements(self) -> None:
@@ -261,7 +266,7 @@ class Gateway:
         not cost the others)."""
         changes, self.element_changes = self.element_changes, []
         for k in range(0, len(changes), ELEMENT_BATCH):
-            batch = changes[k:k + ELEMENT_BATCH]
+            batch = [change() for change in changes[k:k + ELEMENT_BATCH]]
             if len(batch) == 1 or self.nft.cmd("\n".join(batch))[0] != 0:
                 for change in batch:
                     self._nft_now(change)
@@ -413,20 +418,24 @@ class Gateway:
                 self.deny(flow, pending)
 
     def grant(self, flow: Flow, pending: Pending, ttl_ms: int, identity_: int) -> None:
-        self.grants[flow] = Grant(time.monotonic() + ttl_ms / 1000, ttl_ms, identity_)
+        expires = time.monotonic() + ttl_ms / 1000
+        self.grants[flow] = Grant(expires, ttl_ms, identity_)
         for packet_id in pending.packets:  # verdicts first: the element is not on the path
             self.queue.verdict(QUEUE, packet_id)
         entry = f"element inet {TABLE} {element(flow, 'grants')}"
-        self._element_change(f"add {entry} }}\ndelete {entry} }}\n"
-                             f"add {entry} timeout {max(1, ttl_ms)}ms }}")
+        self._element_change(lambda: f"add {entry} }}\ndelete {entry} }}\nadd {entry} timeout "
+                             f"{_left_ms(expires)}ms }}")
 
     def deny(self, flow: Flow, pending: Pending) -> None:
         self.denied[flow] = time.monotonic() + DENY_CACHE_MS / 1000
         for packet_id in pending.packets:
             self.queue.verdict(QUEUE, packet_id, NF_DROP)
-        self._element_change(f"add element inet {TABLE} {element(flow, 'denied')} "
-                             f"timeout {DENY_CACHE_MS}ms }}")
-        if self.grants.pop(flow, None) is not None:  # a renewal refused: cut it now
+        until = self.denied[flow]
+        self._element_change(lambda: f"add element inet {TABLE} {element(flow, 'denied')} "
+                             f"timeout {_left_ms(until)}ms }}")
+        # a renewal refused: cut it now (even if its grant has run out here: the kernel's
+        # element may have been applied later than the grant was made)
+        if self.grants.pop(flow, None) is not None or pending.renewal:
             self._withdraw([flow])
 
     # -- grants running out ----------------------------------------------------------------
@@ -662,6 +671,11 @@ def _prefix_set(name: str, prefixes) -> str:
         ipaddress.IPv4Network((a, n), strict=False) for a, n in prefixes))
     add = f"\nadd element inet {TABLE} {name} {{ {', '.join(map(str, nets))} }}" if nets else ""
     return f"flush set inet {TABLE} {name}{add}"
+
+
+def _left_ms(deadline: float) -> int:
+    """Milliseconds until a monotonic deadline, at least 1 (nft's smallest timeout)."""
+    return max(1, round((deadline - time.monotonic()) * 1000))
 
 
 def _run_all(commands: list[list[str]]) -> None:

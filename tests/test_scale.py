@@ -1,0 +1,74 @@
+"""bench scale: how a graph's run is judged, the ceiling zoo graphs are held to, and one real
+bring-up measured as the benchmark measures it."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+import topologies
+from experiments.bench import scale
+from topologies import zoo
+from topologies.graph import TopologyError
+
+RESULTS = Path(__file__).resolve().parent.parent / "docs" / "results" / "scale" / "scale.json"
+
+
+def row(**changes) -> dict:
+    base = {"reach": {"pairs": 132, "connected": 132}, "rest": {"machine_busy": 0.2,
+            "late_p99": "< 256 us"}, "mem_available_after_mb": 20000, "mem_total_mb": 24000}
+    base.update(changes)
+    return base
+
+
+@pytest.mark.parametrize("changes, words", [
+    ({}, ""),
+    ({"error": "bring-up: OSPF did not converge in 60 s"}, "did not converge"),
+    ({"reach": {"pairs": 132, "connected": 120}}, "12 of 132 sampled pairs failed"),
+    ({"rest": {"machine_busy": 0.9, "late_p99": "< 256 us"}}, "CPU: 90% of the machine"),
+    ({"rest": {"machine_busy": 0.3, "late_p99": "< 4096 us"}}, "delay path p99 lateness"),
+    ({"mem_available_after_mb": 1000}, "memory: 1000 MB left"),
+])
+def test_verdict_names_what_gave_out(changes, words):
+    verdict = scale.verdict(row(**changes))
+    assert (verdict == "") if not words else (words in verdict)
+
+
+def test_sample_hosts_spread_over_the_graph():
+    g = topologies.build("zoo:Aarnet")
+    hosts = scale.sample_hosts(g, 6)
+    assert len(hosts) == 6 == len(set(hosts))
+    attached = {next(iter(g.neighbors(h))) for h in hosts}
+    assert len(attached) == 6  # one host per PoP here: six different routers
+
+
+def test_zoo_ceiling_refuses_with_a_sentence_and_can_be_lifted():
+    with pytest.raises(TopologyError) as err:
+        topologies.build("zoo:TataNld")
+    assert "pick a smaller graph or add ,ceiling=false" in str(err.value)
+    assert str(zoo.CEILING["pops"]) in str(err.value)
+    g = topologies.build("zoo:TataNld,ceiling=false")
+    assert sum(1 for _, r in g.nodes(data="role") if r == "host") == 143
+
+
+def test_ceiling_is_the_measured_one():
+    """CEILING is copied from the benchmark's recorded output: the largest graph that ran
+    under both designs."""
+    measured = json.loads(RESULTS.read_text())["ceiling"]
+    smaller = min(measured.values(), key=lambda c: c["pops"])
+    assert (zoo.CEILING["pops"], zoo.CEILING["graph"]) == (smaller["pops"], smaller["largest"])
+    assert zoo.CEILING["stopped_by"] in smaller["stopped_by"]
+
+
+@pytest.mark.needs_root
+def test_one_rung_measured():
+    """Abilene, permissionless: it runs, and the figures come from the live run."""
+    row = scale.measure("Abilene", "permissionless")
+    assert row["runs"], row.get("gave_out")
+    assert row["reach"]["connected"] == row["reach"]["pairs"] == 11 * 10
+    assert row["memory"]["ospfd"]["count"] == row["routers"]
+    assert row["memory"]["zebra"]["pss_mb"] > 0 and row["pss_mb"] > 0
+    assert row["processes"] >= 2 * row["routers"]
+    assert 0 < row["rest"]["run_cpu_cores"] < 2
