@@ -9,9 +9,10 @@ The kernel enforces (``ruleset``); this process decides what the kernel cannot:
   authority (``inbound`` when the remote end started it) and gives the verdict. A grant
   becomes a set element with the admission TTL as timeout, so the rest of the flow never
   leaves the kernel.
-* **Grants run out.** Shortly before a grant expires, the gateway reads its element's packet
-  counter; a flow still in use is asked about again (a renewal), in the background, and on a
-  grant its element is replaced with a fresh timeout in one transaction. A denied renewal, a
+* **Grants run out.** Twice before a grant expires, the gateway reads its element's packet
+  counter; a flow that carried packets in between, still in use, is asked about again (a
+  renewal), in the background, and on a grant its element is replaced with a fresh timeout
+  in one transaction. A denied renewal, a
   flush or a revocation removes the element (and the flow's conntrack entry): both directions
   stop at once. With the authority gone, renewals go unanswered and every flow stops within
   one TTL (fail-closed); fail-open gateways grant new flows and renewals themselves, and write
@@ -32,6 +33,7 @@ from __future__ import annotations
 import collections
 import contextlib
 import ctypes
+import heapq
 import ipaddress
 import json
 import os
@@ -85,7 +87,8 @@ KEEPALIVE_S = 1.0
 UNREACHABLE_S = 3.0
 DENY_CACHE_MS = 1000
 HOST_REQUEST_S = 3.0
-RENEW_CHECK_S = 0.05
+LOOK_BATCH_S = (0.05, 0.25)  # looks are taken in batches this far apart (a quarter margin):
+# reading counters costs a set's worth of work per call, whatever the number of flows asked
 SYNC_S = 1.0  # a gateway asks for its snapshot this often until it has one
 ELEMENT_BATCH = 100  # flows per transaction of grant and denial changes
 GET_CHUNK = 50  # keys per "get element": libnftables 1.0.6 overflows its stack at ~120
@@ -97,7 +100,11 @@ _ELEMENT = re.compile(r"([\d.]+) \. ([\d.]+) \. (\d+)(?: \. (\d+))? counter pack
 
 
 def ip(value: int) -> str:
-    return str(ipaddress.IPv4Address(value))
+    return socket.inet_ntoa(value.to_bytes(4, "big"))
+
+
+def ip_int(text: str) -> int:
+    return int.from_bytes(socket.inet_aton(text), "big")
 
 
 def parse_ip(payload: bytes) -> tuple[int, int, int, int, int] | None:
@@ -134,8 +141,15 @@ def element(flow: Flow, kind: str) -> str:
 
 
 def renewal_margin(ttl_ms: int) -> float:
-    """How long before expiry a flow in use is asked about again."""
+    """How long before expiry a flow in use is asked about again; "in use" means packets
+    since a first look, one margin earlier."""
     return min(ttl_ms / 3000, 2.0)
+
+
+def look_batch(ttl_ms: int) -> float:
+    """How far apart batches of looks are: a quarter margin, within ``LOOK_BATCH_S``."""
+    low, high = LOOK_BATCH_S
+    return min(high, max(low, renewal_margin(ttl_ms) / 4))
 
 
 def packet_counts(nft, flows: list[Flow]) -> dict[Flow, int]:
@@ -154,8 +168,7 @@ def packet_counts(nft, flows: list[Flow]) -> dict[Flow, int]:
                                  for key in chunk)
             out += text
     for src, dst, proto, port, packets in _ELEMENT.findall(out):
-        counts[(int(ipaddress.IPv4Address(src)), int(ipaddress.IPv4Address(dst)), int(proto),
-                int(port or 0))] = int(packets)
+        counts[(ip_int(src), ip_int(dst), int(proto), int(port or 0))] = int(packets)
     return counts
 
 
@@ -164,8 +177,10 @@ class Grant:
     expires: float
     ttl_ms: int
     identity: int
-    seen: int = 0          # its element's packet count at the last look
-    looked: bool = False   # looked at for renewal: idle, left to expire
+    seen: int = 0          # its element's packet count at the first look
+
+
+SAMPLE, DECIDE = 0, 1  # what a grant's scheduled looks do (``Gateway.renew``)
 
 
 @dataclass
@@ -235,6 +250,8 @@ class Gateway:
         self.reachable = False
         self.next_keepalive = 0.0
         self.next_renewal_check = 0.0
+        self.looks: list[tuple[float, int, Flow, float]] = []  # (when, what, flow, expiry)
+        self.expiries: list[tuple[float, Flow]] = []
         self.synced = False  # a snapshot applied since this process started or came back
         self.next_sync = 0.0
 
@@ -349,7 +366,7 @@ class Gateway:
             self.sequencer.gap_since = now  # ask again after another patience
         if now >= self.next_renewal_check:
             self.renew(now)
-            self.next_renewal_check = now + RENEW_CHECK_S
+            self.next_renewal_check = now + look_batch(self.ttl_ms)
 
     def write_status(self) -> None:
         status = {"reachable": self.reachable, "fail_mode": self.fail_mode,
@@ -420,6 +437,10 @@ class Gateway:
     def grant(self, flow: Flow, pending: Pending, ttl_ms: int, identity_: int) -> None:
         expires = time.monotonic() + ttl_ms / 1000
         self.grants[flow] = Grant(expires, ttl_ms, identity_)
+        margin = renewal_margin(ttl_ms)
+        heapq.heappush(self.looks, (expires - 2 * margin, SAMPLE, flow, expires))
+        heapq.heappush(self.looks, (expires - margin, DECIDE, flow, expires))
+        heapq.heappush(self.expiries, (expires, flow))
         for packet_id in pending.packets:  # verdicts first: the element is not on the path
             self.queue.verdict(QUEUE, packet_id)
         entry = f"element inet {TABLE} {element(flow, 'grants')}"
@@ -440,18 +461,33 @@ class Gateway:
 
     # -- grants running out ----------------------------------------------------------------
     def renew(self, now: float) -> None:
-        """Flows in use whose grant is about to run out are asked about again."""
-        for flow in [f for f, g in self.grants.items() if g.expires <= now]:
-            del self.grants[flow]
-        due = [f for f, g in self.grants.items() if not g.looked and f not in self.pending
-               and g.expires - now <= renewal_margin(g.ttl_ms)]
-        if not due:
+        """Flows in use whose grant is about to run out are asked about again. Each grant is
+        looked at twice, from a schedule (work in proportion to the grants due, not to all
+        held): two margins before expiry its element's packet count is noted, one margin
+        before it is asked about again if that count has grown since. A flow that carried
+        its few packets at the start (a connection attempt, a lookup) is left to expire.
+        Looks due before the next batch are taken now (early by less than a quarter margin)."""
+        while self.expiries and self.expiries[0][0] <= now:
+            expires, flow = heapq.heappop(self.expiries)
+            if (grant := self.grants.get(flow)) is not None and grant.expires == expires:
+                del self.grants[flow]
+        sample, decide = [], []
+        horizon = now + look_batch(self.ttl_ms)
+        while self.looks and self.looks[0][0] <= horizon:
+            _, what, flow, expires = heapq.heappop(self.looks)
+            grant = self.grants.get(flow)
+            if grant is None or grant.expires != expires:
+                continue  # withdrawn or granted anew since: a look of an older grant
+            if flow not in self.pending:
+                (sample if what == SAMPLE else decide).append(flow)
+        if not sample and not decide:
             return
         self.apply_elements()  # counters of elements that are there
-        used = packet_counts(self.nft, due)
-        for flow in due:
+        used = packet_counts(self.nft, sample + decide)
+        for flow in sample:
+            self.grants[flow].seen = used.get(flow, 0)
+        for flow in decide:
             grant = self.grants[flow]
-            grant.looked = True
             if used.get(flow, 0) > grant.seen:
                 pending = Pending(0, self._inbound(flow), True, [], now)
                 if self.reachable:
