@@ -16,9 +16,8 @@ registered. For each, with the network at rest after bring-up:
 A graph *runs* when it comes up, every sampled pair connects, the delay path's p99 lateness at
 rest stays under ``LATE_P99_US`` and the machine keeps ``CPU_HEADROOM`` of its cores and
 ``MEMORY_HEADROOM`` of its memory free. A design's ladder stops at its first graph that does
-not run, and the row says which of these gave out. ``topologies.zoo.CEILING`` is the largest
-graph that ran under both designs, copied by hand from this benchmark's output (a test keeps
-them equal).
+not run, and the row says which of these gave out; the largest graph that ran under both
+designs is what ``topologies.zoo.CEILING`` should then hold.
 """
 
 from __future__ import annotations
