@@ -93,8 +93,10 @@ def test_plot_regenerates_every_plot_as_an_ordinary_user():
     try:
         first = plot()
         again = plot()
-        assert sorted(copy.rglob("*.png")) == plots
-        assert len(first) == len(plots)
+        drawn = sorted(copy.rglob("*.png"))
+        # every plot the samples carry, and a study's per-run plots, which they leave out
+        assert set(plots) <= set(drawn)
+        assert len(first) == len(drawn)
         assert again == first, "the same results must give the same drawings, byte for byte"
     finally:
         for directory, mode in restore:
