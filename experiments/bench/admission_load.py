@@ -49,8 +49,12 @@ class PhaseResult:
     decisions_per_cpu_s: float | None = None
 
 
-def _cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+def cpu_seconds(pid: int) -> float:
+    """CPU time (user and system) a process has used; 0 once it is gone."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
@@ -126,7 +130,7 @@ class Generator:
         the bottleneck); the authority's CPU time gives decisions per core-second."""
         prebuilt = [self.request(i) for i in range(int(120_000 * seconds))]
         answered: dict[int, float] = {}
-        cpu0, start = _cpu_seconds(authority_pid), time.perf_counter()
+        cpu0, start = cpu_seconds(authority_pid), time.perf_counter()
         sent = 0
         for i, data in enumerate(prebuilt):
             try:
@@ -142,7 +146,7 @@ class Generator:
         deadline = time.perf_counter() + 1.0
         while time.perf_counter() < deadline:
             self.drain(answered)
-        cpu = _cpu_seconds(authority_pid) - cpu0
+        cpu = cpu_seconds(authority_pid) - cpu0
         return PhaseResult(sent / sending, len(answered), sent, None, None,
                            len(answered) / cpu if cpu else None)
 

@@ -29,6 +29,7 @@ import time
 from pathlib import Path
 
 import topologies
+from experiments.bench.admission_load import cpu_seconds
 from experiments.paired import bring_up
 from topologies import zoo
 from topologies.cleanup import processes_of
@@ -82,14 +83,6 @@ def _pss_kb(pid: int) -> int:
     return 0
 
 
-def _ticks(pid: int) -> int:
-    stat = _read(f"/proc/{pid}/stat")
-    if not stat:
-        return 0
-    fields = stat.rsplit(")", 1)[1].split()
-    return int(fields[11]) + int(fields[12])
-
-
 def processes(run_id: str) -> dict[int, str]:
     return {pid: _kind(pid) for pid in processes_of(run_id)}
 
@@ -117,15 +110,14 @@ def at_rest(net) -> dict:
     """CPU and delay-path punctuality over ``REST_S`` with nothing but the network running."""
     run_id = net.run.run_id
     procs = list(processes_of(run_id))
-    ticks0 = {p: _ticks(p) for p in procs}
+    cpu0 = {p: cpu_seconds(p) for p in procs}
     busy0, total0 = _busy_ticks()
     delay0 = net.delay.stats() if net.delay else {}
     time.sleep(REST_S)
     busy1, total1 = _busy_ticks()
-    ticks = sum(_ticks(p) - t for p, t in ticks0.items())
-    hz = os.sysconf("SC_CLK_TCK")
+    used = sum(cpu_seconds(p) - s for p, s in cpu0.items())
     out = {"machine_busy": round((busy1 - busy0) / max(1, total1 - total0), 3),
-           "run_cpu_cores": round(ticks / hz / REST_S, 3)}
+           "run_cpu_cores": round(used / REST_S, 3)}
     if net.delay:
         late = summarize(_lateness_diff(delay0, net.delay.stats()), net.delay.advance_us)
         out["late_p99"] = late["release_lateness_p99"]
@@ -171,9 +163,7 @@ def verdict(row: dict) -> str:
 
 
 def measure(name: str, arch: str) -> dict:
-    graph = zoo.build(name, ceiling=False)
-    graph.graph["spec"] = f"zoo:{name}"
-    topologies.validate(graph)
+    graph = topologies.build(f"zoo:{name},ceiling=false")
     row: dict = {"graph": name, "arch": arch, "pops": zoo.load_raw(name).number_of_nodes(),
                  "routers": sum(1 for n in graph if is_router(graph, n)),
                  "nodes": graph.number_of_nodes()}
@@ -197,8 +187,8 @@ def measure(name: str, arch: str) -> dict:
     except Exception as e:  # noqa: BLE001 - a graph that does not come up is the result
         row["error"] = f"bring-up: {str(e).splitlines()[0][:160] if str(e) else type(e).__name__}"
         row["ready_s"] = round(time.monotonic() - t0, 1)
-    row["runs"] = not verdict(row)
     row["gave_out"] = verdict(row)
+    row["runs"] = not row["gave_out"]
     return row
 
 

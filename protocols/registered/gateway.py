@@ -175,8 +175,6 @@ def packet_counts(nft, flows: list[Flow]) -> dict[Flow, int]:
 @dataclass
 class Grant:
     expires: float
-    ttl_ms: int
-    identity: int
     seen: int = 0          # its element's packet count at the first look
 
 
@@ -425,7 +423,7 @@ class Gateway:
             self.journal.append([AdmissionRow(time.time(), self.id, identity_ or None, *flow[:3],
                                               flow[3], pending.inbound, pending.renewal, True,
                                               Reason.OK, by_gateway=True)])
-            self.grant(flow, pending, self.ttl_ms, identity_)
+            self.grant(flow, pending, self.ttl_ms)
         else:
             self.counters["failed closed"] += 1
             if pending.renewal:  # its grant runs out; packets that found it gone wait here
@@ -434,9 +432,9 @@ class Gateway:
             else:
                 self.deny(flow, pending)
 
-    def grant(self, flow: Flow, pending: Pending, ttl_ms: int, identity_: int) -> None:
+    def grant(self, flow: Flow, pending: Pending, ttl_ms: int) -> None:
         expires = time.monotonic() + ttl_ms / 1000
-        self.grants[flow] = Grant(expires, ttl_ms, identity_)
+        self.grants[flow] = Grant(expires)
         margin = renewal_margin(ttl_ms)
         heapq.heappush(self.looks, (expires - 2 * margin, SAMPLE, flow, expires))
         heapq.heappush(self.looks, (expires - margin, DECIDE, flow, expires))
@@ -580,7 +578,7 @@ class Gateway:
         pending = self.pending.pop(flow)
         if msg.type == Type.GRANT:
             self.counters["granted"] += 1
-            self.grant(flow, pending, ttl_ms, identity_)
+            self.grant(flow, pending, ttl_ms)
         else:
             self.counters["denied"] += 1
             self.deny(flow, pending)
