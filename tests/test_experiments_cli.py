@@ -102,3 +102,27 @@ def test_plot_regenerates_every_plot_as_an_ordinary_user():
         for directory, mode in restore:
             directory.chmod(mode)
         shutil.rmtree(tmp_path)
+
+
+def test_a_network_that_does_not_heal_stops_the_run_naming_pairs_and_gateways():
+    """Every later failure would be measured on a broken network: the blast radius stops with
+    the pairs still cut off and the state of their gateways (what CI then shows)."""
+    from types import SimpleNamespace
+
+    from experiments.comparisons import blast_radius
+    from topologies import build
+
+    g = build("zoo:Abilene")
+    asked = []
+
+    class Arch:
+        def health(self, routers):
+            asked.append(set(routers))
+            return "gateway r1: dead"
+
+    with pytest.raises(RuntimeError) as e:
+        blast_radius.unhealed(SimpleNamespace(graph=g), Arch(),
+                              {"kind": "router", "target": "r1"}, {("h1", "web1"), ("h2", "h1")})
+    assert "after repairing router r1, 2 pairs still cannot start a connection" in str(e.value)
+    assert "h1->web1" in str(e.value) and "gateway r1: dead" in str(e.value)
+    assert asked == [{"r1", "r2"}]  # the hosts' gateways; web1 is a server, admitted by none

@@ -23,7 +23,9 @@ before, until their grants run out: while that is so, rounds go on to one TTL an
 ``pairs_lost_*`` is the state at the end; ``recovery_s`` is when the network had adapted as
 far as it would (the first round from which on the set of pairs unable to start a
 connection no longer changed; its resolution is the round spacing); ``repaired_s`` how long
-everything took to work again once the failed part was back. Failures come a few seconds
+everything took to work again once the failed part was back (a network that does not heal
+within ``REPAIR_S`` stops the run with the pairs still cut off: every later failure would be
+measured on a broken network). Failures come a few seconds
 apart, so OSPF's 5 s minimum interval between a router's LSAs can slow the healing of one
 failure that follows another; both architectures meet it alike.
 """
@@ -44,6 +46,7 @@ from experiments.model.latency import first_connection_overhead_ms, one_way_ms
 from experiments.model.reachability import (
     Failure,
     existing_lost,
+    gateway_of,
     new_lost,
     partition_cut,
     partition_regions,
@@ -63,6 +66,7 @@ PROFILES = {
              "timeout": 0.5},
 }
 ROUND_SPACING_S = 0.5
+REPAIR_S = 30.0  # a repaired network must let every pair connect again within this
 HEADER = ["arch", "kind", "target", "t", "lost_new", "lost_existing", "pairs_total"]
 
 
@@ -158,6 +162,18 @@ def repair(net, arch_obj, failure: dict) -> None:
             net.link_up(a, b)
 
 
+def unhealed(net, arch_obj, failure: dict, lost: set) -> None:
+    """Stop the run: every later failure would be measured on a network still broken by this
+    one. Says which pairs stayed cut off and, under registered access, the state of their
+    gateways."""
+    pairs = ", ".join(f"{a}->{b}" for a, b in sorted(lost)[:8])
+    ends = {gateway_of(net.graph, n) for pair in lost for n in pair} - {None}
+    health = arch_obj.health(ends) if hasattr(arch_obj, "health") else ""
+    raise RuntimeError(f"{REPAIR_S:g} s after repairing {failure['kind']} {failure['target']}"
+                       f", {len(lost)} pairs still cannot start a connection ({pairs})" +
+                       (f"\n{health}" if health else ""))
+
+
 def measure(net, arch_obj, matrix: Matrix, arch: str, failure: dict, s: dict, log) -> dict:
     matrix.round()  # the "existing" flows: used (and, if need be, admitted) right before
     t0 = time.monotonic()
@@ -193,8 +209,9 @@ def measure(net, arch_obj, matrix: Matrix, arch: str, failure: dict, s: dict, lo
     recovery = timeline[settled]["t"]
     t1 = time.monotonic()
     repair(net, arch_obj, failure)
-    repaired = time.monotonic() - t1 if wait_until(lambda: not matrix.round()[0], 30, 0) \
-        else None
+    if not wait_until(lambda: not matrix.round()[0], REPAIR_S, 0):
+        unhealed(net, arch_obj, failure, matrix.round()[0])
+    repaired = time.monotonic() - t1
     return {"arch": arch, "failure": failure,
             "pairs_total": len(matrix.nodes) * (len(matrix.nodes) - 1),
             "pairs_lost_new": sorted(map(list, final)),

@@ -26,6 +26,7 @@ import random
 import secrets
 import sqlite3
 import sys
+import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -206,6 +207,26 @@ class Registered:
             return json.loads((self.gateway_dir() / f"{router}.status.json").read_text())
         except (OSError, ValueError):
             return {}
+
+    def health(self, routers) -> str:
+        """The state of the gateways on ``routers`` in one line each (alive, reachable,
+        policy applied, bindings, counters, last log words): what an experiment reports when
+        the network does not come back after a repair."""
+        lines = []
+        for router in sorted(set(routers) & set(self.gateways)):
+            daemon = next(d for d in self.net.daemons if d.node == router and
+                          d.name == "gateway")
+            alive = daemon.process is not None and daemon.process.poll() is None
+            status = self.gateway_status(router)
+            path = self.gateway_dir() / f"{router}.status.json"
+            age = time.time() - path.stat().st_mtime if path.exists() else float("nan")
+            log = _tail(self.gateway_dir() / f"{router}.log").replace("\n", " | ")
+            lines.append(f"gateway {router}: {'alive' if alive else 'dead'}, status "
+                         f"{age:.0f} s old: "
+                         f"reachable {status.get('reachable')}, applied "
+                         f"{status.get('applied')}, bound {status.get('bound')}, counters "
+                         f"{status.get('counters')}; log: {log[-200:]}")
+        return "\n".join(lines)
 
     def _wait_gateway(self, router: str, timeout: float = 20) -> None:
         daemon = next(d for d in self.net.daemons if d.node == router and d.name == "gateway")
