@@ -23,6 +23,7 @@ bench: setup
 	$(BIN)/splinterlab bench recovery --topo isp
 	$(BIN)/splinterlab bench admission
 	$(BIN)/splinterlab bench access --topo isp
+	$(BIN)/splinterlab bench scale
 	$(BIN)/splinterlab fidelity
 
 fidelity: setup

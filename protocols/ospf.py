@@ -26,6 +26,7 @@ from topologies.network import Daemon, EmulatedNetwork, NetworkError
 
 FRR = "/usr/lib/frr"
 ANNOUNCED = [NATIONAL, *FOREIGN]
+IGMP_GROUPS = 1024  # per socket, in each router's namespace (the kernel's default is 20)
 
 
 class RoutingError(ValueError):
@@ -161,6 +162,11 @@ class Ospf:
     def start(self, net: EmulatedNetwork) -> float:
         t0 = time.monotonic()
         for r in routers(net.graph):
+            # ospfd joins AllSPFRouters on every interface from one socket; Linux allows a
+            # socket 20 groups by default, so a router of more than 20 links never heard its
+            # neighbours on the rest (zoo:Ulaknet's hub has 54): FRR's advice is to raise it
+            net.exec(r, "sysctl", "-qw", f"net.ipv4.igmp_max_memberships={IGMP_GROUPS}",
+                     privileged=True)
             workdir = net.workdir("frr", r, owner="frr")
             configs = frr_configs(net.graph, net.plan, r, self.settings, str(workdir))
             for name, text in configs.items():

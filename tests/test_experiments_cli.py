@@ -29,7 +29,6 @@ def run(capsys, *argv):
     (["run", "latency", "--seed", "-1"], "--seed must be"),
     (["run", "latency", "--profile", "huge"], "invalid choice: 'huge'"),
     (["run", "censorship", "--topo", "ring"], "lacks a national web server"),
-    (["run", "all", "--topo", "zoo:TataNld"], "pick a smaller graph"),
     (["run", "planet", "--topo", "isp"], "takes no --topo"),
     (["study", "blast-radius", "zoo:Abilene", "nosuch"], "no topology 'nosuch'"),
     (["study", "planet"], "a study runs the emulated experiments"),
@@ -38,6 +37,16 @@ def run(capsys, *argv):
 def test_bad_input_is_one_sentence(capsys, argv, words):
     code, _, err = run(capsys, *argv)
     assert code == 2 and words in err and err.count("\n") == 1, err
+
+
+def test_a_graph_over_the_ceiling_is_one_sentence(capsys, monkeypatch):
+    """Every graph of the catalogue runs on the machine the ceiling was measured on; a smaller
+    one (here, pretended) refuses the larger graphs before anything is built."""
+    from topologies import zoo
+
+    monkeypatch.setattr(zoo, "CEILING", {"pops": 100, "basis": "a smaller machine"})
+    code, _, err = run(capsys, "run", "all", "--topo", "zoo:TataNld")
+    assert code == 2 and "pick a smaller graph" in err and err.count("\n") == 1, err
 
 
 def test_plot_refuses_a_foreign_directory(capsys, tmp_path):

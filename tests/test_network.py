@@ -65,6 +65,7 @@ def test_the_run_records_how_its_delay_was_emulated(ring):
     if facts["delay_backend"] == "userspace":
         path = facts["delay_path"]
         assert path["packets"] > 0 and path["overruns"] == 0
+        assert path["scheduling"] == "SCHED_FIFO 10 while not polling"  # root may: it is the wire
 
 
 def test_carrier_loss_breaks_static_paths_until_repaired(ring):

@@ -3,6 +3,9 @@ bring-up measured as the benchmark measures it."""
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import pytest
 
 import topologies
@@ -31,6 +34,18 @@ def test_verdict_names_what_gave_out(changes, words):
     assert (verdict == "") if not words else (words in verdict)
 
 
+def test_the_ceiling_is_below_the_first_graph_that_gives_out_and_larger_runs_are_named():
+    rows = [{"graph": g, "pops": p, "routers": p + 2, "runs": ok, "gave_out": why}
+            for g, p, ok, why in [("A", 10, True, ""), ("B", 20, True, ""),
+                                  ("C", 30, False, "OSPF did not converge"),
+                                  ("D", 40, True, ""), ("E", 50, False, "memory")]]
+    c = scale.ceiling_of(rows)
+    assert (c["largest"], c["pops"], c["routers"]) == ("B", 20, 22)
+    assert c["stopped_by"] == "C: OSPF did not converge" and c["beyond"] == ["D"]
+    assert scale.ceiling_of(rows[:2])["stopped_by"] == "the ladder's end"
+    assert scale.ceiling_of(rows[2:3])["largest"] is None
+
+
 def test_sample_hosts_spread_over_the_graph():
     g = topologies.build("zoo:Aarnet")
     hosts = scale.sample_hosts(g, 6)
@@ -39,11 +54,21 @@ def test_sample_hosts_spread_over_the_graph():
     assert len(attached) == 6  # one host per PoP here: six different routers
 
 
-def test_zoo_ceiling_refuses_with_a_sentence_and_can_be_lifted():
+def test_the_zoo_ceiling_is_what_bench_scale_measured_here():
+    """Not a guess: the largest graph up to which every rung ran under both designs in the
+    recorded ``splinterlab bench scale`` (docs/results/scale/scale.json)."""
+    measured = json.loads((Path(__file__).parent.parent / "docs" / "results" / "scale" /
+                           "scale.json").read_text())
+    assert zoo.CEILING["pops"] == min(c["pops"] for c in measured["ceiling"].values())
+    assert "bench scale" in zoo.CEILING["basis"]
+
+
+def test_zoo_ceiling_refuses_with_a_sentence_and_can_be_lifted(monkeypatch):
+    monkeypatch.setattr(zoo, "CEILING", {"pops": 100, "basis": "a smaller machine"})
     with pytest.raises(TopologyError) as err:
         topologies.build("zoo:TataNld")
     assert "pick a smaller graph or add ,ceiling=false" in str(err.value)
-    assert str(zoo.CEILING["pops"]) in str(err.value)
+    assert "100" in str(err.value) and "a smaller machine" in str(err.value)
     g = topologies.build("zoo:TataNld,ceiling=false")
     assert sum(1 for _, r in g.nodes(data="role") if r == "host") == 143
 

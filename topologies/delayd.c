@@ -20,6 +20,8 @@
  * Config (text; re-read on SIGHUP; the generation applied is written to CONFIG.ready):
  *   generation N
  *   advance_ns NS
+ *   realtime PRIO                       SCHED_FIFO at PRIO while releasing packet by packet
+ *                                       (0: never); ordinary scheduling while polling
  *   ns NAME PATH                        a namespace, e.g. r1 /proc/4242/ns/net
  *   queue NAME NUMBER DELAY_NS JITTER_NS SEED
  * Statistics are written to CONFIG.stats (JSON) every second, on SIGUSR1 and on exit.
@@ -94,6 +96,7 @@ struct ns {
 static struct ns *namespaces[MAX_NS];
 static int n_ns;
 static int64_t advance_ns;
+static int rt_priority;
 static int64_t wake_ns;          /* mean lateness of timer wake-ups (EWMA) */
 static uint64_t wakes_timer, wakes_packet, polls, stats_written;
 static uint64_t wake_samples;
@@ -428,6 +431,16 @@ static void write_file(const char *suffix, const char *text) {
     rename(tmp, path);
 }
 
+/* Real-time while packets are released one wake-up at a time: then the timer firing on time
+ * is the whole of the delay's accuracy, and the process sleeps between releases. Ordinary
+ * while polling under load: a real-time poller on two cores starves the receivers it feeds
+ * (here: 49 330 packets/s without loss instead of 140 126). */
+static void schedule_for(int polling) {
+    if (!rt_priority) return;
+    struct sched_param sp = {.sched_priority = polling ? 0 : rt_priority};
+    sched_setscheduler(0, polling ? SCHED_OTHER : SCHED_FIFO, &sp);
+}
+
 static void load_config(void) {
     FILE *f = fopen(config_path, "r");
     if (!f) die("cannot read %s: %s", config_path, strerror(errno));
@@ -439,6 +452,7 @@ static void load_config(void) {
     while (fgets(line, sizeof line, f)) {
         if (sscanf(line, "generation %ld", &gen) == 1) continue;
         if (sscanf(line, "advance_ns %lld", &x) == 1) { advance_ns = x; continue; }
+        if (sscanf(line, "realtime %lld", &x) == 1) { rt_priority = (int)x; continue; }
         if (sscanf(line, "ns %255s %255s", a, b) == 2) { add_ns(a, b); continue; }
         if (sscanf(line, "queue %255s %u %lld %lld %llu", a, &number, &x, &y,
                    (unsigned long long *)&z) == 5) {
@@ -597,6 +611,7 @@ int main(int argc, char **argv) {
         int64_t due = release(now, now + (busy ? STEP_NS / 2 : wake_ns));
         if (busy != ticking) {
             ticking = busy;
+            schedule_for(busy);
             armed = INT64_MAX;
             arm(INT64_MAX, busy ? STEP_NS : 0);
         }

@@ -15,9 +15,10 @@ registered. For each, with the network at rest after bring-up:
 
 A graph *runs* when it comes up, every sampled pair connects, the delay path's p99 lateness at
 rest stays under ``LATE_P99_US`` and the machine keeps ``CPU_HEADROOM`` of its cores and
-``MEMORY_HEADROOM`` of its memory free. A design's ladder stops at its first graph that does
-not run, and the row says which of these gave out; the largest graph that ran under both
-designs is what ``topologies.zoo.CEILING`` should then hold.
+``MEMORY_HEADROOM`` of its memory free. A design's ceiling is below its first graph that does
+not run, and the row says which of these gave out (the ladder goes on: a larger graph of
+another shape may still run); the largest graph up to which everything ran under both designs
+is what ``topologies.zoo.CEILING`` holds.
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ from topologies.delaypath import summarize
 from topologies.graph import end_nodes, is_router
 
 LADDER = ["Abilene", "Aarnet", "Bics", "Roedunet", "Surfnet", "Forthnet", "Ulaknet",
-          "VtlWavenet2011", "TataNld"]
+          "VtlWavenet2011", "TataNld", "sndlib/brain"]
 REST_S = 10.0
 SAMPLE = 12
 LATE_P99_US = 1024
@@ -208,6 +209,20 @@ def line(row: dict) -> str:
             f"\n{'':<30}largest: {top} (count x MB)")
 
 
+def ceiling_of(rows: list[dict]) -> dict:
+    """The largest graph below which everything ran (rows in ladder order); what stopped the
+    ladder there, and any larger graph that ran all the same (size is not all: a hub of 54
+    neighbours may give out before a longer chain of small routers does)."""
+    first_out = next((k for k, r in enumerate(rows) if not r["runs"]), len(rows))
+    ran = rows[:first_out]
+    stop = rows[first_out] if first_out < len(rows) else None
+    return {"largest": ran[-1]["graph"] if ran else None,
+            "routers": ran[-1]["routers"] if ran else 0,
+            "pops": ran[-1]["pops"] if ran else 0,
+            "stopped_by": f"{stop['graph']}: {stop['gave_out']}" if stop else "the ladder's end",
+            "beyond": [r["graph"] for r in rows[first_out:] if r["runs"]]}
+
+
 def run(ladder: list[str] | None = None, out: Path | None = None) -> list[dict]:
     ladder = ladder or LADDER
     rows = []
@@ -216,20 +231,12 @@ def run(ladder: list[str] | None = None, out: Path | None = None) -> list[dict]:
             row = measure(name, arch)
             rows.append(row)
             print(line(row), flush=True)
-            if not row["runs"]:
-                break
-    ceiling = {}
-    for arch in ("permissionless", "registered"):
-        ran = [r for r in rows if r["arch"] == arch and r["runs"]]
-        stop = next((r for r in rows if r["arch"] == arch and not r["runs"]), None)
-        ceiling[arch] = {"largest": ran[-1]["graph"] if ran else None,
-                         "routers": ran[-1]["routers"] if ran else 0,
-                         "pops": ran[-1]["pops"] if ran else 0,
-                         "stopped_by": f"{stop['graph']}: {stop['gave_out']}" if stop
-                         else "the ladder's end"}
-        print(f"{arch}: largest that runs here: "
-              f"{ceiling[arch]['largest']} ({ceiling[arch]['pops']} PoPs, "
-              f"{ceiling[arch]['routers']} routers); stopped by {ceiling[arch]['stopped_by']}")
+    ceiling = {arch: ceiling_of([r for r in rows if r["arch"] == arch])
+               for arch in ("permissionless", "registered")}
+    for arch, c in ceiling.items():
+        print(f"{arch}: every graph up to {c['largest']} ({c['pops']} PoPs, {c['routers']} "
+              f"routers) runs here; stopped by {c['stopped_by']}" +
+              (f"; larger ones that still ran: {', '.join(c['beyond'])}" if c["beyond"] else ""))
     result = {"machine": {"cores": os.cpu_count(), "memory_mb": rows[0]["mem_total_mb"],
                           "kernel": os.uname().release},
               "time": time.time(), "thresholds": {"cpu_headroom": CPU_HEADROOM,

@@ -36,6 +36,7 @@ import ctypes
 import heapq
 import ipaddress
 import json
+import math
 import os
 import re
 import selectors
@@ -364,7 +365,7 @@ class Gateway:
             self.sequencer.gap_since = now  # ask again after another patience
         if now >= self.next_renewal_check:
             self.renew(now)
-            self.next_renewal_check = now + look_batch(self.ttl_ms)
+            self.next_renewal_check = max(now + look_batch(self.ttl_ms), self._next_due())
 
     def write_status(self) -> None:
         status = {"reachable": self.reachable, "fail_mode": self.fail_mode,
@@ -439,6 +440,7 @@ class Gateway:
         heapq.heappush(self.looks, (expires - 2 * margin, SAMPLE, flow, expires))
         heapq.heappush(self.looks, (expires - margin, DECIDE, flow, expires))
         heapq.heappush(self.expiries, (expires, flow))
+        self.next_renewal_check = min(self.next_renewal_check, expires - 2 * margin)
         for packet_id in pending.packets:  # verdicts first: the element is not on the path
             self.queue.verdict(QUEUE, packet_id)
         entry = f"element inet {TABLE} {element(flow, 'grants')}"
@@ -492,6 +494,12 @@ class Gateway:
                     self._request(flow, pending)
                 else:
                     self.fail(flow, pending)
+
+    def _next_due(self) -> float:
+        """When the schedule next has a look or an expiry due (never, without grants): a
+        gateway at rest wakes for its keepalive, not four times a second for nothing."""
+        return min(self.looks[0][0] if self.looks else math.inf,
+                   self.expiries[0][0] if self.expiries else math.inf)
 
     def _inbound(self, flow: Flow) -> bool:
         return flow[0] not in self.enforced.bound
