@@ -40,8 +40,9 @@ def test_bad_input_is_one_sentence(capsys, argv, words):
 
 
 def test_a_graph_over_the_ceiling_is_one_sentence(capsys, monkeypatch):
-    """Every graph of the catalogue runs on the machine the ceiling was measured on; a smaller
-    one (here, pretended) refuses the larger graphs before anything is built."""
+    """A graph over the measured ceiling (here a pretended lower one, so that a ceiling raised
+    by a new measurement never turns this into a real run) is refused before anything is
+    built."""
     from topologies import zoo
 
     monkeypatch.setattr(zoo, "CEILING", {"pops": 100, "basis": "a smaller machine"})

@@ -196,15 +196,21 @@ class Registered:
             "id": gw.id, "key": gw.key.hex(), "address": str(net.plan.loopbacks[gw.name]),
             "authority": net.address(self.authority_node), "fail_mode": self.fail_mode,
             "ttl_ms": self.ttl_ms, "lines": lines}))
-        config.with_suffix(".status.json").unlink(missing_ok=True)
+        self._status_file(gw.name).unlink(missing_ok=True)
         net.start_daemon(Daemon(gw.name, "gateway", [sys.executable, "-m",
                                                      "protocols.registered.gateway",
                                                      str(config)],
                                 log=self.gateway_dir() / f"{gw.name}.log"))
 
+    def _status_file(self, router: str) -> Path:
+        return self.gateway_dir() / f"{router}.status.json"
+
+    def _gateway_daemon(self, router: str) -> Daemon:
+        return next(d for d in self.net.daemons if d.node == router and d.name == "gateway")
+
     def gateway_status(self, router: str) -> dict:
         try:
-            return json.loads((self.gateway_dir() / f"{router}.status.json").read_text())
+            return json.loads(self._status_file(router).read_text())
         except (OSError, ValueError):
             return {}
 
@@ -214,11 +220,10 @@ class Registered:
         the network does not come back after a repair."""
         lines = []
         for router in sorted(set(routers) & set(self.gateways)):
-            daemon = next(d for d in self.net.daemons if d.node == router and
-                          d.name == "gateway")
+            daemon = self._gateway_daemon(router)
             alive = daemon.process is not None and daemon.process.poll() is None
             status = self.gateway_status(router)
-            path = self.gateway_dir() / f"{router}.status.json"
+            path = self._status_file(router)
             age = time.time() - path.stat().st_mtime if path.exists() else float("nan")
             log = _tail(self.gateway_dir() / f"{router}.log").replace("\n", " | ")
             lines.append(f"gateway {router}: {'alive' if alive else 'dead'}, status "
@@ -229,7 +234,7 @@ class Registered:
         return "\n".join(lines)
 
     def _wait_gateway(self, router: str, timeout: float = 20) -> None:
-        daemon = next(d for d in self.net.daemons if d.node == router and d.name == "gateway")
+        daemon = self._gateway_daemon(router)
 
         def reached() -> bool:
             if daemon.process and daemon.process.poll() is not None:
