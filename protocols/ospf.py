@@ -91,6 +91,8 @@ def frr_configs(g: nx.Graph, plan: AddressPlan, router: str, settings: OspfSetti
              " timers lsa min-arrival 0"]
     ospf += [f" passive-interface {name}" for name in passive]
     ospf += [f" network {net} area 0" for net in ANNOUNCED]
+    if any(i.peer in plan.devices for i in plan.interfaces_of(router)):
+        ospf.append(" redistribute kernel")  # a farm's device block (the network routes it)
     # Routes go to the kernel as plain multipath routes, not nexthop objects: after interfaces
     # flap, zebra 8.4's kernel nexthop groups can be refused and ECMP routes then never reach
     # the kernel (seen here: a host cut off from abroad after a router came back).
@@ -119,8 +121,9 @@ def daemons(router: str, workdir: str, names: list[str]) -> list[Daemon]:
 
 
 def expected_prefixes(g: nx.Graph, plan: AddressPlan) -> set[IPv4Network]:
-    """What every router must reach once converged: every end node's line."""
-    return {plan.line(e) for e in end_nodes(g)}
+    """What every router must reach once converged: every end node's line, every device
+    block."""
+    return {plan.line(e) for e in end_nodes(g)} | set(plan.devices.values())
 
 
 def missing_routes(net: EmulatedNetwork, routers_: list[str]) -> dict[str, int]:

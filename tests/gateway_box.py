@@ -114,7 +114,7 @@ def start_gateway(workdir: Path) -> subprocess.Popen:
     config = workdir / "gw.json"
     config.write_text(json.dumps({"id": 1, "key": SECRET.hex(), "address": "127.0.0.1",
                                   "authority": "127.0.0.1", "fail_mode": "closed",
-                                  "ttl_ms": 3000, "lines": {"gw-eth1": "198.19.1.0/29"}}))
+                                  "ttl_ms": 3000, "lines": {"gw-eth1": ["198.19.1.0/29"]}}))
     (workdir / "gw.status.json").unlink(missing_ok=True)
     return subprocess.Popen([sys.executable, "-m", "protocols.registered.gateway", str(config)],
                             stdout=subprocess.DEVNULL, stderr=open(workdir / "gw.log", "ab"))

@@ -79,3 +79,26 @@ def test_static_routes_follow_lowest_delay():
     p = addressing.plan(g)
     (nh,) = [nh for prefix, nh in routes.static_routes(g, p)["r1"] if prefix == p.line("h2")]
     assert nh == p.intf("r4", "r1").address.ip
+
+
+def test_a_device_farm_gets_a_routed_block_and_nothing_else_moves():
+    g = topologies.build("isp")
+    before = addressing.plan(g)
+    farms = [h for h in graph.hosts(g)][:2]
+    for farm in farms:
+        g.nodes[farm]["farm"] = True
+    after = addressing.plan(g)
+    assert after.interfaces == before.interfaces and after.loopbacks == before.loopbacks
+    assert list(after.devices.values()) == list(addressing.DEVICE_BLOCKS)
+    block = after.devices[farms[0]]
+    assert after.own_prefixes(farms[0]) == [after.line(farms[0]), block]
+    assert after.node_of(block[1234]) == farms[0] and block in after.prefixes()
+    used = [i.address.ip for i in after.interfaces.values()] + list(after.loopbacks.values())
+    assert not any(a in b for a in used for b in after.devices.values())
+    router = after.interfaces_of(farms[0])[0].peer
+    assert (block, after.address(farms[0])) not in routes.static_routes(g, after)[router]
+    assert any(p == block for p, _ in routes.static_routes(g, after)[
+        next(r for r in graph.routers(g) if r != router)])
+    g.nodes[graph.hosts(g)[2]]["farm"] = True
+    with pytest.raises(graph.TopologyError, match="device blocks"):
+        addressing.plan(g)

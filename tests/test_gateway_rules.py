@@ -12,7 +12,7 @@ import pytest
 
 from protocols.registered import gateway, ruleset
 
-LINES = {"a1-eth2": "198.19.1.0/29", "a1-eth3": "198.19.1.8/29"}
+LINES = {"a1-eth2": ["198.19.1.0/29"], "a1-eth3": ["198.19.1.8/29", "198.18.64.0/18"]}
 
 
 def test_the_ruleset_is_valid_nftables():
@@ -30,7 +30,7 @@ def _chain(name: str) -> str:
 
 
 def test_hard_lines_and_registration_come_before_any_grant_both_ways():
-    for chain, order in (("from_host", ["@lines", "@cut", "@bound", "@blocked", "shutdown_out",
+    for chain, order in (("from_host", ["own_line", "@cut", "@bound", "@blocked", "shutdown_out",
                                         "related", "admitted", "mark set"]),
                          ("to_host", ["@cut", "@bound", "@blocked", "shutdown_in", "related",
                                       "admitted", "mark set"])):
@@ -44,6 +44,14 @@ def test_a_reply_matches_its_flows_grant_reversed_and_only_as_a_reply():
     text = _chain("admitted_l4")
     assert "ct direction original ip saddr . ip daddr . meta l4proto . th dport @grants_l4" in text
     assert "ct direction reply ip daddr . ip saddr . meta l4proto . th sport @grants_l4" in text
+
+
+def test_each_line_carries_only_its_own_prefix():
+    rules = _chain("own_line")
+    for iface, nets in LINES.items():
+        assert f'iifname "{iface}" ip saddr != {{ {", ".join(nets)} }} counter name spoofed ' \
+            "drop" in rules
+    assert "jump own_line" in _chain("host_to_gateway")
 
 
 def test_hosts_reach_only_the_registration_service_on_the_gateway_itself():
@@ -104,7 +112,7 @@ import json
 from nftables import Nftables
 from protocols.registered import gateway, ruleset
 nft = Nftables()
-assert nft.cmd(ruleset.ruleset({"lo": "127.0.0.0/8"}))[0] == 0
+assert nft.cmd(ruleset.ruleset({"lo": ["127.0.0.0/8"]}))[0] == 0
 out = []
 for state in ([(0x0A000000, 8)], [(0x0A000000, 8), (0x0A010000, 16), (0x0A010203, 32)],
               [(0x0A010000, 16)], []):
@@ -138,7 +146,7 @@ import json
 from nftables import Nftables
 from protocols.registered import gateway, ruleset
 nft = Nftables()
-assert nft.cmd(ruleset.ruleset({"lo": "127.0.0.0/8"}))[0] == 0
+assert nft.cmd(ruleset.ruleset({"lo": ["127.0.0.0/8"]}))[0] == 0
 flows = [(0xC6130000 + k, 0xCB00710A, 6, 1000 + k) for k in range(300)] + \\
         [(0xC6130000 + k, 0xCB00710A, 1, 0) for k in range(30)]
 nft.cmd("add element inet splinter_gw grants_l4 { " + ", ".join(

@@ -97,6 +97,8 @@ def test_a_host_line_that_comes_back_carries_the_host_again():
         assert probes.ping(net, host, other).ok
         net.link_down(host, router)
         assert not probes.ping(net, host, other, timeout=1).ok
+        state = net.line_state(host)  # what a run that does not heal reports
+        assert net.address(host) in state and "DOWN" in state, state
         net.link_up(host, router)
         assert run_and_expect(lambda: probes.ping(net, host, other, timeout=1).ok, timeout=10)
     finally:

@@ -4,8 +4,10 @@ The same graph always gets the same addresses and interface names, so both archi
 paired run see identical addresses, and results name the same nodes.
 
 =====================  ===================  =================================================
-national links         198.18.0.0/17        a /30 per router-router link
-national loopbacks     198.18.128.0/17      a /32 per router (OSPF router id)
+national links         198.18.0.0/18        a /30 per router-router link
+device blocks          198.18.64.0/18       a device farm's devices (``farm`` hosts, at most
+                       198.18.192.0/18      two), routed to the farm's line address
+national loopbacks     198.18.128.0/18      a /32 per router (OSPF router id)
 national end lines     198.19.K.0/24        K = the attachment router; a /29 per end node
 unused (censor lies)   198.19.255.0/24      answers that lead nowhere
 foreign links          192.0.2.0/25         a /30 per link touching a foreign router
@@ -15,6 +17,10 @@ foreign end lines      203.0.113.0/24       a /29 per foreign server
 
 An end line is a /29 so that an end node can move to a spare address of its own line (the
 "address change" evasion): the router's .1, the node's .2, spares .3-.6.
+
+A device farm (a host whose graph node says ``farm``) stands for thousands of IoT devices, each
+with an address of its own, in one namespace: its block is routed to the farm's line address
+(the router holds one route, not one neighbour entry per device) and is local in the farm.
 """
 
 from __future__ import annotations
@@ -28,8 +34,9 @@ import networkx as nx
 from .graph import TopologyError, end_nodes, is_foreign, is_router, natural_key, routers
 
 NATIONAL = IPv4Network("198.18.0.0/15")
-NATIONAL_LINKS = IPv4Network("198.18.0.0/17")
-NATIONAL_LOOPBACKS = IPv4Network("198.18.128.0/17")
+NATIONAL_LINKS = IPv4Network("198.18.0.0/18")
+NATIONAL_LOOPBACKS = IPv4Network("198.18.128.0/18")
+DEVICE_BLOCKS = (IPv4Network("198.18.64.0/18"), IPv4Network("198.18.192.0/18"))
 NATIONAL_LINES = IPv4Network("198.19.0.0/16")
 UNROUTED = IPv4Network("198.19.255.0/24")
 FOREIGN_LINKS = IPv4Network("192.0.2.0/25")
@@ -51,6 +58,7 @@ class Interface:
 class AddressPlan:
     interfaces: dict[tuple[str, str], Interface] = field(default_factory=dict)
     loopbacks: dict[str, IPv4Address] = field(default_factory=dict)
+    devices: dict[str, IPv4Network] = field(default_factory=dict)  # farm -> its device block
 
     def intf(self, node: str, peer: str) -> Interface:
         """The interface of ``node`` on its link to ``peer``."""
@@ -75,8 +83,15 @@ class AddressPlan:
         (intf,) = self.interfaces_of(end)
         return intf.address.network
 
+    def own_prefixes(self, end: str) -> list[IPv4Network]:
+        """What an end node may send from: its line, and a farm's device block."""
+        return [self.line(end), *([self.devices[end]] if end in self.devices else [])]
+
     def node_of(self, address: IPv4Address | str) -> str | None:
         address = IPv4Address(str(address))
+        for farm, block in self.devices.items():
+            if address in block:
+                return farm
         for node, lo in self.loopbacks.items():
             if lo == address:
                 return node
@@ -89,7 +104,7 @@ class AddressPlan:
         """Every prefix a router must be able to reach."""
         nets = {i.address.network for i in self.interfaces.values()}
         nets |= {IPv4Network(f"{lo}/32") for lo in self.loopbacks.values()}
-        return sorted(nets)
+        return sorted(nets | set(self.devices.values()))
 
 
 class _Pool:
@@ -158,6 +173,12 @@ def plan(g: nx.Graph) -> AddressPlan:
         gw, addr = list(line.hosts())[:2]
         add(router, end, IPv4Interface(f"{gw}/{LINE_PREFIX}"))
         add(end, router, IPv4Interface(f"{addr}/{LINE_PREFIX}"))
+    farms = [e for e in end_nodes(g) if g.nodes[e].get("farm")]
+    if len(farms) > len(DEVICE_BLOCKS) or any(is_foreign(g, next(iter(g.neighbors(f))))
+                                               for f in farms):
+        raise TopologyError(f"the address plan has device blocks for {len(DEVICE_BLOCKS)} "
+                            "national farms")
+    p.devices = dict(zip(farms, DEVICE_BLOCKS[:len(farms)], strict=True))
     return p
 
 

@@ -183,6 +183,7 @@ class EmulatedNetwork:
             os.chown(self.private_dir(host), uid, uid)
             os.chmod(self.private_dir(host), 0o700)
         self._validate_sources()
+        self._route_devices(self.plan.devices)
         self.timings["mininet_s"] = time.monotonic() - t0
         self._apply_shaping(self.graph.nodes)
         self.run.record(phase="up")
@@ -424,10 +425,22 @@ class EmulatedNetwork:
             if daemon.node == router:
                 self.start_daemon(daemon)
 
+    def _route_devices(self, farms) -> None:
+        """A farm's device block: local in the farm (every address of it is the farm's own,
+        without one entry each), routed to the farm's line address by its router."""
+        for farm in farms:
+            block = self.plan.devices[farm]
+            self.exec(farm, "ip", "route", "replace", "local", str(block), "dev", "lo",
+                      privileged=True)
+            self.exec(self.plan.interfaces_of(farm)[0].peer, "ip", "route", "replace",
+                      str(block), "via", self.address(farm), check=False)
+
     def _restore_static_routes(self, nodes) -> None:
         """The kernel drops routes through an interface that went down; put them back. End
-        nodes always have a static default route; routers only without a routing protocol
-        (which puts its own routes back)."""
+        nodes always have a static default route, device blocks their route; routers only
+        without a routing protocol (which puts its own routes back)."""
+        self._route_devices([f for f in self.plan.devices
+                             if f in nodes or self.plan.interfaces_of(f)[0].peer in nodes])
         for node in nodes:
             if is_router(self.graph, node):
                 if not self.static_routes:
@@ -464,6 +477,42 @@ class EmulatedNetwork:
 
     def end_nodes(self) -> Iterator[str]:
         return (n for n in sorted(self.graph, key=natural_key) if not is_router(self.graph, n))
+
+    def line_state(self, end: str) -> str:
+        """What one would look at when an end node stays cut off: its address, routes and
+        neighbours; on its router the line's link, route and neighbour, the end-node lines it
+        has no route to, the packets each netfilter rule and the delay path's queues took, and
+        the conntrack count. One line per command, for an error message."""
+        (intf,) = self.plan.interfaces_of(end)
+        router, line = intf.peer, self.plan.intf(intf.peer, end).name
+        commands = [(end, ["ip", "-br", "-4", "addr"]), (end, ["ip", "-4", "route"]),
+                    (end, ["ip", "neigh"]),
+                    (router, ["ip", "-br", "link", "show", "dev", line]),
+                    (router, ["ip", "-4", "route", "get", self.address(end)]),
+                    (router, ["ip", "neigh", "show", "dev", line]),
+                    (router, ["sh", "-c", "iptables -w -t mangle -nvxL; iptables -w -nvxL"]),
+                    (router, ["nft", "list", "counters"]),
+                    (router, ["conntrack", "-C"])]
+        out = []
+        for node, argv in commands:
+            try:
+                r = self.exec(node, *argv, check=False, privileged=True, timeout=10)
+                text = (r.stdout + r.stderr).strip()
+            except subprocess.TimeoutExpired:
+                text = "(timed out)"
+            if argv[0] in ("sh", "nft"):  # only what counted something
+                text = " ; ".join(w for w in text.splitlines() if (
+                    "NFQUEUE" in w or "DROP" in w or "Chain" in w or "packets" in w)
+                    and " 0 bytes 0" not in w)
+            out.append(f"{node}$ {' '.join(argv[-2:])}: {' | '.join(text.splitlines())}")
+        table = self.exec(router, "ip", "-4", "route", "show", check=False).stdout
+        have = {line.split()[0] for line in table.splitlines() if line.strip()}
+        lost = [e for e in self.end_nodes() if str(self.plan.line(e)) not in have]
+        out.append(f"{router} has no route to the lines of: {', '.join(lost) or 'none'}")
+        if self.delay is not None:
+            queues = self.delay.stats().get("namespaces", {}).get(router, {}).get("queues")
+            out.append(f"delay path queues on {router} (number: packets, most held): {queues}")
+        return "\n".join(out)
 
     def describe(self) -> dict:
         """What a results file needs to say about how links were emulated: the backend, its

@@ -2,8 +2,9 @@
 architecture.
 
 * A national router with end-node lines accepts from each line only that line's own prefix (a
-  host may move within its line, never outside it). Abroad is not our network: nothing is
-  assumed of foreign routers, as many real networks filter nothing.
+  host may move within its line, never outside it) and, from a device farm, its device
+  block. Abroad is not our network: nothing is assumed of foreign routers, as many real
+  networks filter nothing.
 * A border router drops what arrives from abroad claiming a national source: nobody abroad
   can pose as a national node.
 * Reverse-path filtering is strict on end-node lines (single-homed: the way back is always the
@@ -34,7 +35,8 @@ def ruleset(g: nx.Graph, plan: AddressPlan, router: str) -> str | None:
     rules = []
     for intf in plan.interfaces_of(router):
         if not is_router(g, intf.peer):
-            rules.append(f'iifname "{intf.name}" ip saddr != {intf.address.network} '
+            own = ", ".join(map(str, plan.own_prefixes(intf.peer)))
+            rules.append(f'iifname "{intf.name}" ip saddr != {{ {own} }} '
                          "counter name line drop")
         elif g.nodes[router]["role"] == "border" and is_foreign(g, intf.peer):
             rules.append(f'iifname "{intf.name}" ip saddr {NATIONAL} counter name border drop')

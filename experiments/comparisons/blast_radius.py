@@ -32,6 +32,7 @@ failure that follows another; both architectures meet it alike.
 
 from __future__ import annotations
 
+import collections
 import random
 import time
 from dataclasses import dataclass
@@ -169,9 +170,13 @@ def unhealed(net, arch_obj, failure: dict, lost: set) -> None:
     pairs = ", ".join(f"{a}->{b}" for a, b in sorted(lost)[:8])
     ends = {gateway_of(net.graph, n) for pair in lost for n in pair} - {None}
     health = arch_obj.health(ends) if hasattr(arch_obj, "health") else ""
+    # the end nodes in most of the lost pairs: where the fault is, if one node is cut off
+    count = collections.Counter(n for pair in lost for n in pair)
+    cut_off = [n for n, k in count.most_common(2) if 2 * k >= len(lost)]
+    lines = "\n".join(net.line_state(n) for n in cut_off)
     raise RuntimeError(f"{REPAIR_S:g} s after repairing {failure['kind']} {failure['target']}"
                        f", {len(lost)} pairs still cannot start a connection ({pairs})" +
-                       (f"\n{health}" if health else ""))
+                       "".join(f"\n{part}" for part in (health, lines) if part))
 
 
 def measure(net, arch_obj, matrix: Matrix, arch: str, failure: dict, s: dict, log) -> dict:

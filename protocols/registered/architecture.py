@@ -9,7 +9,11 @@ Routing is the same OSPF as the permissionless network; on top of it:
   distance to it is real network distance, with its registry and journal;
 * a gateway (``gateway``) on every access router, each with its own HMAC key;
 * unless told otherwise, every host registers itself at start with the ordinary host client
-  (``hostclient``): the same path a student's ``register h1`` takes.
+  (``hostclient``): the same path a student's ``register h1`` takes;
+* a device farm's devices (``topologies.addressing``) are enrolled in bulk before the
+  authority starts, each a person of the register bound to its own address, as a maker
+  provisions devices at the factory: thousands of proofs over the network would measure the
+  set-up, not the architecture.
 
 Keys and enrolment secrets come from the operating system (``secrets``); the seed chooses
 names only. Key files, the registry and the operator's socket are readable by root alone, and
@@ -117,9 +121,11 @@ class Registered:
             self.load_gateway = Gateway(LOAD_GATEWAY, f"load@{self.load_router}", "load",
                                         secrets.token_bytes(32),
                                         int(net.plan.gateway(self.authority_node)))
-        Registry.create(workdir / "registry.db",
-                        gateways + ([self.load_gateway] if self.load_gateway else []),
-                        [*self.cards.values(), *self.spares], self.ttl_ms).close()
+        registry = Registry.create(workdir / "registry.db",
+                                   gateways + ([self.load_gateway] if self.load_gateway else []),
+                                   [*self.cards.values(), *self.spares], self.ttl_ms)
+        self._enrol_devices(registry)
+        registry.close()
         self._start_authority(workdir)
         for gw in gateways:
             self._start_gateway(gw)
@@ -130,6 +136,25 @@ class Registered:
                 failures = [f for f in pool.map(self.register, self.cards) if f]
             if failures:
                 raise NetworkError(f"host registration failed: {'; '.join(failures[:3])}")
+
+    def _enrol_devices(self, registry: Registry) -> None:
+        """Every farm's devices: ``farm`` on its graph node is how many, from the block's
+        first address on."""
+        net, now = self.net, time.time()
+        for farm, block in net.plan.devices.items():
+            count = int(net.graph.nodes[farm]["farm"])
+            if not 0 < count < block.num_addresses - 1:
+                raise NetworkError(f"a farm holds 1 to {block.num_addresses - 2} devices, "
+                                   f"not {count}")
+            gateway = self.gateways.get(net.plan.interfaces_of(farm)[0].peer)
+            if gateway is None:
+                raise NetworkError(f"farm {farm} is not on an access router")
+            for k in range(1, count + 1):
+                card = issue(f"DEV-{farm}-{k}", f"device {k} of {farm}")
+                registry.add_person(card)
+                registry.bind(registry.add_identity(card.national_id, now),
+                              int(block[k]), gateway, now)
+        registry.commit()
 
     def authority_dir(self) -> Path:
         path = self.net.workdir("authority")
@@ -189,7 +214,7 @@ class Registered:
 
     def _start_gateway(self, gw: Gateway) -> None:
         net, g = self.net, self.net.graph
-        lines = {net.plan.intf(gw.name, h).name: str(net.plan.line(h))
+        lines = {net.plan.intf(gw.name, h).name: list(map(str, net.plan.own_prefixes(h)))
                  for h in g.neighbors(gw.name) if g.nodes[h]["role"] == "host"}
         config = self.gateway_dir() / f"{gw.name}.json"
         _private_file(config, json.dumps({

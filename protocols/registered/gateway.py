@@ -190,6 +190,19 @@ class Pending:
     packets: list[int]
     sent: float
     attempts: int = 1
+    asked: float = 0.0     # when first asked (``sent`` moves on with a retry)
+
+
+ANSWER_BUCKETS_PER_OCTAVE = 8  # ask-to-answer times, microseconds: buckets 9 % wide
+
+
+def answer_bucket(seconds: float) -> int:
+    return int(ANSWER_BUCKETS_PER_OCTAVE * math.log2(max(1.0, seconds * 1e6)))
+
+
+def bucket_us(bucket: int) -> float:
+    """The upper bound of an ask-to-answer bucket, microseconds."""
+    return 2 ** ((bucket + 1) / ANSWER_BUCKETS_PER_OCTAVE)
 
 
 @dataclass
@@ -212,7 +225,8 @@ class Gateway:
         self.fail_mode = config.get("fail_mode", "closed")
         self.ttl_ms = config.get("ttl_ms", DEFAULT_TTL_MS)
         self.request_timeout = config.get("request_timeout_ms", 200) / 1000
-        self.lines = {iface: ipaddress.IPv4Network(net) for iface, net in config["lines"].items()}
+        self.lines = {iface: [ipaddress.IPv4Network(n) for n in nets]
+                      for iface, nets in config["lines"].items()}
         self.status_file = status_file
         self.journal = Journal(status_file.with_suffix(".journal"))  # fail-open decisions
         self.nft = Nftables()
@@ -235,6 +249,7 @@ class Gateway:
         self.authority_key = {0: self.key}.get  # only the authority (sender 0) speaks to us
         self.replays: dict[int, Replay] = {0: Replay()}
         self.counters: collections.Counter = collections.Counter()
+        self.answer_times: collections.Counter = collections.Counter()  # bucket -> answers
         self.grants: dict[Flow, Grant] = {}   # mirror of the kernel's grant elements
         self.denied: dict[Flow, float] = {}
         self.element_changes: list[str] = []  # set changes not yet applied (apply_elements)
@@ -301,7 +316,8 @@ class Gateway:
 
     def _iface_of(self, address: int) -> str | None:
         addr = ipaddress.IPv4Address(address)
-        return next((i for i, net in self.lines.items() if addr in net), None)
+        return next((i for i, nets in self.lines.items() if any(addr in n for n in nets)),
+                    None)
 
     # -- the loop --------------------------------------------------------------------------
     def run(self) -> None:
@@ -368,10 +384,13 @@ class Gateway:
             self.next_renewal_check = max(now + look_batch(self.ttl_ms), self._next_due())
 
     def write_status(self) -> None:
+        bound = self.enforced.bound  # by name while a person could read it, then counted
         status = {"reachable": self.reachable, "fail_mode": self.fail_mode,
                   "counters": dict(self.counters), "grants": len(self.grants),
-                  "bound": {ip(a): i for a, i in self.enforced.bound.items()},
+                  "bound": {ip(a): i for a, i in bound.items()} if len(bound) <= 64 else
+                  f"{len(bound)} addresses",
                   "pending": len(self.pending), "applied": self.sequencer.applied,
+                  "answer_us_buckets": dict(self.answer_times),
                   "session": self.sender.session}
         tmp = self.status_file.with_suffix(".tmp")
         tmp.write_text(json.dumps(status))
@@ -404,6 +423,7 @@ class Gateway:
 
     def _request(self, flow: Flow, pending: Pending) -> None:
         pending.request_id = self._next_request_id()
+        pending.asked = time.monotonic()
         self.pending[flow] = pending
         self.requests[pending.request_id] = flow
         self.counters["renewals asked" if pending.renewal else "asked"] += 1
@@ -584,6 +604,7 @@ class Gateway:
             return
         del self.requests[request_id]
         pending = self.pending.pop(flow)
+        self.answer_times[answer_bucket(time.monotonic() - pending.asked)] += 1
         if msg.type == Type.GRANT:
             self.counters["granted"] += 1
             self.grant(flow, pending, ttl_ms)

@@ -45,10 +45,14 @@ CHAIN = "SPLINTER_GW"
 SERVICE_RATE = "10/second burst 20 packets"
 
 
-def ruleset(lines: dict[str, str]) -> str:
-    """The table, empty of bindings and grants. ``lines``: host interface -> its subnet."""
+def ruleset(lines: dict[str, list[str]]) -> str:
+    """The table, empty of bindings and grants. ``lines``: host interface -> the prefixes its
+    hosts send from (the line's, and a device farm's block)."""
     ifaces = ", ".join(f'"{i}"' for i in lines)
-    line_elements = ", ".join(f'"{i}" . {net}' for i, net in lines.items())
+    # one rule per line rather than a set of (interface, prefix): such a set (a concatenation
+    # with intervals) is the kernel's most intricate set type, and a gateway has a few lines
+    own_line = "\n".join(f'    iifname "{i}" ip saddr != {{ {", ".join(nets)} }} counter '
+                         "name spoofed drop" for i, nets in lines.items())
     counters = "\n".join(f"  counter {name} {{}}" for name in COUNTERS)
     l4 = "ipv4_addr . ipv4_addr . inet_proto . inet_service"
     return f"""table inet {TABLE}
@@ -56,7 +60,6 @@ delete table inet {TABLE}
 table inet {TABLE} {{
 {counters}
   set hostifs {{ type ifname; elements = {{ {ifaces} }}; }}
-  set lines {{ type ifname . ipv4_addr; flags interval; elements = {{ {line_elements} }}; }}
   set bound {{ type ifname . ipv4_addr; }}
   set cut {{ type ipv4_addr; }}
   set blocked {{ type ipv4_addr; flags interval; }}
@@ -71,8 +74,11 @@ table inet {TABLE} {{
     iifname @hostifs jump from_host
     oifname @hostifs jump to_host
   }}
+  chain own_line {{
+{own_line}
+  }}
   chain from_host {{
-    iifname . ip saddr != @lines counter name spoofed drop
+    jump own_line
     ip saddr @cut counter name cut drop
     ip daddr @cut counter name cut drop
     iifname . ip saddr != @bound counter name unregistered drop
@@ -124,7 +130,7 @@ table inet {TABLE} {{
     udp dport {SERVICE_PORT} counter name service_elsewhere drop
   }}
   chain host_to_gateway {{
-    iifname . ip saddr != @lines counter name spoofed drop
+    jump own_line
     udp dport {SERVICE_PORT} update @service_rate {{ ip saddr limit rate over {SERVICE_RATE} }} \\
       counter name service_flood drop
     udp dport {SERVICE_PORT} accept
