@@ -6,7 +6,9 @@ thoroughness), ``run(config, out)`` writing a results directory, ``plot(director
 only that directory, and ``check(graph)``, which refuses in one sentence a topology it cannot
 use. ``experiments.registry`` lists them; adding one is copying a module and adding a line.
 ``emulated`` is False for an experiment that only runs the graph model: it needs no root and
-takes no ``--topo``, and ``run all`` (the emulated comparison) leaves it out.
+takes no ``--topo``, and ``run all`` (the emulated comparison) leaves it out. ``comparison``
+is False for an emulated study of its own (IoT at scale) that ``run all`` and ``study`` leave
+out: the demo stays the three paired comparisons.
 """
 
 from __future__ import annotations
@@ -33,3 +35,4 @@ class Experiment:
     plot: Callable[[Path], list[Path]]
     check: Callable[[nx.Graph], None] = no_check
     emulated: bool = True
+    comparison: bool = True

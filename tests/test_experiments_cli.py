@@ -31,7 +31,8 @@ def run(capsys, *argv):
     (["run", "censorship", "--topo", "ring"], "lacks a national web server"),
     (["run", "planet", "--topo", "isp"], "takes no --topo"),
     (["study", "blast-radius", "zoo:Abilene", "nosuch"], "no topology 'nosuch'"),
-    (["study", "planet"], "a study runs the emulated experiments"),
+    (["study", "planet"], "is not one of the paired comparisons"),
+    (["study", "iot"], "is not one of the paired comparisons"),
     (["plot", "/nonexistent/results"], "does not exist"),
 ])
 def test_bad_input_is_one_sentence(capsys, argv, words):
@@ -116,7 +117,8 @@ def test_plot_regenerates_every_plot_as_an_ordinary_user():
 
 def test_a_network_that_does_not_heal_stops_the_run_naming_pairs_and_gateways():
     """Every later failure would be measured on a broken network: the blast radius stops with
-    the pairs still cut off and the state of their gateways (what CI then shows)."""
+    the pairs still cut off, the state of their gateways and the line of the node they share
+    (what CI then shows)."""
     from types import SimpleNamespace
 
     from experiments.comparisons import blast_radius
@@ -131,8 +133,10 @@ def test_a_network_that_does_not_heal_stops_the_run_naming_pairs_and_gateways():
             return "gateway r1: dead"
 
     with pytest.raises(RuntimeError) as e:
-        blast_radius.unhealed(SimpleNamespace(graph=g), Arch(),
-                              {"kind": "router", "target": "r1"}, {("h1", "web1"), ("h2", "h1")})
+        blast_radius.unhealed(SimpleNamespace(graph=g, line_state=lambda n: f"{n}'s line"),
+                              Arch(), {"kind": "router", "target": "r1"},
+                              {("h1", "web1"), ("h2", "h1")})
     assert "after repairing router r1, 2 pairs still cannot start a connection" in str(e.value)
     assert "h1->web1" in str(e.value) and "gateway r1: dead" in str(e.value)
+    assert "h1's line" in str(e.value)  # the node in every lost pair: where the fault is
     assert asked == [{"r1", "r2"}]  # the hosts' gateways; web1 is a server, admitted by none

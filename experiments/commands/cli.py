@@ -15,7 +15,7 @@ from pathlib import Path
 
 import topologies
 from experiments.interface import Experiment
-from experiments.registry import EXPERIMENTS
+from experiments.registry import COMPARISONS, EXPERIMENTS
 from protocols import architectures
 from protocols.architectures import UnknownArchitecture
 from protocols.censor import CensorError
@@ -171,7 +171,7 @@ def _experiment(name: str) -> Experiment:
 
 def cmd_run(args) -> int:
     if args.experiment == "all":
-        chosen = [e for e in EXPERIMENTS.values() if e.emulated]
+        chosen = [EXPERIMENTS[name] for name in COMPARISONS]
     else:
         chosen = [_experiment(args.experiment)]
     if args.seed < 0:
@@ -216,9 +216,9 @@ def cmd_study(args) -> int:
     from experiments.results import ResultsError
 
     experiment = _experiment(args.experiment)
-    if not experiment.emulated:
-        raise UsageError(f"{experiment.name} has one graph of its own; a study runs the "
-                         "emulated experiments over many")
+    if not experiment.emulated or not experiment.comparison:
+        raise UsageError(f"{experiment.name} is not one of the paired comparisons a study "
+                         f"runs over many graphs ({', '.join(COMPARISONS)})")
     config = study.StudyConfig(experiment.name, tuple(args.topos or study.DEFAULT_TOPOLOGIES),
                                profile=args.profile, seed=args.seed, backend=args.backend,
                                out=Path(args.out) if args.out else study.STUDY_ROOT)
@@ -325,7 +325,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.set_defaults(func=cmd_operator)
 
     s = sub.add_parser("run", help="run an experiment (both architectures, paired)")
-    s.add_argument("experiment", help=f"{', '.join(EXPERIMENTS)}, or all (the emulated ones)")
+    s.add_argument("experiment", help=f"{', '.join(EXPERIMENTS)}, or all (the emulated "
+                   "comparisons)")
     s.add_argument("--topo", help=f"topology spec (default {topologies.DEFAULT})")
     s.add_argument("--arch", default="both", choices=["both", "permissionless", "registered"])
     s.add_argument("--profile", default="quick", choices=["quick", "full"],
@@ -337,8 +338,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("study", help="one experiment over many ISP graphs, figures across "
                        "them (resumable)")
-    s.add_argument("experiment", help=", ".join(e.name for e in EXPERIMENTS.values()
-                                                if e.emulated))
+    s.add_argument("experiment", help=", ".join(COMPARISONS))
     s.add_argument("topos", nargs="*", metavar="TOPO", help="topology specs (default: the "
                    "dozen zoo graphs listed in the README)")
     s.add_argument("--profile", default="quick", choices=["quick", "full"])

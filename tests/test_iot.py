@@ -1,0 +1,83 @@
+"""The IoT experiment: its arithmetic by hand (no root), and one small sweep on a real network
+under both designs, every device speaking from its own address and, under registered access,
+admitted under its own identity."""
+
+from __future__ import annotations
+
+import csv
+import ipaddress
+import json
+
+import pytest
+
+from experiments.comparisons import iot
+from protocols.registered.gateway import answer_bucket
+
+
+def test_ask_to_answer_percentiles_come_from_the_gateway_buckets():
+    buckets = {answer_bucket(0.010): 98, answer_bucket(0.050): 2}
+    assert iot.histogram_percentile(buckets, 0.5) == pytest.approx(10.0, rel=0.1)
+    assert iot.histogram_percentile(buckets, 0.99) == pytest.approx(50.0, rel=0.1)
+    assert iot.histogram_percentile({}, 0.5) is None
+
+
+def test_a_steady_window_outlasts_the_ttl_up_to_its_cap():
+    s = {"steady_s": 10.0, "steady_max_s": 120.0}
+    assert iot.steady_window(s, None) == 10.0
+    assert iot.steady_window(s, 1000) == 10.0
+    assert iot.steady_window(s, 60000) == 90.0
+    assert iot.steady_window(s, 3600000) == 120.0
+
+
+def _step(devices, ttl_ms, per_device, observed=1, per_cpu=5000.0, grants=None):
+    return {"arch": "registered", "devices": devices, "ttl_ms": ttl_ms,
+            "decisions_steady": per_device * devices * 10, "renewals_observed": observed,
+            "decisions_per_device_s": per_device, "decisions_per_s": per_device * devices,
+            "decisions_per_cpu_s": per_cpu, "log_bytes_per_device_day": 1000.0,
+            "grants_mean": grants if grants is not None else devices}
+
+
+def test_the_projection_scales_the_largest_measured_step_and_leaves_out_unseen_ttls():
+    steps = [_step(100, 1000, 0.2, per_cpu=2000.0), _step(1000, 1000, 0.1),
+             _step(1000, 3600000, 0.0, observed=0), {"arch": "permissionless", "devices": 1000}]
+    p = iot.projection(steps)
+    assert p["measured_devices"] == 1000 and p["decisions_per_cpu_s"] == 5000.0
+    assert p["not_projected"] == [3600000]
+    by_ttl = p["eras"]["2020"]["by_ttl"]
+    assert list(by_ttl) == ["1000"]
+    assert by_ttl["1000"]["decisions_per_s"] == pytest.approx(12e9 * 0.1)
+    assert by_ttl["1000"]["authority_cores"] == pytest.approx(12e9 * 0.1 / 5000)
+    assert by_ttl["1000"]["log_tb_per_day"] == pytest.approx(12e9 * 1000 / 1e12)
+    assert by_ttl["1000"]["gateway_grants"] == pytest.approx(12e9)
+    assert p["eras"]["2030"]["beyond_measured"] == pytest.approx(125e9 / 1000)
+    assert iot.projection([_step(100, 3600000, 0.0, observed=0)]) is None
+
+
+@pytest.mark.needs_root
+def test_every_device_speaks_from_its_own_address_and_is_admitted_as_itself(tmp_path,
+                                                                             monkeypatch):
+    monkeypatch.setitem(iot.PROFILES, "tiny", {
+        "devices": [300], "ttl_ms": [1000], "period_s": 2.0, "jitter": 0.2,
+        "chatty_share": 0.1, "chatty_period_s": 0.5, "steady_s": 3.0, "steady_max_s": 3.0})
+    directory = iot.run(iot.IotConfig(profile="tiny"), tmp_path)
+    summary = json.loads((directory / "results.json").read_text())
+    rows = {r["arch"]: r for r in summary["steps"]}
+    for arch in ("permissionless", "registered"):
+        assert rows[arch]["heard"] == 300 and rows[arch]["first_lost"] == 0, rows[arch]
+        assert rows[arch]["wrong_source"] == 0
+    registered = rows["registered"]
+    # the first datagram waits for a question to the authority, which a permissionless one
+    # does not ask
+    assert registered["first_p50_ms"] > rows["permissionless"]["first_p50_ms"]
+    assert registered["decisions_first"] >= 300 and registered["log_bytes_steady"] > 0
+    assert registered["answer_p50_ms"] > 0 and registered["grants_max"] > 0
+    (admissions,) = directory.glob("records/registered-*/admissions.csv")
+    block = ipaddress.IPv4Network("198.18.64.0/18")
+    with open(admissions, newline="") as f:
+        devices = {(r["src"], r["national_id"]) for r in csv.DictReader(f)
+                   if ipaddress.IPv4Address(r["src"]) in block}
+    assert len(devices) == 300  # 300 addresses, each under its own identity
+    for src, national_id in devices:
+        k = int(ipaddress.IPv4Address(src)) - int(block[0])
+        assert national_id == f"DEV-{summary['farm']}-{k}"
+    assert {p.name for p in iot.plot(directory)} >= {"iot_scaling.png", "iot_projection.png"}
