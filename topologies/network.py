@@ -509,6 +509,20 @@ class EmulatedNetwork:
         have = {line.split()[0] for line in table.splitlines() if line.strip()}
         lost = [e for e in self.end_nodes() if str(self.plan.line(e)) not in have]
         out.append(f"{router} has no route to the lines of: {', '.join(lost) or 'none'}")
+        prefix = str(self.plan.line(end))
+        blind = [r for r in sorted(self.graph, key=natural_key) if is_router(self.graph, r)
+                 and not self.exec(r, "ip", "-4", "route", "show", prefix,
+                                   check=False).stdout.strip()]
+        out.append(f"routers with no route to {end}'s line {prefix}: {', '.join(blind) or 'none'}")
+        frr = self.run.dir / "frr" / router if self.run else None
+        if frr is not None and frr.is_dir():
+            for command in ("show ip ospf neighbor", "show ip ospf database router self-originate"):
+                r = self.exec(router, "vtysh", "--vty_socket", str(frr), "-c", command,
+                              check=False, timeout=10)
+                text = " | ".join(w.strip() for w in (r.stdout + r.stderr).splitlines()
+                                  if w.strip() and ("Full" in w or "Link" in w or "Seq" in w
+                                                    or "%" in w))
+                out.append(f"{router}$ vtysh {command}: {text[:1200]}")
         if self.delay is not None:
             queues = self.delay.stats().get("namespaces", {}).get(router, {}).get("queues")
             out.append(f"delay path queues on {router} (number: packets, most held): {queues}")
