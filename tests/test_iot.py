@@ -51,6 +51,9 @@ def test_the_projection_scales_the_largest_measured_step_and_leaves_out_unseen_t
     assert by_ttl["1000"]["gateway_grants"] == pytest.approx(12e9)
     assert p["eras"]["2030"]["beyond_measured"] == pytest.approx(125e9 / 1000)
     assert iot.projection([_step(100, 3600000, 0.0, observed=0)]) is None
+    said = iot.support(p)
+    assert "1,000 measured devices" in said and "12 billion devices is 12,000,000 times" in said
+    assert "TTLs of 3600 s outlast the window" in said
 
 
 @pytest.mark.needs_root

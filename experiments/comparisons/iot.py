@@ -253,7 +253,20 @@ def run(config: IotConfig, out: Path | None = None) -> Path:
                                 **step(net, arch_obj, who.user, servers, devices, ttl, port,
                                        s, config.seed))
             writer.results(summarize(writer.dir, summary))
+    print(support(summarize(writer.dir, summary)["projection"]))
     return writer.dir
+
+
+def support(p: dict | None) -> str:
+    """Where the projection stops being supported by measurement, in one paragraph."""
+    if p is None:
+        return "iot: no step observed a renewal: nothing to project from"
+    eras = "; ".join(f"{d['devices'] / 1e9:g} billion devices is {d['beyond_measured']:,.0f} "
+                     "times that" for d in p["eras"].values())
+    unseen = ", ".join(f"{t / 1000:g} s" for t in p["not_projected"])
+    return (f"iot: the projection rests on {p['measured_devices']:,.0f} measured devices (at "
+            f"most {p['largest_measured_rate']:,.0f} decisions/s); {eras}" +
+            (f"; TTLs of {unseen} outlast the window and are not projected" if unseen else ""))
 
 
 # -- summary and projection ------------------------------------------------------------------
