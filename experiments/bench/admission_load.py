@@ -58,7 +58,7 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def _percentile(values: list[float], q: float) -> float | None:
+def percentile(values: list[float], q: float) -> float | None:
     if not values:
         return None
     values = sorted(values)
@@ -122,8 +122,8 @@ class Generator:
         while len(answered) < total and time.perf_counter() < deadline:
             self.drain(answered)
         latencies = [(t - sent_at[i]) * 1000 for i, t in answered.items()]
-        return PhaseResult(rate, len(answered), total, _percentile(latencies, 0.5),
-                           _percentile(latencies, 0.99))
+        return PhaseResult(rate, len(answered), total, percentile(latencies, 0.5),
+                           percentile(latencies, 0.99))
 
     def flood(self, seconds: float, authority_pid: int) -> PhaseResult:
         """As fast as possible, with requests built beforehand (so that the generator is not

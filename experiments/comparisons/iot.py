@@ -36,6 +36,7 @@ import time
 from pathlib import Path
 
 from experiments import plotstyle, subjects
+from experiments.bench.admission_load import cpu_seconds, percentile
 from experiments.config import ExperimentConfig
 from experiments.interface import Experiment
 from experiments.results import RunWriter, load
@@ -71,13 +72,6 @@ def check(g) -> None:
 
 
 # -- readings ---------------------------------------------------------------------------------
-def percentile(values: list[float], q: float) -> float | None:
-    if not values:
-        return None
-    values = sorted(values)
-    return values[min(len(values) - 1, int(q * len(values)))]
-
-
 def histogram_percentile(buckets: dict[int, int], q: float) -> float | None:
     """Milliseconds under which a share ``q`` of answers came (a gateway bucket's upper
     bound, 9 % wide)."""
@@ -107,8 +101,6 @@ class Readings:
         self.journal = arch_obj.authority_dir() / "registry.journal"
 
     def read(self) -> dict:
-        from experiments.bench.admission_load import cpu_seconds
-
         counters = self.arch.operator.status()["counters"]
         gateway = self.arch.gateway_status(self.router)
         return {"t": time.monotonic(),
@@ -239,8 +231,13 @@ def run(config: IotConfig, out: Path | None = None) -> Path:
     total = sum(len(s["devices"]) * (len(s["ttl_ms"]) if a == "registered" else 1)
                 for a in summary["archs"])
     port = FIRST_PORT
-    with writer.session(lambda: summarize(writer.dir, summary)), \
-            Progress(total, NAME) as progress:
+    final: dict = {}  # results.json as the session closes: what the projection's note reads
+
+    def results() -> dict:
+        final.update(summarize(writer.dir, summary))
+        return final
+
+    with writer.session(results), Progress(total, NAME) as progress:
         for arch in summary["archs"]:
             with bring_up(graph, arch, config.seed, config.backend, writer) as (
                     net, _, arch_obj):
@@ -252,8 +249,7 @@ def run(config: IotConfig, out: Path | None = None) -> Path:
                         log.row(arch=arch, devices=devices, ttl_ms=ttl or "",
                                 **step(net, arch_obj, who.user, servers, devices, ttl, port,
                                        s, config.seed))
-            writer.results(summarize(writer.dir, summary))
-    print(support(summarize(writer.dir, summary)["projection"]))
+    print(support(final["projection"]))
     return writer.dir
 
 
