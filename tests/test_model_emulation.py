@@ -4,7 +4,8 @@ sets are held to the model in test_experiments.py).
 * first-connection overhead: per host, the first echo of a fresh flow to the national web
   server waits for its gateway's question to the authority; the model says by how much (the
   gateway-authority round trip along the routing path plus a processing constant). Held to
-  max(1 ms, 10 %), on the minimum of three tries (a loaded machine only adds).
+  max(1 ms, 10 %), on the minimum of five tries (a loaded machine only adds; the first try,
+  on cold caches, is often milliseconds late).
 * censorship: every flow of the matrix that worked before an action is stopped by it, or
   not, exactly as the model says, and the evasions that work are the model's.
 """
@@ -40,7 +41,7 @@ def test_first_connection_overhead_is_what_the_graph_model_predicts(spec):
     with bring_up(g, "registered", 1) as (net, _, arch):
         first: dict[str, list[float]] = {h: [] for h in hosts(g)}
         rest: dict[str, list[float]] = {h: [] for h in hosts(g)}
-        for _ in range(3):
+        for _ in range(5):
             arch.operator.flush()  # every grant gone: each host's next flow is asked about
             time.sleep(0.3)
             for host in hosts(g):
