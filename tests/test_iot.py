@@ -74,6 +74,7 @@ def test_every_device_speaks_from_its_own_address_and_is_admitted_as_itself(tmp_
     assert registered["first_p50_ms"] > rows["permissionless"]["first_p50_ms"]
     assert registered["decisions_first"] >= 300 and registered["log_bytes_steady"] > 0
     assert registered["answer_p50_ms"] > 0 and registered["grants_max"] > 0
+    assert registered["gateway_cpu_share"] > 0  # it asked 300 questions
     (admissions,) = directory.glob("records/registered-*/admissions.csv")
     block = ipaddress.IPv4Network("198.18.64.0/18")
     with open(admissions, newline="") as f:

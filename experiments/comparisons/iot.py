@@ -17,8 +17,8 @@ one step on the same network:
   packet waits for admission), devices never heard or whose first datagram was lost, and
   datagrams from an address not their device's own;
 * at the authority: decisions (first contact and steady), CPU seconds, admission-log bytes
-  written (its journal); at the farm's gateway: ask-to-answer times, grants held, what it
-  failed, and the kernel's NFQUEUE drops.
+  written (its journal); at the farm's gateway: CPU seconds, ask-to-answer times, grants
+  held, what it failed, and the kernel's NFQUEUE drops.
 
 From the measured steady rates ``summarize`` projects, labelled as a projection, the
 authority's cores, decisions per second, log volume and gateway state for 12 billion (2020)
@@ -57,6 +57,7 @@ HEADER = ["arch", "devices", "ttl_ms", "sent", "received", "heard", "first_lost"
           "wrong_source", "sender_lag_ms", "first_p50_ms", "first_p90_ms", "first_p99_ms",
           "first_max_ms", "decisions_first", "decisions_steady", "steady_s",
           "decisions_per_s", "decisions_per_device_s", "cpu_share", "decisions_per_cpu_s",
+          "gateway_cpu_share",
           "answer_p50_ms", "answer_p99_ms", "log_bytes_steady", "log_bytes_per_device_day",
           "log_rows_per_device_day", "renewals_observed", "grants_mean", "grants_max",
           "failed", "nfqueue_drops"]
@@ -103,9 +104,11 @@ class Readings:
     def read(self) -> dict:
         counters = self.arch.operator.status()["counters"]
         gateway = self.arch.gateway_status(self.router)
+        gateway_pid = self.arch.gateway_daemon(self.router).pid()
         return {"t": time.monotonic(),
                 "decisions": counters.get("granted", 0) + counters.get("denied", 0),
                 "cpu": cpu_seconds(self.arch.authority_daemon.pid()),
+                "gateway_cpu": cpu_seconds(gateway_pid) if gateway_pid else 0.0,
                 "journal": self.journal.stat().st_size if self.journal.exists() else 0,
                 "answers": {int(k): v for k, v in gateway.get("answer_us_buckets", {}).items()},
                 "failed": sum(v for k, v in gateway.get("counters", {}).items()
@@ -201,6 +204,8 @@ def authority_figures(before: dict, middle: dict, after: dict, devices: int) -> 
             "decisions_per_device_s": steady / steady_s / devices,
             "cpu_share": round(cpu / (after["t"] - before["t"]), 4),
             "decisions_per_cpu_s": round(decisions / cpu, 1) if cpu > 0 else None,
+            "gateway_cpu_share": round((after["gateway_cpu"] - before["gateway_cpu"]) /
+                                       (after["t"] - before["t"]), 4),
             "answer_p50_ms": histogram_percentile(answers, 0.5),
             "answer_p99_ms": histogram_percentile(answers, 0.99),
             "log_bytes_steady": log_bytes,
@@ -327,7 +332,7 @@ FAILURES = {"first_lost": "devices whose first datagram was lost",
 
 def _series(steps: list[dict], arch: str, ttl, key: str) -> tuple[list, list]:
     points = sorted((r["devices"], r[key]) for r in steps if r["arch"] == arch and
-                    (ttl is None or r["ttl_ms"] == ttl) and r[key] is not None and
+                    (ttl is None or r["ttl_ms"] == ttl) and r.get(key) is not None and
                     (key not in STEADY or r.get("renewals_observed")))
     return [p[0] for p in points], [p[1] for p in points]
 
@@ -352,7 +357,8 @@ def plot(directory: Path) -> list[Path]:
     ax.set_ylabel("first datagram's one-way delay (ms)")
     ax.legend(fontsize=5)
     panels = [(axes[0][1], "decisions_per_s", "authority decisions/s (steady)"),
-              (axes[0][2], "cpu_share", "authority CPU (share of one core)"),
+              (axes[0][2], "cpu_share", "CPU (share of one core): authority, farm's "
+                                        "gateway (dotted)"),
               (axes[1][0], "answer_p50_ms", "gateway ask-to-answer, p50 and p99 (ms)"),
               (axes[1][1], "log_bytes_per_device_day", "log per device per day: bytes, "
                                                        "rows (dotted)"),
@@ -362,7 +368,8 @@ def plot(directory: Path) -> list[Path]:
             ax.plot(*_series(steps, "registered", ttl, key), "o-", color=shades[ttl],
                     label=label[ttl])
         ax.set_ylabel(ylabel)
-    for ax, key in ((axes[1][0], "answer_p99_ms"), (axes[1][1], "log_rows_per_device_day")):
+    for ax, key in ((axes[0][2], "gateway_cpu_share"), (axes[1][0], "answer_p99_ms"),
+                    (axes[1][1], "log_rows_per_device_day")):
         for ttl in ttls:
             ax.plot(*_series(steps, "registered", ttl, key), "s:", color=shades[ttl])
     axes[1][1].set_yscale("log")

@@ -230,7 +230,7 @@ class Registered:
     def _status_file(self, router: str) -> Path:
         return self.gateway_dir() / f"{router}.status.json"
 
-    def _gateway_daemon(self, router: str) -> Daemon:
+    def gateway_daemon(self, router: str) -> Daemon:
         return next(d for d in self.net.daemons if d.node == router and d.name == "gateway")
 
     def gateway_status(self, router: str) -> dict:
@@ -245,7 +245,7 @@ class Registered:
         the network does not come back after a repair."""
         lines = []
         for router in sorted(set(routers) & set(self.gateways)):
-            daemon = self._gateway_daemon(router)
+            daemon = self.gateway_daemon(router)
             alive = daemon.process is not None and daemon.process.poll() is None
             status = self.gateway_status(router)
             path = self._status_file(router)
@@ -259,7 +259,7 @@ class Registered:
         return "\n".join(lines)
 
     def _wait_gateway(self, router: str, timeout: float = 20) -> None:
-        daemon = self._gateway_daemon(router)
+        daemon = self.gateway_daemon(router)
 
         def reached() -> bool:
             if daemon.process and daemon.process.poll() is not None:
