@@ -8,10 +8,10 @@ The kernel enforces (``ruleset``); this process decides what the kernel cannot:
   responder port), so a reply finds the grant of the flow it belongs to; the gateway asks the
   authority (``inbound`` when the remote end started it) and gives the verdict. A grant
   becomes a set element with the admission TTL as timeout, so the rest of the flow never
-  leaves the kernel. Elements are written on a thread of their own: a flow's first reply,
-  back within a millisecond when the other end is near, is let through from the gateway's
-  own record of the grant instead of waiting for libnftables (a transaction takes about
-  0.5 ms here and several on a slower machine).
+  leaves the kernel. Elements are written on a thread of their own, so the loop is never
+  held in libnftables (a transaction takes about 0.5 ms here and several on a slower
+  machine) when a flow's first reply comes back, within a millisecond if the other end is
+  near: the reply is let through from the gateway's own record of the grant.
 * **Grants run out.** Twice before a grant expires, the gateway reads its element's packet
   counter; a flow that carried packets in between, still in use, is asked about again (a
   renewal), in the background, and on a grant its element is replaced with a fresh timeout
@@ -253,11 +253,12 @@ class Gateway:
         self.replays: dict[int, Replay] = {0: Replay()}
         self.counters: collections.Counter = collections.Counter()
         self.answer_times: collections.Counter = collections.Counter()  # bucket -> answers
-        self.grants: dict[Flow, Grant] = {}   # mirror of the kernel's grant elements
+        self.grants: dict[Flow, Grant] = {}   # the grants; the kernel's elements follow
         self.denied: dict[Flow, float] = {}
         self.element_changes: collections.deque[Callable[[], str]] = collections.deque()
         self.nft_lock = threading.RLock()      # one user of libnftables at a time, in order
         self.changes_queued = threading.Event()
+        self.writer: threading.Thread | None = None  # write_elements, once run() starts
         self.pending: dict[Flow, Pending] = {}
         self.requests: dict[int, Flow] = {}
         self.host_requests: dict[int, HostRequest] = {}
@@ -281,12 +282,13 @@ class Gateway:
             self.apply_elements()
             return self._nft_now(command)
 
-    def _nft_now(self, command: str) -> tuple[int, str]:
+    def _nft_now(self, command: str, quiet: bool = False) -> tuple[int, str]:
+        """``quiet``: a refusal is the caller's to handle (a batch retried change by change)."""
         try:
             rc, out, err = self.nft.cmd(command)
         except Exception as e:  # noqa: BLE001 - libnftables reports errors by code, but
             rc, out, err = 1, "", repr(e)  # a change must never be lost to an exception
-        if rc != 0:
+        if rc != 0 and not quiet:
             self.counters["nft error"] += 1
             print(f"nft: {err.strip()} in: {command[:200]}", file=sys.stderr, flush=True)
         return rc, out
@@ -294,8 +296,9 @@ class Gateway:
     def _element_change(self, commands: Callable[[], str]) -> None:
         """Queue a grant's or denial's set change, written when it is applied (a timeout then
         counts from its deadline, not from the queueing). The writer takes what queued up
-        while it was busy as one transaction: a fifth of the cost of one per flow, which is
-        what a burst of first connections needs."""
+        while it was busy in transactions of up to ``ELEMENT_BATCH``: a fifth of the cost of
+        one per flow, which is what a burst of first connections needs. ``_nft`` and
+        ``renew`` write what is still queued themselves, before they go on."""
         self.element_changes.append(commands)
         self.changes_queued.set()
 
@@ -309,9 +312,21 @@ class Gateway:
                 batch = []
                 while self.element_changes and len(batch) < ELEMENT_BATCH:
                     batch.append(self.element_changes.popleft()())
-                if len(batch) == 1 or self.nft.cmd("\n".join(batch))[0] != 0:
+                if len(batch) == 1 or self._nft_now("\n".join(batch), quiet=True)[0] != 0:
                     for change in batch:
                         self._nft_now(change)
+
+    def _start_writer(self) -> None:
+        self.writer = threading.Thread(target=self.write_elements, name="elements", daemon=True)
+        self.writer.start()
+        self.changes_queued.set()
+
+    def _keep_writer(self) -> None:
+        """A writer that died is started again: elements would wait for the next policy
+        change, and every packet of an admitted flow would come to the queue meanwhile."""
+        if not self.writer.is_alive():
+            self.counters["element writer restarted"] += 1
+            self._start_writer()
 
     def write_elements(self) -> None:
         """The element writer's thread: applies changes as they are queued."""
@@ -323,6 +338,8 @@ class Gateway:
             except Exception as e:  # noqa: BLE001 - nothing may stop the writer
                 self.counters["internal error"] += 1
                 print(f"error in write_elements: {e!r}", file=sys.stderr, flush=True)
+                time.sleep(0.01)
+                self.changes_queued.set()  # what is left is tried again
 
     def _send(self, msg_type: Type, body: tuple) -> None:
         session, counter = self.sender.next(0)
@@ -347,7 +364,7 @@ class Gateway:
         selector.register(self.queue, selectors.EVENT_READ, self.on_packets)
         selector.register(self.control, selectors.EVENT_READ, self.on_control)
         selector.register(self.service, selectors.EVENT_READ, self.on_host)
-        threading.Thread(target=self.write_elements, name="elements", daemon=True).start()
+        self._start_writer()
         print(f"gateway {self.id} ready, fail mode {self.fail_mode}", flush=True)
         next_status = 0.0
         while True:
@@ -372,6 +389,7 @@ class Gateway:
 
     def tick(self) -> None:
         now = time.monotonic()
+        self._keep_writer()
         if not self.synced and now >= self.next_sync:
             self._send(Type.SYNC, (self.sequencer.applied,))
             self.next_sync = now + SYNC_S
