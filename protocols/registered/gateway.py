@@ -157,7 +157,11 @@ def look_batch(ttl_ms: int) -> float:
 
 
 def packet_counts(nft, flows: list[Flow]) -> dict[Flow, int]:
-    """Packets each flow's grant element has let through (a query per set and chunk)."""
+    """Packets each flow's grant element has let through (a query per set and chunk). A
+    query naming an element that is gone fails, and costs work in proportion to the whole
+    set (25 ms at 16 000 elements, against 0.4 ms for 50 found): then the set is listed
+    once (0.13 s) instead of asked about element by element, which at 16 000 devices held
+    the loop for seconds and overflowed its queue."""
     nft.set_numeric_proto_output(True)  # "6", not "tcp": no name to map back
     counts: dict[Flow, int] = {}
     out = ""
@@ -167,9 +171,9 @@ def packet_counts(nft, flows: list[Flow]) -> dict[Flow, int]:
         for k in range(0, len(keys), GET_CHUNK):
             chunk = keys[k:k + GET_CHUNK]
             rc, text = nft.cmd(f"get element inet {TABLE} {kind} {{ {', '.join(chunk)} }}")[:2]
-            if rc != 0:  # some element just expired: ask one by one
-                text = "\n".join(nft.cmd(f"get element inet {TABLE} {kind} {{ {key} }}")[1]
-                                 for key in chunk)
+            if rc != 0:  # some element just expired
+                out += nft.cmd(f"list set inet {TABLE} {kind}")[1]
+                break
             out += text
     for src, dst, proto, port, packets in _ELEMENT.findall(out):
         counts[(ip_int(src), ip_int(dst), int(proto), int(port or 0))] = int(packets)
