@@ -329,8 +329,9 @@ def build_parser() -> argparse.ArgumentParser:
                    "comparisons)")
     s.add_argument("--topo", help=f"topology spec (default {topologies.DEFAULT})")
     s.add_argument("--arch", default="both", choices=["both", "permissionless", "registered"])
-    s.add_argument("--profile", default="quick", choices=["quick", "full"],
-                   help="quick: minutes; full: more of everything, repetitions and CIs")
+    s.add_argument("--profile", default="quick",
+                   help="quick: minutes; full: more of everything, repetitions and CIs; "
+                        "iot also has burst (its gateway's bottleneck)")
     s.add_argument("--seed", type=int, default=1)
     s.add_argument("--out", help="results root (default: results/)")
     s.add_argument("--backend", default="auto", choices=["auto", "netem", "userspace"])
