@@ -27,7 +27,7 @@ def run(capsys, *argv):
     (["run", "nosuch"], "no experiment 'nosuch'"),
     (["run", "latency", "--topo", "nosuch"], "no topology 'nosuch'"),
     (["run", "latency", "--seed", "-1"], "--seed must be"),
-    (["run", "latency", "--profile", "huge"], "invalid choice: 'huge'"),
+    (["run", "latency", "--profile", "huge"], "profile must be one of quick, full, not 'huge'"),
     (["run", "censorship", "--topo", "ring"], "lacks a national web server"),
     (["run", "planet", "--topo", "isp"], "takes no --topo"),
     (["study", "blast-radius", "zoo:Abilene", "nosuch"], "no topology 'nosuch'"),
