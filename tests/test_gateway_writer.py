@@ -18,7 +18,7 @@ TTL_MS = 6000
 
 
 class HeldNft:
-    """Records every command; the first one waits until the test lets it go."""
+    """Records every command; each waits until the test lets them go (``go``)."""
 
     def __init__(self):
         self.commands: list[str] = []
