@@ -12,6 +12,9 @@ import matplotlib.pyplot as plt  # noqa: E402
 ARCH_COLORS = {"permissionless": "#1f6fb4", "registered": "#c8392f", "static": "#7f7f7f"}
 ARCH_LABELS = {"permissionless": "permissionless IP", "registered": "registered access",
                "static": "static routes"}
+# Okabe-Ito, safe for colour-blind readers; its blues last, as permissionless IP is blue
+SERIES_COLORS = ("#d55e00", "#e69f00", "#cc79a7", "#009e73", "#000000", "#56b4e9", "#0072b2")
+SERIES_MARKERS = ("s", "^", "D", "v", "P", "X", "h")
 plt.rcParams.update({
     "figure.dpi": 110, "savefig.dpi": 150, "font.size": 9, "axes.titlesize": 10,
     "axes.spines.top": False, "axes.spines.right": False, "axes.grid": True,
@@ -35,11 +38,32 @@ def cdf(ax, values: list[float], arch: str, label: str | None = None, **kwargs) 
     ax.set_ylabel("fraction of probes")
 
 
-def save(fig, directory: Path, name: str, title: str = "") -> list[Path]:
-    """Write PNG and SVG side by side; returns both paths."""
+def series_style(k: int) -> dict:
+    """Colour and marker of the k-th of a few ordered series (an admission TTL, say): a marker
+    each, so that no reader depends on colour alone."""
+    return {"color": SERIES_COLORS[k % len(SERIES_COLORS)],
+            "marker": SERIES_MARKERS[k % len(SERIES_MARKERS)]}
+
+
+def legend_below(fig, handles: list, ncol: int, fontsize: float = 8) -> None:
+    """One legend for every panel, under them all (``save`` keeps the panels clear of it)."""
+    fig.legend(handles=handles, loc="lower center", ncol=ncol, fontsize=fontsize)
+
+
+def _legends_height(fig) -> float:
+    """The share of the figure's height its figure legends take (they sit at the bottom)."""
+    renderer = fig.canvas.get_renderer()
+    return sum(legend.get_window_extent(renderer).height for legend in fig.legends) / \
+        fig.bbox.height
+
+
+def save(fig, directory: Path, name: str, title: str = "", tight: bool = True) -> list[Path]:
+    """Write PNG and SVG side by side; returns both paths. ``tight=False`` keeps a layout the
+    figure arranged itself (colour bars, shared legends)."""
     if title:
         fig.suptitle(title, fontsize=11)
-    fig.tight_layout()
+    if tight:
+        fig.tight_layout(rect=(0, _legends_height(fig), 1, 1))
     paths = [directory / f"{name}.png", directory / f"{name}.svg"]
     for path in paths:
         fig.savefig(path, metadata={"Date": None} if path.suffix == ".svg" else None)

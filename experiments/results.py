@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import gzip
 import json
 import os
 import platform
@@ -57,12 +58,17 @@ def versions() -> dict:
             "kernel": platform.release()}
 
 
+DIRTY = "+uncommitted changes"
+
+
 def git_commit() -> str:
+    """The commit the code ran at, marked when the tree had changes of its own (results that
+    ``make results`` publishes must name a clean commit)."""
     here = Path(__file__).resolve().parent.parent
     commit = _first_line(["git", "-C", str(here), "rev-parse", "HEAD"])
     dirty = subprocess.run(["git", "-C", str(here), "status", "--porcelain"],
                            capture_output=True, text=True).stdout.strip()
-    return commit + ("+uncommitted changes" if dirty else "")
+    return commit + (DIRTY if dirty else "")
 
 
 class CsvLog:
@@ -81,6 +87,22 @@ class CsvLog:
 
     def close(self) -> None:
         self.file.close()
+
+
+class GzipCsv:
+    """Rows appended in batches to a gzip-compressed CSV (one gzip member per batch): for
+    records too long to keep as text, such as every datagram of a stream."""
+
+    def __init__(self, path: Path, header: list[str]):
+        self.path, self.header = path, header
+
+    def rows(self, rows: list[dict]) -> None:
+        new = not self.path.exists()
+        with gzip.open(self.path, "at", newline="") as f:
+            writer = csv.writer(f)
+            if new:
+                writer.writerow(self.header)
+            writer.writerows([row.get(h, "") for h in self.header] for row in rows)
 
 
 class RunWriter:
@@ -160,6 +182,8 @@ class Results:
     summary: dict
 
     def topology(self) -> nx.Graph:
+        if not (self.dir / "topology.json").exists():
+            raise ResultsError(f"{self.dir} has no topology.json")
         return graphs.load(self.dir / "topology.json")
 
     def rows(self, name: str) -> list[dict]:
@@ -190,8 +214,6 @@ def load(directory: Path, experiment: str | None = None) -> Results:
         raise ResultsError(f"{directory} holds {meta['experiment']} results, not {experiment}")
     summary = _read_json(directory / "results.json", f"{directory} has no results.json (the "
                          "run was interrupted before its first summary)")
-    if not (directory / "topology.json").exists():
-        raise ResultsError(f"{directory} has no topology.json")
     return Results(directory, meta, summary)
 
 
@@ -225,6 +247,9 @@ def _plain(value):
 
 
 def _write_json(path: Path, data) -> None:
+    """meta.json is for people (indented); figures are compact (published samples stay
+    small)."""
     tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(data, indent=1, default=str))
+    layout = {"indent": 1} if path.name == "meta.json" else {"separators": (",", ":")}
+    tmp.write_text(json.dumps(data, default=str, **layout))
     tmp.replace(path)

@@ -107,16 +107,25 @@ def frr_configs(g: nx.Graph, plan: AddressPlan, router: str, settings: OspfSetti
     return configs
 
 
+def has_mgmtd() -> bool:
+    """FRR 9 and newer have a management daemon that zebra and the others report to (over
+    sockets in the vty directory); without it zebra 10 logs a failed send per interface
+    change, hundreds of kilobytes a second. FRR 8 has none."""
+    return Path(f"{FRR}/mgmtd").exists()
+
+
 def daemons(router: str, workdir: str, names: list[str]) -> list[Daemon]:
-    """zebra first (the others connect to its socket), then ospfd and bfdd."""
+    """mgmtd first where FRR has one, then zebra (the others connect to its socket), then
+    ospfd and bfdd. mgmtd takes no config file: the others read their own."""
     out = []
-    for name in names:
+    for name in (["mgmtd"] if has_mgmtd() else []) + names:
+        config = [] if name == "mgmtd" else ["-f", f"{workdir}/{name}.conf"]
         extra = ["--bfdctl", f"{workdir}/bfdd.sock"] if name == "bfdd" else []
         out.append(Daemon(router, name, [
-            f"{FRR}/{name}", "-d", "-f", f"{workdir}/{name}.conf", "-i",
-            f"{workdir}/{name}.pid", "-z", f"{workdir}/zserv.api", "--vty_socket", workdir,
-            "-u", "frr", "-g", "frr", "-P", "0", "--log", f"file:{workdir}/{name}.log",
-            *extra], pidfile=Path(f"{workdir}/{name}.pid")))
+            f"{FRR}/{name}", "-d", *config, "-i", f"{workdir}/{name}.pid", "-z",
+            f"{workdir}/zserv.api", "--vty_socket", workdir, "-u", "frr", "-g", "frr", "-P", "0",
+            "--log", f"file:{workdir}/{name}.log", *extra],
+            pidfile=Path(f"{workdir}/{name}.pid")))
     return out
 
 

@@ -4,14 +4,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# Debian packages: the emulator (mininet), routing (frr), enforcement (nftables, iptables,
-# conntrack, python3-nftables), a C compiler and kernel headers for the userspace delay
-# program, services and clients.
-APT_PACKAGES=(
-    mininet bridge-utils frr nftables iptables conntrack python3-nftables iproute2
-    iputils-ping iperf3 tcpdump dnsmasq-base dnsutils curl socat openssl util-linux
-    python3-venv python3-dev gcc libc6-dev linux-libc-dev acl
-)
+# Debian packages (scripts/requirements.txt: the emulator, routing, enforcement, a C compiler
+# and kernel headers for the userspace delay program, services, clients, the tools a minimal
+# image lacks).
+mapfile -t APT_PACKAGES < <(grep -v '^#' scripts/requirements.txt | awk 'NF {print $1}')
 
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do

@@ -21,6 +21,6 @@ step doctor splinterlab doctor
 # precise-timing assertions hold on real hardware, not under TCG: fidelity checks delays here
 step tests python -m pytest -q -p no:cacheprovider -m "not timing" tests/test_shaping.py \
     tests/test_network.py tests/test_fidelity.py tests/test_delaypath.py
-step fidelity splinterlab fidelity --backend netem --json "$out/fidelity.json"
+step fidelity splinterlab fidelity --backend netem --out "$out/results" --name netem
 step experiment splinterlab run blast-radius --topo "line,n=2" --backend netem --out "$out/results"
 splinterlab clean > /dev/null 2>&1

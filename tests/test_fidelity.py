@@ -74,6 +74,7 @@ def test_loss_is_applied(line):
     assert 25 <= r.received <= 75, r
 
 
+@pytest.mark.timing  # a rate an emulated CPU cannot reach; vmcheck judges netem's drops
 def test_the_delay_path_drops_nothing_at_a_moderate_rate(line):
     row = fidelity._pps_row(line, 20_000, fidelity.LARGE_BUFFER)
     assert row.extra["path_drops"] == 0 and row.extra["loss_pct"] < 1.0, row

@@ -56,6 +56,23 @@ def test_the_projection_scales_the_largest_measured_step_and_leaves_out_unseen_t
     assert "TTLs of 3600 s outlast the window" in said
 
 
+def test_the_plots_name_every_file_they_write_and_tell_every_ttl_apart(tmp_path):
+    """Drawn from the saved burst sample: the devices' figure, the load figure and the
+    projection, no file left out of the list; each TTL its own colour and marker."""
+    import shutil
+    from pathlib import Path
+
+    sample = Path(__file__).resolve().parent.parent / "docs/results/iot/20261130-175623-isp"
+    directory = tmp_path / sample.name
+    shutil.copytree(sample, directory, ignore=shutil.ignore_patterns("*.png", "*.svg"))
+    written = iot.plot(directory)
+    assert {p.name for p in written} == {f"iot_{name}.{ext}" for name in (
+        "scaling", "load", "projection") for ext in ("png", "svg")}
+    assert set(written) == set(directory.glob("*.png")) | set(directory.glob("*.svg"))
+    lines = iot._lines(json.loads((directory / "results.json").read_text())["steps"])
+    assert len({(s["color"], s["marker"]) for s in lines.values()}) == len(lines) == 4
+
+
 @pytest.mark.needs_root
 def test_every_device_speaks_from_its_own_address_and_is_admitted_as_itself(tmp_path,
                                                                              monkeypatch):

@@ -221,7 +221,7 @@ def from_json(data: dict) -> nx.Graph:
 
 
 def save(g: nx.Graph, path: Path) -> None:
-    path.write_text(json.dumps(to_json(g), indent=1))
+    path.write_text(json.dumps(to_json(g), separators=(",", ":")))
 
 
 def load(path: Path) -> nx.Graph:

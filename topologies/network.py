@@ -303,7 +303,7 @@ class EmulatedNetwork:
         if daemon not in self.daemons:
             self.daemons.append(daemon)
         if daemon.pidfile:
-            self.exec(daemon.node, *daemon.argv, privileged=daemon.privileged)
+            self._start_forking(daemon)
         else:
             log = open(daemon.log, "ab") if daemon.log else subprocess.DEVNULL  # noqa: SIM115
             daemon.process = self.popen(daemon.node, daemon.argv, daemon.privileged, stdout=log,
@@ -311,6 +311,20 @@ class EmulatedNetwork:
             if daemon.log:
                 log.close()
         return daemon
+
+    def _start_forking(self, daemon: Daemon) -> None:
+        """A program that forks into the background (FRR's ``-d``): wait for the parent only.
+        Its output goes to a file, never a pipe: FRR 10's daemon keeps the descriptors it was
+        given, and a reader of a pipe would wait for it to exit."""
+        out = daemon.log or daemon.pidfile.with_suffix(".out")
+        with open(out, "ab") as f:
+            result = subprocess.run(self._argv(daemon.node, daemon.argv, daemon.privileged),
+                                    stdin=subprocess.DEVNULL, stdout=f, stderr=subprocess.STDOUT,
+                                    timeout=60)
+        if result.returncode != 0:
+            said = out.read_text(errors="replace").strip().splitlines()[-3:]
+            raise NetworkError(f"{daemon.node}: {daemon.name} did not start (exit status "
+                               f"{result.returncode}): {' / '.join(said)[:300]}")
 
     def kill_daemon(self, daemon: Daemon) -> None:
         """SIGKILL, as a crash would; ``start_daemon`` brings it back."""

@@ -23,13 +23,13 @@ RECOVERY_CASES = [
 ]
 
 
-def bringup(spec: str, arch: str, repeat: int) -> list[dict]:
+def bringup(spec: str, arch: str, repeat: int, writer=None) -> list[dict]:
     """Time bring-up (network, services, architecture) and teardown of a topology."""
     graph = topologies.build(spec)
     rows = []
     for i in range(repeat):
         t0 = time.monotonic()
-        with bring_up(graph, arch) as (net, _, _):
+        with bring_up(graph, arch, writer=writer if i == 0 else None) as (net, _, _):
             ready = time.monotonic() - t0
         rows.append({"run": i + 1, "network_s": net.timings["bringup_s"],
                      "ready_s": ready, "teardown_s": net.timings["teardown_s"]})
@@ -52,13 +52,14 @@ def redundant_link(g: nx.Graph) -> tuple[str, str, str, str]:
     raise ValueError("this topology has no redundant router link")
 
 
-def recovery(spec: str, repeat: int) -> list[dict]:
+def recovery(spec: str, repeat: int, writer=None) -> list[dict]:
     graph = topologies.build(spec)
     src, dst, a, b = redundant_link(graph)
     print(f"cutting {a}-{b} while {src} pings {dst} every 10 ms ({spec})")
     rows = []
     for label, settings, mode in RECOVERY_CASES:
-        with bring_up(graph, "permissionless", ospf=settings) as (net, _, architecture):
+        with bring_up(graph, "permissionless", writer=writer, ospf=settings) as (
+                net, _, architecture):
             routing = architecture.routing
             times = []
             for _ in range(repeat):
@@ -78,24 +79,43 @@ def recovery(spec: str, repeat: int) -> list[dict]:
 
 
 def run(args) -> int:
+    """One benchmark, recorded (``experiments.bench.record``) under ``args.out``."""
+    from experiments.bench.record import BenchConfig, recorded
+
+    graph = topologies.build(args.topo) if args.what in ("bringup", "recovery", "access") \
+        else None
+    config = BenchConfig(topo=args.topo if graph is not None else "", name=args.name or "",
+                         arch=args.arch if args.what == "bringup" else "",
+                         params={"repeat": args.repeat, "graphs": args.graphs})
+    with recorded(args.what, config, args.out, graph) as (writer, figures):
+        figures.update(_measure(args, writer))
+    return 0
+
+
+def _measure(args, writer) -> dict:
     if args.what == "bringup":
-        rows = bringup(args.topo, args.arch, args.repeat)
-        for key in ("network_s", "ready_s", "teardown_s"):
-            values = [r[key] for r in rows]
-            print(f"{key[:-2]:>9}: median {statistics.median(values):.2f} s "
-                  f"(min {min(values):.2f}, max {max(values):.2f}) over {len(values)} runs")
-    elif args.what == "recovery":
-        recovery(args.topo, args.repeat)
-    elif args.what == "admission":
+        from protocols.architectures import ARCHITECTURES
+
+        out = {}
+        for arch in ARCHITECTURES if args.arch == "all" else (args.arch,):
+            rows = bringup(args.topo, arch, args.repeat, writer)
+            out[arch] = {"runs": rows}
+            for key in ("network_s", "ready_s", "teardown_s"):
+                values = [r[key] for r in rows]
+                out[arch][key] = statistics.median(values)
+                print(f"{arch:>15} {key[:-2]:>9}: median {statistics.median(values):.2f} s "
+                      f"(min {min(values):.2f}, max {max(values):.2f}) over {len(values)} runs")
+        return out
+    if args.what == "recovery":
+        return {"cases": recovery(args.topo, args.repeat, writer)}
+    if args.what == "admission":
         from experiments.bench import admission_load
 
-        admission_load.run()
-    elif args.what == "scale":
+        return admission_load.run()
+    if args.what == "scale":
         from experiments.bench import scale
 
-        scale.run(args.graphs or None, args.out)
-    elif args.what == "access":
-        from experiments.bench import access as access_bench
+        return scale.run(args.graphs or None)
+    from experiments.bench import access as access_bench
 
-        access_bench.run(args.topo)
-    return 0
+    return access_bench.run(args.topo, writer=writer)

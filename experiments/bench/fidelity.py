@@ -17,7 +17,6 @@ socket overruns, netem's qdisc drops) are counted separately.
 from __future__ import annotations
 
 import contextlib
-import json
 import re
 import statistics
 from collections.abc import Iterator
@@ -86,6 +85,15 @@ def _rate_row(net: EmulatedNetwork, rate: float, seconds: float, delay: float = 
                {"retransmits": end["sum_sent"].get("retransmits"), "delay_ms": delay})
 
 
+def _capacity_row(net: EmulatedNetwork, seconds: float) -> Row:
+    """TCP goodput with no rate limit: what this machine's CPU carries over the path, the
+    reference a rate is judged against where the CPU is slower than the rate (a VM under
+    software emulation)."""
+    net.set_link(*LINK, LinkSpec())
+    end = probes.iperf3(net, "h1", "h2", seconds=seconds)
+    return Row("capacity_mbit", 0.0, end["sum_received"]["bits_per_second"] / 1e6, 0.0, True)
+
+
 def path_drops(net: EmulatedNetwork) -> int:
     """Packets the delay path itself dropped so far on r1: the kernel's queue counters
     (queue full, no listener) and netem's qdisc drops."""
@@ -131,6 +139,7 @@ def run(config: FidelityConfig) -> tuple[list[Row], dict]:
     graph = topologies.build(TOPOLOGY)
     with EmulatedNetwork(graph, static_routes=True, backend=config.backend) as net:
         rows = [_rtt_row(net, d, config.pings) for d in config.delays_ms]
+        rows.append(_capacity_row(net, config.iperf_seconds))
         rows += [_rate_row(net, r, config.iperf_seconds, d) for d in (0, config.delayed_rate_ms)
                  for r in config.rates_mbit]
         with receive_buffers_up_to(LARGE_BUFFER):
@@ -167,8 +176,12 @@ def table(rows: list[Row], context: dict) -> list[str]:
                      f"{r.measured - r.requested:+9.2f} ms        {'yes' if r.ok else 'NO'}")
     lines.append("(ping prints RTTs of 10 ms and more to 0.1 ms, of 100 ms and more in whole "
                  "ms; the mean comes from its summary line, to the microsecond)")
+    capacity = next((r.measured for r in rows if r.kind == "capacity_mbit"), None)
     lines += ["", "bandwidth    one-way delay   measured iperf3 TCP goodput   error     "
               "within 10 %"]
+    if capacity is not None:
+        lines.append(f"{'no limit':>11}   {0:>7g} ms   {capacity:>14.2f} Mbit/s       (what "
+                     "the CPU carries)")
     for r in (r for r in rows if r.kind == "goodput_mbit"):
         err = 100 * (r.measured - r.requested) / r.requested
         lines.append(f"{r.requested:>6g} Mbit/s   {r.extra['delay_ms']:>7g} ms   "
@@ -198,6 +211,6 @@ def passed(rows: list[Row]) -> bool:
     return all(r.ok for r in core) and sustained(rows, "delay_path_pps") >= 100_000
 
 
-def save(rows: list[Row], context: dict, path: Path) -> None:
-    path.write_text(json.dumps({"context": context, "rows": [asdict(r) for r in rows]},
-                               indent=1))
+def figures(rows: list[Row], context: dict) -> dict:
+    """What the results directory keeps: how the links were emulated, and every row."""
+    return {"context": context, "rows": [asdict(r) for r in rows], "passed": passed(rows)}

@@ -24,7 +24,6 @@ is what ``topologies.zoo.CEILING`` holds.
 from __future__ import annotations
 
 import collections
-import json
 import os
 import time
 from pathlib import Path
@@ -223,7 +222,7 @@ def ceiling_of(rows: list[dict]) -> dict:
             "beyond": [r["graph"] for r in rows[first_out:] if r["runs"]]}
 
 
-def run(ladder: list[str] | None = None, out: Path | None = None) -> list[dict]:
+def run(ladder: list[str] | None = None) -> dict:
     ladder = ladder or LADDER
     rows = []
     for arch in ("permissionless", "registered"):
@@ -237,15 +236,9 @@ def run(ladder: list[str] | None = None, out: Path | None = None) -> list[dict]:
         print(f"{arch}: every graph up to {c['largest']} ({c['pops']} PoPs, {c['routers']} "
               f"routers) runs here; stopped by {c['stopped_by']}" +
               (f"; larger ones that still ran: {', '.join(c['beyond'])}" if c["beyond"] else ""))
-    result = {"machine": {"cores": os.cpu_count(), "memory_mb": rows[0]["mem_total_mb"],
-                          "kernel": os.uname().release},
-              "time": time.time(), "thresholds": {"cpu_headroom": CPU_HEADROOM,
-                                                  "late_p99_us": LATE_P99_US,
-                                                  "memory_headroom": MEMORY_HEADROOM,
-                                                  "sample_hosts": SAMPLE, "rest_s": REST_S},
-              "rows": rows, "ceiling": ceiling}
-    if out is not None:
-        out.mkdir(parents=True, exist_ok=True)
-        (out / "scale.json").write_text(json.dumps(result, indent=1))
-        print(f"figures in {out / 'scale.json'}")
-    return rows
+    return {"machine": {"cores": os.cpu_count(), "memory_mb": rows[0]["mem_total_mb"],
+                        "kernel": os.uname().release},
+            "thresholds": {"cpu_headroom": CPU_HEADROOM, "late_p99_us": LATE_P99_US,
+                           "memory_headroom": MEMORY_HEADROOM, "sample_hosts": SAMPLE,
+                           "rest_s": REST_S},
+            "rows": rows, "ceiling": ceiling}

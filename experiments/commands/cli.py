@@ -102,13 +102,16 @@ def cmd_clean(args) -> int:
 def cmd_fidelity(args) -> int:
     _need_root("splinterlab fidelity")
     from experiments.bench import fidelity
+    from experiments.bench.record import BenchConfig, recorded
 
-    config = fidelity.FidelityConfig(backend=args.backend)
-    rows, context = fidelity.run(config)
-    for line in fidelity.table(rows, context):
-        print(line)
-    if args.json:
-        fidelity.save(rows, context, Path(args.json))
+    config = BenchConfig(topo=fidelity.TOPOLOGY, backend=args.backend, name=args.name or "")
+    with recorded("fidelity", config, Path(args.out) if args.out else None) as (writer,
+                                                                              figures):
+        rows, context = fidelity.run(fidelity.FidelityConfig(backend=args.backend))
+        figures.update(fidelity.figures(rows, context))
+        writer.meta(delay_backend=context["delay_backend"])
+        for line in fidelity.table(rows, context):
+            print(line)
     return 0 if fidelity.passed(rows) else 1
 
 
@@ -187,9 +190,11 @@ def cmd_run(args) -> int:
         if experiment.emulated:
             experiment.check(graph)
             config = experiment.config(topo=topo, arch=args.arch, profile=args.profile,
-                                       seed=args.seed, backend=args.backend)
+                                       seed=args.seed, backend=args.backend,
+                                       name=args.name or "")
         else:
-            config = experiment.config(profile=args.profile, seed=args.seed)
+            config = experiment.config(profile=args.profile, seed=args.seed,
+                                       name=args.name or "")
         try:
             config.settings()
         except ValueError as e:
@@ -240,6 +245,7 @@ def cmd_study(args) -> int:
 
 
 def cmd_plot(args) -> int:
+    from experiments.bench.record import is_benchmark
     from experiments.comparisons import study
     from experiments.results import RESULTS_ROOT, ResultsError, find, load
 
@@ -252,8 +258,10 @@ def cmd_plot(args) -> int:
             if not os.access(directory, os.W_OK):
                 raise ResultsError(f"cannot write plots into {directory}: it belongs to "
                                    "someone else (copy it, or run as its owner)")
-            name = load(directory).meta["experiment"]
-            for path in _experiment(name).plot(directory):
+            meta = load(directory).meta
+            if is_benchmark(meta):
+                continue  # a benchmark's figures are tables, rendered into the README
+            for path in _experiment(meta["experiment"]).plot(directory):
                 print(path)
         for root in study.roots([Path(d) for d in args.dirs] or [RESULTS_ROOT]):
             for path in study.plot(root):
@@ -296,7 +304,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("fidelity", help="requested vs measured delay, bandwidth, packet rate")
     s.add_argument("--backend", default="auto", choices=["auto", "netem", "userspace"])
-    s.add_argument("--json", help="also write the measurements to this JSON file")
+    s.add_argument("--out", help="results root (default: results/)")
+    s.add_argument("--name", help="results directory name (default: the time)")
     s.set_defaults(func=cmd_fidelity)
 
     s = sub.add_parser("up", help="bring a network up and open the Mininet CLI")
@@ -334,6 +343,8 @@ def build_parser() -> argparse.ArgumentParser:
                         "iot also has burst (its gateway's bottleneck)")
     s.add_argument("--seed", type=int, default=1)
     s.add_argument("--out", help="results root (default: results/)")
+    s.add_argument("--name", help="results directory name under <out>/<experiment>/ (default: "
+                   "the time and topology)")
     s.add_argument("--backend", default="auto", choices=["auto", "netem", "userspace"])
     s.set_defaults(func=cmd_run)
 
@@ -360,8 +371,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("graphs", nargs="*", help="scale: zoo graph names to climb (default: a "
                    "ladder from 11 to 143 PoPs)")
     s.add_argument("--topo", default=topologies.DEFAULT)
-    s.add_argument("--out", type=Path, help="scale: write scale.json here")
-    s.add_argument("--arch", default="permissionless")
+    s.add_argument("--out", type=Path, help="results root (default: results/)")
+    s.add_argument("--name", help="results directory name (default: the time and topology)")
+    s.add_argument("--arch", default="all", help="bringup: one architecture, or all")
     s.add_argument("--repeat", type=int, default=3)
     s.set_defaults(func=cmd_bench)
     return p

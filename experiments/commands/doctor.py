@@ -20,6 +20,19 @@ from topologies import calibration, cleanup, delaypath
 from topologies.network import netem_available
 
 SETUP = "sudo make setup"
+REQUIREMENTS = Path(__file__).resolve().parents[2] / "scripts" / "requirements.txt"
+OPTIONAL = {"tcpdump"}  # only for looking at packets by hand
+
+
+def requirements(path: Path = REQUIREMENTS) -> dict[str, str]:
+    """Every command splinterlab runs -> the Debian package that has it (the table setup.sh
+    installs from)."""
+    out = {}
+    for line in path.read_text().splitlines():
+        if line.strip() and not line.startswith("#"):
+            package, *commands = line.split()
+            out.update((c, package) for c in commands if c != "-")
+    return out
 
 
 @dataclass(frozen=True)
@@ -135,26 +148,17 @@ def _leftovers() -> Check:
 def checks() -> list[Check]:
     root = os.geteuid() == 0
     mininet_ok = bool(shutil.which("mnexec"))
+    tools = [_tool(command, package, command not in OPTIONAL)
+             for command, package in requirements().items() if command != "mnexec"]
     return [
         Check("root", root, "yes" if root else "not root: run splinterlab with sudo"),
         Check("mininet", mininet_ok, "mnexec " + (shutil.which("mnexec") or "")
               if mininet_ok else _apt("mininet")),
-        _tool("brctl", "bridge-utils"),
         _frr(),
-        _tool("nft", "nftables"),
-        _tool("iptables", "iptables"),
-        _tool("conntrack", "conntrack"),
         _netem(),
         _nfqueue(),
         _python_packages(),
-        _tool("ping", "iputils-ping"),
-        _tool("iperf3", "iperf3"),
-        _tool("curl", "curl"),
-        _tool("dig", "dnsutils"),
-        _tool("dnsmasq", "dnsmasq-base"),
-        _tool("socat", "socat"),
-        _tool("openssl", "openssl"),
-        _tool("tcpdump", "tcpdump", required=False),
+        *tools,
         _low_latency(),
         _leftovers(),
     ]

@@ -14,7 +14,8 @@ must be admitted). One record per failure, as the host pairs saw it:
     {"arch", "failure": {"kind": "link"|"router"|"authority"|"partition", "target"},
      "pairs_total", "pairs_lost_new": [[src, dst], ...], "pairs_lost_existing": [...],
      "recovery_s", "timeline": [...], "repaired_s",
-     "predicted_lost_new", "predicted_lost_existing"}   (the graph model's answer)
+     "predicted_lost_new", "predicted_lost_existing"}   (the graph model's answer, or
+                                                        "as measured" where it is the same)
 
 Rounds run every half second until two in a row agree (after at least ``settle_s``, at most
 ``window_s``; an authority outage follows a fixed schedule past the admission TTL). Under
@@ -95,13 +96,29 @@ def failures(g: nx.Graph, s: dict, seed: int, arch: str) -> list[dict]:
     return out
 
 
-def predicted(g: nx.Graph, arch: str, failure: dict, fail_mode: str = "closed") -> dict:
+AS_MEASURED = "as measured"  # a model pair set equal to the measured one is stored once
+
+
+def predicted(g: nx.Graph, arch: str, failure: dict, fail_mode: str = "closed",
+              measured: dict | None = None) -> dict:
     """What the graph model says this failure costs (``experiments.model.reachability``):
-    recorded beside every measurement, and what the tests hold the measurement to."""
+    recorded beside every measurement (as ``AS_MEASURED`` where it is the measured set), and
+    what the tests hold the measurement to."""
     f = Failure.of(failure)
-    return {"predicted_lost_new": sorted(map(list, new_lost(g, f, arch, fail_mode))),
-            "predicted_lost_existing": sorted(map(list, existing_lost(
-                g, f, arch, after_ttl=True, fail_mode=fail_mode)))}
+    out = {}
+    for kind, pairs in (("new", new_lost(g, f, arch, fail_mode)),
+                        ("existing", existing_lost(g, f, arch, after_ttl=True,
+                                                   fail_mode=fail_mode))):
+        pairs = sorted(map(list, pairs))
+        same = measured is not None and measured[f"pairs_lost_{kind}"] == pairs
+        out[f"predicted_lost_{kind}"] = AS_MEASURED if same else pairs
+    return out
+
+
+def model_pairs(record: dict, kind: str) -> list[list[str]]:
+    """The model's pair set of a record, ``kind`` new or existing."""
+    pairs = record[f"predicted_lost_{kind}"]
+    return record[f"pairs_lost_{kind}"] if pairs == AS_MEASURED else pairs
 
 
 def timeout(g: nx.Graph, s: dict) -> float:
@@ -217,14 +234,15 @@ def measure(net, arch_obj, matrix: Matrix, arch: str, failure: dict, s: dict, lo
     if not wait_until(lambda: not matrix.round()[0], REPAIR_S, 0):
         unhealed(net, arch_obj, failure, matrix.round()[0])
     repaired = time.monotonic() - t1
-    return {"arch": arch, "failure": failure,
-            "pairs_total": len(matrix.nodes) * (len(matrix.nodes) - 1),
-            "pairs_lost_new": sorted(map(list, final)),
-            "pairs_lost_existing": sorted(map(list, timeline[-1]["lost_existing"])),
-            "recovery_s": recovery,
-            "timeline": [{"t": r["t"], "lost_new": len(r["lost_new"]),
-                          "lost_existing": len(r["lost_existing"])} for r in timeline],
-            "repaired_s": repaired, **predicted(net.graph, arch, failure)}
+    record = {"arch": arch, "failure": failure,
+              "pairs_total": len(matrix.nodes) * (len(matrix.nodes) - 1),
+              "pairs_lost_new": sorted(map(list, final)),
+              "pairs_lost_existing": sorted(map(list, timeline[-1]["lost_existing"])),
+              "recovery_s": recovery,
+              "timeline": [{"t": r["t"], "lost_new": len(r["lost_new"]),
+                            "lost_existing": len(r["lost_existing"])} for r in timeline],
+              "repaired_s": repaired}
+    return record | predicted(net.graph, arch, failure, measured=record)
 
 
 def run(config: BlastRadiusConfig, out: Path | None = None) -> Path:
@@ -259,8 +277,6 @@ def run(config: BlastRadiusConfig, out: Path | None = None) -> Path:
 
 # -- plots (read only the results directory) -----------------------------------------------
 def plot(directory: Path) -> list[Path]:
-    from topologies.draw import draw
-
     results = load(directory, NAME)
     records = results.summary["records"]
     archs = results.summary["archs"]
@@ -316,32 +332,79 @@ def plot(directory: Path) -> list[Path]:
         written += plotstyle.save(fig, directory, "blast_radius_authority_outage",
                                   "Reachability while the authority is down (fail-closed)")
 
+    return written + _plot_worst(directory, results, records, archs)
+
+
+# what each colour of the worst failures' drawing means, written once for nodes and legend
+LOST_ALL, LOST_SOME, LOST_NONE = "#d62728", "#ff9f1c", "#bbbbbb"
+ROUTER_UP, AUTHORITY, FAILED = "#9ecae1", "#b39ddb", "black"
+FAILED_LABELS = {"router": "the failed router", "link": "the two ends of the failed link",
+                 "authority": "the failed authority"}
+
+
+def _worst_colors(graph: nx.Graph, worst: dict) -> tuple[dict[str, str], dict[str, str]]:
+    """Node colours for one failure (routers alike, so that no role colour reads as a
+    loss), and the legend of those used: label -> colour."""
+    ends = users(graph)
+    lost = {n: 0 for n in ends}
+    for src, dst in worst["pairs_lost_new"]:
+        lost[src] += 1
+        lost[dst] += 1
+    everything = 2 * (len(ends) - 1)  # every pair a node is part of
+    colors = {n: LOST_ALL if c == everything else LOST_SOME if c else LOST_NONE
+              for n, c in lost.items()}
+    colors |= {n: ROUTER_UP for n in graph if is_router(graph, n)}
+    colors |= {n: AUTHORITY for n in graph if graph.nodes[n]["role"] == "authority"}
+    failed = [n for n in worst["failure"]["target"].split("-") if n in graph]
+    colors |= {n: FAILED for n in failed}
+    meaning = {"end node: lost every pair (cut off)": LOST_ALL,
+               "end node: lost some pairs": LOST_SOME, "end node: lost none": LOST_NONE,
+               "router, still up": ROUTER_UP,
+               FAILED_LABELS.get(worst["failure"]["kind"], "failed"): FAILED,
+               "authority site (not counted as a user)": AUTHORITY}
+    used = set(colors.values())
+    return colors, {label: c for label, c in meaning.items() if c in used and
+                    (c != FAILED or failed)}
+
+
+def _plot_worst(directory: Path, results, records: list[dict], archs: list[str]) -> list[Path]:
+    """Each design's worst single failure on the topology, coloured by what each node lost."""
+    from matplotlib.lines import Line2D
+    from matplotlib.patheffects import withStroke
+
+    from topologies.draw import draw, layout
+
     graph = results.topology()
     fig, axes = plotstyle.figure(len(archs), width=5.0, height=4.4)
+    legend: dict[str, str] = {}
     for ax, arch in zip(axes[0], archs, strict=True):
         worst = max((r for r in records if r["arch"] == arch),
                     key=lambda r: len(r["pairs_lost_new"]), default=None)
         if worst is None:
+            ax.set_axis_off()
             continue
-        ends = users(graph)
-        lost = {n: 0 for n in ends}
-        for src, dst in worst["pairs_lost_new"]:
-            lost[src] += 1
-            lost[dst] += 1
-        everything = 2 * (len(ends) - 1)  # every pair a node is part of
-        colors = {n: "#d62728" if c == everything else "#ff9f1c" if c else "#bbbbbb"
-                  for n, c in lost.items()}
+        colors, used = _worst_colors(graph, worst)
+        legend |= used
         target = worst["failure"]["target"]
-        for n in target.split("-"):
-            if n in graph:
-                colors[n] = "black"
-        colors.update({n: "#eeeeee" for n in graph if graph.nodes[n]["role"] == "authority"})
+        named = graph.nodes[target].get("label", target) if target in graph else target
         draw(graph, None, node_colors=colors, ax=ax, legend=False,
              title=f"{plotstyle.ARCH_LABELS[arch]}: worst failure, {worst['failure']['kind']} "
-                   f"{target}\n{len(worst['pairs_lost_new'])} of {worst['pairs_total']} "
-                   "pairs lost (red: cut off, orange: lost some, black: failed)")
-    written += plotstyle.save(fig, directory, "blast_radius_topology")
-    return written
+                   f"{target}{f' ({named})' if named != target else ''}\n"
+                   f"{len(worst['pairs_lost_new'])} of {worst['pairs_total']} host pairs can "
+                   "no longer connect")
+        pos = layout(graph)
+        for n in (n for n, c in colors.items() if c == FAILED):  # its name, on black
+            ax.text(*pos[n], graph.nodes[n].get("label", n), color="white", fontsize=6,
+                    ha="center", va="center",
+                    path_effects=[withStroke(linewidth=1.2, foreground="black")])
+    handles = [Line2D([], [], linestyle="", marker="o", markersize=8, markerfacecolor=c,
+                      markeredgecolor="#777777", markeredgewidth=0.5, label=label)
+               for label, c in legend.items()]
+    handles.append(Line2D([], [], color="#999999", linewidth=1.5,
+                          label="link (thicker: longer delay)"))
+    plotstyle.legend_below(fig, handles, ncol=min(3, len(handles)))
+    return plotstyle.save(fig, directory, "blast_radius_topology",
+                          "The worst single failure of each design: who lost what")
 
 
 EXPERIMENT = Experiment(

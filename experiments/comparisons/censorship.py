@@ -32,23 +32,29 @@ from __future__ import annotations
 
 import json
 import signal
+import statistics
 import subprocess
 import sys
 import time
 from pathlib import Path
 
-from experiments import plotstyle, subjects
+from experiments import subjects
+from experiments.comparisons import censorship_report as report
 from experiments.config import ExperimentConfig
 from experiments.interface import Experiment
-from experiments.probing.probes import LineProbers
-from experiments.results import RunWriter, load
+from experiments.probing.probes import LineProbers, Sample, UdpStream, cut_time, ping
+from experiments.results import GzipCsv, RunWriter
 from experiments.subjects import Subjects
 from topologies.addressing import FOREIGN
 from topologies.graph import hosts
+from topologies.polling import wait_until
 
 NAME = "censorship"
-PROFILES = {"quick": {"timeout": 1.5, "repetitions": 1},
-            "full": {"timeout": 2.0, "repetitions": 3}}
+# timings: how often each action's time to effect is measured (undone and taken again)
+PROFILES = {"quick": {"timeout": 1.5, "repetitions": 1, "timings": 5},
+            "full": {"timeout": 2.0, "repetitions": 3, "timings": 10}}
+STREAMS = "streams.csv.gz"  # every timed stream, datagram by datagram, for whoever doubts one
+STREAM_HEADER = ["arch", "repetition", "action", "timing", "issued", "seq", "sent", "received"]
 ACTIONS = ("person", "destination", "name", "region", "country")
 TECHNIQUES = ("foreign_resolver", "tunnel_abroad", "relay_at_home", "address_change",
               "reregistration", "borrowed_identity")
@@ -179,11 +185,12 @@ class Controls:
         return {dst for src, dst in self.arch_obj.censor.records() if src in addresses}
 
 
-def time_to_effect(net, services, operator: Controls, action: str) -> float | None:
-    """Seconds from the command to the first datagram of a targeted flow that never arrived
-    (for a lying resolver: to its first lie)."""
-    from experiments.probing import probes
-
+def timed_cut(net, services, operator: Controls, action: str) -> tuple[float, list[Sample]]:
+    """Take ``action`` once while the affected user's targeted flow runs: returns when the
+    command was issued and the flow's samples, for ``probes.cut_time`` (the command to the
+    last datagram that arrived, for good). A one-way stream of a datagram a millisecond to
+    the targeted site; for a lying resolver, a query every 2 ms, a lie counting as nothing
+    arrived."""
     who = operator.who
     if action == "name" and operator.arch == "permissionless":
         poll = net.popen(who.user, [sys.executable, "-m", "experiments.probing.prober", "dns-poll",
@@ -196,17 +203,40 @@ def time_to_effect(net, services, operator: Controls, action: str) -> float | No
         poll.send_signal(signal.SIGINT)
         answers = json.loads(poll.communicate(timeout=15)[0])
         truth = set(services.records[who.named_site])
-        lie = next((sent for sent, got in answers if sent >= issued and got is not None
-                    and not set(got) <= truth), None)
-        return None if lie is None else lie - issued
-    src = affected(who, action)
-    dst = services.owner(target_site(who, action))
-    stream = probes.UdpStream(net, src, dst, interval=0.001, port=9200)
+        return issued, [Sample(k, sent, 1000 * (got_at - sent), got_at)
+                        if got is not None and set(got) <= truth else Sample(k, sent, None)
+                        for k, (sent, got, got_at) in enumerate(answers, 1)]
+    stream = UdpStream(net, affected(who, action), services.owner(target_site(who, action)),
+                       interval=0.001, port=9200)
     time.sleep(0.5)
     issued = time.time()
     operator.act(action)
     time.sleep(0.5)
-    return probes.cut_time(stream.stop(), issued)
+    return issued, stream.stop()
+
+
+def flowing_again(net, services, operator: Controls, action: str) -> bool:
+    """After an undo, the targeted flow works again (bounded wait), so that the next timing
+    starts from traffic that flows."""
+    who = operator.who
+    src, dst = affected(who, action), services.owner(target_site(who, action))
+    return bool(wait_until(lambda: ping(net, src, dst, timeout=0.5).ok, 10, 0.1))
+
+
+def time_to_effect(net, services, operator: Controls, action: str, timings: int,
+                   keep) -> list[float | None]:
+    """``timings`` measurements of the action's time to effect, in seconds (None: not
+    measured, the flow did not stop for good or was not flowing before the command); the
+    action is in force afterwards. ``keep(timing, issued, samples)`` stores each stream."""
+    effects = []
+    for timing in range(timings):
+        if timing:
+            operator.undo(action)
+            flowing_again(net, services, operator, action)
+        issued, samples = timed_cut(net, services, operator, action)
+        keep(timing, issued, samples)
+        effects.append(cut_time(samples, issued))
+    return effects
 
 
 def evade(net, services, operator: Controls, action: str, technique: str) -> bool | None:
@@ -261,14 +291,22 @@ def evade(net, services, operator: Controls, action: str, technique: str) -> boo
 
 
 def run_action(net, services, operator: Controls, matrix: WebMatrix, action: str, arch: str,
-               rep: int, log) -> dict:
+               rep: int, log, streams, timings: int) -> dict:
     host = affected(operator.who, action)
     before = matrix.round()
     for (src, dst), answer in before.items():
         log.row(arch=arch, repetition=rep, action=action, phase="before", src=src, dst=dst,
                 ok=int(answer["ok"]), label=answer["label"] or "")
     records = operator.records(host, operator.started)
-    effect = time_to_effect(net, services, operator, action)
+
+    def keep(timing: int, issued: float, samples: list[Sample]) -> None:
+        streams.rows([{"arch": arch, "repetition": rep, "action": action, "timing": timing,
+                       "issued": f"{issued:.6f}", "seq": x.seq, "sent": f"{x.sent:.6f}",
+                       "received": "" if x.received is None else f"{x.received:.6f}"}
+                      for x in samples])
+
+    effects = time_to_effect(net, services, operator, action, timings, keep)
+    measured = [1000 * e for e in effects if e is not None]
     after = matrix.round()
     records |= operator.records(host, operator.started)
     essential = operator.essential_sites | set(operator.essential_nodes)
@@ -295,7 +333,8 @@ def run_action(net, services, operator: Controls, matrix: WebMatrix, action: str
     attribution = len(contacted & records) / len(contacted) if contacted else None
     operator.undo(action)
     return {"arch": arch, "repetition": rep, "action": action, "host": host,
-            "time_to_effect_ms": None if effect is None else 1000 * effect,
+            "time_to_effect_ms": statistics.median(measured) if measured else None,
+            "time_to_effect_runs_ms": [None if e is None else 1000 * e for e in effects],
             "precision": stopped_t / total_t if total_t else None,
             "collateral": stopped_n / total_n if total_n else None,
             "targeted_flows": total_t, "other_flows": total_n, "evasion": evasions,
@@ -315,12 +354,13 @@ def run(config: CensorshipConfig, out: Path | None = None) -> Path:
     writer.topology(graph)
     writer.subjects(who)
     log = writer.csv("flows", HEADER)
+    streams = GzipCsv(writer.dir / STREAMS, STREAM_HEADER)
     records: list[dict] = []
     summary = {"archs": list(archs(config.arch)), "actions": list(ACTIONS),
                "techniques": list(TECHNIQUES), "records": records}
     def final() -> dict:
-        summary["table"] = table(summary)
-        (writer.dir / "summary.md").write_text(markdown(summary))
+        summary["table"] = report.table(summary)
+        (writer.dir / "summary.md").write_text(report.markdown(summary))
         return summary
 
     steps = len(summary["archs"]) * s["repetitions"] * len(ACTIONS)
@@ -335,128 +375,10 @@ def run(config: CensorshipConfig, out: Path | None = None) -> Path:
                         for action in ACTIONS:
                             progress.step(f"{arch}: {action}")
                             records.append(run_action(net, services, operator, matrix,
-                                                      action, arch, rep, log))
+                                                      action, arch, rep, log, streams,
+                                                      s["timings"]))
                             writer.results(summary)
     return writer.dir
-
-
-def _mean(values):
-    values = [v for v in values if v is not None]
-    return sum(values) / len(values) if values else None
-
-
-def table(summary: dict) -> list[dict]:
-    """One row per architecture and action, averaged over repetitions."""
-    rows = []
-    for arch in summary["archs"]:
-        for action in summary["actions"]:
-            recs = [r for r in summary["records"] if r["arch"] == arch and r["action"] == action]
-            if not recs:
-                continue
-            evasion = {}
-            for t in summary["techniques"]:
-                vals = [r["evasion"][t] for r in recs if r["evasion"][t] is not None]
-                evasion[t] = sum(vals) / len(vals) if vals else None
-            rows.append({"arch": arch, "action": action,
-                         "time_to_effect_ms": _mean(r["time_to_effect_ms"] for r in recs),
-                         "precision": _mean(r["precision"] for r in recs),
-                         "collateral": _mean(r["collateral"] for r in recs),
-                         "evasion": evasion,
-                         "attribution": _mean(r["attribution"] for r in recs)})
-    return rows
-
-
-def _fmt(value, kind: str) -> str:
-    if value is None:
-        return "n/a"
-    if kind == "ms":
-        return f"{value:.0f} ms"
-    return f"{100 * value:.0f} %"
-
-
-def markdown(summary: dict) -> str:
-    head = ("| architecture | action | time to effect | precision | collateral | "
-            + " | ".join(f"evasion: {t.replace('_', ' ')}" for t in summary["techniques"])
-            + " | attribution |")
-    lines = [head, "|" + "---|" * (6 + len(summary["techniques"]))]
-    for row in summary.get("table") or table(summary):
-        cells = [row["arch"], row["action"], _fmt(row["time_to_effect_ms"], "ms"),
-                 _fmt(row["precision"], "%"), _fmt(row["collateral"], "%"),
-                 *(("works" if v == 1 else "fails" if v == 0 else _fmt(v, "%"))
-                   if v is not None else "n/a" for v in row["evasion"].values()),
-                 _fmt(row["attribution"], "%")]
-        lines.append("| " + " | ".join(cells) + " |")
-    for r in summary["records"]:
-        blames = r.get("borrowed_identity_blames")
-        if blames:
-            lines.append(f"\nBorrowed identity ({r['arch']}, repetition {r['repetition']}): "
-                         f"{blames['person_who_acted']} acted with the card of "
-                         f"{blames['card_owner']}; the admission log names "
-                         f"{', '.join(blames['log_names']) or 'nobody'}.")
-    return "\n".join(lines) + "\n"
-
-
-# -- plots (read only the results directory) -----------------------------------------------
-def plot(directory: Path) -> list[Path]:
-    import matplotlib.colors as mcolors
-
-    results = load(directory, NAME)
-    summary = results.summary
-    rows = summary.get("table") or table(summary)
-    archs = summary["archs"]
-    columns = ["precision", "collateral", *summary["techniques"], "attribution",
-               "time to effect"]
-    power = mcolors.LinearSegmentedColormap.from_list("power", ["#f7f7f7", "#7b1f1f"])
-    harm = mcolors.LinearSegmentedColormap.from_list("harm", ["#f7f7f7", "#1f4e7b"])
-
-    def cell(row, column) -> tuple[str, tuple | None]:
-        """Text and colour of one cell; the colour says how much it favours the censor
-        (collateral, in blue: how much it hurts bystanders)."""
-        if row is None:
-            return "", None
-        if column == "time to effect":
-            v = row["time_to_effect_ms"]
-            return ("n/a", None) if v is None else (f"{v:.0f} ms",
-                                                    power(max(0.0, 1 - v / 1000)))
-        if column in summary["techniques"]:
-            v = row["evasion"][column]
-            if v is None:
-                return "n/a", None
-            return ("works" if v == 1 else "fails" if v == 0 else f"{100 * v:.0f}%"), \
-                power(1 - v)
-        v = row[column]
-        if v is None:
-            return "n/a", None
-        if column == "collateral":  # saturates at 25 %: any collateral should show
-            return f"{100 * v:.0f}%", harm(min(1.0, 4 * v))
-        return f"{100 * v:.0f}%", power(v)
-
-    fig, axes = plotstyle.figure(len(archs), width=5.8, height=3.7)
-    for ax, arch in zip(axes[0], archs, strict=True):
-        image = []
-        for i, action in enumerate(summary["actions"]):
-            row = next((r for r in rows if r["arch"] == arch and r["action"] == action), None)
-            line = []
-            for j, column in enumerate(columns):
-                text, color = cell(row, column)
-                color = color or (1, 1, 1, 1)
-                line.append(color)
-                dark = 0.299 * color[0] + 0.587 * color[1] + 0.114 * color[2] < 0.5
-                ax.text(j, i, text, ha="center", va="center", fontsize=6.5,
-                        color="white" if dark else "black")
-            image.append(line)
-        ax.imshow(image, aspect="auto")
-        ax.set_xticks(range(len(columns)), [c if c in ("precision", "collateral",
-                                                       "attribution", "time to effect")
-                                            else "evasion: " + c.replace("_", " ")
-                                            for c in columns],
-                      rotation=40, ha="right", fontsize=7)
-        ax.set_yticks(range(len(summary["actions"])), summary["actions"])
-        ax.set_title(plotstyle.ARCH_LABELS[arch])
-        ax.grid(False)
-    return plotstyle.save(fig, directory, "censorship_heatmap",
-                          "Censorship capability per action (red: favours the censor; "
-                          "blue: bystanders hit)")
 
 
 EXPERIMENT = Experiment(
@@ -464,4 +386,4 @@ EXPERIMENT = Experiment(
     question=(
         "How fast, how precisely and how inescapably each design cuts off a person, a "
         "site, a name, a region or the country"),
-    config=CensorshipConfig, run=run, plot=plot, check=check)
+    config=CensorshipConfig, run=run, plot=report.plot, check=check)

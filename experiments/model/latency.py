@@ -3,14 +3,19 @@
 A first packet under registered access waits while its gateway asks the authority: the
 round trip between the gateway's router and the authority site along the path routing takes
 (OSPF with costs from link delay: the lowest-delay path), plus what the gateway and the
-authority spend on it (``processing_ms``, a constant measured on this machine by ``bench
-access``; about 0.4 ms here, all of it Python). A flow between two hosts asks at both ends'
-gateways, one after the other. Once admitted, a flow costs nothing more.
+authority spend on it (``processing_ms``: the first-connection overhead less the round trip,
+as the newest ``bench access`` result measured it, this machine's own under ``results/`` or
+else the published one). A flow between two hosts asks at both ends' gateways, one after the
+other. Once admitted, a flow costs nothing more.
 
 The same functions give distances for the planet-sized graphs no machine can emulate.
 """
 
 from __future__ import annotations
+
+import functools
+import json
+from pathlib import Path
 
 import networkx as nx
 
@@ -18,7 +23,27 @@ from experiments.model.reachability import gateway_of
 from topologies.graph import attachment, authority_site
 from topologies.routes import path_weight
 
-PROCESSING_MS = 0.43  # bench access, isp, 2026-11-30: first-connection overhead minus RTT
+PROJECT = Path(__file__).resolve().parent.parent.parent
+ACCESS = "bench-access/*/results.json"
+SEARCHED = (PROJECT / "results", PROJECT / "docs" / "results")
+
+
+@functools.cache
+def processing() -> tuple[float, str]:
+    """(milliseconds, the results file they come from): the newest ``bench access`` result's
+    processing, the first-connection overhead less the gateway-authority round trip."""
+    found = []
+    for root in SEARCHED:
+        for path in root.glob(f"**/{ACCESS}"):
+            meta = json.loads((path.parent / "meta.json").read_text())
+            figures = json.loads(path.read_text())
+            if meta.get("status") == "complete" and "processing_ms" in figures:
+                found.append((meta.get("end", 0), round(figures["processing_ms"], 2), path))
+    if not found:
+        raise FileNotFoundError("no bench access result to take the processing time from "
+                                "(docs/results/bench-access/ is part of the repository)")
+    _, ms, path = max(found)
+    return ms, str(path.relative_to(PROJECT))
 
 
 def one_way_ms(g: nx.Graph, a: str, b: str) -> float:
@@ -33,9 +58,10 @@ def gateway_authority_rtt_ms(g: nx.Graph, host: str, authority: str | None = Non
 
 
 def first_connection_overhead_ms(g: nx.Graph, src: str, dst: str,
-                                 processing_ms: float = PROCESSING_MS,
+                                 processing_ms: float | None = None,
                                  authority: str | None = None) -> float:
     """How much longer the first connection from ``src`` to ``dst`` takes under registered
     access than under permissionless IP (0 when neither end has a gateway)."""
-    return sum(gateway_authority_rtt_ms(g, end, authority) + processing_ms
+    cost = processing()[0] if processing_ms is None else processing_ms
+    return sum(gateway_authority_rtt_ms(g, end, authority) + cost
                for end in (src, dst) if gateway_of(g, end) is not None)

@@ -3,9 +3,10 @@
 Every city of the world backbone (``world``) is the gateway of its users. Routing takes the
 lowest-delay path through any node (OSPF with costs from link delay, healed after every
 failure). Admission works as in ``latency``: a first connection waits for one round trip from
-the gateway to its authority site plus ``PROCESSING_MS``. Authority sites are cities; a city
-asks the site nearest to it (or, by ``jurisdiction``, its own region's). A flow between two
-cities needs both gateways to admit it, as in ``reachability``. Where cities tie (as central,
+the gateway to its authority site plus the processing ``bench access`` measured. Authority
+sites are cities; a city asks the site nearest to it (or, by ``jurisdiction``, its own
+region's). A flow between two cities needs both gateways to admit it, as in
+``reachability``. Where cities tie (as central,
 as the greedy's pick), the first in node order wins, so the same graph gives the same answer.
 
 Counts are of unordered pairs of distinct cities. After a failure a pair can still start a
@@ -27,7 +28,7 @@ from dataclasses import dataclass
 import networkx as nx
 import numpy as np
 
-from experiments.model.latency import PROCESSING_MS
+from experiments.model.latency import processing
 from experiments.model.world import cities as world_cities
 
 PLACEMENTS = ("global", "continent", "country")
@@ -41,10 +42,10 @@ class Planet:
     g: nx.Graph
     cities: list
     ms: np.ndarray
-    processing_ms: float = PROCESSING_MS
+    processing_ms: float
 
     @classmethod
-    def of(cls, g: nx.Graph, processing_ms: float = PROCESSING_MS) -> Planet:
+    def of(cls, g: nx.Graph, processing_ms: float | None = None) -> Planet:
         """Shares of pairs lost count from a whole network: ``g`` must be connected."""
         if not nx.is_connected(g):
             raise ValueError("the graph is not connected: keep its largest component")
@@ -56,7 +57,7 @@ class Planet:
                                                                    weight="delay_ms").items():
                 if other in index:
                     ms[i, index[other]] = d
-        return cls(g, cities, ms, processing_ms)
+        return cls(g, cities, ms, processing()[0] if processing_ms is None else processing_ms)
 
     def index(self, nodes) -> np.ndarray:
         where = {c: i for i, c in enumerate(self.cities)}

@@ -16,7 +16,7 @@ JSON list of tasks, {"site", "resolver", "control"} (DNS lookup, TCP connect, HT
 run at once, and one JSON line answers with {"ok", "label", "contacted"} per task.
 
 ``dns-poll RESOLVER NAME INTERVAL``: asks RESOLVER for NAME every INTERVAL seconds until
-stopped; prints [sent, answers or null] per query.
+stopped; prints [sent, answers or null, received] per query.
 
 ``udp-send DESTINATION PORT INTERVAL`` and ``udp-sink PORT``: a one-way stream of sequenced
 datagrams (seq, send time); the sink prints [seq, sent, received] for each one it got. One-way
@@ -243,7 +243,7 @@ def dns_poll(resolver: str, name: str, interval: float) -> list:
             answers = resolve(name, resolver, timeout=max(interval, 0.5))
         except OSError:
             answers = None
-        out.append([sent, answers])
+        out.append([sent, answers, time.time()])
         time.sleep(max(0.0, sent + interval - time.time()))
     return out
 

@@ -87,8 +87,9 @@ def pingall(net, nodes: list[str] | None = None, parallel: int = 16,
 @dataclass(frozen=True)
 class Sample:
     seq: int
-    sent: float              # wall-clock send time, s
-    rtt_ms: float | None     # None: no reply
+    sent: float              # wall-clock send time, s (a lost datagram's is reconstructed)
+    rtt_ms: float | None     # None: no reply (a one-way stream: the one-way delay)
+    received: float | None = None  # wall-clock arrival at the far end, where it is recorded
 
 
 class PingStream:
@@ -165,19 +166,35 @@ class UdpStream:
             return []
         first = min(got)
         t0 = got[first][0] - (first - 1) * self.interval  # lost datagrams keep the pace
-        return [Sample(seq, got[seq][0] if seq in got else t0 + (seq - 1) * self.interval,
-                       (got[seq][1] - got[seq][0]) * 1000 if seq in got else None)
+        return [Sample(seq, got[seq][0], (got[seq][1] - got[seq][0]) * 1000, got[seq][1])
+                if seq in got else Sample(seq, t0 + (seq - 1) * self.interval, None)
                 for seq in range(1, last + 1)]
 
 
-def cut_time(samples: list[Sample], issued: float) -> float | None:
-    """Seconds from ``issued`` to the first datagram that did not arrive, provided nothing
-    sent later arrived either (None if traffic never stopped)."""
-    after = [s for s in samples if s.sent >= issued]
-    lost = [s for s in after if s.rtt_ms is None]
-    if not lost or any(s.rtt_ms is not None for s in after if s.sent > lost[0].sent):
+def cut_time(samples: list[Sample], issued: float, tail: int = 20) -> float | None:
+    """Seconds from ``issued`` (the command) to the arrival of the last datagram that arrived,
+    provided the stream stopped for good: the ``tail`` or more datagrams sent after it in
+    sequence never arrived. None if traffic never stopped, or had already stopped before the
+    command (nothing then to attribute to it).
+
+    By sequence and arrival, never by send time: a sender that stalls and catches up (both
+    cores busy with a policy push) sends late but in order, and a chokepoint far down the
+    path gets no credit for datagrams that were already past it: they arrive, and count."""
+    arrived = [s for s in samples if s.received is not None]
+    if not arrived:
         return None
-    return lost[0].sent - issued
+    last_seq = max(s.seq for s in arrived)
+    if sum(s.seq > last_seq for s in samples) < tail:
+        return None
+    last = max(s.received for s in arrived)
+    return None if last < issued else last - issued
+
+
+def one_way_ms(samples: list[Sample]) -> float | None:
+    """The median one-way delay of what arrived: how long a datagram already on its way keeps
+    arriving after a cut upstream."""
+    delays = sorted(s.rtt_ms for s in samples if s.rtt_ms is not None)
+    return delays[len(delays) // 2] if delays else None
 
 
 def recovery_time(samples: list[Sample], failed_at: float) -> float | None:
