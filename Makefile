@@ -2,7 +2,7 @@
 # Both install what is missing first (Debian packages, .venv); see scripts/setup.sh.
 BIN := .venv/bin
 
-.PHONY: setup demo test lint bench fidelity clean vmtest
+.PHONY: setup demo test lint bench fidelity clean vmtest distrotest results
 
 setup:
 	@scripts/setup.sh
@@ -34,3 +34,9 @@ clean: setup
 
 vmtest: setup
 	@scripts/vmtest.sh
+
+distrotest: setup
+	@scripts/distrotest.sh
+
+results: setup
+	$(BIN)/splinterlab results

@@ -12,7 +12,9 @@ election delay); end-node lines are passive and announced as stub networks.
 
 from __future__ import annotations
 
+import functools
 import json
+import subprocess
 import time
 from dataclasses import dataclass
 from ipaddress import IPv4Network
@@ -107,6 +109,14 @@ def frr_configs(g: nx.Graph, plan: AddressPlan, router: str, settings: OspfSetti
     return configs
 
 
+@functools.cache
+def bfdd_takes_control_socket() -> bool:
+    """FRR 8's bfdd has a control socket of its own (``--bfdctl``, placed per router here);
+    FRR 10's has none and refuses the option."""
+    shown = subprocess.run([f"{FRR}/bfdd", "--help"], capture_output=True, text=True)
+    return "--bfdctl" in shown.stdout + shown.stderr
+
+
 def has_mgmtd() -> bool:
     """FRR 9 and newer have a management daemon that zebra and the others report to (over
     sockets in the vty directory); without it zebra 10 logs a failed send per interface
@@ -120,7 +130,8 @@ def daemons(router: str, workdir: str, names: list[str]) -> list[Daemon]:
     out = []
     for name in (["mgmtd"] if has_mgmtd() else []) + names:
         config = [] if name == "mgmtd" else ["-f", f"{workdir}/{name}.conf"]
-        extra = ["--bfdctl", f"{workdir}/bfdd.sock"] if name == "bfdd" else []
+        extra = ["--bfdctl", f"{workdir}/bfdd.sock"] if name == "bfdd" and \
+            bfdd_takes_control_socket() else []
         out.append(Daemon(router, name, [
             f"{FRR}/{name}", "-d", *config, "-i", f"{workdir}/{name}.pid", "-z",
             f"{workdir}/zserv.api", "--vty_socket", workdir, "-u", "frr", "-g", "frr", "-P", "0",

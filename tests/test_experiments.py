@@ -34,8 +34,7 @@ def test_blast_radius_is_what_the_graph_model_predicts_under_both_designs(tmp_pa
             ("registered", "link"), ("registered", "authority")} <= kinds
     for record in summary["records"]:
         model = blast_radius.predicted(g, record["arch"], record["failure"])
-        for kind in ("new", "existing"):  # what was recorded is the model's answer
-            assert blast_radius.model_pairs(record, kind) == model[f"predicted_lost_{kind}"]
+        for kind in ("new", "existing"):
             measured = {tuple(p) for p in record[f"pairs_lost_{kind}"]}
             predicted = {tuple(p) for p in model[f"predicted_lost_{kind}"]}
             assert measured == predicted, (record["arch"], record["failure"], kind,

@@ -10,7 +10,7 @@ import json
 
 import pytest
 
-from experiments.comparisons import iot
+from experiments.comparisons import iot, iot_report
 from protocols.registered.gateway import answer_bucket
 
 
@@ -44,15 +44,18 @@ def test_the_projection_scales_the_largest_measured_step_and_leaves_out_unseen_t
     assert p["measured_devices"] == 1000 and p["decisions_per_cpu_s"] == 5000.0
     assert p["not_projected"] == [3600000]
     by_ttl = p["eras"]["2020"]["by_ttl"]
+    counted = 11.7e9  # IoT Analytics, end of 2020: each series as its source gives it
     assert list(by_ttl) == ["1000"]
-    assert by_ttl["1000"]["decisions_per_s"] == pytest.approx(12e9 * 0.1)
-    assert by_ttl["1000"]["authority_cores"] == pytest.approx(12e9 * 0.1 / 5000)
-    assert by_ttl["1000"]["log_tb_per_day"] == pytest.approx(12e9 * 1000 / 1e12)
-    assert by_ttl["1000"]["gateway_grants"] == pytest.approx(12e9)
-    assert p["eras"]["2030"]["beyond_measured"] == pytest.approx(125e9 / 1000)
+    assert by_ttl["1000"]["decisions_per_s"] == pytest.approx(counted * 0.1)
+    assert by_ttl["1000"]["authority_cores"] == pytest.approx(counted * 0.1 / 5000)
+    assert by_ttl["1000"]["log_tb_per_day"] == pytest.approx(counted * 1000 / 1e12)
+    assert by_ttl["1000"]["gateway_grants"] == pytest.approx(counted)
+    assert p["eras"]["2030-high"]["beyond_measured"] == pytest.approx(125e9 / 1000)
+    assert "IHS Markit" in p["eras"]["2030-high"]["label"]
+    assert "IoT Analytics" in p["eras"]["2020"]["label"]
     assert iot.projection([_step(100, 3600000, 0.0, observed=0)]) is None
     said = iot.support(p)
-    assert "1,000 measured devices" in said and "12 billion devices is 12,000,000 times" in said
+    assert "1,000 measured devices" in said and "11.7 billion devices is 11,700,000 times" in said
     assert "TTLs of 3600 s outlast the window" in said
 
 
@@ -65,11 +68,11 @@ def test_the_plots_name_every_file_they_write_and_tell_every_ttl_apart(tmp_path)
     sample = Path(__file__).resolve().parent.parent / "docs/results/iot/20261130-175623-isp"
     directory = tmp_path / sample.name
     shutil.copytree(sample, directory, ignore=shutil.ignore_patterns("*.png", "*.svg"))
-    written = iot.plot(directory)
+    written = iot_report.plot(directory)
     assert {p.name for p in written} == {f"iot_{name}.{ext}" for name in (
         "scaling", "load", "projection") for ext in ("png", "svg")}
     assert set(written) == set(directory.glob("*.png")) | set(directory.glob("*.svg"))
-    lines = iot._lines(json.loads((directory / "results.json").read_text())["steps"])
+    lines = iot_report._lines(json.loads((directory / "results.json").read_text())["steps"])
     assert len({(s["color"], s["marker"]) for s in lines.values()}) == len(lines) == 4
 
 
@@ -89,9 +92,18 @@ def test_every_device_speaks_from_its_own_address_and_is_admitted_as_itself(tmp_
     # the first datagram waits for a question to the authority, which a permissionless one
     # does not ask
     assert registered["first_p50_ms"] > rows["permissionless"]["first_p50_ms"]
-    assert registered["decisions_first"] >= 300 and registered["log_bytes_steady"] > 0
-    assert registered["answer_p50_ms"] > 0 and registered["grants_max"] > 0
-    assert registered["gateway_cpu_share"] > 0  # it asked 300 questions
+    assert registered["decisions_first"] >= 300
+    # one 37-byte journal record per decision of the steady window (the two counters are
+    # read a moment apart: a batch may fall between)
+    assert registered["log_bytes_steady"] == pytest.approx(
+        37 * registered["decisions_steady"], rel=0.02, abs=37 * 3)
+    # an answer cannot come back faster than the round trip to the authority
+    from experiments.model.latency import gateway_authority_rtt_ms
+    from topologies import graph as graphs
+
+    rtt = gateway_authority_rtt_ms(graphs.load(directory / "topology.json"), summary["farm"])
+    assert registered["answer_p50_ms"] >= 0.9 * rtt, (registered["answer_p50_ms"], rtt)
+    assert 0 < registered["grants_max"] <= 300
     (admissions,) = directory.glob("records/registered-*/admissions.csv")
     block = ipaddress.IPv4Network("198.18.64.0/18")
     with open(admissions, newline="") as f:
@@ -101,4 +113,4 @@ def test_every_device_speaks_from_its_own_address_and_is_admitted_as_itself(tmp_
     for src, national_id in devices:
         k = int(ipaddress.IPv4Address(src)) - int(block[0])
         assert national_id == f"DEV-{summary['farm']}-{k}"
-    assert {p.name for p in iot.plot(directory)} >= {"iot_scaling.png", "iot_projection.png"}
+    assert {p.name for p in iot_report.plot(directory)} >= {"iot_scaling.png", "iot_projection.png"}

@@ -60,8 +60,11 @@ def test_the_run_records_how_its_delay_was_emulated(ring):
     facts = ring.describe()
     assert facts["delay_backend"] in ("netem", "userspace")
     cal = facts["calibration"]
-    assert cal["backend"] == facts["delay_backend"] and cal["cost_us"] >= 0
+    assert cal["backend"] == facts["delay_backend"]
     assert cal["delayed_rtt_ms"] > cal["base_rtt_ms"] + 3.6
+    # the cost taken off every link is what the calibration's own pings say
+    excess_us = (cal["delayed_rtt_ms"] - cal["base_rtt_ms"] - 2 * cal["delay_ms"]) / 2 * 1000
+    assert cal["cost_us"] == pytest.approx(max(0.0, excess_us), abs=0.1)
     if facts["delay_backend"] == "userspace":
         path = facts["delay_path"]
         assert path["packets"] > 0 and path["overruns"] == 0

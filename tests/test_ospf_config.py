@@ -41,13 +41,35 @@ def test_fast_hellos_and_bfd():
     assert "bfdd" not in configs()
 
 
-def test_each_daemon_gets_its_own_paths():
+@pytest.fixture
+def frr8(monkeypatch):
+    monkeypatch.setattr(ospf, "has_mgmtd", lambda: False)
+    monkeypatch.setattr(ospf, "bfdd_takes_control_socket", lambda: True)
+
+
+@pytest.fixture
+def frr10(monkeypatch):
+    monkeypatch.setattr(ospf, "has_mgmtd", lambda: True)
+    monkeypatch.setattr(ospf, "bfdd_takes_control_socket", lambda: False)
+
+
+def test_each_daemon_gets_its_own_paths(frr8):
     zebra, ospfd = ospf.daemons("a1", "/w/a1", ["zebra", "ospfd"])
     assert zebra.argv[:2] == ["/usr/lib/frr/zebra", "-d"]
     assert "-f" in ospfd.argv and ospfd.argv[ospfd.argv.index("-f") + 1] == "/w/a1/ospfd.conf"
     assert str(ospfd.pidfile) == "/w/a1/ospfd.pid"
     (bfdd,) = ospf.daemons("a1", "/w/a1", ["bfdd"])
     assert bfdd.argv[-2:] == ["--bfdctl", "/w/a1/bfdd.sock"]
+
+
+def test_frr_10_gets_its_management_daemon_first_and_no_bfd_control_socket(frr10):
+    """FRR 10: mgmtd before zebra (zebra reports to it), with no config file of its own; bfdd
+    has no --bfdctl (it refuses the option)."""
+    mgmtd, zebra, bfdd = ospf.daemons("a1", "/w/a1", ["zebra", "bfdd"])
+    assert (mgmtd.name, zebra.name) == ("mgmtd", "zebra")
+    assert "-f" not in mgmtd.argv and "--vty_socket" in mgmtd.argv
+    assert mgmtd.argv[mgmtd.argv.index("--vty_socket") + 1] == "/w/a1"
+    assert "--bfdctl" not in bfdd.argv
 
 
 @pytest.mark.parametrize("kwargs, words", [

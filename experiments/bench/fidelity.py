@@ -61,6 +61,11 @@ def rtt_tolerance(requested_rtt_ms: float) -> float:
 
 def _rtt_row(net: EmulatedNetwork, delay: float, pings: int) -> Row:
     net.set_link(*LINK, LinkSpec(delay_ms=delay))
+    return measured_rtt_row(net, delay, pings)
+
+
+def measured_rtt_row(net: EmulatedNetwork, delay: float, pings: int) -> Row:
+    """The path as it is now, judged against ``delay`` each way on the reshaped link."""
     probes.ping(net, "h1", "h2", count=3, interval=0.02)  # warm up: ARP, caches
     series = probes.ping_series(net, "h1", "h2", pings, interval=0.02)
     rtts = series.rtts_ms

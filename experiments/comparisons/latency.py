@@ -29,12 +29,13 @@ from concurrent.futures import ThreadPoolExecutor
 from ipaddress import IPv4Address
 from pathlib import Path
 
-from experiments import plotstyle, subjects
+from experiments import subjects
+from experiments.comparisons import latency_report as report
 from experiments.config import ExperimentConfig
 from experiments.interface import Experiment
 from experiments.model import latency as latency_model
 from experiments.model.latency import first_connection_overhead_ms
-from experiments.results import Results, RunWriter, load
+from experiments.results import Results, RunWriter
 from topologies.graph import attachment, authority_site, hosts, site_owner
 from topologies.graph import load as load_graph
 
@@ -322,104 +323,9 @@ def _values(rows: list[dict], arch: str, **match) -> list[float]:
             all(r[k] == str(v) for k, v in match.items())]
 
 
-# -- plots (read only the results directory) -----------------------------------------------
-def plot(directory: Path) -> list[Path]:
-    results = load(directory, NAME)
-    rows = results.rows("probes")
-    archs = results.summary["archs"]
-    runs = len({r["repetition"] for r in rows if r["phase"] == "baseline"})
-    written = []
-
-    def values(arch, **match):
-        return _values(rows, arch, **match)
-
-    fig, axes = plotstyle.figure(3, width=3.6)
-    panels = [("ping", "ping RTT (ms)"), ("connect", "TCP connect (ms)"),
-              ("fetch", "HTTP fetch of a small page (ms)")]
-    for ax, (kind, label) in zip(axes[0], panels, strict=True):
-        for arch in archs:
-            plotstyle.cdf(ax, values(arch, phase="baseline", kind=kind, cold=0), arch)
-            plotstyle.cdf(ax, values(arch, phase="baseline", kind=kind, cold=1), arch,
-                          label=f"{plotstyle.ARCH_LABELS[arch]}, first "
-                                f"{'echo' if kind == 'ping' else 'connection'}",
-                          linestyle="--", linewidth=0.9)
-        ax.set_xlabel(label)
-    axes[0][0].legend(loc="lower right", fontsize=6)
-    axes[0][1].legend(loc="lower right", fontsize=6)
-    written += plotstyle.save(fig, directory, "latency_cdfs",
-                              f"Latency on {results.meta['scenario']['topo']}, "
-                              f"{'one run' if runs == 1 else f'{runs} runs'} of each "
-                              "architecture")
-
-    fig, axes = plotstyle.figure(2, width=4.2)
-    ax = axes[0][0]
-    loads = results.summary.get("load", {})
-    for arch in archs:
-        points = sorted((int(k), v) for k, v in loads.get(arch, {}).items() if v)
-        if not points:
-            continue
-        xs = [p[0] for p in points]
-        if arch == "permissionless":  # no authority: the same at every load
-            rates = sorted(int(k) for k in loads.get("registered", {}) or {"0": 0})
-            xs, points = rates, [points[0]] * len(rates)
-        ax.plot(xs, [p[1]["median"] for p in points], "o-", color=plotstyle.ARCH_COLORS[arch],
-                label=plotstyle.ARCH_LABELS[arch])
-        ax.fill_between(xs, [p[1]["median"] for p in points], [p[1]["p90"] for p in points],
-                        color=plotstyle.ARCH_COLORS[arch], alpha=0.15)
-    for rate, gen in results.summary.get("load_generator", {}).items():
-        # only shortfalls are marked: the low rates sit too close together for a label each
-        if gen.get("sent") and gen["answered"] < gen["sent"] and \
-                loads.get("registered", {}).get(rate):
-            ax.annotate(f"{100 * gen['answered'] / gen['sent']:.0f}% answered",
-                        (int(rate), loads["registered"][rate]["median"]),
-                        textcoords="offset points", xytext=(0, -12), ha="center", fontsize=6)
-    ax.set_xlabel("authority load offered by a synthetic gateway (requests/s)\n"
-                  "every request answered unless marked")
-    ax.set_ylabel("TCP connect, first connection (ms)\nmedian, shading to p90")
-    ax.legend(fontsize=7)
-    ax = axes[0][1]
-    placements = results.summary.get("placement", [])
-    for label, marker in (("near", "o"), ("far", "s")):
-        pts = [p for p in placements if p["placement"] == label and p["overhead_ms"] is not
-               None]
-        ax.scatter([p["gateway_authority_rtt_ms"] for p in pts], [p["overhead_ms"] for p in pts],
-                   marker=marker, color=plotstyle.ARCH_COLORS["registered"],
-                   label=f"authority {label}")
-    if placements:
-        top = max(p["gateway_authority_rtt_ms"] or 0 for p in placements) * 1.1
-        ax.plot([0, top], [0, top], color="grey", linewidth=0.8, label="overhead = RTT")
-        ax.plot([0, top], [0.5, top + 0.5], color="grey", linestyle=":", linewidth=0.8,
-                label="RTT + 0.5 ms")
-    ax.set_xlabel("host's gateway <-> authority RTT (ms)")
-    ax.set_ylabel("first-connection overhead over\npermissionless, per host (ms)")
-    ax.legend(fontsize=7)
-    written += plotstyle.save(fig, directory, "latency_load_distance",
-                              "What the authority's load and distance cost a first connection")
-
-    fig, axes = plotstyle.figure(1, width=4.6)
-    ax = axes[0][0]
-    ttl = results.summary.get("ttl", {})
-    for arch in archs:
-        points = sorted((int(k), v) for k, v in ttl.get(arch, {}).items() if k != "any" and v)
-        if arch == "permissionless" and ttl.get(arch, {}).get("any"):
-            xs = sorted(int(k) for k in ttl.get("registered", {}) if k != "any") or [1000]
-            ax.plot([x / 1000 for x in xs], [ttl[arch]["any"]["mean"]] * len(xs), "--",
-                    color=plotstyle.ARCH_COLORS[arch], label=plotstyle.ARCH_LABELS[arch])
-        elif points:
-            ax.plot([p[0] / 1000 for p in points], [p[1]["mean"] for p in points], "o-",
-                    color=plotstyle.ARCH_COLORS[arch], label=plotstyle.ARCH_LABELS[arch])
-    ax.set_xscale("log")
-    ax.set_xlabel("admission TTL (s)")
-    ax.set_ylabel("mean TCP connect time (ms)")
-    ax.legend(fontsize=7)
-    written += plotstyle.save(fig, directory, "latency_ttl",
-                              "Longer grants: fewer connections wait for the authority")
-    return written
-
-
 EXPERIMENT = Experiment(
     name=NAME,
     question=(
         "What admission adds to a ping, a new connection and a small web fetch, against "
         "TTL, load and the authority's placement"),
-    config=LatencyConfig, run=run, plot=plot, check=check)
+    config=LatencyConfig, run=run, plot=report.plot, check=check)

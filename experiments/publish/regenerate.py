@@ -42,19 +42,25 @@ class Step:
     argv: tuple[str, ...]  # a splinterlab command, given --out (and --name) by ``command``
     minutes: float         # how long it took when last measured here: the progress estimate
     named: bool = True     # takes --name (a study names its directories after its graphs)
+    dirname: str = ""      # its directory's name, if not the step's
 
     def command(self, staging: Path) -> list[str]:
-        if self.name == "vmtest":
-            return ["bash", str(PROJECT / "scripts" / "vmtest.sh")]
-        name = ["--name", self.name.split("/")[-1]] if self.named else []
+        if self.name in SCRIPTS:
+            return ["bash", str(PROJECT / "scripts" / SCRIPTS[self.name])]
+        if self.name == "tests":  # the README's test command's suite, recorded as a result
+            return [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
+                    f"--junitxml={staging / 'tests' / 'junit.xml'}"]
+        name = ["--name", self.dirname or self.name] if self.named else []
         out = staging / "study" if self.argv[0] == "study" else staging
         return [sys.executable, "-m", "experiments.commands.cli", *self.argv, "--out", str(out),
                 *name]
 
 
-# The README's samples, in the order they are made. Names are directories under each
-# experiment's own (latency/isp/, bench-access/isp/, ...).
+# The README's samples, in the order they are made: bench access first, since the graph model
+# of the later steps takes its processing time from the newest bench access result. Results go
+# to <experiment>/<dirname or name>/ (latency/isp/, bench-access/isp/, ...).
 STEPS = (
+    Step("access", ("bench", "access", "--topo", "isp"), 4, dirname="isp"),
     Step("isp", ("run", "all", "--topo", "isp"), 7),
     Step("zoo_Abilene", ("run", "all", "--topo", "zoo:Abilene"), 7),
     Step("zoo_sndlib_polska", ("run", "all", "--topo", "zoo:sndlib/polska"), 7),
@@ -62,14 +68,16 @@ STEPS = (
     Step("full", ("run", "iot", "--profile", "full"), 35),
     Step("burst", ("run", "iot", "--profile", "burst"), 5),
     Step("world", ("run", "planet", "--profile", "full"), 1),
-    Step("bringup", ("bench", "bringup", "--topo", "isp"), 2),
-    Step("recovery", ("bench", "recovery", "--topo", "isp"), 4),
-    Step("admission", ("bench", "admission"), 2),
-    Step("access", ("bench", "access", "--topo", "isp"), 4),
+    Step("bringup", ("bench", "bringup", "--topo", "isp"), 2, dirname="isp"),
+    Step("recovery", ("bench", "recovery", "--topo", "isp"), 4, dirname="isp"),
+    Step("admission", ("bench", "admission"), 2, dirname="local"),
     Step("ladder", ("bench", "scale"), 12),
     Step("userspace", ("fidelity", "--backend", "userspace"), 3),
     Step("vmtest", (), 15),
+    Step("trixie", (), 9),
+    Step("tests", (), 18),
 )
+SCRIPTS = {"vmtest": "vmtest.sh", "trixie": "distrotest.sh"}  # steps that are make targets
 
 
 def _git(*argv: str) -> str:
@@ -120,13 +128,17 @@ def foreign(root: Path, commit: str) -> list[str]:
 
 def run_step(step: Step, staging: Path, commit: str) -> float:
     started = time.monotonic()
-    env = {**os.environ, "VMTEST_OUT": str(staging / "vmtest")}
+    env = {**os.environ, "VMTEST_OUT": str(staging / "vmtest"),
+           "DISTRO_OUT": str(staging / "distro-trixie")}
+    (staging / "tests").mkdir(exist_ok=True)
     done = subprocess.run(step.command(staging), cwd=PROJECT, env=env)
     if done.returncode != 0:
         raise RegenerateError(f"step {step.name} failed (exit status {done.returncode}); "
                               "fix it and run make results again: finished steps are kept")
     if step.name == "vmtest":
         _adopt_vm_fidelity(staging)
+    if step.name == "tests":
+        _record_tests(staging / "tests", commit, time.monotonic() - started)
     if _git("rev-parse", "HEAD") != commit or _git("status", "--porcelain"):
         raise RegenerateError(f"the tree changed while step {step.name} ran; its results are "
                               "not of one commit")
@@ -145,6 +157,19 @@ def _adopt_vm_fidelity(staging: Path) -> None:
     shutil.copy(vm / "summary.md", target / "vmcheck.md")
     shutil.copy(vm / "steps.txt", target / "vm-steps.txt")
     shutil.rmtree(vm)
+
+
+def _record_tests(directory: Path, commit: str, seconds: float) -> None:
+    """The test suite as a result: how many tests, of which kinds, and how long it took."""
+    import xml.etree.ElementTree as ElementTree
+
+    suite = ElementTree.parse(directory / "junit.xml").getroot().find("testsuite")
+    counts = {k: int(suite.get(k, 0)) for k in ("tests", "failures", "errors", "skipped")}
+    (directory / "results.json").write_text(json.dumps({**counts, "seconds": round(seconds)}))
+    (directory / "meta.json").write_text(json.dumps(
+        {"experiment": "tests", "git_commit": commit, "status": "complete",
+         "end": time.time(), "command": "python -m pytest (what make test runs)"}, indent=1))
+    (directory / "junit.xml").unlink()
 
 
 def _thin(staging: Path) -> None:
