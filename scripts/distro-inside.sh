@@ -10,14 +10,7 @@ cd "$(dirname "$0")/.."
 mkdir -p "$out"
 : > "$out/steps.txt"
 
-step() {  # step NAME COMMAND...
-    local name=$1 start rc
-    shift
-    start=$(date +%s)
-    "$@" > "$out/$name.txt" 2>&1
-    rc=$?
-    echo "$name $rc $(( $(date +%s) - start ))" >> "$out/steps.txt"
-}
+source scripts/steps.sh
 
 step setup make setup
 step doctor .venv/bin/splinterlab doctor

@@ -8,14 +8,7 @@ cd "$(dirname "$0")/.."
 export PATH="$PWD/.venv/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 : > "$out/steps.txt"
 
-step() {  # step NAME COMMAND...
-    local name=$1 start rc
-    shift
-    start=$(date +%s)
-    "$@" > "$out/$name.txt" 2>&1
-    rc=$?
-    echo "$name $rc $(( $(date +%s) - start ))" >> "$out/steps.txt"
-}
+source scripts/steps.sh
 
 step doctor splinterlab doctor
 # precise-timing assertions hold on real hardware, not under TCG: fidelity checks delays here

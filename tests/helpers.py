@@ -2,11 +2,29 @@
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import json
+from collections.abc import Iterator
 from pathlib import Path
 
 from topologies.polling import wait_until
+
+
+@contextlib.contextmanager
+def registered_network(ttl_ms: int, graph=None) -> Iterator[tuple]:
+    """A registered-access network on ``graph`` (isp by default), every host registered:
+    (network, services, architecture), torn down afterwards."""
+    import topologies
+    from protocols.registered.architecture import Registered
+    from protocols.services import Services
+    from topologies.network import EmulatedNetwork
+
+    with EmulatedNetwork(graph or topologies.build("isp"), static_routes=False) as net:
+        services = Services(net).start()
+        arch = Registered(ttl_ms=ttl_ms)
+        arch.start(net, services)
+        yield net, services, arch
 
 
 def run_and_expect(check, timeout: float, interval: float = 0.1):

@@ -27,7 +27,7 @@ def policy():
 
 
 def out(gateway, src, dst, proto=6, dport=80):
-    return FlowRequest(gateway, src, dst, proto, dport, False)
+    return FlowRequest(gateway, src, dst, proto, 40000, dport, False)
 
 
 def test_a_registered_host_is_granted_with_the_ttl(policy):
@@ -64,7 +64,7 @@ def test_a_shut_down_region_reaches_only_its_essential_services(policy):
 
 
 def test_inbound_flows_are_decided_for_the_local_host(policy):
-    inbound = FlowRequest(1, NEWS, H1, 6, 22, True)
+    inbound = FlowRequest(1, NEWS, H1, 6, 40000, 22, True)
     assert admit(inbound, policy) == (Reason.OK, 1, 5000)
     policy.revoked.add(1)
     assert admit(inbound, policy).reason == Reason.REVOKED

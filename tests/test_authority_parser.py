@@ -36,7 +36,8 @@ def authority(tmp_path_factory):
 def valid(request_id: int = 1, key: bytes = KEY, sender: int = GW, **kw) -> bytes:
     session, counter = SENDER.next(sender)
     return codec.encode(Type.FLOW_REQUEST, sender, session, counter,
-                        (request_id, 0xC6130102, 0xCB00710A, 6, 0, 80), codec.Key(key), **kw)
+                        (request_id, 0xC6130102, 0xCB00710A, 6, 0, 40000, 80, 0, bytes(16)),
+                        codec.Key(key), **kw)
 
 
 def rejected(auth: Authority, data: bytes) -> str:
@@ -79,7 +80,7 @@ def test_forged_replayed_stale_and_unknown_senders(authority):
     # a gateway may not send what only the authority sends
     session, counter = SENDER.next(GW)
     grant = codec.encode(Type.GRANT, GW, session, counter,
-                         (1, 0, 1, 2, 6, 0, 80, 0, 1, 1), codec.Key(KEY))
+                         (1, 0, 1, 2, 6, 0, 40000, 80, 0, 1, 1), codec.Key(KEY))
     assert rejected(authority, grant) == "unexpected type"
 
 
@@ -88,7 +89,8 @@ def test_still_deciding_after_all_that(authority):
     (reply,) = authority.handle(valid(11), rows)
     body = codec.body(Type.GRANT, reply)
     assert body[0] == 11 and body[2:5] == (0xC6130102, 0xCB00710A, 6)  # names the flow
-    assert body[7] == Reason.OK
+    assert body[6:8] == (40000, 80)  # both its ports
+    assert body[8] == Reason.OK
     assert rows and rows[0].identity == 1  # logged, with the identity
     assert time.time() - rows[0].time < 5
 

@@ -8,7 +8,6 @@ import json
 import signal
 import subprocess
 import sys
-import time
 
 import pytest
 from helpers import run_and_expect
@@ -52,8 +51,8 @@ def test_ctrl_c_keeps_what_was_measured_and_leaves_nothing(tmp_path):
         files = list(tmp_path.glob("latency/*/probes.csv"))
         return len(files[0].read_text().splitlines()) - 1 if files else 0
 
-    try:
-        assert run_and_expect(lambda: measured() > 50, timeout=120, interval=0.5)
+    try:  # interrupted at its first probes, long before its end, however loaded the machine
+        assert run_and_expect(lambda: measured() > 0, timeout=120, interval=0.2)
     finally:  # a failed wait must not leave the run going behind the next test
         proc.send_signal(signal.SIGINT)
         _, err = proc.communicate(timeout=120)
@@ -63,6 +62,7 @@ def test_ctrl_c_keeps_what_was_measured_and_leaves_nothing(tmp_path):
     meta = json.loads((directory / "meta.json").read_text())
     assert meta["status"] == "interrupted" and meta["end"] >= meta["start"]
     assert json.loads((directory / "results.json").read_text())["baseline"]
-    assert measured() > 50
-    time.sleep(0.5)
-    assert cleanup.leftovers() == []
+    assert measured() > 0
+    # a process forked in the very moment of the sweep can outlive it by a moment (seen once
+    # on a loaded machine): it must be gone within seconds, not stay
+    assert run_and_expect(lambda: cleanup.leftovers() == [], timeout=5), cleanup.leftovers()

@@ -11,8 +11,8 @@ import time
 
 import pytest
 
-from protocols.registered import gateway
-from protocols.registered.gateway import Gateway, Pending
+from protocols.registered.gateway import Gateway
+from protocols.registered.gateway_flows import Pending, element
 
 TTL_MS = 6000
 
@@ -42,7 +42,6 @@ class Verdicts:
 
 def _gateway(monkeypatch, start: bool = True) -> Gateway:
     """A gateway's state without its sockets, queue or kernel table."""
-    monkeypatch.setattr(gateway, "_run_all", lambda commands: None)  # conntrack -D
     gw = Gateway.__new__(Gateway)
     gw.nft, gw.queue = HeldNft(), Verdicts()
     gw.nft_lock, gw.changes_queued = threading.RLock(), threading.Event()
@@ -55,8 +54,8 @@ def _gateway(monkeypatch, start: bool = True) -> Gateway:
     return gw
 
 
-def _flow(k: int) -> tuple[int, int, int, int]:
-    return (0xC6120000 + k, 0xC6130001, 1, 0)  # 198.18.0.k -> 198.19.0.1, ICMP
+def _flow(k: int) -> tuple[int, int, int, int, int]:
+    return (0xC6120000 + k, 0xC6130001, 1, 7, 0)  # 198.18.0.k -> 198.19.0.1, an echo
 
 
 def _settled(gw: Gateway) -> None:
@@ -102,7 +101,7 @@ def test_a_flush_reaches_the_kernel_after_every_grant_queued_before_it(monkeypat
                      if "delete element" in c and "timeout" not in c]
     assert len(added) == len(flows) and max(added) < withdrawal
     withdrawn = gw.nft.commands[withdrawal]
-    assert all(gateway.element(f, "grants").split("{ ", 1)[1] in withdrawn for f in flows)
+    assert all(element(f, "grants").split("{ ", 1)[1] in withdrawn for f in flows)
     assert not gw.grants and not gw.element_changes
 
 

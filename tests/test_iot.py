@@ -11,7 +11,7 @@ import json
 import pytest
 
 from experiments.comparisons import iot, iot_report
-from protocols.registered.gateway import answer_bucket
+from protocols.registered.gateway_flows import answer_bucket
 
 
 def test_ask_to_answer_percentiles_come_from_the_gateway_buckets():
@@ -65,7 +65,7 @@ def test_the_plots_name_every_file_they_write_and_tell_every_ttl_apart(tmp_path)
     import shutil
     from pathlib import Path
 
-    sample = Path(__file__).resolve().parent.parent / "docs/results/iot/20261130-175623-isp"
+    sample = Path(__file__).resolve().parent.parent / "docs/results/iot/burst"
     directory = tmp_path / sample.name
     shutil.copytree(sample, directory, ignore=shutil.ignore_patterns("*.png", "*.svg"))
     written = iot_report.plot(directory)
@@ -93,10 +93,12 @@ def test_every_device_speaks_from_its_own_address_and_is_admitted_as_itself(tmp_
     # does not ask
     assert registered["first_p50_ms"] > rows["permissionless"]["first_p50_ms"]
     assert registered["decisions_first"] >= 300
-    # one 37-byte journal record per decision of the steady window (the two counters are
-    # read a moment apart: a batch may fall between)
+    # one journal record per decision of the steady window (the two counters are read a
+    # moment apart: a batch may fall between)
+    from protocols.registered.journal import RECORD_SIZE
+
     assert registered["log_bytes_steady"] == pytest.approx(
-        37 * registered["decisions_steady"], rel=0.02, abs=37 * 3)
+        RECORD_SIZE * registered["decisions_steady"], rel=0.02, abs=RECORD_SIZE * 3)
     # an answer cannot come back faster than the round trip to the authority
     from experiments.model.latency import gateway_authority_rtt_ms
     from topologies import graph as graphs

@@ -20,7 +20,7 @@ CARDS = [issue("NID-1", "Ada Okafor"), issue("NID-2", "Bela Moreau")]
 
 
 def row(src: int, identity: int | None = 1) -> AdmissionRow:
-    return AdmissionRow(time.time(), 1, identity, src, 20, 6, 443, False, False, True, 0)
+    return AdmissionRow(time.time(), 1, identity, src, 20, 6, 40000, 443, False, False, True, 0)
 
 
 @pytest.fixture

@@ -46,18 +46,19 @@ BODY = {
         lambda r, why, i: (wire.EnrolAck(request_id=r, reason=why, identity=i), (r, why, i)),
         u32, reason, u32),
     Type.FLOW_REQUEST: st.builds(
-        lambda r, s, d, p, f, port: (
-            wire.FlowRequest(request_id=r, src=s, dst=d, proto=p, flags=f, dport=port),
-            (r, n(s), n(d), p, f, port)),
-        u32, ip, ip, st.integers(0, 255), st.integers(0, 3), u16),
+        lambda r, s, d, p, f, sp, port, dev, token: (
+            wire.FlowRequest(request_id=r, src=s, dst=d, proto=p, flags=f, sport=sp,
+                             dport=port, device=dev, token=token),
+            (r, n(s), n(d), p, f, sp, port, dev, token)),
+        u32, ip, ip, st.integers(0, 255), st.integers(0, 3), u16, u16, u32, b16),
     Type.GRANT: st.builds(
-        lambda r, ses, s, d, p, f, port, why, ttl, i: (
+        lambda r, ses, s, d, p, f, sp, port, why, ttl, i: (
             wire.Decision(request_id=r, gateway_session=ses, src=s, dst=d, proto=p, flags=f,
-                          dport=port, reason=why, ttl_ms=ttl, identity=i),
-            (r, ses, n(s), n(d), p, f, port, why, ttl, i)),
-        u32, u64, ip, ip, st.integers(0, 255), st.integers(0, 3), u16, reason, u32, u32),
+                          sport=sp, dport=port, reason=why, ttl_ms=ttl, identity=i),
+            (r, ses, n(s), n(d), p, f, sp, port, why, ttl, i)),
+        u32, u64, ip, ip, st.integers(0, 255), st.integers(0, 3), u16, u16, reason, u32, u32),
     Type.POLICY_ACK: st.builds(lambda s: (wire.Applied(seq=s), (s,)), u32),
-    Type.KEEPALIVE: st.builds(lambda c: (wire.Keepalive(counter=c), (c,)), u32),
+    Type.KEEPALIVE: st.builds(lambda c: (wire.Applied(seq=c), (c,)), u32),
     Type.SYNC: st.builds(lambda s: (wire.Applied(seq=s), (s,)), u32),
 }
 ITEMS = st.lists(st.tuples(ip, st.integers(0, 32), u32), max_size=8)
@@ -94,11 +95,12 @@ def test_policy_with_items_agrees(seq, action, flags, part, parts, items):
 
 
 def test_flow_request_exact_bytes():
-    data = codec.encode(Type.FLOW_REQUEST, 3, 1, 2, (7, 0xC6130102, 0xCB00710A, 6, 0, 80), KEY,
-                        timestamp=3)
+    data = codec.encode(Type.FLOW_REQUEST, 3, 1, 2, (7, 0xC6130102, 0xCB00710A, 6, 0, 40000,
+                                                     80, 9, b"t" * 16), KEY, timestamp=3)
     assert data[:-32].hex() == ("534c0205" "00000003" "0000000000000001" "00000002"
-                                "0000000000000003" "0010" "0000"
-                                "00000007" "c6130102" "cb00710a" "06" "00" "0050")
+                                "0000000000000003" "0026" "0000"
+                                "00000007" "c6130102" "cb00710a" "06" "00" "9c40" "0050"
+                                "00000009" + "74" * 16)
 
 
 def test_open_message_checks_sender_hmac_time_session_and_counter():

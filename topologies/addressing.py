@@ -46,6 +46,10 @@ FOREIGN = (IPv4Network("192.0.2.0/24"), IPv4Network("198.51.100.0/24"), FOREIGN_
 LINE_PREFIX = 29
 
 
+def int_of(net: IPv4Network) -> int:
+    return int(net.network_address)
+
+
 @dataclass(frozen=True)
 class Interface:
     node: str
@@ -82,6 +86,13 @@ class AddressPlan:
     def line(self, end: str) -> IPv4Network:
         (intf,) = self.interfaces_of(end)
         return intf.address.network
+
+    def infrastructure(self, g: nx.Graph) -> list[IPv4Network]:
+        """The national control plane's addresses: every router's (links, loopbacks, its
+        address on each end-node line), no host's destination under registered access."""
+        lines = sorted({IPv4Network(self.gateway(e)) for e in end_nodes(g)
+                        if not is_foreign(g, e)}, key=int_of)
+        return [NATIONAL_LINKS, NATIONAL_LOOPBACKS, *lines]
 
     def own_prefixes(self, end: str) -> list[IPv4Network]:
         """What an end node may send from: its line, and a farm's device block."""

@@ -33,10 +33,13 @@ import networkx as nx
 
 from . import addressing, calibration, cleanup, reach, shaping, source_validation
 from .delaypath import DelayPath, DelayPathError, Queue, hold_low_latency
+from .diagnosis import Diagnosis
+from .errors import NetworkError
+from .faults import Faults
 from .graph import LinkSpec, hosts, is_router, natural_key
+from .private import write_private
 from .runstate import MARKER, RunState
 
-LINK_MODES = ("carrier", "silent")
 HOST_UID_BASE = 20000
 PRIVATE = Path("/run/splinterlab")  # where a host sees its private directory
 _STOP_SIGNALS = {signal.SIGINT, signal.SIGTERM, signal.SIGHUP}
@@ -59,13 +62,6 @@ def _end_shell(node) -> None:
         shell.wait(timeout=5)
     node.shell = None
 
-
-def _chain(intf: str) -> str:
-    return "cut_" + intf.replace("-", "_")
-
-
-class NetworkError(RuntimeError):
-    """The network could not be built or changed; the message is one sentence with a fix."""
 
 
 @cache
@@ -118,7 +114,7 @@ class Daemon:
         return self.process.pid if self.process else None
 
 
-class EmulatedNetwork:
+class EmulatedNetwork(Faults, Diagnosis):
     """Bring a graph up (``with EmulatedNetwork(g, static_routes=True) as net:``), act on it,
     tear it down. ``static_routes`` has no default: precomputed kernel routes would silently
     outrank any routing protocol started later."""
@@ -284,10 +280,7 @@ class EmulatedNetwork:
         if node not in self.users:
             return str(source)
         name = name or source.name
-        target = self.private_dir(node) / name
-        target.write_bytes(source.read_bytes())
-        os.chown(target, self.users[node], self.users[node])
-        os.chmod(target, 0o600)
+        write_private(self.private_dir(node) / name, source.read_bytes(), self.users[node])
         return str(PRIVATE / name)
 
     def listening(self, node: str, port: int, udp: bool = False) -> bool:
@@ -386,161 +379,12 @@ class EmulatedNetwork:
                           privileged=True)
         self._apply_shaping([a, b])
 
-    # -- failures --------------------------------------------------------------------------
-    def _link_ends(self, a: str, b: str) -> tuple[str, str]:
-        if not self.graph.has_edge(a, b):
-            raise NetworkError(f"there is no link {a}-{b} in this topology")
-        return self.plan.intf(a, b).name, self.plan.intf(b, a).name
-
-    def link_down(self, a: str, b: str, mode: str = "carrier") -> None:
-        """Cut a link. ``carrier``: both interfaces go down, as when a cable is pulled, and
-        the routers see it at once. ``silent``: frames vanish but the interfaces stay up, as
-        when a box in between fails; only hello or BFD timeouts reveal it."""
-        if mode not in LINK_MODES:
-            raise NetworkError(f"link mode must be one of {', '.join(LINK_MODES)}")
-        for node, intf in zip((a, b), self._link_ends(a, b), strict=True):
-            if mode == "carrier":
-                self.exec(node, "ip", "link", "set", intf, "down", privileged=True)
-            else:
-                self.exec(node, "nft", "-f", "-", privileged=True, input=(
-                    f"table netdev splinter_cut {{ chain {_chain(intf)} {{ type filter hook "
-                    f'ingress device "{intf}" priority -500; policy drop; }}; }}'))
-        self.down_links[tuple(sorted((a, b)))] = mode
-
-    def link_up(self, a: str, b: str) -> None:
-        mode = self.down_links.pop(tuple(sorted((a, b))), None)
-        for node, intf in zip((a, b), self._link_ends(a, b), strict=True):
-            if mode == "silent":
-                self.exec(node, "nft", "-f", "-", check=False, privileged=True,
-                          input=f"delete chain netdev splinter_cut {_chain(intf)}")
-            elif node not in self.crashed:
-                self.exec(node, "ip", "link", "set", intf, "up", privileged=True)
-        self._restore_static_routes([a, b])
-
-    def crash(self, router: str) -> None:
-        """A router dies: its daemons are killed and its interfaces go down."""
-        if router not in self.graph or not is_router(self.graph, router):
-            raise NetworkError(f"{router} is not a router of this topology")
-        for daemon in self.daemons:
-            if daemon.node == router:
-                self._kill(daemon)
-        for intf in self.plan.interfaces_of(router):
-            self.exec(router, "ip", "link", "set", intf.name, "down")
-        self.crashed.add(router)
-
-    def restore(self, router: str) -> None:
-        """Power the router back on: interfaces up (except links still cut), daemons restarted."""
-        self.crashed.discard(router)
-        for intf in self.plan.interfaces_of(router):
-            if self.down_links.get(tuple(sorted((router, intf.peer)))) != "carrier":
-                self.exec(router, "ip", "link", "set", intf.name, "up")
-        self._restore_static_routes([router, *self.graph.neighbors(router)])
-        for daemon in self.daemons:
-            if daemon.node == router:
-                self.start_daemon(daemon)
-
-    def _route_devices(self, farms) -> None:
-        """A farm's device block: local in the farm (every address of it is the farm's own,
-        without one entry each), routed to the farm's line address by its router."""
-        for farm in farms:
-            block = self.plan.devices[farm]
-            self.exec(farm, "ip", "route", "replace", "local", str(block), "dev", "lo",
-                      privileged=True)
-            self.exec(self.plan.interfaces_of(farm)[0].peer, "ip", "route", "replace",
-                      str(block), "via", self.address(farm), check=False)
-
-    def _restore_static_routes(self, nodes) -> None:
-        """The kernel drops routes through an interface that went down; put them back. End
-        nodes always have a static default route, device blocks their route; routers only
-        without a routing protocol (which puts its own routes back)."""
-        self._route_devices([f for f in self.plan.devices
-                             if f in nodes or self.plan.interfaces_of(f)[0].peer in nodes])
-        for node in nodes:
-            if is_router(self.graph, node):
-                if not self.static_routes:
-                    continue
-                routes = self[node].params.get("routes", [])
-                self.exec(node, "ip", "-batch", "-", check=False, input="".join(
-                    f"route replace {p} via {nh}\n" for p, nh in routes))
-            else:
-                self.exec(node, "ip", "route", "replace", "default", "via",
-                          str(self.plan.gateway(node)), check=False, privileged=True)
-
-    def readdress(self, end: str, address: str | None = None) -> str:
-        """Move an end node to another address of its own line, as when an ISP hands out a new
-        lease; ``address=None`` picks the next spare. Returns the new address."""
-        (intf,) = self.plan.interfaces_of(end)
-        line = intf.address.network
-        spares = [str(a) for a in line.hosts() if a != self.plan.gateway(end)]
-        current = self.address(end)
-        target = address or next(a for a in spares if a != current)
-        if target not in spares:
-            raise NetworkError(f"{target} is not a free address of {end}'s line {line}")
-        self.exec(end, "ip", "-batch", "-", privileged=True, input=(
-            f"addr flush dev {intf.name}\naddr add {target}/{line.prefixlen} dev {intf.name}\n"
-            f"route replace default via {self.plan.gateway(end)}\n"))
-        if target == str(intf.address.ip):
-            self.moved.pop(end, None)
-        else:
-            self.moved[end] = target
-        return target
-
     # -- facts -----------------------------------------------------------------------------
     def address(self, node: str) -> str:
         return self.moved.get(node) or str(self.plan.address(node))
 
     def end_nodes(self) -> Iterator[str]:
         return (n for n in sorted(self.graph, key=natural_key) if not is_router(self.graph, n))
-
-    def line_state(self, end: str) -> str:
-        """What one would look at when an end node stays cut off: its address, routes and
-        neighbours; on its router the line's link, route and neighbour, the end-node lines it
-        has no route to, the packets each netfilter rule and the delay path's queues took, and
-        the conntrack count. One line per command, for an error message."""
-        (intf,) = self.plan.interfaces_of(end)
-        router, line = intf.peer, self.plan.intf(intf.peer, end).name
-        commands = [(end, ["ip", "-br", "-4", "addr"]), (end, ["ip", "-4", "route"]),
-                    (end, ["ip", "neigh"]),
-                    (router, ["ip", "-br", "link", "show", "dev", line]),
-                    (router, ["ip", "-4", "route", "get", self.address(end)]),
-                    (router, ["ip", "neigh", "show", "dev", line]),
-                    (router, ["sh", "-c", "iptables -w -t mangle -nvxL; iptables -w -nvxL"]),
-                    (router, ["nft", "list", "counters"]),
-                    (router, ["conntrack", "-C"])]
-        out = []
-        for node, argv in commands:
-            try:
-                r = self.exec(node, *argv, check=False, privileged=True, timeout=10)
-                text = (r.stdout + r.stderr).strip()
-            except subprocess.TimeoutExpired:
-                text = "(timed out)"
-            if argv[0] in ("sh", "nft"):  # only what counted something
-                text = " ; ".join(w for w in text.splitlines() if (
-                    "NFQUEUE" in w or "DROP" in w or "Chain" in w or "packets" in w)
-                    and " 0 bytes 0" not in w)
-            out.append(f"{node}$ {' '.join(argv[-2:])}: {' | '.join(text.splitlines())}")
-        table = self.exec(router, "ip", "-4", "route", "show", check=False).stdout
-        have = {line.split()[0] for line in table.splitlines() if line.strip()}
-        lost = [e for e in self.end_nodes() if str(self.plan.line(e)) not in have]
-        out.append(f"{router} has no route to the lines of: {', '.join(lost) or 'none'}")
-        prefix = str(self.plan.line(end))
-        blind = [r for r in sorted(self.graph, key=natural_key) if is_router(self.graph, r)
-                 and not self.exec(r, "ip", "-4", "route", "show", prefix,
-                                   check=False).stdout.strip()]
-        out.append(f"routers with no route to {end}'s line {prefix}: {', '.join(blind) or 'none'}")
-        frr = self.run.dir / "frr" / router if self.run else None
-        if frr is not None and frr.is_dir():
-            for command in ("show ip ospf neighbor", "show ip ospf database router self-originate"):
-                r = self.exec(router, "vtysh", "--vty_socket", str(frr), "-c", command,
-                              check=False, timeout=10)
-                text = " | ".join(w.strip() for w in (r.stdout + r.stderr).splitlines()
-                                  if w.strip() and ("Full" in w or "Link" in w or "Seq" in w
-                                                    or "%" in w))
-                out.append(f"{router}$ vtysh {command}: {text[:1200]}")
-        if self.delay is not None:
-            queues = self.delay.stats().get("namespaces", {}).get(router, {}).get("queues")
-            out.append(f"delay path queues on {router} (number: packets, most held): {queues}")
-        return "\n".join(out)
 
     def describe(self) -> dict:
         """What a results file needs to say about how links were emulated: the backend, its

@@ -88,7 +88,8 @@ class Generator:
 
     def request(self, request_id: int) -> bytes:
         return self._encode(Type.FLOW_REQUEST, (request_id, self.rng.choice(self.sources),
-                                                0xCB00710A, 6, 0, 443))
+                                                0xCB00710A, 6, 0, 40000 + request_id % 20000,
+                                                443, 0, bytes(16)))
 
     def drain(self, answered: dict[int, float]) -> None:
         """Collect answers; acknowledge policy, as a gateway does."""

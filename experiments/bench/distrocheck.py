@@ -17,7 +17,7 @@ import re
 import sys
 from pathlib import Path
 
-from experiments.bench.vmcheck import Verdict, _steps, _text
+from experiments.bench.vmcheck import Verdict, _steps, _text, report
 
 ARCHS = ("static", "permissionless", "registered")
 
@@ -82,17 +82,9 @@ def check_recovery(out: Path, steps: dict) -> list[Verdict]:
 
 def run(out: Path) -> int:
     steps = _steps(out)
-    verdicts = [*check_setup(out, steps), *check_pingall(out, steps),
-                *check_experiment(out, steps), *check_recovery(out, steps)]
-    lines = [v.line() for v in verdicts]
-    lines.append("steps (exit status, seconds): " + ", ".join(
-        f"{name} {rc} {seconds} s" for name, (rc, seconds) in steps.items()))
-    failed = [v.what for v in verdicts if not v.ok]
-    lines.append("distrotest: every check holds" if not failed else
-                 f"distrotest: {len(failed)} checks failed: {'; '.join(failed)}")
-    print("\n".join(lines))
-    (out / "summary.md").write_text("```\n" + "\n".join(lines) + "\n```\n")
-    return 1 if failed else 0
+    return report(out, "distrotest", steps, [
+        *check_setup(out, steps), *check_pingall(out, steps), *check_experiment(out, steps),
+        *check_recovery(out, steps)])
 
 
 if __name__ == "__main__":

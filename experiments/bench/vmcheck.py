@@ -130,19 +130,25 @@ def check_experiment(out: Path, steps: dict) -> list[Verdict]:
                     f"{meta.get('delay_backend')}")]
 
 
-def run(out: Path) -> int:
-    steps = _steps(out)
-    verdicts = [*check_doctor(out, steps), *check_tests(out, steps), *check_fidelity(out),
-                *check_experiment(out, steps)]
+def report(out: Path, what: str, steps: dict, verdicts: list[Verdict]) -> int:
+    """One line per check, the steps' exit statuses and durations, and the verdict; printed
+    and written as summary.md beside the outputs. 1 if any check failed."""
     lines = [v.line() for v in verdicts]
     lines.append("steps (exit status, seconds): " + ", ".join(
         f"{name} {rc} {seconds} s" for name, (rc, seconds) in steps.items()))
     failed = [v.what for v in verdicts if not v.ok]
-    lines.append("vmtest: every check holds" if not failed else
-                 f"vmtest: {len(failed)} checks failed: {'; '.join(failed)}")
+    lines.append(f"{what}: every check holds" if not failed else
+                 f"{what}: {len(failed)} checks failed: {'; '.join(failed)}")
     print("\n".join(lines))
     (out / "summary.md").write_text("```\n" + "\n".join(lines) + "\n```\n")
     return 1 if failed else 0
+
+
+def run(out: Path) -> int:
+    steps = _steps(out)
+    return report(out, "vmtest", steps, [
+        *check_doctor(out, steps), *check_tests(out, steps), *check_fidelity(out),
+        *check_experiment(out, steps)])
 
 
 if __name__ == "__main__":

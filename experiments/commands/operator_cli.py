@@ -133,8 +133,9 @@ def _log(operator: Operator, names: Names, args: list[str]) -> str:
         arrow = "<-" if r["inbound"] else "->"
         local, remote = (r["dst"], r["src"]) if r["inbound"] else (r["src"], r["dst"])
         lines.append(f"{clock(r['time'])} {r['gateway']:>4} id {str(r['identity'] or '-'):>4} "
-                     f"{names.node(local):>6} {arrow} {names.node(remote):<8} "
-                     f"{r['proto']}/{r['dport']:<5} "
+                     f"{names.node(local):>6} {arrow} {names.node(remote):<8}"
+                     f"{'' if r['peer_verified'] else ' (as claimed from abroad)'} "
+                     f"{r['proto']}/{r['sport']}->{r['dport']:<5} "
                      f"{'granted' if r['granted'] else 'denied: ' + r['reason']}"
                      f"{' (renewal)' if r['renewal'] else ''}"
                      f"{' (by the gateway alone)' if r['by_gateway'] else ''}")

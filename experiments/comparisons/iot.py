@@ -41,6 +41,8 @@ from experiments.comparisons import iot_report as report
 from experiments.config import ExperimentConfig
 from experiments.interface import Experiment
 from experiments.results import RunWriter
+from protocols.registered.identity import DEVICES
+from topologies.network import PRIVATE
 
 NAME = "iot"
 PROFILES = {
@@ -87,7 +89,7 @@ def check(g) -> None:
 def histogram_percentile(buckets: dict[int, int], q: float) -> float | None:
     """Milliseconds under which a share ``q`` of answers came (a gateway bucket's upper
     bound, 9 % wide)."""
-    from protocols.registered.gateway import bucket_us
+    from protocols.registered.gateway_flows import bucket_us
 
     total = sum(buckets.values())
     seen = 0
@@ -182,7 +184,9 @@ def step(net, arch_obj, farm: str, servers: list[str], devices: int, ttl_ms: int
         "period_s": s["period_s"], "jitter": s["jitter"], "chatty_share": s["chatty_share"],
         "chatty_period_s": s["chatty_period_s"],
         "duration_s": s["period_s"] + steady_window(s, ttl_ms),
-        "seed": seed}))
+        "seed": seed,  # what the architecture provisioned the devices with, if anything
+        "devices": str(PRIVATE / DEVICES) if (net.private_dir(farm) / DEVICES).exists()
+        else ""}))
     sender.stdin.close()
     t0 = time.monotonic()
     time.sleep(max(0.0, t0 + s["period_s"] - time.monotonic()))

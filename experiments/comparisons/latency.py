@@ -7,8 +7,10 @@ Both architectures run the same workload on the same graph with the same seed:
   registered access it waits for admission, at both ends' gateways for another host); every
   host fetches a site of each server a few times over new TCP connections (the first
   connection to a destination is cold too);
-* TTL sweep: hosts fetch at random (exponential) intervals under several admission TTLs;
-  the longer the TTL, the more connections find their grant still in the gateway's cache;
+* TTL sweep: hosts use one flow each (an echo to the national web server, on one socket) at
+  random (exponential) intervals under several admission TTLs; the longer the TTL, the more
+  often the flow finds its grant still alive (a new TCP connection is a new flow: it always
+  waits, whatever the TTL);
 * load sweep: a synthetic gateway next to the authority sends it requests at several rates
   while hosts measure cold connections;
 * placement: the authority at its usual site ("near") and behind an extra delay ("far");
@@ -23,6 +25,7 @@ from __future__ import annotations
 import json
 import random
 import statistics
+import subprocess
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -144,14 +147,27 @@ def ttl_sweep(net, services, arch_obj, log, arch: str, rep: int, s: dict, seed: 
             while (t := t + rng.expovariate(0.5)) < s["ttl_seconds"]:
                 schedule[h].append(t)
 
-        def run(host: str, times: list[float], ttl=ttl) -> None:
-            start = time.monotonic()
-            for at in times:
-                time.sleep(max(0.0, start + at - time.monotonic()))
-                connect, _ = _fetch(net, services, host, s["sites"][0])
-                if connect is not None:
-                    log.row(arch=arch, repetition=rep, phase="ttl", param=ttl or "",
-                            kind="connect", src=host, dst=s["sites"][0], value_ms=connect)
+        server = services.owner(s["sites"][0])
+
+        def run(host: str, times: list[float], ttl=ttl, server=server) -> None:
+            """One flow (an echo on one socket) used at random moments: its grant may have
+            run out since it was last used, and then it waits for the authority again."""
+            prober = net.popen(host, [sys.executable, "-m", "experiments.probing.prober",
+                                      "echoes", "2.0", net.address(server)],
+                               stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+            try:
+                start = time.monotonic()
+                for at in times:
+                    time.sleep(max(0.0, start + at - time.monotonic()))
+                    prober.stdin.write("ping\n")
+                    prober.stdin.flush()
+                    rtt = json.loads(prober.stdout.readline())
+                    if rtt is not None:
+                        log.row(arch=arch, repetition=rep, phase="ttl", param=ttl or "",
+                                kind="echo", src=host, dst=server, value_ms=rtt)
+            finally:
+                prober.kill()
+                prober.wait()
 
         with ThreadPoolExecutor(len(schedule)) as pool:
             list(pool.map(lambda item: run(*item), schedule.items()))

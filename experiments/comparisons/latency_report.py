@@ -99,10 +99,10 @@ def plot(directory: Path) -> list[Path]:
                     color=plotstyle.ARCH_COLORS[arch], label=plotstyle.ARCH_LABELS[arch])
     ax.set_xscale("log")
     ax.set_xlabel("admission TTL (s)")
-    ax.set_ylabel("mean TCP connect time (ms)")
+    ax.set_ylabel("mean echo RTT of a flow used now and then (ms)")
     ax.legend(fontsize=7)
     written += plotstyle.save(fig, directory, "latency_ttl",
-                              "Longer grants: fewer connections wait for the authority")
+                              "Longer grants: a flow used now and then waits less often")
     return written
 
 

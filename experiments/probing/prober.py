@@ -15,6 +15,10 @@ JSON list of tasks, {"site", "resolver", "control"} (DNS lookup, TCP connect, HT
 ``experiments.probing.webprobe`` does with dig and curl) or {"host", "port"} (a TCP connection); all
 run at once, and one JSON line answers with {"ok", "label", "contacted"} per task.
 
+``echoes TIMEOUT DESTINATION``: one flow, used now and then: each stdin line sends one echo
+request on the same socket (so the same identifier: the same flow to a gateway) and answers
+its RTT in ms, or null after TIMEOUT seconds.
+
 ``dns-poll RESOLVER NAME INTERVAL``: asks RESOLVER for NAME every INTERVAL seconds until
 stopped; prints [sent, answers or null, received] per query.
 
@@ -22,6 +26,9 @@ stopped; prints [sent, answers or null, received] per query.
 datagrams (seq, send time); the sink prints [seq, sent, received] for each one it got. One-way
 is what "when did this host's traffic stop" means: a round trip also loses probes whose
 request passed before a cut and whose reply did not.
+
+``junk RATE ADDRESS:PORT...``: datagrams of junk at RATE a second in all, to the targets in
+turn, until stopped; prints [datagrams sent] (what an attacker floods a control port with).
 
 SIGINT (or SIGTERM) ends the sending; after a last second for what is still on its way, each
 prints one JSON list. ICMP goes through a "ping socket" (what unprivileged ping uses): hosts'
@@ -136,6 +143,20 @@ def udp_sink(port: int, linger: float = 1.0) -> list[list]:
     return got
 
 
+def echoes(timeout: float, destination: str) -> None:
+    sock = ping_socket()
+    for seq, _ in enumerate(sys.stdin, start=1):
+        sent = time.monotonic()
+        with contextlib.suppress(OSError):
+            sock.sendto(echo(seq & 0xFFFF), (destination, 0))
+        rtt = None
+        while rtt is None and (left := sent + timeout - time.monotonic()) > 0:
+            readable, _, _ = select.select([sock], [], [], left)
+            if readable and reply_seq(sock.recv(2048)) == seq & 0xFFFF:
+                rtt = (time.monotonic() - sent) * 1000
+        print(json.dumps(rtt), flush=True)
+
+
 def matrix(timeout: float, destinations: list[str]) -> None:
     icmp = ping_socket()
     seq = 0
@@ -232,6 +253,22 @@ def web(timeout: float) -> None:
             print(json.dumps(list(results)), flush=True)
 
 
+def junk(rate: float, targets: list[tuple[str, int]]) -> list:
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    stopped = _stopper()
+    start, sent, data = time.monotonic(), 0, b"junk" * 16
+    while not stopped:
+        due = int((time.monotonic() - start) * rate)
+        if sent >= due:
+            time.sleep(0.001)
+            continue
+        for _ in range(due - sent):  # catch up: a flood is bursty anyway
+            with contextlib.suppress(OSError):
+                sock.sendto(data, targets[sent % len(targets)])
+            sent += 1
+    return [sent]
+
+
 def dns_poll(resolver: str, name: str, interval: float) -> list:
     from protocols.dnsquery import resolve
 
@@ -258,10 +295,16 @@ if __name__ == "__main__":
     elif mode == "web":
         web(float(args[0]))
         sys.exit(0)
+    elif mode == "echoes":
+        echoes(float(args[0]), args[1])
+        sys.exit(0)
     elif mode == "dns-poll":
         result = dns_poll(args[0], args[1], float(args[2]))
     elif mode == "udp-send":
         result = udp_send(args[0], int(args[1]), float(args[2]))
+    elif mode == "junk":
+        result = junk(float(args[0]), [(t.rsplit(":", 1)[0], int(t.rsplit(":", 1)[1]))
+                                       for t in args[1:]])
     else:
         result = udp_sink(int(args[0]))
     print(json.dumps(result))

@@ -10,7 +10,9 @@ settings as JSON on stdin:
 Device k (address first + k) reports to sink k mod len(sinks) every period (a chatty device:
 every chatty period), each interval drawn within +-jitter of it, the first at a random phase
 within one period. Each datagram leaves from the device's own address (IP_PKTINFO) and
-carries (device, sequence number, send time). At the end it prints {"devices", "sent",
+carries the device's proof (``identity.device_header``: under registered access, from the
+identities and secrets its maker provisioned, the file ``"devices"`` names; otherwise
+empty) and then (device, sequence number, send time). At the end it prints {"devices", "sent",
 "max_lag_ms"}: how far behind its schedule the sender itself ever fell.
 
 ``sink PORT FIRST``, on a server: until SIGINT or SIGTERM, notes for each device the first datagram
@@ -30,8 +32,12 @@ import socket
 import struct
 import sys
 import time
+from pathlib import Path
+
+from protocols.registered import identity
 
 DATAGRAM = struct.Struct("!IId")  # device, sequence number, send time (CLOCK_MONOTONIC)
+HEADER = identity.DEVICE_PROOF.size  # the device's proof comes first
 IP_PKTINFO = 8                    # linux/in.h
 PKTINFO = struct.Struct("i4s4s")  # interface, source address to use, (unused)
 
@@ -47,9 +53,26 @@ def schedule(settings: dict) -> list[tuple[float, int, float]]:
     return out
 
 
+def proofs(settings: dict, first: int, sinks: list[tuple[str, int]]) -> list[bytes]:
+    """Each device's proof for its one flow (to its sink), from what its maker provisioned:
+    an empty one without (permissionless networks have nothing to prove)."""
+    empty = identity.DEVICE_PROOF.pack(identity.DEVICE_MAGIC, 0, bytes(16))
+    if not settings.get("devices"):
+        return [empty] * settings["count"]
+    provisioned = json.loads(Path(settings["devices"]).read_text())["devices"]
+    out = []
+    for k in range(settings["count"]):
+        ident, secret = provisioned[k]
+        host, port = sinks[k % len(sinks)]
+        out.append(identity.device_header(ident, bytes.fromhex(secret), first + k,
+                                          int(ipaddress.IPv4Address(host)), port))
+    return out
+
+
 def send(settings: dict) -> dict:
     first = int(ipaddress.IPv4Address(settings["first"]))
     sinks = [(a, int(p)) for a, p in settings["sinks"]]
+    headers = proofs(settings, first, sinks)
     jitter, rng = settings["jitter"], random.Random(settings["seed"] + 1)
     sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4 << 20)
@@ -67,8 +90,8 @@ def send(settings: dict) -> dict:
         lag = max(lag, now - due)
         source = PKTINFO.pack(0, (first + k).to_bytes(4, "big"), bytes(4))
         try:
-            sock.sendmsg([DATAGRAM.pack(k, seq, now)], [(socket.IPPROTO_IP, IP_PKTINFO, source)],
-                           0, sinks[k % len(sinks)])
+            sock.sendmsg([headers[k], DATAGRAM.pack(k, seq, now)],
+                         [(socket.IPPROTO_IP, IP_PKTINFO, source)], 0, sinks[k % len(sinks)])
             sent += 1
         except OSError:  # no route, a full buffer: the datagram is lost, as a device's would be
             pass
@@ -94,9 +117,9 @@ def sink(port: int, first: str) -> dict:
         except (TimeoutError, InterruptedError):
             continue
         now = time.monotonic()
-        if len(data) != DATAGRAM.size:
+        if len(data) != HEADER + DATAGRAM.size:
             continue
-        k, seq, sent = DATAGRAM.unpack(data)
+        k, seq, sent = DATAGRAM.unpack_from(data, HEADER)
         seen = devices.get(k)
         if seen is None:
             devices[k] = [seq, now - sent, 1]

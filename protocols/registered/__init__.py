@@ -11,8 +11,12 @@ admits or denies every flow, gateways that enforce it both ways, policy kept in 
     registry     SQLite: civil register, identities, bindings, policy, changes, logs
     ops          the operator's commands, a table of small handlers
     authority    the authority daemon
+    budget       every host's questions, on a budget
     ruleset      the gateway's nftables table
-    gateway      the gateway daemon, with the hosts' registration service
+    gateway      the gateway daemon: its loop and what the authority says; its other jobs in
+                 gateway_flows (naming flows, set elements), gateway_admission (first packets,
+                 renewals), gateway_nft (the element writer), gateway_policy (policy in
+                 order), gateway_hosts (the hosts' registration service)
     hostclient   a host proving who it is
     operator     the operator's client API
     architecture the architecture: civil register, daemons, hosts registering, records

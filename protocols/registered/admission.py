@@ -2,14 +2,19 @@
 
 ``admit(request, policy) -> Decision`` is what the authority answers to every flow, new or
 renewed. No I/O, so it is tested alone and costs about a microsecond. Addresses are 32-bit
-integers. A flow is named by its initiator, its responder and the responder's port; the local
+integers. A flow is named by its initiator, its responder, its protocol and both ports (an
+echo by its identifier): one admission is one flow, never a whole service or tunnel; the local
 end is the gateway's own host (the initiator of an outbound flow, the responder of an inbound
 one), the remote end the other one. In order:
 
-1. the local address must be bound to a registered identity, at this gateway;
-2. that identity must not be revoked, nor may the remote end's;
-3. the remote end must not be a blocked destination;
-4. if either end's region is shut down, the other end must be on that region's essential list.
+0. the protocol must be one a flow can be of (``messages.ADMITTED``: ports, or an echo);
+1. the remote end must not be the control plane (the authority, any router: a host granted
+   UDP to 7400 could flood it; no host has business there);
+2. the local address must be bound to a registered identity, at this gateway;
+3. that identity must not be revoked, nor may the remote end's;
+4. neither end may be blocked (a block is both ways: a blocked address is no destination and
+   starts nothing);
+5. if either end's region is shut down, the other end must be on that region's essential list.
 
 ``AdmissionRow`` is the one record of a decision, written by the authority (and, for flows a
 fail-open gateway let through on its own, by that gateway), read by the journal, the registry
@@ -21,7 +26,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
-from .messages import DEFAULT_TTL_MS, Reason
+from .messages import ADMITTED, DEFAULT_TTL_MS, Reason
 
 
 class FlowRequest(NamedTuple):
@@ -29,7 +34,8 @@ class FlowRequest(NamedTuple):
     src: int      # the initiator
     dst: int      # the responder
     proto: int
-    dport: int    # the responder's port (0 without ports)
+    sport: int    # the initiator's port (an echo's identifier)
+    dport: int    # the responder's port (0 for an echo)
     inbound: bool
 
 
@@ -50,6 +56,7 @@ class AdmissionRow(NamedTuple):
     src: int
     dst: int
     proto: int
+    sport: int
     dport: int
     inbound: bool
     renewal: bool
@@ -78,6 +85,8 @@ class Policy:
     shutdowns: dict[str, list[tuple[int, int]]] = field(default_factory=dict)  # region -> allow
     members: dict[int, set[int]] = field(default_factory=dict)    # gateway -> identities
     flushes: dict[int, int] = field(default_factory=dict)         # gateway -> flushes so far
+    infrastructure: list[tuple[int, int]] = field(default_factory=list)  # routers, authority
+    devices: list[tuple[int, int]] = field(default_factory=list)  # farms' device blocks
 
     def bind(self, identity: int, address: int, gateway: int) -> None:
         """One binding per identity and per address."""
@@ -98,6 +107,10 @@ class Policy:
 def admit(request: FlowRequest, policy: Policy) -> Decision:
     local, remote = ((request.dst, request.src) if request.inbound
                      else (request.src, request.dst))
+    if request.proto not in ADMITTED:
+        return Decision(Reason.PROTOCOL, policy.identity_at.get(local, 0), 0)
+    if policy.infrastructure and covered(remote, policy.infrastructure):
+        return Decision(Reason.INFRASTRUCTURE, policy.identity_at.get(local, 0), 0)
     identity = policy.identity_at.get(local)
     if identity is None:
         return Decision(Reason.UNREGISTERED, 0, 0)
@@ -108,7 +121,7 @@ def admit(request: FlowRequest, policy: Policy) -> Decision:
     peer = policy.identity_at.get(remote)
     if peer is not None and peer in policy.revoked:
         return Decision(Reason.PEER_REVOKED, identity, 0)
-    if policy.blocked and covered(remote, policy.blocked):
+    if policy.blocked and (covered(remote, policy.blocked) or covered(local, policy.blocked)):
         return Decision(Reason.BLOCKED, identity, 0)
     if policy.shutdowns:
         region = policy.region_of.get(request.gateway)

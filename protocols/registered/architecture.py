@@ -35,16 +35,18 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from protocols.ospf import Ospf, OspfSettings
+from topologies.addressing import NATIONAL
 from topologies.graph import authority_site, end_nodes, routers
 from topologies.network import PRIVATE, Daemon, EmulatedNetwork, NetworkError
 from topologies.polling import wait_until
+from topologies.private import write_private
 
-from .identity import Card, issue
-from .journal import Journal
+from .identity import DEVICES, Card, issue
+from .journal import JournalReader
 from .journal import read as read_journal
 from .messages import DEFAULT_TTL_MS, PORT, PROTOCOLS, Reason
 from .operator import Operator, OperatorError
-from .registry import Gateway, Registry, scrubbed_copy
+from .registry import ADMISSION_COLUMNS, Gateway, Registry, scrubbed_copy
 
 FIRST = ("Ada", "Bela", "Chen", "Dara", "Emil", "Farah", "Goran", "Hana", "Ines", "Jonas",
          "Kemal", "Lena", "Mira", "Nuno", "Olga", "Pavel")
@@ -56,12 +58,6 @@ DURABILITY = ("process", "power")
 LOAD_GATEWAY = 99
 CARD = "card.json"
 STATE = "identity.json"
-
-
-def _private_file(path: Path, text: str) -> None:
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as f:
-        f.write(text)
 
 
 class Registered:
@@ -149,12 +145,22 @@ class Registered:
             gateway = self.gateways.get(net.plan.interfaces_of(farm)[0].peer)
             if gateway is None:
                 raise NetworkError(f"farm {farm} is not on an access router")
+            provisioned = []  # what the maker puts in each device: its identity, its secret
             for k in range(1, count + 1):
                 card = issue(f"DEV-{farm}-{k}", f"device {k} of {farm}")
                 registry.add_person(card)
-                registry.bind(registry.add_identity(card.national_id, now),
-                              int(block[k]), gateway, now)
+                identity_ = registry.add_identity(card.national_id, now)
+                registry.bind(identity_, int(block[k]), gateway, now)
+                provisioned.append([identity_, card.secret.hex()])
+            write_private(net.private_dir(farm) / DEVICES, json.dumps(
+                {"first": str(block[1]), "devices": provisioned}).encode(), net.users[farm])
         registry.commit()
+
+    def infrastructure(self) -> list[str]:
+        """The control plane (every router, the authority): no host's destination."""
+        net = self.net
+        return [*map(str, net.plan.infrastructure(net.graph)),
+                f"{net.address(self.authority_node)}/32"]
 
     def authority_dir(self) -> Path:
         path = self.net.workdir("authority")
@@ -181,10 +187,11 @@ class Registered:
     def _start_authority(self, workdir: Path) -> None:
         net = self.net
         config = workdir / "authority.json"
-        _private_file(config, json.dumps({"db": str(workdir / "registry.db"),
-                                          "address": net.address(self.authority_node),
-                                          "admin": str(workdir / "admin.sock"),
-                                          "durability": self.durability}))
+        write_private(config, json.dumps({
+            "db": str(workdir / "registry.db"), "address": net.address(self.authority_node),
+            "admin": str(workdir / "admin.sock"), "durability": self.durability,
+            "infrastructure": self.infrastructure(), "national": [str(NATIONAL)],
+            "devices": [str(b) for b in net.plan.devices.values()]}).encode(), None)
         self.authority_daemon = net.start_daemon(Daemon(
             self.authority_node, "authority", [sys.executable, "-m",
                                                "protocols.registered.authority", str(config)],
@@ -217,10 +224,13 @@ class Registered:
         lines = {net.plan.intf(gw.name, h).name: list(map(str, net.plan.own_prefixes(h)))
                  for h in g.neighbors(gw.name) if g.nodes[h]["role"] == "host"}
         config = self.gateway_dir() / f"{gw.name}.json"
-        _private_file(config, json.dumps({
+        write_private(config, json.dumps({
             "id": gw.id, "key": gw.key.hex(), "address": str(net.plan.loopbacks[gw.name]),
             "authority": net.address(self.authority_node), "fail_mode": self.fail_mode,
-            "ttl_ms": self.ttl_ms, "lines": lines}))
+            "ttl_ms": self.ttl_ms, "lines": lines, "durability": self.durability,
+            "infrastructure": self.infrastructure(),
+            "devices": [str(net.plan.devices[h]) for h in g.neighbors(gw.name)
+                        if h in net.plan.devices]}).encode(), None)
         self._status_file(gw.name).unlink(missing_ok=True)
         net.start_daemon(Daemon(gw.name, "gateway", [sys.executable, "-m",
                                                      "protocols.registered.gateway",
@@ -317,10 +327,9 @@ class Registered:
         db, source = dest / "registry.db", self.authority_dir() / "registry.db"
         try:
             self.operator.checkpoint()  # the authority imports its journal and commits
-        except OperatorError:  # it is down: import what it journaled ourselves
-            registry, journal = Registry(source), Journal(source.with_suffix(".journal"))
-            registry.import_journal(journal)
-            journal.close()
+        except OperatorError:  # down, or not answering: import what it journaled, reading
+            registry = Registry(source)  # only (it may still be writing the journal)
+            registry.import_journal(JournalReader(source.with_suffix(".journal")))
             registry.close()
         with scrubbed_copy(source, db) as copy:
             self._add_gateway_records(copy, dest / "admissions.csv")
@@ -331,25 +340,25 @@ class Registered:
         goes out as CSV."""
         for journal in sorted(self.gateway_dir().glob("*.journal")):
             rows, _ = read_journal(journal)  # the gateway may be writing it
-            copy.executemany(
-                "INSERT INTO admissions (time, gateway, identity, src, dst, proto, dport, "
-                "inbound, renewal, granted, reason, by_gateway) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
-                rows)
+            copy.executemany(f"INSERT INTO admissions ({ADMISSION_COLUMNS}) VALUES "
+                             f"({', '.join('?' * len(ADMISSION_COLUMNS.split(', ')))})", rows)
         names = {i: n for i, n in copy.execute("SELECT id, name FROM gateways")}
         with open(csv_path, "w", newline="") as f:
             out = csv.writer(f)
             out.writerow(["time", "gateway", "identity", "national_id", "src", "dst", "proto",
-                          "dport", "inbound", "renewal", "granted", "reason", "decided_by"])
+                          "sport", "dport", "inbound", "renewal", "granted", "reason",
+                          "decided_by"])
             for row in copy.execute(
                     "SELECT a.time, a.gateway, a.identity, i.national_id, a.src, a.dst, a.proto,"
-                    " a.dport, a.inbound, a.renewal, a.granted, a.reason, a.by_gateway FROM "
-                    "admissions a LEFT JOIN identities i ON i.id = a.identity ORDER BY a.time"):
-                (when, gw, ident, nid, src, dst, proto, dport, inbound, renewal, granted, why,
-                 by_gateway) = row
+                    " a.sport, a.dport, a.inbound, a.renewal, a.granted, a.reason, a.by_gateway "
+                    "FROM admissions a LEFT JOIN identities i ON i.id = a.identity "
+                    "ORDER BY a.time"):
+                (when, gw, ident, nid, src, dst, proto, sport, dport, inbound, renewal, granted,
+                 why, by_gateway) = row
                 out.writerow([f"{when:.6f}", names.get(gw, gw), ident or "", nid or "",
-                              _ip(src), _ip(dst), PROTOCOLS.get(proto, proto), dport, inbound,
-                              renewal, granted, Reason(why).text,
-                              "gateway (fail-open)" if by_gateway else "authority"])
+                              _ip(src), _ip(dst), PROTOCOLS.get(proto, proto), sport, dport,
+                              inbound, renewal, granted, Reason(why).text,
+                              "gateway" if by_gateway else "authority"])
 
     def describe(self) -> dict:
         return {"architecture": self.name, "routing": "OSPF (FRR)",

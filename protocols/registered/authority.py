@@ -28,9 +28,8 @@ contains can stop the loop. The process cannot be inspected by others (not dumpa
 from __future__ import annotations
 
 import collections
-import contextlib
 import ctypes
-import functools
+import hmac
 import json
 import os
 import queue
@@ -41,57 +40,39 @@ import struct
 import sys
 import threading
 import time
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from . import codec, identity
-from .admission import AdmissionRow, FlowRequest, Policy, admit
+from .admission import AdmissionRow, Decision, FlowRequest, Policy, admit, covered
+from .authority_operator import Job, OperatorDesk
+from .authority_push import RETRANSMIT_S, Outgoing, PolicyPush, dotted
 from .codec import Key, Rejected, Replay, Sender
 from .journal import Journal
 from .messages import (
-    GATEWAY_PORT,
     MAGIC,
     PORT,
     VERSION,
-    Action,
     Enrol,
     FlowFlag,
-    PolicyFlag,
     Reason,
     Type,
 )
-from .ops import OPS, READ_ONLY, OperatorRefusal
-from .policy import Change, Enforced
+from .ops import prefix
+from .policy import Enforced
 from .registry import Gateway, Registry
 
-RETRANSMIT_S = 0.1     # first retransmission; doubles each time, up to RETRANSMIT_MAX_S
-RETRANSMIT_MAX_S = 2.0
-RETRANSMIT_BURST = 32  # per pass of the loop: a mute gateway must not stall answering
-GIVE_UP_S = 30.0       # then the gateway gets a snapshot when it is heard from again
 # The journal is copied into SQLite while no request waits, a few rows at a time: a copy
 # costs tens of microseconds a row, and a request that arrives meanwhile waits for it.
 IMPORT_S = 0.01        # rows are copied at most this long after they were decided...
 IMPORT_IDLE_CHUNK = 32  # ...or once this many wait (about 0.1 ms of copying)
 IMPORT_CHUNK = 256     # under saturation, never idle: this many every IMPORT_S anyway
 CHALLENGE_S = 10.0     # a challenge must be answered within this
-OPERATOR_TIMEOUT_S = 5.0
 PR_SET_DUMPABLE = 4
 # a FLOW_REQUEST, header and body in one unpack: the hot path's only parse
 FLOW = struct.Struct(codec.HEADER.format + codec.BODIES[Type.FLOW_REQUEST].format[1:])
 FLOW_SIZE = FLOW.size + codec.SIGNATURE
 
-
-@dataclass
-class Outgoing:
-    """A POLICY message waiting for its acknowledgement."""
-
-    gateway: int
-    seq: int
-    data_of: Callable[[], bytes]  # signed afresh at each (re)transmission
-    first_sent: float
-    last_sent: float = 0.0
-    interval: float = RETRANSMIT_S
 
 
 @dataclass
@@ -104,16 +85,20 @@ class Pending:
     expires: float
 
 
-@dataclass
-class Job:
-    request: dict
-    done: threading.Event = field(default_factory=threading.Event)
-    answer: dict = field(default_factory=dict)
 
-
-class Authority:
+class Authority(PolicyPush, OperatorDesk):
     def __init__(self, db: Path, address: str, admin: Path, batch: int = 256,
-                 port: int = PORT, durability: str = "process"):
+                 port: int = PORT, durability: str = "process",
+                 infrastructure: list[tuple[int, int]] | None = None,
+                 national: list[tuple[int, int]] | None = None,
+                 devices: list[tuple[int, int]] | None = None):
+        """``infrastructure``: (address, length) of the control plane, no host's destination;
+        ``national``: the network whose sources its routers validate (the log says whether a
+        flow's other end is in it); ``devices``: farms' device blocks, whose devices prove
+        every flow they start (``identity.device_token``)."""
+        self.infrastructure = infrastructure or []
+        self.national = national or []
+        self.devices = devices or []
         self.registry = Registry(db, durability)
         self.journal = Journal(db.with_suffix(".journal"), durability)
         self.registry.import_journal(self.journal)  # whatever a crash left unimported
@@ -121,7 +106,13 @@ class Authority:
         self.registry.checkpoint_in_background()
         self.gateways: dict[int, Gateway] = self.registry.gateways()
         self.keys = {g.id: Key(g.key) for g in self.gateways.values()}
+        # where each gateway speaks from: a datagram claiming a gateway from anywhere else
+        # (abroad, a server) costs nothing, not even an HMAC
+        self.sources = {g.id: dotted(g.address) for g in self.gateways.values()}
         self.policy = self._load_policy()
+        self.device_secrets = {i: secret for i, address, secret in
+                               self.registry.secrets_of_bound()
+                               if covered(address, self.devices)}
         self.replays: dict[int, Replay] = {}
         self.sender = Sender()
         self.counters: collections.Counter = collections.Counter()
@@ -152,7 +143,8 @@ class Authority:
         policy = Policy(ttl_ms=self.registry.ttl_ms(), revoked=self.registry.revoked(),
                         blocked=self.registry.blocked(), shutdowns=self.registry.shutdowns(),
                         region_of={g.id: g.region for g in self.gateways.values()},
-                        flushes=self.registry.flushes())
+                        flushes=self.registry.flushes(), infrastructure=self.infrastructure,
+                        devices=self.devices)
         for identity_, address, gateway in self.registry.bindings():
             policy.bind(identity_, address, gateway)
         return policy
@@ -199,6 +191,9 @@ class Authority:
             except BlockingIOError:
                 drained = True
                 break
+            if self.sources.get(int.from_bytes(data[4:8], "big")) != addr[0]:
+                self.counters["not from its gateway's address"] += 1  # before any HMAC
+                continue
             try:
                 for reply in self.handle(data, rows):
                     replies.append((reply, addr))
@@ -222,23 +217,41 @@ class Authority:
     def flow(self, data: bytes, rows: list[AdmissionRow]) -> bytes:
         """The hot path: one FLOW_REQUEST, checked, decided, logged (in ``rows``), answered."""
         (magic, version, _, sender, session, counter, timestamp, length, _, request_id, src,
-         dst, proto, flags, dport) = FLOW.unpack_from(data)
+         dst, proto, flags, sport, dport, device, token) = FLOW.unpack_from(data)
         if magic != MAGIC or version != VERSION or length != FLOW.size - codec.HEADER.size:
             raise Rejected("malformed")
         key = codec.authenticate(data, sender, session, counter, timestamp, self.keys.get,
                                  self.replays)
         inbound = bool(flags & FlowFlag.INBOUND)
-        decision = admit(FlowRequest(sender, src, dst, proto, dport, inbound), self.policy)
+        decision = admit(FlowRequest(sender, src, dst, proto, sport, dport, inbound),
+                         self.policy)
+        if not inbound and self.devices and covered(src, self.devices):
+            decision = self.device_spoke(decision, src, dst, dport, device, token)
         now = time.time()
         self.last_seen[sender] = now
         granted = decision.reason == Reason.OK
-        rows.append(AdmissionRow(now, sender, decision.identity or None, src, dst, proto, dport,
-                                 inbound, bool(flags & FlowFlag.RENEWAL), granted,
+        rows.append(AdmissionRow(now, sender, decision.identity or None, src, dst, proto, sport,
+                                 dport, inbound, bool(flags & FlowFlag.RENEWAL), granted,
                                  decision.reason))
         self.counters["granted" if granted else "denied"] += 1
         return self._encode(Type.GRANT if granted else Type.DENY, sender,
-                            (request_id, session, src, dst, proto, flags, dport, decision.reason,
-                             decision.ttl_ms, decision.identity), key)
+                            (request_id, session, src, dst, proto, flags, sport, dport,
+                             decision.reason, decision.ttl_ms, decision.identity), key)
+
+    def device_spoke(self, decision: Decision, src: int, dst: int, dport: int, device: int,
+                     token: bytes) -> Decision:
+        """A device starting a flow shows who it is: its token must verify under the secret
+        of the device it names, and that device must be the one bound to the address. A
+        device speaking from a sibling's address is refused and logged as itself."""
+        secret = self.device_secrets.get(device)
+        if secret is None or not hmac.compare_digest(
+                identity.device_token(secret, src, dst, dport), token):
+            self.counters["device proof failed"] += 1
+            return Decision(Reason.BAD_PROOF, decision.identity, 0)
+        if device != self.policy.identity_at.get(src):
+            self.counters["device at a sibling's address"] += 1
+            return Decision(Reason.ADDRESS_IN_USE, device, 0)
+        return decision
 
     def handle(self, data: bytes, rows: list[AdmissionRow]) -> list[bytes]:
         if len(data) == FLOW_SIZE and data[3] == Type.FLOW_REQUEST:
@@ -246,7 +259,11 @@ class Authority:
         msg = codec.open_message(data, self.keys.get, self.replays)
         sender, fields = msg.sender, msg.body
         self.last_seen[sender] = time.time()
-        if msg.type == Type.KEEPALIVE:
+        if msg.type == Type.KEEPALIVE:  # it says what it has applied
+            self.acknowledged(sender, fields[0])
+            if fields[0] < self.seq[sender] and not any(k[0] == sender for k in self.outgoing):
+                self.counters["snapshot: keepalive behind"] += 1
+                self.send_snapshot(sender)
             return [self._send(Type.KEEPALIVE_ACK, sender, fields)]
         if msg.type == Type.POLICY_ACK:
             self.acknowledged(sender, fields[0])
@@ -321,9 +338,9 @@ class Authority:
         if existing is None:
             identity_ = self.registry.add_identity(nid, now)
             self.registry.log_action(now, "register", str(identity_), f"{nid} at "
-                                     f"{_ip(address)} via {self.gateways[gateway].name}")
+                                     f"{dotted(address)} via {self.gateways[gateway].name}")
         else:
-            self.registry.log_action(now, "bind", str(identity_), f"{_ip(address)} via "
+            self.registry.log_action(now, "bind", str(identity_), f"{dotted(address)} via "
                                      f"{self.gateways[gateway].name}")
         moved_from = self.policy.gateway_of.get(identity_)
         self.registry.bind(identity_, address, gateway, now)
@@ -331,146 +348,10 @@ class Authority:
         self.dirty |= {gateway} | ({moved_from} if moved_from is not None else set())
         return (request_id, Reason.OK, identity_)
 
-    # -- policy to gateways ----------------------------------------------------------------
-    def commit_and_push(self, gateways=None, flush: bool = False) -> None:
-        """Commit; then send each gateway (of ``gateways``; default all) the difference between
-        what it enforces and its share of the policy now, numbered and recorded first."""
-        now = time.time()
-        sends: list[tuple[int, int, Change]] = []
-        for gateway in self.gateways if gateways is None else sorted(gateways):
-            if flush:
-                self.policy.flushes[gateway] = self.policy.flushes.get(gateway, 0) + 1
-            share = Enforced.of(self.policy, gateway)
-            changes = self.shares[gateway].changes_to(share)
-            self.shares[gateway] = share
-            for action, items in changes:
-                self.seq[gateway] += 1
-                self.registry.record_change(gateway, self.seq[gateway], action, items, now)
-                sends.append((gateway, self.seq[gateway], (action, items)))
-        self.registry.commit()
-        self.dirty = set()
-        for gateway, seq, (action, items) in sends:
-            self._queue(gateway, seq, 0, functools.partial(self._policy, gateway, seq, action,
-                                                           0, 0, 1, items))
-
-    def send_snapshot(self, gateway: int) -> None:
-        """The gateway's whole share at its latest number, in parts; what was waiting to be
-        sent to it is superseded."""
-        for key in [k for k in self.outgoing if k[0] == gateway]:
-            del self.outgoing[key]
-        seq = self.seq[gateway]
-        parts = self.shares[gateway].parts() or [(Action.LIFT, ())]
-        for k, (action, items) in enumerate(parts):
-            self._queue(gateway, seq, k, functools.partial(
-                self._policy, gateway, seq, action, PolicyFlag.SNAPSHOT, k, len(parts), items))
-        self.counters["snapshots sent"] += 1
-
-    def _policy(self, gateway: int, seq: int, action: Action, flags: int, part: int,
-                parts: int, items: tuple) -> bytes:
-        return self._send(Type.POLICY, gateway, (seq, action, flags, part, parts, len(items)),
-                          items)
-
-    def _queue(self, gateway: int, seq: int, part: int, data_of) -> None:
-        out = Outgoing(gateway, seq, data_of, time.monotonic())
-        self.outgoing[gateway, seq, part] = out
-        self._transmit(out)
-
-    def _transmit(self, out: Outgoing) -> None:
-        out.last_sent = time.monotonic()
-        try:
-            self.sock.sendto(out.data_of(), (_ip(self.gateways[out.gateway].address),
-                                             GATEWAY_PORT))
-        except OSError:
-            self.counters["push unreachable"] += 1
-
-    def acknowledged(self, gateway: int, seq: int) -> None:
-        self.acked[gateway] = max(self.acked.get(gateway, 0), seq)
-        for key in [k for k in self.outgoing if k[0] == gateway and k[1] <= seq]:
-            del self.outgoing[key]
-
-    def unacked(self) -> int:
-        return len(self.outgoing)
-
-    def retransmit(self) -> None:
-        now = time.monotonic()
-        burst = RETRANSMIT_BURST
-        for key, out in list(self.outgoing.items()):
-            if now - out.first_sent > GIVE_UP_S:
-                del self.outgoing[key]  # it gets a snapshot when it is heard from again
-                self.counters["push given up"] += 1
-            elif now - out.last_sent >= out.interval and burst:
-                burst -= 1
-                out.interval = min(2 * out.interval, RETRANSMIT_MAX_S)
-                self.counters["push retransmitted"] += 1
-                self._transmit(out)
-
-    # -- the operator ----------------------------------------------------------------------
-    def _serve_operators(self) -> None:
-        while True:
-            conn, _ = self.admin.accept()
-            threading.Thread(target=self._operator, args=(conn,), daemon=True).start()
-
-    def _operator(self, conn: socket.socket) -> None:
-        """One client, on a thread of its own: reading its request may take as long as it
-        likes; carrying it out happens in the loop."""
-        with conn:
-            conn.settimeout(OPERATOR_TIMEOUT_S)
-            try:
-                request = json.loads(conn.makefile().readline())
-                if not isinstance(request, dict):
-                    raise ValueError("a request is a JSON object")
-            except (OSError, ValueError) as e:
-                answer = {"ok": False, "error": f"unreadable request ({e})"}
-            else:
-                job = Job(request)
-                self.jobs.put(job)
-                self.wake_w.send(b"x")
-                answer = job.answer if job.done.wait(30) else {
-                    "ok": False, "error": "the authority did not get to it in 30 s"}
-            with contextlib.suppress(OSError):
-                conn.sendall((json.dumps(answer) + "\n").encode())
-
-    def run_jobs(self) -> None:
-        with contextlib.suppress(BlockingIOError):
-            self.wake_r.recv(4096)
-        while True:
-            try:
-                job = self.jobs.get_nowait()
-            except queue.Empty:
-                return
-            job.answer = self.operate(job.request)
-            job.done.set()
-
-    def operate(self, request: dict) -> dict:
-        """Carry out one operator request. A change is committed before it is answered, and
-        before any gateway hears of it."""
-        op = request.get("op")
-        handler = OPS.get(op)
-        if handler is None:
-            return {"ok": False, "error": f"unknown operation {op!r}"}
-        now = time.time()
-        try:
-            outcome = handler(self, request, now)
-        except Exception as e:  # noqa: BLE001 - a refusal, or a bug: never the authority's end
-            if not isinstance(e, OperatorRefusal | KeyError | TypeError | ValueError):
-                self.counters["internal error"] += 1
-                print(f"error in operation {op}: {e!r}", file=sys.stderr, flush=True)
-            self.registry.db.execute("ROLLBACK")
-            self.registry.db.execute("BEGIN")
-            self.policy = self._load_policy()
-            return {"ok": False, "error": str(e) or type(e).__name__}
-        if op not in READ_ONLY or outcome.flush:
-            self.commit_and_push(flush=outcome.flush)
-        return {"ok": True, "time": time.time(), **outcome.answer}
-
     def import_journal(self) -> int:
         imported = self.registry.import_journal(self.journal)
         self.unimported = max(0, self.unimported - imported)
         return imported
-
-
-def _ip(value: int) -> str:
-    return socket.inet_ntoa(value.to_bytes(4, "big"))
 
 
 def main() -> None:
@@ -478,7 +359,9 @@ def main() -> None:
     config = json.loads(Path(sys.argv[1]).read_text())
     Authority(Path(config["db"]), config["address"], Path(config["admin"]),
               config.get("batch", 256), config.get("port", PORT),
-              config.get("durability", "process")).run()
+              config.get("durability", "process"),
+              *([prefix(p) for p in config.get(k, [])]
+                for k in ("infrastructure", "national", "devices"))).run()
 
 
 if __name__ == "__main__":

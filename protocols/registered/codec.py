@@ -32,15 +32,17 @@ HEADER = struct.Struct("!2sBBIQIQHH")
 SIGNATURE = 32
 WINDOW_US = 5_000_000
 ITEM = struct.Struct("!IB3xI")  # address, prefix length, identity
-_ANSWER = struct.Struct("!IQIIBBHB3xII")  # request id, gateway session, the flow, the decision
+_ANSWER = struct.Struct("!IQIIBBHHB3xII")  # request id, gateway session, the flow, the decision
 BODIES: dict[Type, struct.Struct] = {
     Type.CHALLENGE_REQUEST: struct.Struct("!II16s"),   # request id, address, national id
     Type.CHALLENGE: struct.Struct("!I16s"),            # request id, challenge
     Type.ENROL: struct.Struct("!IB3xI16s16s32s"),      # request id, op, address, national id,
                                                        # challenge, proof
     Type.ENROL_ACK: struct.Struct("!IB3xI"),           # request id, reason, identity
-    Type.FLOW_REQUEST: struct.Struct("!IIIBBH"),       # request id, src, dst, proto, flags, dport
-    Type.GRANT: _ANSWER,  # request id, gateway session, src, dst, proto, flags, dport,
+    Type.FLOW_REQUEST: struct.Struct("!IIIBBHHI16s"),  # request id, src, dst, proto, flags,
+                                                       # sport, dport, and what a device
+                                                       # showed: its identity, its token
+    Type.GRANT: _ANSWER,  # request id, gateway session, src, dst, proto, flags, sport, dport,
     Type.DENY: _ANSWER,   # reason, ttl ms, identity
     Type.POLICY: struct.Struct("!IBBHHH"),             # seq, action, flags, part, parts, count
     Type.POLICY_ACK: struct.Struct("!I"),              # applied up to
@@ -186,14 +188,19 @@ def body(msg_type: Type, data: bytes) -> tuple:
     return fmt.unpack_from(data, HEADER.size)
 
 
+STARTED_US = time.time_ns() // 1000  # this process's start: nothing said before it is heard
+
+
 def fresh(timestamp: int, now: int | None = None) -> bool:
     return abs((now_us() if now is None else now) - timestamp) <= WINDOW_US
 
 
 def authenticate(data: bytes, sender: int, session: int, counter: int, timestamp: int,
-                 key_of, replays: dict[int, Replay]) -> Key:
+                 key_of, replays: dict[int, Replay], started_us: int = STARTED_US) -> Key:
     """Sender, HMAC, time window, then session and counter, for a well-formed message; the
-    sender's key if all hold. The counter is only recorded once everything else has passed."""
+    sender's key if all hold. The counter is only recorded once everything else has passed.
+    A receiver remembers counters only since it started, so it hears nothing timestamped
+    before ``started_us`` (else a restart would accept a message of the last seconds once)."""
     key = key_of(sender)
     if key is None:
         raise Rejected("unknown sender")
@@ -201,6 +208,8 @@ def authenticate(data: bytes, sender: int, session: int, counter: int, timestamp
         raise Rejected("bad hmac")
     if not fresh(timestamp):
         raise Rejected("stale")
+    if timestamp < started_us:
+        raise Rejected("sent before this receiver started")
     replay = replays.get(sender)
     if replay is None:
         replay = replays[sender] = Replay()
@@ -210,9 +219,10 @@ def authenticate(data: bytes, sender: int, session: int, counter: int, timestamp
     return key
 
 
-def open_message(data: bytes, key_of, replays: dict[int, Replay]) -> Message:
+def open_message(data: bytes, key_of, replays: dict[int, Replay],
+                 started_us: int = STARTED_US) -> Message:
     """Check everything (form, then ``authenticate``); return the message."""
     msg_type, sender, session, counter, timestamp = peek(data)
     fields = body(msg_type, data)
-    authenticate(data, sender, session, counter, timestamp, key_of, replays)
+    authenticate(data, sender, session, counter, timestamp, key_of, replays, started_us)
     return Message(msg_type, sender, session, counter, timestamp, fields)

@@ -18,14 +18,19 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-import os
 import secrets
+import struct
 from dataclasses import dataclass
 from pathlib import Path
+
+from topologies.private import write_private
 
 from .messages import Enrol
 
 NATIONAL_ID_BYTES = 16
+DEVICE_MAGIC = b"SLDP"  # a device's datagram starts with its proof: magic, identity, token
+DEVICE_PROOF = struct.Struct("!4sI16s")
+DEVICES = "devices.json"  # in a farm's private directory: each device's identity and secret
 
 
 @dataclass(frozen=True)
@@ -35,13 +40,11 @@ class Card:
     secret: bytes
 
     def save(self, path: Path, uid: int | None = None) -> None:
-        """Write the card readable by its holder only (mode 0600, owned by ``uid``)."""
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as f:
-            json.dump({"national_id": self.national_id, "real_name": self.real_name,
-                       "secret": self.secret.hex()}, f)
-        if uid is not None:
-            os.chown(path, uid, uid)
+        """Write the card readable by its holder only (mode 0600, owned by ``uid``), safely
+        in a directory the holder owns (``topologies.private``)."""
+        write_private(path, json.dumps({"national_id": self.national_id,
+                                        "real_name": self.real_name,
+                                        "secret": self.secret.hex()}).encode(), uid)
 
     @classmethod
     def load(cls, path: Path) -> Card:
@@ -75,3 +78,24 @@ def verify(secret: bytes, op: Enrol, national_id: str, address: int, gateway: in
            challenge: bytes, claimed: bytes) -> bool:
     return hmac.compare_digest(proof(secret, op, national_id, address, gateway, challenge),
                                claimed)
+
+
+def device_token(secret: bytes, src: int, dst: int, dport: int) -> bytes:
+    """What a device shows in every datagram of a flow it starts: its secret, bound to the
+    flow, so that a device speaking from a sibling's address cannot show the sibling's (it
+    would have to see the sibling's datagrams, on a network where devices do not)."""
+    message = b"|".join([b"splinterlab-device", src.to_bytes(4, "big"), dst.to_bytes(4, "big"),
+                         dport.to_bytes(2, "big")])
+    return hmac.new(secret, message, hashlib.sha256).digest()[:16]
+
+
+def device_header(identity_: int, secret: bytes, src: int, dst: int, dport: int) -> bytes:
+    return DEVICE_PROOF.pack(DEVICE_MAGIC, identity_, device_token(secret, src, dst, dport))
+
+
+def device_claim(payload: bytes) -> tuple[int, bytes]:
+    """(identity, token) a datagram's payload starts with, or (0, no token)."""
+    if len(payload) < DEVICE_PROOF.size or payload[:4] != DEVICE_MAGIC:
+        return 0, bytes(16)
+    _, identity_, token = DEVICE_PROOF.unpack_from(payload)
+    return identity_, token

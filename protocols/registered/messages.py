@@ -28,7 +28,7 @@ class Type(IntEnum):
     DENY = 7               # authority -> gateway: no, and why
     POLICY = 8             # authority -> gateway: a numbered change, or a part of a snapshot
     POLICY_ACK = 9         # gateway -> authority: everything up to this number is in force
-    KEEPALIVE = 10
+    KEEPALIVE = 10         # gateway -> authority: alive, and what I have applied
     KEEPALIVE_ACK = 11
     SYNC = 12              # gateway -> authority: my session, and what I have applied
 
@@ -47,6 +47,9 @@ class Reason(IntEnum):
     ADDRESS_IN_USE = 10
     WRONG_GATEWAY = 11
     NO_CHALLENGE = 12
+    INFRASTRUCTURE = 13  # a control-plane address: no host's destination
+    OVER_BUDGET = 14     # the host asked more than its budget (the gateway refused alone)
+    PROTOCOL = 15        # no protocol a flow can be of (no ports, or ICMP other than echo)
 
     @property
     def text(self) -> str:
@@ -85,3 +88,5 @@ class PolicyFlag(IntFlag):
 
 PROTOCOLS = {1: "icmp", 6: "tcp", 17: "udp", 33: "dccp", 132: "sctp", 136: "udplite"}
 PORTED = frozenset({6, 17, 33, 132, 136})  # their first four bytes are the two ports
+ICMP = 1  # a flow only as an echo: named by its identifier, in place of the initiator's port
+ADMITTED = PORTED | {ICMP}  # the protocols a flow can be of; nothing else crosses a gateway

@@ -16,6 +16,7 @@ import ipaddress
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from .admission import covered
 from .identity import issue
 from .messages import MAX_ITEMS, PROTOCOLS, Reason
 
@@ -76,14 +77,22 @@ def log(auth, request: dict, now: float) -> Outcome:
     names = {i: g.name for i, g in auth.gateways.items()}
     return Outcome({"admissions": [
         {"seq": s, "time": t, "gateway": names.get(g, str(g)), "identity": i, "src": ip(src),
-         "dst": ip(dst), "proto": PROTOCOLS.get(proto, str(proto)), "dport": dport,
-         "inbound": bool(inbound), "renewal": bool(renewal), "granted": bool(granted),
-         "reason": Reason(why).text, "by_gateway": bool(by_gateway)}
-        for s, t, g, i, src, dst, proto, dport, inbound, renewal, granted, why, by_gateway
-        in rows],
+         "dst": ip(dst), "proto": PROTOCOLS.get(proto, str(proto)), "sport": sport,
+         "dport": dport, "inbound": bool(inbound), "renewal": bool(renewal),
+         "granted": bool(granted), "reason": Reason(why).text, "by_gateway": bool(by_gateway),
+         "peer_verified": verified(auth, src if inbound else dst)}
+        for s, t, g, i, src, dst, proto, sport, dport, inbound, renewal, granted, why,
+        by_gateway in rows],
         "actions": [dict(zip(("seq", "time", "action", "target", "detail"), row, strict=True))
                     for row in auth.registry.actions(
                         limit, None if identity is None else str(identity))]})
+
+
+def verified(auth, peer: int) -> bool:
+    """Whether the log's other end of a flow is who its address says: an address of the
+    national network, whose routers let no end node send from another's line; a foreign
+    address is only what abroad claimed (nothing validates sources there)."""
+    return covered(peer, auth.national)
 
 
 def who(auth, request: dict, now: float) -> Outcome:

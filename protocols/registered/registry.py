@@ -57,13 +57,15 @@ CREATE TABLE IF NOT EXISTS changes (
 CREATE TABLE IF NOT EXISTS admissions (
     seq INTEGER PRIMARY KEY, time REAL NOT NULL, gateway INTEGER NOT NULL,
     identity INTEGER, src INTEGER NOT NULL, dst INTEGER NOT NULL, proto INTEGER NOT NULL,
-    dport INTEGER NOT NULL, inbound INTEGER NOT NULL, renewal INTEGER NOT NULL,
+    sport INTEGER NOT NULL, dport INTEGER NOT NULL, inbound INTEGER NOT NULL,
+    renewal INTEGER NOT NULL,
     granted INTEGER NOT NULL, reason INTEGER NOT NULL, by_gateway INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS actions (
     seq INTEGER PRIMARY KEY, time REAL NOT NULL, action TEXT NOT NULL, target TEXT NOT NULL,
     detail TEXT NOT NULL);
 """
 APPEND_ONLY = ("admissions", "actions", "changes")
+ADMISSION_COLUMNS = ", ".join(AdmissionRow._fields)  # a journal record, column for column
 TRIGGERS = "".join(
     f"CREATE TRIGGER IF NOT EXISTS {t}_append_only_{op[0]} BEFORE {op} ON {t} BEGIN "
     f"SELECT RAISE(ABORT, 'the {t} log is append-only'); END;\n"
@@ -150,6 +152,13 @@ class Registry:
         """(identity, address, gateway) of every bound identity."""
         return list(self.db.execute("SELECT identity, address, gateway FROM bindings"))
 
+    def secrets_of_bound(self) -> list[tuple[int, int, bytes]]:
+        """(identity, address, enrolment secret) of every bound identity (a farm's devices
+        prove each flow with theirs)."""
+        return list(self.db.execute(
+            "SELECT b.identity, b.address, p.card_secret FROM bindings b JOIN identities i ON "
+            "i.id = b.identity JOIN people p ON p.national_id = i.national_id"))
+
     def revoked(self) -> set[int]:
         return {r[0] for r in self.db.execute(
             "SELECT id FROM identities WHERE revoked IS NOT NULL")}
@@ -200,8 +209,9 @@ class Registry:
             where += " AND identity = ?"
             args.append(identity)
         return list(self.db.execute(
-            f"SELECT seq, time, gateway, identity, src, dst, proto, dport, inbound, renewal, "
-            f"granted, reason, by_gateway FROM admissions {where} ORDER BY seq DESC LIMIT ?",
+            f"SELECT seq, time, gateway, identity, src, dst, proto, sport, dport, inbound, "
+            f"renewal, granted, reason, by_gateway FROM admissions {where} ORDER BY seq DESC "
+            "LIMIT ?",
             [*args, limit]))
 
     def actions(self, limit: int = 50, target: str | None = None) -> list[tuple]:
@@ -264,8 +274,8 @@ class Registry:
 
     def log_admissions(self, rows: list[AdmissionRow]) -> None:
         self.db.executemany(
-            "INSERT INTO admissions (time, gateway, identity, src, dst, proto, dport, inbound, "
-            "renewal, granted, reason, by_gateway) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)", rows)
+            f"INSERT INTO admissions ({ADMISSION_COLUMNS}) VALUES "
+            f"({', '.join('?' * len(AdmissionRow._fields))})", rows)
 
     def log_action(self, now: float, action: str, target: str, detail: str = "") -> None:
         self.db.execute("INSERT INTO actions (time, action, target, detail) VALUES (?,?,?,?)",

@@ -89,7 +89,9 @@ class FlowRequest(Packet):
     name = "flow request"
     fields_desc = [IntField("request_id", 0), IPField("src", "0.0.0.0"),
                    IPField("dst", "0.0.0.0"), ByteEnumField("proto", 0, PROTOCOLS),
-                   FlagsField("flags", 0, 8, ["inbound", "renewal"]), ShortField("dport", 0)]
+                   FlagsField("flags", 0, 8, ["inbound", "renewal"]), ShortField("sport", 0),
+                   ShortField("dport", 0), IntField("device", 0),
+                   StrFixedLenField("token", b"\0" * 16, 16)]
 
 
 class Decision(Packet):
@@ -97,7 +99,8 @@ class Decision(Packet):
     fields_desc = [IntField("request_id", 0), LongField("gateway_session", 0),
                    IPField("src", "0.0.0.0"), IPField("dst", "0.0.0.0"),
                    ByteEnumField("proto", 0, PROTOCOLS),
-                   FlagsField("flags", 0, 8, ["inbound", "renewal"]), ShortField("dport", 0),
+                   FlagsField("flags", 0, 8, ["inbound", "renewal"]), ShortField("sport", 0),
+                   ShortField("dport", 0),
                    ByteEnumField("reason", 0, _names(Reason)), StrFixedLenField("pad", b"", 3),
                    IntField("ttl_ms", 0), IntField("identity", 0)]
 
@@ -125,11 +128,6 @@ class Applied(Packet):
     fields_desc = [IntField("seq", 0)]
 
 
-class Keepalive(Packet):
-    name = "keepalive"
-    fields_desc = [IntField("counter", 0)]
-
-
 class Signature(Packet):
     name = "HMAC-SHA256"
     fields_desc = [StrFixedLenField("hmac", b"\0" * 32, 32)]
@@ -138,7 +136,7 @@ class Signature(Packet):
 BODIES = {Type.CHALLENGE_REQUEST: ChallengeRequest, Type.CHALLENGE: Challenge,
           Type.ENROL: Enrolment, Type.ENROL_ACK: EnrolAck, Type.FLOW_REQUEST: FlowRequest,
           Type.GRANT: Decision, Type.DENY: Decision, Type.POLICY: Policy,
-          Type.POLICY_ACK: Applied, Type.KEEPALIVE: Keepalive, Type.KEEPALIVE_ACK: Keepalive,
+          Type.POLICY_ACK: Applied, Type.KEEPALIVE: Applied, Type.KEEPALIVE_ACK: Applied,
           Type.SYNC: Applied}
 for _type, _body in BODIES.items():
     bind_layers(Header, _body, type=int(_type))

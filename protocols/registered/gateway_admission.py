@@ -1,0 +1,217 @@
+"""The gateway's first packets and its grants running out: a packet without a live grant for
+its flow is named, put on its host's budget, and asked about (or, without the authority, left
+to the fail mode); the answer becomes a grant element or a denial, and the packets waiting for
+it get their verdict. A flow still in use is asked about again before its grant runs out."""
+
+from __future__ import annotations
+
+import heapq
+import ipaddress
+import math
+import time
+
+from protocols.nfqueue import NF_DROP
+
+from . import identity
+from .admission import AdmissionRow
+from .gateway_flows import (
+    DECIDE,
+    NO_PROOF,
+    SAMPLE,
+    Flow,
+    Grant,
+    Pending,
+    _left_ms,
+    canonical,
+    element,
+    look_batch,
+    packet_counts,
+    parse_ip,
+    renewal_margin,
+)
+from .messages import FlowFlag, Reason, Type
+from .ruleset import QUEUE, TABLE
+
+DENY_CACHE_MS = 1000
+UDP = 17
+
+
+class Admission:
+    """Part of ``gateway.Gateway``: its packets without a grant."""
+
+    def on_packets(self) -> None:
+        now = time.monotonic()
+        for packet in self.queue.receive():
+            fields = parse_ip(packet.payload)
+            named = None if fields is None else canonical(fields, packet.mark)
+            if named is None:
+                self.counters["not a flow"] += 1
+                self.queue.verdict(QUEUE, packet.id, NF_DROP)
+                continue
+            flow, inbound = named
+            grant = self.grants.get(flow)
+            if grant is not None and grant.expires > now:  # its element is on its way
+                self.queue.verdict(QUEUE, packet.id)
+            elif self.denied.get(flow, 0) > now:
+                self.queue.verdict(QUEUE, packet.id, NF_DROP)
+            elif flow in self.pending:
+                if self.pending[flow].renewal:
+                    self.counters["waiting on a renewal"] += 1
+                self.pending[flow].packets.append(packet.id)
+            elif not self.within_budget(flow, inbound, now):
+                self.queue.verdict(QUEUE, packet.id, NF_DROP)
+            else:
+                pending = Pending(0, inbound, False, [packet.id], now,
+                                  proof=self._device_proof(flow, inbound, packet.payload))
+                if self.reachable:
+                    self._request(flow, pending)
+                else:
+                    self.fail(flow, pending)
+
+    def _device_proof(self, flow: Flow, inbound: bool, payload: bytes) -> tuple[int, bytes]:
+        """What a farm's device shows at the start of a datagram of a flow it starts."""
+        if inbound or not self.devices or flow[2] != UDP or \
+                not any(ipaddress.IPv4Address(flow[0]) in block for block in self.devices):
+            return NO_PROOF
+        return identity.device_claim(payload[(payload[0] & 0x0F) * 4 + 8:])
+
+    def within_budget(self, flow: Flow, inbound: bool, now: float) -> bool:
+        """A new question, on its host's budget (``budget``); a refusal is counted, and
+        logged here once a second per host and direction."""
+        local = flow[1] if inbound else flow[0]
+        if self.budget.spend(local, inbound, now):
+            return True
+        self.counters["over budget"] += 1
+        if self.budget.log_refusal(local, inbound, now):
+            self.alone.append((AdmissionRow(time.time(), self.id,
+                                            self.enforced.bound.get(local) or None, *flow,
+                                            inbound, False, False, Reason.OVER_BUDGET,
+                                            by_gateway=True), None, None))
+        return False
+
+    def _request(self, flow: Flow, pending: Pending) -> None:
+        pending.request_id = self._next_request_id()
+        pending.asked = time.monotonic()
+        self.pending[flow] = pending
+        self.requests[pending.request_id] = flow
+        self.counters["renewals asked" if pending.renewal else "asked"] += 1
+        self._ask(flow, pending)
+
+    def _ask(self, flow: Flow, pending: Pending) -> None:
+        src, dst, proto, sport, dport = flow
+        flags = (FlowFlag.INBOUND if pending.inbound else 0) | (
+            FlowFlag.RENEWAL if pending.renewal else 0)
+        self._send(Type.FLOW_REQUEST, (pending.request_id, src, dst, proto, int(flags), sport,
+                                       dport, *pending.proof))
+
+    def fail(self, flow: Flow, pending: Pending) -> None:
+        """No answer. While the authority is reachable, that is one question lost: its packets
+        are dropped (the next asks again), whatever the fail mode, since the authority is
+        there to decide. Without the authority, the fail mode decides (and, open, the gateway
+        logs it here and heeds a late DENY)."""
+        self.requests.pop(pending.request_id, None)
+        if self.reachable:
+            self.counters["unanswered"] += 1
+            for packet_id in pending.packets:
+                self.queue.verdict(QUEUE, packet_id, NF_DROP)
+        elif self.fail_mode == "open":
+            self.counters["failed open"] += 1
+            local = flow[1] if pending.inbound else flow[0]
+            identity_ = self.enforced.bound.get(local, 0)
+            self.alone.append((AdmissionRow(time.time(), self.id, identity_ or None, *flow,
+                                            pending.inbound, pending.renewal, True,
+                                            Reason.OK, by_gateway=True), flow, pending))
+            if pending.request_id:
+                self.decided_alone[pending.request_id] = (flow, time.monotonic())
+        else:
+            self.counters["failed closed"] += 1
+            if pending.renewal:  # its grant runs out; packets that found it gone wait here
+                for packet_id in pending.packets:
+                    self.queue.verdict(QUEUE, packet_id, NF_DROP)
+            else:
+                self.deny(flow, pending)
+
+    def settle_alone(self) -> None:
+        """What the gateway decided alone this turn of the loop goes to its journal in one
+        write (with the durability asked for, an fdatasync: once, not per flow), and only
+        then are the fail-open grants given."""
+        if not self.alone:
+            return
+        decided, self.alone = self.alone, []
+        self.journal.append([row for row, _, _ in decided])
+        for _, flow, pending in decided:
+            if flow is not None:
+                self.grant(flow, pending, self.ttl_ms)
+
+    def grant(self, flow: Flow, pending: Pending, ttl_ms: int) -> None:
+        expires = time.monotonic() + ttl_ms / 1000
+        self.grants[flow] = Grant(expires, proof=pending.proof)
+        margin = renewal_margin(ttl_ms)
+        heapq.heappush(self.looks, (expires - 2 * margin, SAMPLE, flow, expires))
+        heapq.heappush(self.looks, (expires - margin, DECIDE, flow, expires))
+        heapq.heappush(self.expiries, (expires, flow))
+        self.next_renewal_check = min(self.next_renewal_check, expires - 2 * margin)
+        for packet_id in pending.packets:  # verdicts first: the element is not on the path
+            self.queue.verdict(QUEUE, packet_id)
+        entry = f"element inet {TABLE} {element(flow, 'grants')}"
+        self._element_change(lambda: f"add {entry} }}\ndelete {entry} }}\nadd {entry} timeout "
+                             f"{_left_ms(expires)}ms }}")
+
+    def deny(self, flow: Flow, pending: Pending) -> None:
+        self.denied[flow] = time.monotonic() + DENY_CACHE_MS / 1000
+        heapq.heappush(self.denials, (self.denied[flow], flow))
+        for packet_id in pending.packets:
+            self.queue.verdict(QUEUE, packet_id, NF_DROP)
+        until = self.denied[flow]
+        self._element_change(lambda: f"add element inet {TABLE} {element(flow, 'denied')} "
+                             f"timeout {_left_ms(until)}ms }}")
+        # a renewal refused: cut it now (even if its grant has run out here: the kernel's
+        # element may have been applied later than the grant was made)
+        if self.grants.pop(flow, None) is not None or pending.renewal:
+            self._withdraw([flow])
+
+    # -- grants running out ----------------------------------------------------------------
+    def renew(self, now: float) -> None:
+        """Flows in use whose grant is about to run out are asked about again. Each grant is
+        looked at twice, from a schedule (work in proportion to the grants due, not to all
+        held): two margins before expiry its element's packet count is noted, one margin
+        before it is asked about again if that count has grown since. A flow that carried
+        its few packets at the start (a connection attempt, a lookup) is left to expire.
+        Looks due before the next batch are taken now (early by less than a quarter margin)."""
+        while self.expiries and self.expiries[0][0] <= now:
+            expires, flow = heapq.heappop(self.expiries)
+            if (grant := self.grants.get(flow)) is not None and grant.expires == expires:
+                del self.grants[flow]
+        sample, decide = [], []
+        horizon = now + look_batch(self.ttl_ms)
+        while self.looks and self.looks[0][0] <= horizon:
+            _, what, flow, expires = heapq.heappop(self.looks)
+            grant = self.grants.get(flow)
+            if grant is None or grant.expires != expires:
+                continue  # withdrawn or granted anew since: a look of an older grant
+            if flow not in self.pending:
+                (sample if what == SAMPLE else decide).append(flow)
+        if not sample and not decide:
+            return
+        with self.nft_lock:
+            self.apply_elements()  # counters of elements that are there
+            used = packet_counts(self.nft, sample + decide)
+        for flow in sample:
+            self.grants[flow].seen = used.get(flow, 0)
+        for flow in decide:
+            grant = self.grants[flow]
+            if used.get(flow, 0) > grant.seen:
+                pending = Pending(0, self._inbound(flow), True, [], now, proof=grant.proof)
+                if self.reachable:
+                    self._request(flow, pending)
+                else:
+                    self.fail(flow, pending)
+
+    def _next_due(self) -> float:
+        """When the schedule next has a look or an expiry due (never, without grants): a
+        gateway at rest wakes for its keepalive, not four times a second for nothing."""
+        return min(self.looks[0][0] if self.looks else math.inf,
+                   self.expiries[0][0] if self.expiries else math.inf)
+
+    def _inbound(self, flow: Flow) -> bool:
+        return flow[0] not in self.enforced.bound
