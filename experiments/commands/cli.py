@@ -127,8 +127,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("results", help="regenerate every published result at this clean "
                        "commit (make results; resumable)")
-    s.add_argument("--only", nargs="*", metavar="STEP", help="run only these steps (the rest "
-                   "stays to do; publishing waits for every step)")
+    which = s.add_mutually_exclusive_group()
+    which.add_argument("--only", nargs="*", metavar="STEP", help="run only these steps (the rest "
+                       "stays to do; publishing waits for every step)")
+    which.add_argument("--refresh", nargs="+", metavar="STEP", help="re-measure only these steps "
+                       "at this later clean commit and replace their published results (the README "
+                       "says which figures are newer)")
     s.set_defaults(func=h.cmd_results)
 
     s = sub.add_parser("readme", help="redraw the README's figures from docs/results")

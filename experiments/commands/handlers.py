@@ -262,11 +262,15 @@ def cmd_bench(args) -> int:
 def cmd_results(args) -> int:
     """make results: every published result regenerated at this clean commit, then the
     README's blocks redrawn from them."""
-    from experiments.publish import readme, regenerate
+    from experiments.publish import readme, refresh, regenerate
 
     _need_root("make results")
     try:
-        published = regenerate.regenerate(args.only or None)
+        if args.refresh:
+            refresh.refresh(args.refresh)
+            published = regenerate.PUBLISHED
+        else:
+            published = regenerate.regenerate(args.only or None)
     except regenerate.RegenerateError as e:
         raise UsageError(str(e)) from None
     if published == regenerate.PUBLISHED:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 
-from experiments.publish.published import Published, ms, spaced
+from experiments.publish.published import Published, held, ms, spaced
 
 ACCESS, ADMISSION = "bench-access/isp", "bench-admission/local"
 BRINGUP, RECOVERY = "bench-bringup/isp", "bench-recovery/isp"
@@ -35,22 +35,33 @@ def access(pub: Published) -> dict:
         return (f"new flows {o['new_flows_passing']} pass, {o['decisions_logged_by_gateways']} "
                 f"decisions logged by the gateways themselves; {kept}")
 
+    flood_delta = (r["first_connect_under_flood_ms"] - r["first_connect_ms"]  # measured since
+                   if "flooded_by" in r else None)                         # the second round
+    revoked = all(cut[w] <= rtt + way[w] + 10 for w in ("outbound", "inbound"))
     table = "\n".join([
         "| what | permissionless | registered | target |",
         "|---|---|---|---|",
         f"| TCP connect user -> server, flow not yet admitted | {ms(p['first_connect_ms'], 2)} "
         f"| {ms(r['first_connect_ms'], 2)} | |",
+        *([f"| the same while {r['flooded_by']} floods its gateway's and the authority's "
+           f"control ports ({spaced(r['flood_per_s'])} junk datagrams/s) | | "
+           f"{ms(r['first_connect_under_flood_ms'], 2)} "
+           f"({flood_delta:+.2f} ms) | "
+           f"within 2 ms: {held(abs(flood_delta) <= 2)} |"] if flood_delta is not None else []),
         f"| first-connection overhead | | {ms(s['first_connection_overhead_ms'], 2)} = "
         f"gateway-authority RTT {ms(r['gateway_authority_rtt_ms'], 2)} + "
-        f"{ms(s['processing_ms'], 2)} | <= RTT + 0.5 ms |",
+        f"{ms(s['processing_ms'], 2)} | <= RTT + 0.5 ms: "
+        f"{held(s['first_connection_overhead_ms'] <= r['gateway_authority_rtt_ms'] + 0.5)} |",
         f"| ping RTT user -> abroad once admitted | {ms(p['steady_rtt_ms'], 2)} | "
-        f"{ms(r['steady_rtt_ms'], 2)} (ratio {s['steady_rtt_ratio']:.3f}) | <= 1.05 |",
+        f"{ms(r['steady_rtt_ms'], 2)} (ratio {s['steady_rtt_ratio']:.3f}) | <= 1.05: "
+        f"{held(s['steady_rtt_ratio'] <= 1.05)} |",
         f"| iperf3 user -> server once admitted | {p['goodput_mbit']:.1f} Mbit/s | "
-        f"{r['goodput_mbit']:.1f} Mbit/s (ratio {s['goodput_ratio']:.3f}) | >= 0.95 |",
+        f"{r['goodput_mbit']:.1f} Mbit/s (ratio {s['goodput_ratio']:.3f}) | >= 0.95: "
+        f"{held(s['goodput_ratio'] >= 0.95)} |",
         f"| revocation: command -> the victim's last datagram arrives | | "
         f"{ms(cut['outbound'])} from it, {ms(cut['inbound'])} towards it (one way "
         f"{ms(way['outbound'])}, {ms(way['inbound'])}; authority-gateway RTT {ms(rtt, 2)}) "
-        f"| <= RTT + one way + 10 ms |",
+        f"| <= RTT + one way + 10 ms: {held(revoked)} |",
         f"| authority killed, fail-closed | | {outage('closed')} | |",
         f"| authority killed, fail-open | | {outage('open')} | |"])
     return {"source": pub.source(ACCESS), "table": table,
@@ -72,10 +83,10 @@ def admission(pub: Published) -> dict:
                  f"{spaced(power['flood']['decisions_per_cpu_s'])} |")
     logged = all(d["logged"] >= d["answered_total"] for d in (proc, power))
     return {"source": pub.source(ADMISSION), "table": "\n".join(lines),
-            "logged": ("every answered decision was in the admission log afterwards ("
+            "logged": ("Every answered decision was in the admission log afterwards ("
                        + ", ".join(f"{spaced(d['logged'])} rows for {spaced(d['answered_total'])}"
                                    f" answers ({d['durability']})" for d in (proc, power)) + ")")
-            if logged else "some answered decisions were missing from the log: " + ", ".join(
+            if logged else "Some answered decisions were missing from the log: " + ", ".join(
                 f"{d['logged']} rows for {d['answered_total']}" for d in (proc, power))}
 
 
@@ -215,8 +226,12 @@ def distro(pub: Published) -> dict:
 
 def regenerate(pub: Published) -> dict:
     record = json.loads((pub.root / "regenerate.json").read_text())
+    later = [f"{r['step']} (`{', '.join(r['dirs'])}`) at commit {r['commit'][:7]} on {r['date']}"
+             for r in record.get("refreshed", [])]
     return {"commit": record["commit"][:7], "date": record["date"],
             "hours": f"{record['total_s'] / 3600:.1f} h",
             "steps": ", ".join(f"{name} {seconds / 60:.0f} min" for name, seconds in
-                               record["steps"].items())}
+                               record["steps"].items()),
+            "refreshed": " Re-measured since with `splinterlab results --refresh` after changes "
+                         f"to what they measure: {'; '.join(later)}." if later else ""}
 

@@ -68,7 +68,7 @@ def planet(pub: Published) -> dict:
         r["permissionless_others_lost"]) if r["authority_inside"] != "True" else -1)
     return {
         "source": pub.source(rel), "seconds": f"{pub.minutes(rel) * 60:.0f} s",
-        "nodes": ", ".join(f"{spaced(n)} {kind.lower()}s" for kind, n in
+        "nodes": ", ".join(f"{spaced(n)} {_plural(kind.lower())}" for kind, n in
                            s["graph"]["nodes"].items()),
         "links": spaced(s["graph"]["links"]), "processing": ms(
             s["assumptions"]["processing_ms"], 2),
@@ -145,7 +145,7 @@ def iot(pub: Published) -> dict:
         "short": _ttl(short),
         "cpu_short": pct(at_short.get("cpu_share"), 1),
         "per_cpu": spaced(p["decisions_per_cpu_s"]) if p else "n/a",
-        "log_short": _range_kb(reg, short, largest),
+        "log_short": _range_kb(reg, short, largest), "record_bytes": _record_bytes(reg),
         "eras": _eras_table(eras),
         "beyond": ", ".join(f"{spaced(e['beyond_measured'])}" for e in eras.values()),
         "not_projected": ", ".join(_ttl(t) for t in p["not_projected"]) if p else "n/a",
@@ -168,6 +168,18 @@ def _eras_table(eras: dict) -> str:
 def _ttl(ms_: int) -> str:
     return f"{ms_ / 1000:g} s" if ms_ < 60_000 else f"{ms_ / 60_000:g} min" \
         if ms_ < 3_600_000 else f"{ms_ / 3_600_000:g} h"
+
+
+def _plural(noun: str) -> str:
+    return noun[:-1] + "ies" if noun.endswith("y") else noun + "s"
+
+
+def _record_bytes(reg: list[dict]) -> str:
+    """The journal's bytes per decision, as the runs saw the log grow (not the code's
+    constant: the results may be of another commit)."""
+    sizes = [r["log_bytes_steady"] / r["decisions_steady"] for r in reg
+             if r.get("decisions_steady") and r.get("log_bytes_steady")]
+    return f"{statistics.median(sizes):.0f}" if sizes else "n/a"
 
 
 def _range_kb(reg: list[dict], ttl: int, devices) -> str:

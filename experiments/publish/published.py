@@ -68,6 +68,11 @@ def ms(x: float | None, decimals: int = 1) -> str:
     return "n/a" if x is None else f"{x:.{decimals}f} ms"
 
 
+def held(ok: bool) -> str:
+    """A target's verdict, in the README's tables."""
+    return "held" if ok else "**missed**"
+
+
 def pct(x: float | None, decimals: int = 0) -> str:
     return "n/a" if x is None else f"{100 * x:.{decimals}f} %"
 

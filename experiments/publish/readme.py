@@ -66,5 +66,11 @@ def differences(text: str, root: Path) -> list[str]:
             if m["body"] != render_block(m["name"], root)]
 
 
+def shown_figures() -> set[str]:
+    """The figures the README shows, as paths under docs/results/ (from the templates)."""
+    return {m for t in TEMPLATES.glob("*.md")
+            for m in re.findall(r"docs/results/(\S+?\.png)", t.read_text())}
+
+
 def names(text: str) -> list[str]:
     return [m["name"] for m in BLOCK.finditer(text)]

@@ -173,10 +173,15 @@ def _record_tests(directory: Path, commit: str, seconds: float) -> None:
 
 
 def _thin(staging: Path) -> None:
-    """What is published: PNG figures (SVGs are redrawn by ``splinterlab plot``), records only
-    of the runs that keep them."""
-    for svg in staging.rglob("*.svg"):
-        svg.unlink()
+    """What is published: the PNG figures the README shows (``splinterlab plot`` redraws the
+    others, and every SVG, from the data beside them), records only of the runs that keep
+    them."""
+    from experiments.publish.readme import shown_figures
+
+    shown = shown_figures()
+    for figure in [*staging.rglob("*.svg"), *staging.rglob("*.png")]:
+        if figure.suffix == ".svg" or figure.relative_to(staging).as_posix() not in shown:
+            figure.unlink()
     for records in list(staging.rglob("records")):
         if records.is_dir() and str(records.parent.relative_to(staging)) not in KEEP_RECORDS:
             shutil.rmtree(records)
