@@ -48,10 +48,6 @@ def test_ctrl_c_keeps_what_was_measured_and_leaves_nothing(tmp_path):
                              "--out", str(tmp_path)], stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
 
-    def measured() -> int:
-        files = list(tmp_path.glob("latency/*/probes.csv"))
-        return len(files[0].read_text().splitlines()) - 1 if files else 0
-
     # Interrupted 20 s in, mid-run however loaded the machine. (Waiting for its first probes
     # on disk instead passed here but not in fresh clones, where probes.csv stayed empty
     # until the run's end: under investigation, see the stop notes.)
