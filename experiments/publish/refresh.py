@@ -36,16 +36,7 @@ def expected_commits(root: Path) -> dict[str, str]:
 def misnamed(root: Path) -> list[str]:
     """Results under ``root`` that name neither the regeneration's commit nor, for a refreshed
     directory, the commit of its refresh."""
-    commit, refreshed = record(root)["commit"], expected_commits(root)
-    wrong = []
-    for path in whole.metas(root):
-        rel = str(path.parent.relative_to(root))
-        want = next((c for d, c in refreshed.items() if rel == d or rel.startswith(d + "/")),
-                    commit)
-        made = json.loads(path.read_text()).get("git_commit", "")
-        if made != want:
-            wrong.append(f"{rel} ({made or 'no commit'}, expected {want[:7]})")
-    return wrong
+    return whole.foreign(root, record(root)["commit"], expected_commits(root))
 
 
 def _made(scratch: Path) -> list[str]:
@@ -71,7 +62,7 @@ def refresh(names: list[str], say=print) -> list[str]:
     if commit == published["commit"]:
         raise whole.RegenerateError("docs/results was regenerated at this very commit: "
                                     "nothing to refresh (run make results to redo a step)")
-    state = whole._state(SCRATCH, commit)
+    state = whole.state_of(SCRATCH, commit)
     for name in names:
         if name in state["steps"]:
             continue
@@ -84,11 +75,11 @@ def refresh(names: list[str], say=print) -> list[str]:
         if wrong := whole.foreign(scratch, commit):
             raise whole.RegenerateError(f"{wrong[0]} was not made at {commit}")
         state["steps"][name] = {"seconds": seconds}
-        whole._save(SCRATCH, state)
+        whole.save_state(SCRATCH, state)
     replaced: list[str] = []
     for name in names:
         scratch = SCRATCH / name
-        whole._thin(scratch)
+        whole.thin(scratch)
         dirs = _made(scratch)
         for d in dirs:
             target = whole.PUBLISHED / d

@@ -96,7 +96,7 @@ def clean_commit() -> str:
     return _git("rev-parse", "HEAD")
 
 
-def _state(staging: Path, commit: str) -> dict:
+def state_of(staging: Path, commit: str) -> dict:
     """What has been done at ``commit``; a staging root of another commit is started over."""
     path = staging / "state.json"
     state = json.loads(path.read_text()) if path.exists() else {}
@@ -108,7 +108,7 @@ def _state(staging: Path, commit: str) -> dict:
     return state
 
 
-def _save(staging: Path, state: dict) -> None:
+def save_state(staging: Path, state: dict) -> None:
     (staging / "state.json").write_text(json.dumps(state, indent=1))
 
 
@@ -116,13 +116,17 @@ def metas(root: Path) -> list[Path]:
     return sorted(root.rglob("meta.json"))
 
 
-def foreign(root: Path, commit: str) -> list[str]:
-    """Results under ``root`` not made at ``commit`` with a clean tree."""
+def foreign(root: Path, commit: str, later: dict[str, str] | None = None) -> list[str]:
+    """Results under ``root`` not made at ``commit`` with a clean tree, or, under a directory
+    of ``later`` (relative to ``root``; a refresh's), at that directory's commit."""
     wrong = []
     for path in metas(root):
+        rel = path.parent.relative_to(root).as_posix()
+        want = next((c for d, c in (later or {}).items()
+                     if rel == d or rel.startswith(d + "/")), commit)
         made = json.loads(path.read_text()).get("git_commit", "")
-        if made != commit:
-            wrong.append(f"{path.parent.relative_to(root)} ({made or 'no commit'})")
+        if made != want:
+            wrong.append(f"{rel} ({made or 'no commit'}, expected {want[:7]})")
     return wrong
 
 
@@ -172,7 +176,7 @@ def _record_tests(directory: Path, commit: str, seconds: float) -> None:
     (directory / "junit.xml").unlink()
 
 
-def _thin(staging: Path) -> None:
+def thin(staging: Path) -> None:
     """What is published: the PNG figures the README shows (``splinterlab plot`` redraws the
     others, and every SVG, from the data beside them), records only of the runs that keep
     them."""
@@ -188,7 +192,7 @@ def _thin(staging: Path) -> None:
 
 
 def publish(staging: Path, state: dict, total_s: float) -> None:
-    _thin(staging)
+    thin(staging)
     (staging / "state.json").unlink()
     record = {"commit": state["commit"], "date": time.strftime("%Y-%m-%d", time.gmtime(
         state["started"])), "total_s": round(total_s),
@@ -205,7 +209,7 @@ def regenerate(only: list[str] | None = None, say=print) -> Path:
         raise RegenerateError(f"no step {sorted(unknown)[0]!r}; the steps are "
                               f"{', '.join(s.name for s in STEPS)}")
     commit = clean_commit()
-    state = _state(STAGING, commit)
+    state = state_of(STAGING, commit)
     todo = [s for s in STEPS if s.name not in state["steps"] and (not only or s.name in only)]
     left = sum(s.minutes for s in todo)
     for k, step in enumerate(todo, 1):
@@ -213,7 +217,7 @@ def regenerate(only: list[str] | None = None, say=print) -> Path:
             f"(about {step.minutes:g} min; {left:g} min left of the estimate)")
         seconds = run_step(step, STAGING, commit)
         state["steps"][step.name] = {"seconds": seconds}
-        _save(STAGING, state)
+        save_state(STAGING, state)
         left -= step.minutes
         say(f"make results: {step.name} done in {seconds / 60:.1f} min")
     missing = [s.name for s in STEPS if s.name not in state["steps"]]
