@@ -20,6 +20,7 @@ from __future__ import annotations
 import contextlib
 import csv
 import gzip
+import io
 import json
 import os
 import platform
@@ -182,21 +183,40 @@ class Results:
     summary: dict
 
     def topology(self) -> nx.Graph:
-        if not (self.dir / "topology.json").exists():
+        if not exists(self.dir / "topology.json"):
             raise ResultsError(f"{self.dir} has no topology.json")
-        return graphs.load(self.dir / "topology.json")
+        return graphs.from_json(json.loads(read_text(self.dir / "topology.json")))
 
     def rows(self, name: str) -> list[dict]:
         path = self.dir / f"{name}.csv"
-        if not path.exists():
+        if not exists(path):
             raise ResultsError(f"{self.dir} has no {name}.csv; it is incomplete")
-        with open(path, newline="") as f:
-            return list(csv.DictReader(f))
+        return rows(path)
+
+
+def exists(path: Path) -> bool:
+    return path.exists() or _compressed(path).exists()
+
+
+def read_text(path: Path) -> str:
+    """A results file's text, or that of its gzip-compressed copy: published samples keep
+    their large files compressed (``experiments.publish.regenerate.thin``)."""
+    if not path.exists() and _compressed(path).exists():
+        return gzip.decompress(_compressed(path).read_bytes()).decode()
+    return path.read_text()
+
+
+def rows(path: Path) -> list[dict]:
+    return list(csv.DictReader(io.StringIO(read_text(path), newline="")))
+
+
+def _compressed(path: Path) -> Path:
+    return path.with_name(path.name + ".gz")
 
 
 def _read_json(path: Path, missing: str):
     try:
-        return json.loads(path.read_text())
+        return json.loads(read_text(path))
     except FileNotFoundError:
         raise ResultsError(missing) from None
     except ValueError:

@@ -70,3 +70,41 @@ def test_a_refresh_at_the_regenerations_commit_or_of_no_step_is_refused(publishe
     (published / regenerate.RECORD).unlink()
     with pytest.raises(regenerate.RegenerateError, match="run make results first"):
         refresh.refresh(["access"])
+
+
+def test_large_files_are_published_compressed_and_read_back_as_they_were(published,
+                                                                         monkeypatch):
+    """A refreshed step's large data files go out gzip-compressed (the samples stay small);
+    results, rows and the graph read from them are those written, for the plots and the
+    README alike; meta.json, which says whose a result is, stays plain."""
+    from experiments import results
+    from experiments.publish.published import Published
+    from topologies import graph as graphs
+
+    big = [{"src": f"h{k}", "value_ms": str(k / 7)} for k in range(4000)]
+    figures = {"points": list(range(20000))}
+    g = graphs.from_json({"directed": False, "multigraph": False, "graph": {},
+                          "nodes": [{"id": f"r{k}"} for k in range(8000)], "links": []})
+
+    def step(step, staging, commit):
+        _result(staging, "bench-access/isp", commit)
+        d = staging / "bench-access" / "isp"
+        (d / "meta.json").write_text(json.dumps({"git_commit": commit, "experiment": "x"}))
+        (d / "results.json").write_text(json.dumps(figures))
+        (d / "probes.csv").write_text("src,value_ms\n" + "".join(
+            f"{r['src']},{r['value_ms']}\n" for r in big))
+        graphs.save(g, d / "topology.json")
+        return 1.0
+
+    monkeypatch.setattr(regenerate, "run_step", step)
+    refresh.refresh(["access"], say=lambda _: None)
+    d = published / "bench-access" / "isp"
+    assert sorted(p.name for p in d.iterdir()) == [
+        "meta.json", "probes.csv.gz", "results.json.gz", "topology.json.gz"]
+    loaded = results.load(d)
+    assert loaded.summary == figures and loaded.rows("probes") == big
+    assert sorted(loaded.topology().nodes) == sorted(g.nodes)
+    pub = Published(published)
+    assert pub.summary("bench-access/isp") == figures
+    assert pub.rows("bench-access/isp", "probes") == big
+    assert refresh.misnamed(published) == []

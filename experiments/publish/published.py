@@ -3,12 +3,12 @@ under the root, its figures, rows and provenance, and the number formats the REA
 
 from __future__ import annotations
 
-import csv
 import json
 import statistics
 import time
 from pathlib import Path
 
+from experiments import results
 from experiments.publish.readme import RenderError
 
 
@@ -22,9 +22,9 @@ class Published:
 
     def _json(self, rel: str, name: str) -> dict:
         path = self.root / rel / name
-        if not path.exists():
+        if not results.exists(path):
             raise Missing(f"{path} is missing (run make results)")
-        return json.loads(path.read_text())
+        return json.loads(results.read_text(path))
 
     def summary(self, rel: str) -> dict:
         return self._json(rel, "results.json")
@@ -35,14 +35,13 @@ class Published:
     def topology(self, rel: str):
         from topologies import graph as graphs
 
-        return graphs.load(self.root / rel / "topology.json")
+        return graphs.from_json(self._json(rel, "topology.json"))
 
     def rows(self, rel: str, name: str) -> list[dict]:
         path = self.root / rel / f"{name}.csv"
-        if not path.exists():
+        if not results.exists(path):
             raise Missing(f"{path} is missing (run make results)")
-        with open(path, newline="") as f:
-            return list(csv.DictReader(f))
+        return results.rows(path)
 
     def minutes(self, *rels: str) -> float:
         """Wall-clock minutes the runs under ``rels`` took, start to end, added up."""

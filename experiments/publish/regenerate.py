@@ -12,6 +12,7 @@ and the README's rendered blocks are redrawn from the new files (``experiments.p
 
 from __future__ import annotations
 
+import gzip
 import json
 import os
 import shutil
@@ -30,6 +31,7 @@ RECORD = "regenerate.json"
 # The one sample that keeps what its registered networks recorded (registry, admission log):
 # the others' are mostly a load generator's synthetic requests, megabytes of them.
 KEEP_RECORDS = ("censorship/isp",)
+COMPRESS_ABOVE = 64 * 1024  # bytes: smaller files stay readable in a browser, in the diff
 
 
 class RegenerateError(RuntimeError):
@@ -179,7 +181,7 @@ def _record_tests(directory: Path, commit: str, seconds: float) -> None:
 def thin(staging: Path) -> None:
     """What is published: the PNG figures the README shows (``splinterlab plot`` redraws the
     others, and every SVG, from the data beside them), records only of the runs that keep
-    them."""
+    them, and data files over ``COMPRESS_ABOVE`` gzip-compressed (readers take either)."""
     from experiments.publish.readme import shown_figures
 
     shown = shown_figures()
@@ -189,6 +191,12 @@ def thin(staging: Path) -> None:
     for records in list(staging.rglob("records")):
         if records.is_dir() and str(records.parent.relative_to(staging)) not in KEEP_RECORDS:
             shutil.rmtree(records)
+    for data in [*staging.rglob("*.json"), *staging.rglob("*.csv")]:
+        if data.name != "meta.json" and data.stat().st_size > COMPRESS_ABOVE:
+            # mtime=0: the same data gives the same bytes, so an unchanged file stays unchanged
+            data.with_name(data.name + ".gz").write_bytes(gzip.compress(data.read_bytes(),
+                                                                        mtime=0))
+            data.unlink()
 
 
 def publish(staging: Path, state: dict, total_s: float) -> None:
