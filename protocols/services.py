@@ -20,7 +20,7 @@ from pathlib import Path
 from topologies.addressing import UNROUTED
 from topologies.graph import is_foreign, services, site_owner
 from topologies.network import Daemon, EmulatedNetwork, NetworkError
-from topologies.polling import wait_until
+from topologies.polling import STARTUP_S, wait_until
 
 BOGUS = str(UNROUTED[1])  # where a lying resolver sends people: nowhere
 SERVICE_NAMES = {"dns": "resolver", "relay": "relay"}
@@ -110,7 +110,7 @@ class Services:
                         str(cert)], check=True, capture_output=True)
         return str(cert), str(key)
 
-    def _wait(self, node: str, port: int, daemon: Daemon, timeout: float = 15) -> None:
+    def _wait(self, node: str, port: int, daemon: Daemon, timeout: float = STARTUP_S) -> None:
         def started() -> bool:
             if self.net.listening(node, port, udp=port == 53):
                 return True

@@ -13,6 +13,11 @@ from typing import TypeVar
 
 T = TypeVar("T")
 
+# How long a daemon may take to start before it is taken for hung. Generous: under make
+# vmtest's software-emulated CPU a Python daemon starts many times slower than here (the
+# authority once took over 15 s), and the waits for daemons report one that dies at once.
+STARTUP_S = 60.0
+
 
 def wait_until(check: Callable[[], T], timeout: float, interval: float = 0.05) -> T:
     """The first truthy value of ``check()``, asked every ``interval`` s; once ``timeout`` s

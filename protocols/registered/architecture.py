@@ -38,7 +38,7 @@ from protocols.ospf import Ospf, OspfSettings
 from topologies.addressing import NATIONAL
 from topologies.graph import authority_site, end_nodes, routers
 from topologies.network import PRIVATE, Daemon, EmulatedNetwork, NetworkError
-from topologies.polling import wait_until
+from topologies.polling import STARTUP_S, wait_until
 from topologies.private import write_private
 
 from .identity import DEVICES, Card, issue
@@ -206,8 +206,9 @@ class Registered:
             return (workdir / "admin.sock").exists() and self.net.listening(
                 self.authority_node, PORT, udp=True)
 
-        if not wait_until(started, 15):
-            raise NetworkError("the authority did not start within 15 s")
+        if not wait_until(started, STARTUP_S):
+            raise NetworkError(f"the authority did not start within {STARTUP_S:g} s: "
+                               f"{_tail(workdir / 'authority.log')}")
 
     def kill_authority(self) -> None:
         """The authority dies (SIGKILL): gateways find out by themselves."""
@@ -268,7 +269,7 @@ class Registered:
                          f"{status.get('counters')}; log: {log[-200:]}")
         return "\n".join(lines)
 
-    def _wait_gateway(self, router: str, timeout: float = 20) -> None:
+    def _wait_gateway(self, router: str, timeout: float = STARTUP_S) -> None:
         daemon = self.gateway_daemon(router)
 
         def reached() -> bool:
