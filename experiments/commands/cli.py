@@ -175,6 +175,10 @@ def main(argv: list[str] | None = None) -> int:
     _matplotlib_home()
     for sig in (signal.SIGTERM, signal.SIGHUP):
         signal.signal(sig, _terminate)
+    # Started in the background by a non-interactive shell (a script's '&', nohup, CI), a
+    # process inherits SIGINT ignored and Python then raises no KeyboardInterrupt: a run told
+    # to stop with SIGINT would go on to its end. SIGINT always interrupts a run.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     debug = bool(os.environ.get("SPLINTERLAB_DEBUG"))
     try:
         args = build_parser().parse_args(argv)
