@@ -121,15 +121,17 @@ class Gateway(Admission, ElementWriter, PolicySync, RegistrationService):
                                config.get("durability", "process"))
         self.budget = Budget(*config.get("question_budget", (QUESTION_RATE, QUESTION_BURST)))
         self.registrations = Budget(REGISTRATION_RATE, REGISTRATION_BURST)  # per line
-        # veth hands packets on with their checksums still to be computed, which conntrack
-        # verifies for UDP-Lite and then calls every such packet invalid (the ruleset drops
-        # invalid packets): checksums are the ends' business, not the gateway's
-        Path("/proc/sys/net/netfilter/nf_conntrack_checksum").write_text("0")
         self.nft = Nftables()
         control = list(map(str, ipaddress.collapse_addresses(
             ipaddress.IPv4Network(n) for n in config.get("infrastructure", []))))
         if self._nft_now(ruleset(config["lines"], config["authority"], control))[0] != 0:
             sys.exit("gateway: the kernel refused its table; without it nothing is enforced")
+        # veth hands packets on with their checksums still to be computed, which conntrack
+        # verifies for UDP-Lite and then calls every such packet invalid (the ruleset drops
+        # invalid packets): checksums are the ends' business, not the gateway's. The setting
+        # exists in the namespace once conntrack is (the table just loaded needs it: with
+        # conntrack a module, as in Debian's kernel, not before)
+        Path("/proc/sys/net/netfilter/nf_conntrack_checksum").write_text("0")
         subprocess.run(["iptables-restore", "-w", "--noflush"], input=QUEUE_RULES, text=True,
                        check=True)
         if subprocess.run(["iptables", "-w", "-C", "FORWARD", "-j", CHAIN],
