@@ -110,7 +110,7 @@ class Services:
                         str(cert)], check=True, capture_output=True)
         return str(cert), str(key)
 
-    def _wait(self, node: str, port: int, daemon: Daemon, timeout: float = STARTUP_S) -> None:
+    def _wait(self, node: str, port: int, daemon: Daemon) -> None:
         def started() -> bool:
             if self.net.listening(node, port, udp=port == 53):
                 return True
@@ -118,9 +118,9 @@ class Services:
                 raise NetworkError(f"the {daemon.name} service on {node} died: {_tail(daemon)}")
             return False
 
-        if not wait_until(started, timeout):
+        if not wait_until(started, STARTUP_S):
             raise NetworkError(f"the {daemon.name} service on {node} did not start in "
-                               f"{timeout:g} s: {_tail(daemon)}")
+                               f"{STARTUP_S:g} s: {_tail(daemon)}")
 
     # -- DNS records -----------------------------------------------------------------------
     def _hosts_file(self, node: str):

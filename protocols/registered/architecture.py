@@ -269,7 +269,7 @@ class Registered:
                          f"{status.get('counters')}; log: {log[-200:]}")
         return "\n".join(lines)
 
-    def _wait_gateway(self, router: str, timeout: float = STARTUP_S) -> None:
+    def _wait_gateway(self, router: str) -> None:
         daemon = self.gateway_daemon(router)
 
         def reached() -> bool:
@@ -278,10 +278,10 @@ class Registered:
                                    f"{_tail(self.gateway_dir() / f'{router}.log')}")
             return bool(self.gateway_status(router).get("reachable"))
 
-        if wait_until(reached, timeout):
+        if wait_until(reached, STARTUP_S):
             return
         raise NetworkError(f"the gateway on {router} did not reach the authority in "
-                           f"{timeout:g} s")
+                           f"{STARTUP_S:g} s")
 
     # -- host side -------------------------------------------------------------------------
     def register(self, host: str, card: str = CARD) -> str:
