@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from .errors import NetworkError
 from .graph import is_router
+from .polling import STARTUP_S, wait_until
 
 LINK_MODES = ("carrier", "silent")
 
@@ -61,15 +62,29 @@ class Faults:
         self.crashed.add(router)
 
     def restore(self, router: str) -> None:
-        """Power the router back on: interfaces up (except links still cut), daemons restarted."""
+        """Power the router back on: interfaces up (except links still cut), daemons restarted
+        once the kernel reports a carrier on each, so that routing daemons start on lines
+        that are up rather than hear of them a moment later (a passive OSPF line once stayed
+        unannounced after a restart under load)."""
         self.crashed.discard(router)
-        for intf in self.plan.interfaces_of(router):
-            if self.down_links.get(tuple(sorted((router, intf.peer)))) != "carrier":
-                self.exec(router, "ip", "link", "set", intf.name, "up")
+        live = [intf for intf in self.plan.interfaces_of(router)
+                if self.down_links.get(tuple(sorted((router, intf.peer)))) != "carrier"]
+        for intf in live:
+            self.exec(router, "ip", "link", "set", intf.name, "up")
+        wanted = {intf.name for intf in live if intf.peer not in self.crashed}
+        if not wait_until(lambda: wanted <= self._carrier(router), STARTUP_S):
+            raise NetworkError(f"{router}: no carrier on {', '.join(sorted(wanted))} "
+                               f"{STARTUP_S:g} s after it was powered back on")
         self._restore_static_routes([router, *self.graph.neighbors(router)])
         for daemon in self.daemons:
             if daemon.node == router:
                 self.start_daemon(daemon)
+
+    def _carrier(self, node: str) -> set[str]:
+        """The interfaces of ``node`` the kernel reports operationally up."""
+        shown = self.exec(node, "ip", "-o", "link", "show", "up", check=False).stdout
+        return {line.split(":")[1].strip().split("@")[0] for line in shown.splitlines()
+                if "LOWER_UP" in line}
 
     def _route_devices(self, farms) -> None:
         """A farm's device block: local in the farm (every address of it is the farm's own,

@@ -36,6 +36,7 @@ import statistics
 import subprocess
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 from experiments import subjects
@@ -61,8 +62,15 @@ TECHNIQUES = ("foreign_resolver", "tunnel_abroad", "relay_at_home", "address_cha
 HEADER = ["arch", "repetition", "action", "phase", "src", "dst", "targeted", "ok", "label"]
 
 
+@dataclass
 class CensorshipConfig(ExperimentConfig):
     PROFILES = PROFILES
+    timings: int = 0  # how often each time to effect is measured; 0: as the profile says
+
+    def settings(self) -> dict:
+        if self.timings < 0:
+            raise ValueError(f"timings must be 0 (the profile's) or more, not {self.timings}")
+        return {**super().settings(), **({"timings": self.timings} if self.timings else {})}
 
 
 def check(g) -> None:

@@ -173,7 +173,7 @@ def step(net, arch_obj, farm: str, servers: list[str], devices: int, ttl_ms: int
     if readings:
         arch_obj.operator.ttl(ttl_ms)
         arch_obj.operator.flush()
-        time.sleep(0.3)  # the pushes take milliseconds
+        arch_obj.operator.in_force()
     sinks = _sinks(net, servers, port, str(block[1]))
     before = readings.read() if readings else None
     sender = net.popen(farm, [sys.executable, "-m", "experiments.probing.telemetry", "send"],

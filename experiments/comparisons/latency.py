@@ -131,7 +131,7 @@ def set_ttl(arch_obj, ttl_ms: int) -> None:
     """New grants get ``ttl_ms``; every cached grant is dropped, so each phase starts clean."""
     arch_obj.operator.ttl(ttl_ms)
     arch_obj.operator.flush()
-    time.sleep(0.2)  # the pushes take milliseconds
+    arch_obj.operator.in_force()
 
 
 def ttl_sweep(net, services, arch_obj, log, arch: str, rep: int, s: dict, seed: int) -> None:

@@ -11,6 +11,8 @@ import json
 import socket
 from pathlib import Path
 
+from topologies.polling import STARTUP_S, wait_until
+
 
 class OperatorError(RuntimeError):
     """The authority refused; the message is its one sentence."""
@@ -76,6 +78,14 @@ class Operator:
     def flush(self) -> dict:
         """Every gateway forgets its grants; the next packet of every flow is asked about."""
         return self.call("flush")
+
+    def in_force(self) -> None:
+        """Return once every gateway has acknowledged every change sent to it: a change goes
+        out at once, but a lost datagram is resent later, so a fixed pause after a change
+        does not make sure what is measured next is under it."""
+        if not wait_until(lambda: self.status()["changes_unacknowledged"] == 0, STARTUP_S):
+            raise OperatorError(f"the gateways did not acknowledge every change within "
+                                f"{STARTUP_S:g} s")
 
     def checkpoint(self) -> dict:
         """Everything journaled into the registry, committed (before a copy is taken)."""
