@@ -88,3 +88,12 @@ def test_censor_policy_naming_an_unknown_site(capsys, tmp_path):
     policy.write_text('block_names = ["nowhere.example"]\n')
     code, _, err = run(capsys, "up", "--censor", str(policy))
     assert code == 2 and "unknown site 'nowhere.example'" in err
+
+
+@pytest.mark.needs_root
+def test_pingall_checks_every_pair_of_users_under_registered_access(capsys):
+    """The README's first check, under the design that closes the authority to hosts: every
+    user pair answers, and the authority site is not counted as a user."""
+    assert cli.main(["up", "--topo", "isp", "--arch", "registered", "--test", "pingall"]) == 0
+    out = capsys.readouterr().out
+    assert "306/306 pairs reachable" in out, out[-500:]
