@@ -2,7 +2,7 @@
 # Both install what is missing first (Debian packages, .venv); see scripts/setup.sh.
 BIN := .venv/bin
 
-.PHONY: setup demo test lint bench fidelity clean vmtest distrotest results
+.PHONY: setup demo test check-model lint bench fidelity clean vmtest distrotest results
 
 setup:
 	@scripts/setup.sh
@@ -14,6 +14,10 @@ test: setup
 	$(BIN)/ruff check .
 	$(BIN)/splinterlab clean
 	$(BIN)/python -m pytest
+
+check-model: setup
+	$(BIN)/splinterlab clean
+	$(BIN)/python -m pytest -m extended
 
 lint: setup
 	$(BIN)/ruff check .
