@@ -206,3 +206,32 @@ def _iptables(policy: Resolved, abroad: list[str], first: bool) -> str:
         lines.append(f'-A {CHAIN} -p tcp -m string --string "{keyword}" --algo bm --icase '
                      "-j REJECT --reject-with tcp-reset")
     return "\n".join([*lines, "COMMIT", ""])
+
+
+class BorderInstruments:
+    """Permissionless IP's censor (``instruments.Instruments``): every action is a border
+    policy, records are the border's flow records, by address."""
+
+    lies_about_names = True
+    identity_evasions = False
+
+    def __init__(self, censor: BorderCensor, net):
+        self.censor, self.net = censor, net
+
+    def act(self, action: str, aim) -> None:
+        self.censor.apply({
+            "person": CensorPolicy(block_addresses=(aim.person,)),
+            "destination": CensorPolicy(block_addresses=(aim.destination,)),
+            "name": CensorPolicy(block_names=(aim.name,)),
+            "region": CensorPolicy(block_addresses=tuple(sorted(aim.region_hosts))),
+            "country": CensorPolicy(cut_border=True)}[action])
+
+    def undo(self, action: str, aim) -> None:
+        self.censor.apply(CensorPolicy())
+
+    def records(self, host: str, since: float) -> set[str]:
+        addresses = {self.net.address(host), str(self.net.plan.address(host))}
+        return {dst for src, dst in self.censor.records() if src in addresses}
+
+    def moved(self, host: str) -> None:
+        """Nothing: the border knows addresses, not people."""

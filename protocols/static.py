@@ -5,6 +5,8 @@ Useful to see what dynamic routing buys: a failure here is never routed around.
 
 from __future__ import annotations
 
+from .design import Design
+
 
 class Static:
     name = "static"
@@ -15,3 +17,8 @@ class Static:
 
     def describe(self) -> dict:
         return {"architecture": self.name, "routing": "static shortest paths (delay metric)"}
+
+
+DESIGN = Design("static", "static routes", "#7f7f7f", Static,
+                "routes computed once from the graph, never updated (a check, not compared)",
+                compared=False, routing=False)

@@ -9,7 +9,7 @@ import time
 import networkx as nx
 
 import topologies
-from experiments.paired import bring_up
+from experiments.paired import ALL, bring_up
 from experiments.probing import probes
 from protocols.ospf import OspfSettings
 from topologies.graph import end_nodes, is_router
@@ -94,10 +94,10 @@ def run(args) -> int:
 
 def _measure(args, writer) -> dict:
     if args.what == "bringup":
-        from protocols.architectures import ARCHITECTURES
+        from protocols import architectures
 
         out = {}
-        for arch in ARCHITECTURES if args.arch == "all" else (args.arch,):
+        for arch in architectures.names() if args.arch == ALL else (args.arch,):
             rows = bringup(args.topo, arch, args.repeat, writer)
             out[arch] = {"runs": rows}
             for key in ("network_s", "ready_s", "teardown_s"):

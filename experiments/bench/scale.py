@@ -31,6 +31,7 @@ from pathlib import Path
 import topologies
 from experiments.bench.admission_load import cpu_seconds
 from experiments.paired import bring_up
+from protocols import architectures
 from topologies import zoo
 from topologies.cleanup import processes_of
 from topologies.delaypath import summarize
@@ -225,13 +226,13 @@ def ceiling_of(rows: list[dict]) -> dict:
 def run(ladder: list[str] | None = None) -> dict:
     ladder = ladder or LADDER
     rows = []
-    for arch in ("permissionless", "registered"):
+    for arch in architectures.compared():
         for name in ladder:
             row = measure(name, arch)
             rows.append(row)
             print(line(row), flush=True)
     ceiling = {arch: ceiling_of([r for r in rows if r["arch"] == arch])
-               for arch in ("permissionless", "registered")}
+               for arch in architectures.compared()}
     for arch, c in ceiling.items():
         print(f"{arch}: every graph up to {c['largest']} ({c['pops']} PoPs, {c['routers']} "
               f"routers) runs here; stopped by {c['stopped_by']}" +

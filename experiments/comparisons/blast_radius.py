@@ -56,6 +56,8 @@ from experiments.model.reachability import (
 )
 from experiments.probing.probes import LineProbers
 from experiments.results import RunWriter
+from protocols import architectures
+from protocols.architectures import admits
 from topologies.graph import is_router, natural_key, routers
 from topologies.polling import wait_until
 
@@ -90,8 +92,9 @@ def failures(g: nx.Graph, s: dict, seed: int, arch: str) -> list[dict]:
         links = sorted(random.Random(seed).sample(links, s["links"]),
                        key=lambda e: (natural_key(e[0]), natural_key(e[1])))
     out += [{"kind": "link", "target": f"{a}-{b}"} for a, b in links]
-    if arch == "registered":
-        out.append({"kind": "authority", "target": "authority"})
+    central = architectures.design(arch).central
+    if central:
+        out.append({"kind": central, "target": central})
         out += [{"kind": "partition", "target": region} for region in partition_regions(g)]
     return out
 
@@ -219,7 +222,7 @@ def measure(net, arch_obj, matrix: Matrix, arch: str, failure: dict, s: dict, lo
         steady = len(timeline) >= 2 and (timeline[-1]["lost_new"], timeline[-1][
             "lost_existing"]) == (timeline[-2]["lost_new"], timeline[-2]["lost_existing"])
         # flows that can no longer be admitted live until their grants run out: not final yet
-        outliving = arch == "registered" and not lost_new <= lost_existing and \
+        outliving = admits(arch) and not lost_new <= lost_existing and \
             t < s["ttl_ms"] / 1000 + 1.0
         if (steady and t >= s["settle_s"] and not outliving) or t >= s["window_s"]:
             break
@@ -261,7 +264,7 @@ def run(config: BlastRadiusConfig, out: Path | None = None) -> Path:
     with writer.session(lambda: summary), \
             Progress(sum(map(len, plan.values())), NAME) as progress:
         for arch, failure_list in plan.items():
-            options = {"ttl_ms": s["ttl_ms"]} if arch == "registered" else {}
+            options = {"ttl_ms": s["ttl_ms"]} if admits(arch) else {}
             with bring_up(graph, arch, config.seed, config.backend, writer, **options) as (
                     net, _, arch_obj), Matrix(net, users(graph), timeout(graph, s)) as matrix:
                 lost_new, _ = matrix.round()

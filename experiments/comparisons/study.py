@@ -31,7 +31,8 @@ from experiments.model import latency as latency_model
 from experiments.model import reachability
 from experiments.results import RESULTS_ROOT, Results, ResultsError, load
 from experiments.subjects import Subjects
-from topologies.graph import TopologyError
+from protocols import instruments
+from topologies.graph import DEFAULT_SEED, TopologyError
 
 DEFAULT_TOPOLOGIES = (  # 11 to 19 PoPs, six continents; chosen once, listed in the README
     "zoo:Abilene",           # United States, 11 PoPs
@@ -59,7 +60,7 @@ class StudyConfig:
     experiment: str
     topologies: tuple[str, ...] = DEFAULT_TOPOLOGIES
     profile: str = "quick"
-    seed: int = 1
+    seed: int = DEFAULT_SEED
     backend: str = "auto"
     out: Path = STUDY_ROOT
     skipped: dict[str, str] = field(default_factory=dict)  # topology -> why not
@@ -220,7 +221,7 @@ def _plot_latency(root: Path, runs: list[Results]) -> list[Path]:
 def _plot_censorship(root: Path, runs: list[Results]) -> list[Path]:
     columns = ("precision", "collateral", "attribution")
     fig, axes = plotstyle.figure(len(columns), width=4.0, height=3.4)
-    actions = censorship_model.ACTIONS
+    actions = instruments.ACTIONS
     for ax, column in zip(axes[0], columns, strict=True):
         for k, design in enumerate(reachability.DESIGNS):
             shift = (k - 0.5) * 0.35

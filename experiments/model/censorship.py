@@ -38,7 +38,6 @@ import networkx as nx
 from experiments.subjects import Subjects
 from topologies.graph import hosts, is_foreign, services, site_owner
 
-ACTIONS = ("person", "destination", "name", "region", "country")
 TECHNIQUES = ("foreign_resolver", "tunnel_abroad", "relay_at_home", "address_change",
               "reregistration", "borrowed_identity")
 FRESH = "<a fresh address>"  # the host after moving, or holding another identity

@@ -34,17 +34,19 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from protocols.design import Design, Option
 from protocols.ospf import Ospf, OspfSettings
 from topologies.addressing import NATIONAL
-from topologies.graph import authority_site, end_nodes, routers
+from topologies.graph import DEFAULT_SEED, authority_site, end_nodes, routers
 from topologies.network import PRIVATE, Daemon, EmulatedNetwork, NetworkError
 from topologies.polling import STARTUP_S, wait_until
 from topologies.private import write_private
 
 from .identity import DEVICES, Card, issue
+from .instruments import AuthorityInstruments
 from .journal import JournalReader
 from .journal import read as read_journal
-from .messages import DEFAULT_TTL_MS, PORT, PROTOCOLS, Reason
+from .messages import DEFAULT_TTL_MS, PORT, PROTOCOLS, TTL_BOUNDS_MS, Reason
 from .operator import Operator, OperatorError
 from .registry import ADMISSION_COLUMNS, Gateway, Registry, scrubbed_copy
 
@@ -53,7 +55,10 @@ FIRST = ("Ada", "Bela", "Chen", "Dara", "Emil", "Farah", "Goran", "Hana", "Ines"
 LAST = ("Okafor", "Lindqvist", "Moreau", "Haddad", "Novak", "Sato", "Ferreira", "Kowalski",
         "Ibrahim", "Jensen", "Rossi", "Petrov")
 SPARE_PEOPLE = 8
-FAIL_MODES = ("closed", "open")
+TTL = Option("ttl_ms", "--ttl", DEFAULT_TTL_MS, "how long a grant lives, in ms",
+             bounds=TTL_BOUNDS_MS, unit="ms")
+FAIL_MODE = Option("fail_mode", "--fail-mode", "closed", "gateways without their authority: "
+                   "drop new flows (closed) or let them pass (open)", choices=("closed", "open"))
 DURABILITY = ("process", "power")
 LOAD_GATEWAY = 99
 CARD = "card.json"
@@ -65,17 +70,15 @@ class Registered:
     static_routes = False
 
     def __init__(self, ospf: OspfSettings | None = None, ttl_ms: int = DEFAULT_TTL_MS,
-                 fail_mode: str = "closed", register_hosts: bool = True, seed: int = 0,
+                 fail_mode: str = "closed", register_hosts: bool = True, seed: int = DEFAULT_SEED,
                  load_gateway: bool = False, durability: str = "process"):
         """``load_gateway``: also register a synthetic gateway (id 99) at the authority's own
         router, whose key a load generator uses to put the authority under load over the
         emulated network."""
-        if fail_mode not in FAIL_MODES:
-            raise ValueError(f"fail mode must be closed or open, not {fail_mode!r}")
+        FAIL_MODE.check(fail_mode)
+        TTL.check(ttl_ms)
         if durability not in DURABILITY:
             raise ValueError(f"durability must be process or power, not {durability!r}")
-        if not 100 <= ttl_ms <= 86_400_000:
-            raise ValueError("the admission TTL must be between 100 ms and a day")
         self.routing = Ospf(ospf)
         self.ttl_ms = ttl_ms
         self.fail_mode = fail_mode
@@ -320,6 +323,9 @@ class Registered:
         except OperatorError:  # no identity at that address
             return None
 
+    def instruments(self, net, services) -> AuthorityInstruments:
+        return AuthorityInstruments(self, net, services)
+
     # -- records ---------------------------------------------------------------------------
     def keep_records(self, dest: Path) -> list[Path]:
         """The registry (keys and secrets removed) and the admission log as CSV, into
@@ -380,3 +386,8 @@ def _tail(path: Path) -> str:
         return path.read_text()[-300:].strip()
     except OSError:
         return ""
+
+
+DESIGN = Design("registered", "registered access", "#c8392f", Registered,
+                "an authority admits or denies every flow of registered identities",
+                options=(TTL, FAIL_MODE), seeded=True, admits_flows=True, central="authority")

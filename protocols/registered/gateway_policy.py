@@ -47,6 +47,9 @@ class PolicySync:
         """Put one change in force, then forget the grants it made void."""
         self.counters[f"change {action.name.lower()}"] += 1
         self.enforced.apply(action, items)
+        if action == Action.TTL:  # grants it gives alone and its renewal looks follow it
+            self.ttl_ms = self.enforced.ttl_ms
+            return
         nets = [ipaddress.IPv4Network(f"{ip(a)}/{n}", strict=False) for a, n, _ in items]
         addresses = ", ".join(ip(a) for a, _, _ in items)
         if action == Action.BIND:

@@ -15,6 +15,7 @@ GATEWAY_PORT = 7402   # a gateway's control socket, for the authority
 MAGIC = b"SL"
 VERSION = 2
 DEFAULT_TTL_MS = 30_000
+TTL_BOUNDS_MS = (100, 86_400_000)  # a grant lives from 100 ms to a day
 MAX_ITEMS = 64        # policy items per message
 
 
@@ -70,6 +71,7 @@ class Action(IntEnum):
     SHUTDOWN = 7  # the gateway's region is shut down; items: what stays reachable
     LIFT = 8
     FLUSH = 9     # every grant asked for again
+    TTL = 10      # item: (0, 0, how long grants live from now on, in ms)
 
 
 class Enrol(IntEnum):

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 
 from .admission import covered
 from .identity import issue
-from .messages import MAX_ITEMS, PROTOCOLS, Reason
+from .messages import MAX_ITEMS, PROTOCOLS, TTL_BOUNDS_MS, Reason
 
 
 class OperatorRefusal(ValueError):
@@ -200,8 +200,9 @@ def ttl(auth, request: dict, now: float) -> Outcome:
         ms = int(request["ms"])
     except (KeyError, TypeError, ValueError):
         raise OperatorRefusal("the TTL is a whole number of milliseconds") from None
-    if not 100 <= ms <= 86_400_000:
-        raise OperatorRefusal("the admission TTL must be between 100 ms and a day")
+    low, high = TTL_BOUNDS_MS
+    if not low <= ms <= high:
+        raise OperatorRefusal(f"the admission TTL must be from {low} to {high} ms")
     auth.policy.ttl_ms = ms
     auth.registry.set_ttl(ms)
     auth.registry.log_action(now, "ttl", str(ms))
