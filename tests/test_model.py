@@ -8,6 +8,7 @@ import topologies
 from experiments import subjects
 from experiments.model import latency, reachability
 from experiments.model.reachability import Failure
+from protocols import architectures
 
 
 @pytest.fixture(scope="module")
@@ -17,7 +18,7 @@ def ring():
 
 
 def test_a_ring_survives_any_one_link_under_both_designs(ring):
-    for design in reachability.DESIGNS:
+    for design in architectures.compared():
         assert reachability.new_lost(ring, Failure("link", "r1-r2"), design) == set()
 
 

@@ -31,7 +31,7 @@ from experiments.model import latency as latency_model
 from experiments.model import reachability
 from experiments.results import RESULTS_ROOT, Results, ResultsError, load
 from experiments.subjects import Subjects
-from protocols import instruments
+from protocols import architectures, instruments
 from topologies.graph import DEFAULT_SEED, TopologyError
 
 DEFAULT_TOPOLOGIES = (  # 11 to 19 PoPs, six continents; chosen once, listed in the README
@@ -164,7 +164,7 @@ def _plot_blast_radius(root: Path, runs: list[Results]) -> list[Path]:
     for ax, (title, stat) in zip(axes[0], (("worst single failure", max),
                                            ("mean single failure", statistics.fmean)),
                                  strict=False):
-        for k, design in enumerate(reachability.DESIGNS):
+        for k, design in enumerate(architectures.compared()):
             shift = (k - 0.5) * 0.3
             measured = [100 * stat([m for kind in ("router", "link")
                                     for m, _ in p.get(design, {}).get(kind, [])] or [0])
@@ -223,7 +223,7 @@ def _plot_censorship(root: Path, runs: list[Results]) -> list[Path]:
     fig, axes = plotstyle.figure(len(columns), width=4.0, height=3.4)
     actions = instruments.ACTIONS
     for ax, column in zip(axes[0], columns, strict=True):
-        for k, design in enumerate(reachability.DESIGNS):
+        for k, design in enumerate(architectures.compared()):
             shift = (k - 0.5) * 0.35
             for j, action in enumerate(actions):
                 measured, predicted = [], []
