@@ -27,6 +27,8 @@ class Architecture(Protocol):
 
 DESIGNS: tuple[Design, ...] = (static.DESIGN, permissionless.DESIGN, registered.DESIGN)
 BASELINE = permissionless.DESIGN.name  # what every other design is compared against
+# the design whose admission (its cost, load, placement and TTL) benches and figures measure
+ADMITTING = next(d.name for d in DESIGNS if d.compared and d.admits_flows)
 
 
 class UnknownArchitecture(ValueError):

@@ -200,10 +200,6 @@ def _plot_blast_radius(root: Path, runs: list[Results]) -> list[Path]:
                           "the graph model)")
 
 
-# whose first-connection cost the latency figure draws: the design that admits every flow
-COSTED = next(d for d in architectures.compared() if architectures.admits(d))
-
-
 def _plot_latency(root: Path, runs: list[Results]) -> list[Path]:
     fig, axes = plotstyle.figure(1, width=5.6, height=4.0)
     ax = axes[0][0]
@@ -214,12 +210,12 @@ def _plot_latency(root: Path, runs: list[Results]) -> list[Path]:
                 and p["overhead_ms"] is not None]
         xs = [latency_model.gateway_authority_rtt_ms(g, p["host"]) for p in near]
         ax.scatter(xs, [p["overhead_ms"] for p in near], s=10,
-                   color=plotstyle.ARCH_COLORS[COSTED], alpha=0.6)
+                   color=plotstyle.ARCH_COLORS[architectures.ADMITTING], alpha=0.6)
         top = max([top, *xs])
     processing = max(r.summary["model_processing"]["ms"] for r in runs)
     ax.plot([0, top], [processing, top + processing],
             color="black", linewidth=0.8, label=f"model: RTT + {processing} ms of processing")
-    ax.scatter([], [], s=10, color=plotstyle.ARCH_COLORS[COSTED],
+    ax.scatter([], [], s=10, color=plotstyle.ARCH_COLORS[architectures.ADMITTING],
                label="measured, one dot per host")
     ax.set_xlabel("gateway <-> authority RTT from link lengths (ms)")
     ax.set_ylabel("first-connection overhead over\npermissionless IP (ms)")
