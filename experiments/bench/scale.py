@@ -29,7 +29,7 @@ import time
 from pathlib import Path
 
 import topologies
-from experiments.bench.admission_load import cpu_seconds
+from experiments.measures import cpu_seconds
 from experiments.paired import bring_up
 from protocols import architectures
 from topologies import zoo
@@ -133,7 +133,7 @@ def sample_hosts(g, k: int = SAMPLE) -> list[str]:
 
 
 def first_connections(net, hosts: list[str]) -> dict:
-    from experiments.comparisons.blast_radius import Matrix
+    from experiments.probing.probes import Matrix
 
     t0 = time.monotonic()
     with Matrix(net, hosts, timeout=2.0) as matrix:

@@ -54,7 +54,7 @@ from experiments.model.reachability import (
     partition_regions,
     users,
 )
-from experiments.probing.probes import LineProbers
+from experiments.probing.probes import Matrix
 from experiments.results import RunWriter
 from protocols import architectures
 from protocols.architectures import admits
@@ -133,28 +133,6 @@ def timeout(g: nx.Graph, s: dict) -> float:
     slowest = max(2 * one_way_ms(g, a, b) + first_connection_overhead_ms(g, a, b)
                   for a in ends for b in ends if a != b)
     return max(s["timeout"], 2 * slowest / 1000)
-
-
-class Matrix(LineProbers):
-    """One prober per end node; ``round()`` returns the pairs lost, new and existing."""
-
-    def __init__(self, net, nodes: list[str], timeout: float):
-        self.nodes = nodes
-        self.address = {n: net.address(n) for n in nodes}
-        self.port = 20000
-        super().__init__(net, nodes, lambda n: ["matrix", str(timeout),
-                                                *(self.address[d] for d in nodes if d != n)])
-
-    def round(self) -> tuple[set, set]:
-        self.port += 1
-        answers = self.ask({n: f"round {self.port}" for n in self.nodes})
-        by_address = {a: n for n, a in self.address.items()}
-        lost_new, lost_existing = set(), set()
-        for src, answer in answers.items():
-            for kind, lost in (("new", lost_new), ("existing", lost_existing)):
-                reached = {by_address.get(a) for a in answer[kind]}
-                lost |= {(src, d) for d in self.nodes if d != src and d not in reached}
-        return lost_new, lost_existing
 
 
 def inject(net, arch_obj, failure: dict) -> None:

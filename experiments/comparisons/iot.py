@@ -36,10 +36,10 @@ import time
 from pathlib import Path
 
 from experiments import subjects
-from experiments.bench.admission_load import cpu_seconds, percentile
 from experiments.comparisons import iot_report as report
 from experiments.config import ExperimentConfig
 from experiments.interface import Experiment
+from experiments.measures import cpu_seconds, percentile
 from experiments.results import RunWriter
 from protocols.architectures import admits
 from protocols.registered.identity import DEVICES
