@@ -46,7 +46,7 @@ from .identity import DEVICES, Card, issue
 from .instruments import AuthorityInstruments
 from .journal import JournalReader
 from .journal import read as read_journal
-from .messages import DEFAULT_TTL_MS, PORT, PROTOCOLS, TTL_BOUNDS_MS, Reason
+from .messages import DEFAULT_TTL_MS, PORT, PROTOCOLS, TTL_BOUNDS_MS, Reason, dotted
 from .operator import Operator, OperatorError
 from .registry import ADMISSION_COLUMNS, Gateway, Registry, scrubbed_copy
 
@@ -363,7 +363,7 @@ class Registered:
                 (when, gw, ident, nid, src, dst, proto, sport, dport, inbound, renewal, granted,
                  why, by_gateway) = row
                 out.writerow([f"{when:.6f}", names.get(gw, gw), ident or "", nid or "",
-                              _ip(src), _ip(dst), PROTOCOLS.get(proto, proto), sport, dport,
+                              dotted(src), dotted(dst), PROTOCOLS.get(proto, proto), sport, dport,
                               inbound, renewal, granted, Reason(why).text,
                               "gateway" if by_gateway else "authority"])
 
@@ -375,10 +375,6 @@ class Registered:
                 "authority": self.authority_node, "gateways": self.gateways,
                 "identity_proofing": "challenge-response with an enrolment card per person",
                 "grants": "both directions, renewed in the background while in use"}
-
-
-def _ip(value: int) -> str:
-    return ".".join(str(value >> s & 255) for s in (24, 16, 8, 0))
 
 
 def _tail(path: Path) -> str:
