@@ -7,6 +7,8 @@ heals itself; the only control an operator has is a censor bolted onto the borde
 
 from __future__ import annotations
 
+from topologies.graph import attachment
+
 from .censor import BorderCensor, BorderInstruments, CensorPolicy
 from .design import Design
 from .ospf import Ospf, OspfSettings
@@ -26,6 +28,12 @@ class Permissionless:
         self.censor = BorderCensor(net, services)
         if any(net.graph.nodes[n]["role"] == "border" for n in net.graph):
             self.censor.apply(self.policy or CensorPolicy())  # records flows even if idle
+
+    def diagnose(self, net, ends: list[str]) -> str:
+        """Why ``ends`` (most suspect first) stay cut off, as the routing daemons of the
+        first two's routers say."""
+        return self.routing.diagnose(net, list(dict.fromkeys(
+            attachment(net.graph, e) for e in ends[:2])))
 
     def instruments(self, net, services) -> BorderInstruments:
         return BorderInstruments(self.censor, net)

@@ -15,6 +15,10 @@ class Static:
     def start(self, net, services) -> None:
         """Nothing to start: the network installed the routes while coming up."""
 
+    def diagnose(self, net, ends: list[str]) -> str:
+        """Nothing runs that could say more than the network's own state."""
+        return ""
+
     def describe(self) -> dict:
         return {"architecture": self.name, "routing": "static shortest paths (delay metric)"}
 

@@ -52,10 +52,13 @@ BINDINGS = st.dictionaries(st.integers(1, 200), st.integers(1, 500), max_size=15
 @settings(max_examples=200)
 @given(BINDINGS, BINDINGS,
        st.sets(st.tuples(st.integers(0, 2**32 - 1), st.integers(0, 32)), max_size=5),
-       st.none() | st.tuples(st.tuples(st.integers(0, 9), st.just(32))))
-def test_any_share_is_reached_from_any_other_and_from_its_snapshot(a, b, blocked, shutdown):
+       st.none() | st.tuples(st.tuples(st.integers(0, 9), st.just(32))),
+       st.integers(100, 86_400_000))
+def test_any_share_is_reached_from_any_other_and_from_its_snapshot(a, b, blocked, shutdown,
+                                                                   ttl_ms):
     one = Enforced(a, {k: v for k, v in a.items() if k % 3 == 0}, set(), None)
-    two = Enforced(b, {k: v for k, v in b.items() if k % 5 == 0}, blocked, shutdown)
+    two = Enforced(b, {k: v for k, v in b.items() if k % 5 == 0}, blocked, shutdown,
+                   ttl_ms=ttl_ms)
     state = one.copy()
     for action, items in one.changes_to(two):
         assert len(items) <= MAX_ITEMS

@@ -208,7 +208,7 @@ def run(spec: str = "isp", trials: int = 40, writer=None) -> dict:
               f"{r['first_connect_under_flood_ms'] - r['first_connect_ms']:+.2f} ms against idle "
               "(target: within 2 ms)")
     print(f"first-connection overhead {a['first_connection_overhead_ms']:.2f} ms = RTT "
-          f"{a['rows']['registered']['gateway_authority_rtt_ms']:.2f} ms + processing "
+          f"{a['rows'][ADMITTING]['gateway_authority_rtt_ms']:.2f} ms + processing "
           f"{a['processing_ms']:.2f} ms (target: processing <= 0.5 ms)")
     print(f"once admitted: RTT ratio {a['steady_rtt_ratio']:.3f} (target <= 1.05), "
           f"throughput ratio {a['goodput_ratio']:.3f} (target >= 0.95)")

@@ -48,7 +48,6 @@ from experiments.model.latency import first_connection_overhead_ms, one_way_ms
 from experiments.model.reachability import (
     Failure,
     existing_lost,
-    gateway_of,
     new_lost,
     partition_cut,
     partition_regions,
@@ -163,14 +162,13 @@ def repair(net, arch_obj, failure: dict) -> None:
 
 def unhealed(net, arch_obj, failure: dict, lost: set) -> None:
     """Stop the run: every later failure would be measured on a network still broken by this
-    one. Says which pairs stayed cut off and, under registered access, the state of their
-    gateways."""
+    one. Says which pairs stayed cut off, what the architecture's daemons say about their
+    ends, and the line state of the end nodes in most of them."""
     pairs = ", ".join(f"{a}->{b}" for a, b in sorted(lost)[:8])
-    ends = {gateway_of(net.graph, n) for pair in lost for n in pair} - {None}
-    health = arch_obj.health(ends) if hasattr(arch_obj, "health") else ""
     # the end nodes in most of the lost pairs: where the fault is, if one node is cut off
     count = collections.Counter(n for pair in lost for n in pair)
     cut_off = [n for n, k in count.most_common(2) if 2 * k >= len(lost)]
+    health = arch_obj.diagnose(net, [n for n, _ in count.most_common()])
     lines = "\n".join(net.line_state(n) for n in cut_off)
     raise RuntimeError(f"{REPAIR_S:g} s after repairing {failure['kind']} {failure['target']}"
                        f", {len(lost)} pairs still cannot start a connection ({pairs})" +

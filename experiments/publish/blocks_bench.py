@@ -133,7 +133,7 @@ def scale(pub: Published) -> dict:
         by = {r["arch"]: r for r in rows if r["graph"] == g}
         first = next(iter(by.values()))
         lines.append(f"| {g} | {first['pops']} | {first['routers']} | "
-                     f"{cell(by.get('permissionless'))} | {cell(by.get('registered'))} |")
+                     f"{cell(by.get(BASELINE))} | {cell(by.get(ADMITTING))} |")
     c = s["ceiling"]
     reg = [r for r in rows if r["arch"] == ADMITTING and not r.get("error")]
     big = max(reg, key=lambda r: r["routers"])

@@ -37,7 +37,7 @@ from pathlib import Path
 from protocols.design import Design, Option
 from protocols.ospf import Ospf, OspfSettings
 from topologies.addressing import NATIONAL
-from topologies.graph import DEFAULT_SEED, authority_site, end_nodes, routers
+from topologies.graph import DEFAULT_SEED, attachment, authority_site, end_nodes, routers
 from topologies.network import PRIVATE, Daemon, EmulatedNetwork, NetworkError
 from topologies.polling import STARTUP_S, wait_until
 from topologies.private import write_private
@@ -253,10 +253,18 @@ class Registered:
         except (OSError, ValueError):
             return {}
 
+    def diagnose(self, net, ends: list[str]) -> str:
+        """Why ``ends`` (most suspect first) stay cut off: their gateways' state and what
+        OSPF says on the first two's routers."""
+        g = net.graph
+        gateways = [attachment(g, e) for e in ends if g.nodes[e]["role"] == "host"]
+        first = list(dict.fromkeys(attachment(g, e) for e in ends[:2]))
+        return "\n".join(part for part in (self.health(gateways),
+                                            self.routing.diagnose(net, first)) if part)
+
     def health(self, routers) -> str:
         """The state of the gateways on ``routers`` in one line each (alive, reachable,
-        policy applied, bindings, counters, last log words): what an experiment reports when
-        the network does not come back after a repair."""
+        policy applied, bindings, counters, last log words)."""
         lines = []
         for router in sorted(set(routers) & set(self.gateways)):
             daemon = self.gateway_daemon(router)

@@ -367,9 +367,8 @@ class Gateway(Admission, ElementWriter, PolicySync, RegistrationService):
         self.answer_times[answer_bucket(time.monotonic() - pending.asked)] += 1
         if msg.type == Type.GRANT:
             self.counters["granted"] += 1
-            # the authority's TTL now (the operator may change it): what the renewal schedule
-            # and a fail-open grant go by
-            self.ttl_ms = ttl_ms
+            if not self.enforced.ttl_ms:  # once the policy says a TTL, only the policy does
+                self.ttl_ms = ttl_ms      # (an answer given before a change may come after)
             self.grant(flow, pending, ttl_ms)
         else:
             self.counters["denied"] += 1

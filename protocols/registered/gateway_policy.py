@@ -49,7 +49,7 @@ class PolicySync:
         self.counters[f"change {action.name.lower()}"] += 1
         self.enforced.apply(action, items)
         if action == Action.TTL:  # grants it gives alone and its renewal looks follow it
-            self.ttl_ms = self.enforced.ttl_ms
+            self.ttl_ms = self.enforced.ttl_ms or self.ttl_ms
             return
         nets = [ipaddress.IPv4Network(f"{dotted(a)}/{n}", strict=False) for a, n, _ in items]
         addresses = ", ".join(dotted(a) for a, _, _ in items)

@@ -74,7 +74,7 @@ class Enforced:
             self.shutdown = None
         elif action == Action.FLUSH:  # item: (0, 0, the gateway's flushes so far)
             self.flushes = items[0][2] if items else self.flushes + 1
-        elif action == Action.TTL:
+        elif action == Action.TTL and items and items[0][2]:  # 0 would expire grants at once
             self.ttl_ms = items[0][2]
 
     def changes_to(self, target: Enforced) -> list[Change]:
