@@ -34,6 +34,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from protocols import people
 from protocols.design import Design, Option
 from protocols.ospf import Ospf, OspfSettings
 from topologies.addressing import NATIONAL
@@ -50,10 +51,6 @@ from .messages import DEFAULT_TTL_MS, PORT, PROTOCOLS, TTL_BOUNDS_MS, Reason, do
 from .operator import Operator, OperatorError
 from .registry import ADMISSION_COLUMNS, Gateway, Registry, scrubbed_copy
 
-FIRST = ("Ada", "Bela", "Chen", "Dara", "Emil", "Farah", "Goran", "Hana", "Ines", "Jonas",
-         "Kemal", "Lena", "Mira", "Nuno", "Olga", "Pavel")
-LAST = ("Okafor", "Lindqvist", "Moreau", "Haddad", "Novak", "Sato", "Ferreira", "Kowalski",
-        "Ibrahim", "Jensen", "Rossi", "Petrov")
 SPARE_PEOPLE = 8
 TTL = Option("ttl_ms", "--ttl", DEFAULT_TTL_MS, "how long a grant lives, in ms",
              bounds=TTL_BOUNDS_MS, unit="ms")
@@ -177,15 +174,13 @@ class Registered:
 
     def _civil_register(self) -> None:
         """One person per host and a few spares; each host gets its person's card."""
-        names = [f"{f} {last}" for last in LAST for f in FIRST]
-        self.rng.shuffle(names)
+        names = people.names(self.rng)
         hosts = end_nodes(self.net.graph, "host")
         for k, host in enumerate(hosts):
-            self.cards[host] = issue(f"NID-{k + 1:05d}", names[k % len(names)])
+            self.cards[host] = issue(people.national_id(k), names[k % len(names)])
             self.cards[host].save(self.net.private_dir(host) / CARD, self.net.users[host])
-        self.spares = [issue(f"NID-{len(hosts) + k + 1:05d}", names[(len(hosts) + k) %
-                                                                     len(names)])
-                       for k in range(SPARE_PEOPLE)]
+        self.spares = [issue(people.national_id(len(hosts) + k),
+                             names[(len(hosts) + k) % len(names)]) for k in range(SPARE_PEOPLE)]
 
     def _start_authority(self, workdir: Path) -> None:
         net = self.net
