@@ -44,8 +44,9 @@ def kernel_apply(rules: Rules, place: Place, first: bool) -> None:
 
 class Box:
     def __init__(self, place: Place, regulator: str, directory: Path,
-                 apply: Callable[[Rules, Place, bool], None] = kernel_apply):
+                 apply: Callable[[Rules, Place, bool], None] = kernel_apply, port: int = PORT):
         self.place, self.regulator, self.directory = place, regulator, directory
+        self.port = port
         self.apply = apply
         self.rules = Rules()
         self.hooked = False
@@ -76,7 +77,7 @@ class Box:
 
     def session(self) -> None:
         """One connection to the regulator, until it breaks or goes silent."""
-        with socket.create_connection((self.regulator, PORT), timeout=HEARD_S) as s:
+        with socket.create_connection((self.regulator, self.port), timeout=HEARD_S) as s:
             s.settimeout(HEARD_S)
             stream = s.makefile("rb")
             while True:

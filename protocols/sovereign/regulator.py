@@ -7,7 +7,7 @@ directory) the operator's side replaces atomically; the regulator notices within
 ``acks.json`` says which box holds which version, for whoever waits on a change to be in
 force. A regulator that dies takes nothing with it: boxes keep their last rules.
 
-    python -m protocols.sovereign.regulator DIRECTORY ADDRESS
+    python -m protocols.sovereign.regulator DIRECTORY ADDRESS [PORT]
 """
 
 from __future__ import annotations
@@ -91,14 +91,14 @@ class Regulator:
             await asyncio.sleep(POLL_S)
 
 
-async def main(directory: Path, address: str) -> None:
+async def main(directory: Path, address: str, port: int = PORT) -> None:
     regulator = Regulator(directory)
     regulator.reload()
-    server = await asyncio.start_server(regulator.serve_box, address, PORT)
-    print(f"regulator: serving boxes on {address}:{PORT}", flush=True)
+    server = await asyncio.start_server(regulator.serve_box, address, port)
+    print(f"regulator: serving boxes on {address}:{port}", flush=True)
     async with server:
         await asyncio.gather(server.serve_forever(), regulator.watch())
 
 
 if __name__ == "__main__":
-    asyncio.run(main(Path(sys.argv[1]), sys.argv[2]))
+    asyncio.run(main(Path(sys.argv[1]), sys.argv[2], *map(int, sys.argv[3:4])))
