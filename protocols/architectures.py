@@ -14,6 +14,7 @@ from typing import Protocol
 from . import permissionless, static
 from .design import Design
 from .registered import architecture as registered
+from .sovereign import architecture as sovereign
 
 
 class Architecture(Protocol):
@@ -25,7 +26,8 @@ class Architecture(Protocol):
     def describe(self) -> dict: ...
 
 
-DESIGNS: tuple[Design, ...] = (static.DESIGN, permissionless.DESIGN, registered.DESIGN)
+DESIGNS: tuple[Design, ...] = (static.DESIGN, permissionless.DESIGN, registered.DESIGN,
+                               sovereign.DESIGN)
 BASELINE = permissionless.DESIGN.name  # what every other design is compared against
 # the design whose admission (its cost, load, placement and TTL) benches and figures measure
 ADMITTING = next(d.name for d in DESIGNS if d.compared and d.admits_flows)

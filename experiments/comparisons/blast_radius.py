@@ -94,6 +94,7 @@ def failures(g: nx.Graph, s: dict, seed: int, arch: str) -> list[dict]:
     central = architectures.design(arch).central
     if central:
         out.append({"kind": central, "target": central})
+    if admits(arch):  # a region cut off from the authority can no longer admit
         out += [{"kind": "partition", "target": region} for region in partition_regions(g)]
     return out
 
@@ -140,8 +141,8 @@ def inject(net, arch_obj, failure: dict) -> None:
         net.crash(target)
     elif kind == "link":
         net.link_down(*target.split("-"))
-    elif kind == "authority":
-        arch_obj.kill_authority()
+    elif kind == architectures.design(arch_obj.name).central:
+        arch_obj.kill_central()
     else:
         for a, b in partition_cut(net.graph, target):
             net.link_down(a, b)
@@ -153,8 +154,8 @@ def repair(net, arch_obj, failure: dict) -> None:
         net.restore(target)
     elif kind == "link":
         net.link_up(*target.split("-"))
-    elif kind == "authority":
-        arch_obj.restart_authority()
+    elif kind == architectures.design(arch_obj.name).central:
+        arch_obj.restart_central()
     else:
         for a, b in partition_cut(net.graph, target):
             net.link_up(a, b)

@@ -105,7 +105,41 @@ class Authority:
         return set(contacted)
 
 
-RULES = {"permissionless": Border, "registered": Authority}  # each design's, by its name
+class Inspection:
+    """IP under national control: the regulator's rules at a box on every access router
+    (watching its hosts' and servers' lines) and every border router."""
+
+    lies_about_names = True
+    identity_evasions = False
+
+    @staticmethod
+    def stopped(sit: Situation, a: str, b: str) -> bool:
+        crosses = sit.foreign(a) != sit.foreign(b)
+        inspected = crosses or sit.watched(a) or sit.watched(b)
+        relays = set(services(sit.g, "relay"))
+        return inspected and {
+            "person": sit.s.victim in (a, b),
+            "destination": sit.blocked_server in (a, b),
+            # the name in a server name or CONNECT line; a tunnel by its fingerprint
+            "name": sit.named_server in (a, b) or bool(relays & {a, b}),
+            "region": any(x in sit.region_hosts and y not in sit.essential
+                          for x, y in ((a, b), (b, a))),
+            "country": crosses}[sit.action]
+
+    @staticmethod
+    def address_change(sit: Situation, host: str, site: str, server: str) -> bool:
+        """The lease log follows the person to the new address."""
+        return sit.action != "person" and not sit.lies(site) and not sit.stopped(FRESH, server)
+
+    @staticmethod
+    def recorded(g: nx.Graph, contacted: set[str]) -> set[str]:
+        """Every box exports its flows and every user's line has one: all but the lie's
+        address, which no router routes."""
+        return {n for n in contacted if n != LIE}
+
+
+RULES = {"permissionless": Border, "registered": Authority,  # each design's, by its name
+         "sovereign": Inspection}
 
 
 class Situation:
@@ -127,6 +161,15 @@ class Situation:
 
     def behind_gateway(self, node: str) -> bool:
         return node == FRESH or self.g.nodes[node]["role"] == "host"
+
+    def watched(self, node: str) -> bool:
+        """Is ``node``'s line watched by an access router's box?"""
+        if node == FRESH:
+            return True
+        if self.g.nodes[node]["role"] not in ("host", "server"):
+            return False
+        (router,) = self.g.neighbors(node)
+        return self.g.nodes[router]["role"] == "access"
 
     def stopped(self, a: str, b: str) -> bool:
         """Is the hop a -> b (a host, or the relay) stopped?"""

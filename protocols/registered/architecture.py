@@ -218,6 +218,8 @@ class Registered:
         self.net.start_daemon(self.authority_daemon)
         self._wait_authority(self.authority_dir())
 
+    kill_central, restart_central = kill_authority, restart_authority  # DESIGN.central
+
     def _start_gateway(self, gw: Gateway) -> None:
         net, g = self.net, self.net.graph
         lines = {net.plan.intf(gw.name, h).name: list(map(str, net.plan.own_prefixes(h)))

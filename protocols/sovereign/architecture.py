@@ -132,11 +132,11 @@ class Sovereign:
         except (OSError, ValueError):
             return {}
 
-    def kill_regulator(self) -> None:
+    def kill_central(self) -> None:
         """The regulator dies (SIGKILL): the boxes keep their rules and pass the rest."""
         self.net.kill_daemon(self.regulator)
 
-    def restart_regulator(self) -> None:
+    def restart_central(self) -> None:
         self.net.start_daemon(self.regulator)
         wait_until(lambda: self.net.listening(self.regulator_node, PORT), STARTUP_S, 0.1)
 
