@@ -17,6 +17,7 @@ from experiments.probing import probes
 from protocols.instruments import Aim
 from protocols.sovereign.architecture import SovereignError
 from protocols.sovereign.rules import Rules
+from topologies.polling import wait_until
 
 pytestmark = pytest.mark.needs_root
 
@@ -54,7 +55,8 @@ def test_a_cut_follows_the_person_and_the_records_name_them(isp):
     finally:
         tools.undo("person", aim)
     assert probes.ping(net, who.victim, who.server).ok
-    assert net.address(who.server) in tools.records(who.victim, since)
+    assert wait_until(lambda: net.address(who.server) in tools.records(who.victim, since),
+                      5, 0.25)  # exported every half second
 
 
 def test_the_regulator_dying_takes_no_traffic_and_no_rule(isp):

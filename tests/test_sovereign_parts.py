@@ -42,8 +42,11 @@ def test_each_box_compiles_the_share_that_concerns_it():
     assert 'iifname { "a1-eth1", "a1-eth2" } jump inspect' in access
     assert "elements = { 198.18.1.5/32 }" in access and "ip saddr @blocked" in access
     assert "limit rate over 20 kbytes/second" in access  # 160 kbit/s
-    # a shut-down region passes the essential and nothing else; the border is not in a region
-    assert access.index("@essential counter accept") < access.index("counter drop")
+    # a shut-down region passes the essential and nothing else, but a person cut off stays
+    # cut off; the border is not in a region
+    assert access.index("@blocked counter drop") < access.index("@essential counter accept") \
+        < access.index("\n    counter drop\n")
+    assert "ct state new" in access  # conntrack runs: the boxes' flow records need it
     assert "@essential counter accept" not in border
     assert "    counter drop" in border and "    counter drop" not in nft(Rules(), BORDER)
     assert "    counter drop" not in nft(Rules(cut_border=True), ACCESS)  # only borders cut

@@ -68,6 +68,11 @@ class Border:
                 "country": crosses}[sit.action]
 
     @staticmethod
+    def by_name(sit: Situation, host: str, site: str) -> bool:
+        """Nothing at the border reads names: the resolver's lie is its instrument."""
+        return False
+
+    @staticmethod
     def address_change(sit: Situation, host: str, site: str, server: str) -> bool:
         return not sit.lies(site) and not sit.stopped(FRESH, server)
 
@@ -95,6 +100,11 @@ class Authority:
             "country": sit.foreign(a) != sit.foreign(b)}[sit.action]
 
     @staticmethod
+    def by_name(sit: Situation, host: str, site: str) -> bool:
+        """Gateways see addresses: a name is blocked as the addresses it has."""
+        return False
+
+    @staticmethod
     def address_change(sit: Situation, host: str, site: str, server: str) -> bool:
         """The identity follows the host; a revoked one cannot bind."""
         return sit.action != "person" and sit.reaches(host, site)
@@ -120,16 +130,22 @@ class Inspection:
         return inspected and {
             "person": sit.s.victim in (a, b),
             "destination": sit.blocked_server in (a, b),
-            # the name in a server name or CONNECT line; a tunnel by its fingerprint
-            "name": sit.named_server in (a, b) or bool(relays & {a, b}),
+            "name": bool(relays & {a, b}),  # known relays' addresses; the name: by_name
             "region": any(x in sit.region_hosts and y not in sit.essential
                           for x, y in ((a, b), (b, a))),
             "country": crosses}[sit.action]
 
     @staticmethod
+    def by_name(sit: Situation, host: str, site: str) -> bool:
+        """A connection to ``site`` from ``host`` names it (server name, Host, CONNECT), and
+        the box on ``host``'s line resets it: the site itself, not its server's other sites."""
+        return sit.action == "name" and site == sit.s.named_site and sit.watched(host)
+
+    @staticmethod
     def address_change(sit: Situation, host: str, site: str, server: str) -> bool:
-        """The lease log follows the person to the new address."""
-        return sit.action != "person" and not sit.lies(site) and not sit.stopped(FRESH, server)
+        """The lease log follows the person to the new address; a new address stays on the
+        same line (and in the same region)."""
+        return sit.action != "person" and sit.reaches(host, site)
 
     @staticmethod
     def recorded(g: nx.Graph, contacted: set[str]) -> set[str]:
@@ -190,7 +206,8 @@ class Situation:
             return False
         if resolver is not None and self.stopped(host, resolver):
             return False
-        return not self.stopped(host, self.owner[target])
+        return not self.stopped(host, self.owner[target]) and \
+            not self.rules.by_name(self, host, target)
 
     def targeted(self, host: str, target: str) -> bool:
         return {"person": self.s.victim in (host, target),

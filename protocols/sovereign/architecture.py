@@ -79,7 +79,7 @@ class Sovereign:
         for router in routers(g):
             if g.nodes[router]["role"] in ("access", "border"):
                 self._start_box(router)
-        self.in_force()
+        self.push(Rules())  # every box connected, its table (and conntrack) in place
 
     def directory(self) -> Path:
         return self.net.workdir("sovereign")

@@ -5,7 +5,7 @@ It keeps a connection to the regulator (``regulator.PORT``), applies every rule 
 set the kernel refuses leaves the last one in force. Without its regulator it keeps its last
 rules and lets everything else pass, as deployed boxes bypass on failure, and tries again
 every ``RETRY_S``. Every ``EXPORT_S`` it exports the flows its router's connection table holds
-that it has not exported yet (first seen, source, destination, protocol, port) to
+that it has not exported yet (when seen, source, destination, protocol, port) to
 ``flows.jsonl``: the collector the architecture joins with the subscriber register.
 ``status.json`` says what it holds.
 
@@ -26,7 +26,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from .regulator import PORT
-from .rules import Place, Rules, RulesError, iptables, nft
+from .rules import CHAIN, Place, Rules, RulesError, iptables, nft
 
 RETRY_S = 0.5
 EXPORT_S = 0.5
@@ -34,7 +34,15 @@ HEARD_S = 3.0  # a regulator silent this long is taken for gone
 
 
 def kernel_apply(rules: Rules, place: Place, first: bool) -> None:
-    """Put ``rules`` in force on this router (RuntimeError if the kernel refuses)."""
+    """Put ``rules`` in force on this router (RuntimeError if the kernel refuses). The first
+    time, jumps a box before this one (on a router restored after a crash) left are removed,
+    so that there is one of each."""
+    if first:
+        for intf in place.watched:
+            for way in ("-i", "-o"):
+                while subprocess.run(["iptables", "-w", "-D", "FORWARD", way, intf, "-j",
+                                      CHAIN], capture_output=True).returncode == 0:
+                    pass
     for argv, text in ((["nft", "-f", "-"], nft(rules, place)),
                        (["iptables-restore", "-w", "--noflush"], iptables(rules, place, first))):
         done = subprocess.run(argv, input=text, capture_output=True, text=True)
@@ -107,8 +115,10 @@ class Box:
     def export_forever(self) -> None:
         while True:
             try:
-                self.export(subprocess.run(["conntrack", "-L"], capture_output=True,
-                                           text=True).stdout, time.time())
+                done = subprocess.run(["conntrack", "-L"], capture_output=True, text=True)
+                if done.returncode != 0:
+                    raise OSError(done.stderr.strip()[:200])
+                self.export(done.stdout, time.time())
             except OSError as e:
                 print(f"box {self.place.router}: no export: {e}", flush=True)
             time.sleep(EXPORT_S)
@@ -127,14 +137,20 @@ class Box:
                     fields[key] = value
             if "src" not in fields or "dst" not in fields:
                 continue
-            flow = (words[0], fields["src"], fields["dst"], fields.get("dport", ""))
+            flow = (words[0], *(fields.get(k, "") for k in ("src", "dst", "sport", "dport",
+                                                             "id")))
             if flow not in self.exported:
                 self.exported.add(flow)
                 new.append({"t": now, "proto": flow[0], "src": flow[1], "dst": flow[2],
-                            "dport": flow[3], "box": self.place.router})
-        if new:
-            with open(self.directory / f"{self.place.router}.flows.jsonl", "a") as f:
-                f.writelines(json.dumps(r) + "\n" for r in new)
+                            "dport": flow[4], "box": self.place.router})
+        if new:  # one write: a reader sees whole batches (and skips a line cut short)
+            data = "".join(json.dumps(r) + "\n" for r in new).encode()
+            fd = os.open(self.directory / f"{self.place.router}.flows.jsonl",
+                         os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+            try:
+                os.write(fd, data)
+            finally:
+                os.close(fd)
         return len(new)
 
 

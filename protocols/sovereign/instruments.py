@@ -4,8 +4,9 @@ rules at every box, the national resolver, the subscriber register.
 person       the person's current addresses blocked at every box; when the person moves, the
              lease log says where, and the block follows
 destination  the site's addresses blocked at every box
-name         the national resolver lies, and every box resets connections naming the site
-             (TLS server name, HTTP Host, CONNECT) and the tunnels it recognises
+name         the national resolver lies, every box resets connections naming the site
+             (TLS server name, HTTP Host, CONNECT) and plain proxy requests, and known
+             relays' addresses are blocked (a TLS tunnel shows nothing else to recognise)
 region       the region's access boxes pass only what is essential
 country      the border boxes pass nothing
 
@@ -19,9 +20,10 @@ import json
 
 from protocols.services import BOGUS
 
+from .box import EXPORT_S
 from .rules import Rules
 
-TUNNEL_FINGERPRINTS = ("CONNECT ", "relay-")  # an HTTP proxy's request; a known relay's name
+TUNNEL_FINGERPRINTS = ("CONNECT ",)  # an HTTP proxy's request, in the clear
 
 
 class InspectionInstruments:
@@ -50,8 +52,9 @@ class InspectionInstruments:
         elif action == "destination":
             self.parts[action] = {"blocked": [f"{a}/32" for a in
                                               self.services.records[aim.destination]]}
-        elif action == "name":
-            self.parts[action] = {"keywords": [aim.name]}
+        elif action == "name":  # and the tunnels that would carry it: known relays' addresses
+            self.parts[action] = {"keywords": [aim.name], "blocked": [
+                f"{self.net.address(r)}/32" for r in self.services.relays()]}
             self.services.set_lies({aim.name: BOGUS})
         elif action == "region":
             self.parts[action] = {"shutdown": {aim.region: tuple(
@@ -70,16 +73,21 @@ class InspectionInstruments:
 
     def records(self, host: str, since: float) -> set[str]:
         person = self.arch.subscribers.person(host)
+        register = self.arch.subscribers
         out = set()
         for path in self.arch.directory().glob("*.flows.jsonl"):
             for line in path.read_text().splitlines():
-                r = json.loads(line)
+                try:
+                    r = json.loads(line)
+                except ValueError:  # a batch still being written
+                    continue
                 if r["t"] < since:
                     continue
-                if self.arch.subscribers.holder(r["src"], r["t"]) == person:
-                    out.add(r["dst"])
-                elif self.arch.subscribers.holder(r["dst"], r["t"]) == person:
-                    out.add(r["src"])
+                # a flow is exported up to EXPORT_S after it began: the lease then, or then
+                for end, other in ((r["src"], r["dst"]), (r["dst"], r["src"])):
+                    if person in (register.holder(end, r["t"]),
+                                  register.holder(end, r["t"] - EXPORT_S)):
+                        out.add(other)
         return out
 
     def moved(self, host: str) -> None:

@@ -30,7 +30,7 @@ class Regulator:
     def __init__(self, directory: Path):
         self.directory = directory
         self.rules = Rules()
-        self.mtime = 0.0
+        self.seen: tuple[int, int] | None = None
         self.acks: dict[str, dict] = {}
         self.changed = asyncio.Event()
 
@@ -38,17 +38,18 @@ class Regulator:
         """A newer rules.json, if there is one (a bad one is reported and ignored)."""
         path = self.directory / RULES
         try:
-            mtime = path.stat().st_mtime
-            if mtime == self.mtime:
-                return
-            rules = Rules.loads(path.read_text())
-        except FileNotFoundError:
+            stat = path.stat()
+        except OSError:
             return
+        seen = (stat.st_ino, stat.st_mtime_ns)  # a file replaced, however fast
+        if seen == self.seen:
+            return
+        self.seen = seen
+        try:
+            rules = Rules.loads(path.read_text())
         except (OSError, RulesError) as e:
             print(f"regulator: ignored {path}: {e}", flush=True)
-            self.mtime = mtime
             return
-        self.mtime = mtime
         if rules.version > self.rules.version:
             self.rules = rules
             self.changed.set()

@@ -94,12 +94,12 @@ def nft(rules: Rules, place: Place) -> str:
     checks = []
     if place.border and rules.cut_border:
         checks.append("counter drop")
+    if rules.blocked:  # first: a person cut off stays cut off from the essential too
+        checks += ["ip daddr @blocked counter drop", "ip saddr @blocked counter drop"]
     essential = rules.shutdown.get(place.region) if not place.border else None
     if essential is not None:
         checks += ["ip daddr @essential counter accept", "ip saddr @essential counter accept",
                    "counter drop"]
-    if rules.blocked:
-        checks += ["ip daddr @blocked counter drop", "ip saddr @blocked counter drop"]
     for prefix, kbit in rules.throttled:
         rate = max(1, kbit // 8)  # kbytes/second, as nftables counts
         checks += [f"ip daddr {prefix} limit rate over {rate} kbytes/second counter drop",
@@ -108,6 +108,7 @@ def nft(rules: Rules, place: Place) -> str:
         f"table inet {TABLE}", f"delete table inet {TABLE}", f"table inet {TABLE} {{",
         _set("blocked", rules.blocked), _set("essential", essential or ()),
         "  chain forward {", "    type filter hook forward priority -4; policy accept;",
+        "    ct state new counter",  # conntrack runs where a rule needs it: the flow records
         *([f"    iifname {{ {watched} }} jump inspect",
            f"    oifname {{ {watched} }} jump inspect"] if place.watched else []),
         "  }", "  chain inspect {", "    counter", *[f"    {c}" for c in checks], "  }", "}",
@@ -116,7 +117,7 @@ def nft(rules: Rules, place: Place) -> str:
 
 def _set(name: str, prefixes) -> str:
     elements = ", ".join(prefixes)
-    return (f"  set {name} {{ type ipv4_addr; flags interval;" +
+    return (f"  set {name} {{ type ipv4_addr; flags interval; auto-merge;" +
             (f" elements = {{ {elements} }};" if elements else "") + " }")
 
 
