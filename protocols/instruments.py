@@ -43,3 +43,14 @@ class Instruments(Protocol):
 
     def moved(self, host: str) -> None:
         """``host`` has a new address: whatever the design does about it."""
+
+    # where ``identity_evasions``: a person cut off tries to get back on
+    def reregister(self, host: str) -> bool:
+        """With their own identity again: True if it was accepted."""
+
+    def borrow(self, host: str) -> bool:
+        """With somebody else's, lent to them (``host`` already at a new address): True if
+        it was accepted."""
+
+    def blame(self, host: str, since: float) -> dict:
+        """After ``borrow``: who acted, whose identity it was, whom the records name."""

@@ -131,3 +131,7 @@ def test_a_lease_names_who_held_an_address_when_and_follows_the_person(tmp_path)
     assert register.holder("198.18.1.5", 350.0) == "NID-00002"
     with pytest.raises(KeyError):
         register.person("h9")
+    # a line in a borrowed name: the lender, who has no line of their own, is who the log names
+    register.sign_up("NID-00009", "Chen Novak", None)
+    register.lease_to("NID-00009", "198.18.1.99", now=400.0)
+    assert register.holder("198.18.1.99", 450.0) == "NID-00009"

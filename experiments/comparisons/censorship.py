@@ -230,29 +230,20 @@ def evade(net, services, operator: Controls, action: str, technique: str) -> boo
         finally:
             net.readdress(host, original)
             operator.instruments.moved(host)
-    # a person cut off by identity: their own card again, or somebody else's
+    # a person cut off: their own identity again, or somebody else's
     if not operator.instruments.identity_evasions or action != "person":
         return None
-    arch = operator.arch_obj
+    tools = operator.instruments
     if technique == "reregistration":
-        if arch.register(host):  # refused: still revoked
-            return False
-        return web_probe(net, services, host, site, timeout=1.5).ok
-    lender = arch.spares[0]
-    card = arch.lend_card(lender, host)
+        return tools.reregister(host) and web_probe(net, services, host, site, timeout=1.5).ok
     original = net.address(host)
-    net.readdress(host)  # the revoked identity keeps the old address
+    net.readdress(host)  # the identity cut off keeps the old address
     try:
-        if arch.register(host, card) and arch.bind(host, card):
+        if not tools.borrow(host):
             return False
         since = time.time()
         ok = web_probe(net, services, host, site, timeout=1.5).ok
-        borrowed = arch.identity(host)
-        rows = arch.operator.log(limit=100, identity=borrowed, since=since)["admissions"]
-        operator.blamed = {"person_who_acted": arch.cards[host].national_id,
-                           "card_owner": lender.national_id,
-                           "log_names": sorted({arch.operator.who(identity=r["identity"])[
-                               "national_id"] for r in rows})}
+        operator.blamed = tools.blame(host, since)
         return ok
     finally:
         net.readdress(host, original)

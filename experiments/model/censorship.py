@@ -120,7 +120,7 @@ class Inspection:
     (watching its hosts' and servers' lines) and every border router."""
 
     lies_about_names = True
-    identity_evasions = False
+    identity_evasions = True  # a line in a borrowed name; the ISP refuses one in their own
 
     @staticmethod
     def stopped(sit: Situation, a: str, b: str) -> bool:

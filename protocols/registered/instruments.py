@@ -42,6 +42,22 @@ class AuthorityInstruments:
                                       since=since)["admissions"]
         return {r["dst"] if not r["inbound"] else r["src"] for r in rows}
 
+    def reregister(self, host: str) -> bool:
+        return not self.arch.register(host)  # '' when registered
+
+    def borrow(self, host: str) -> bool:
+        self.lender = self.arch.spares[0]
+        card = self.arch.lend_card(self.lender, host)
+        return not (self.arch.register(host, card) and self.arch.bind(host, card))
+
+    def blame(self, host: str, since: float) -> dict:
+        op = self.arch.operator
+        rows = op.log(limit=100, identity=self.arch.identity(host), since=since)["admissions"]
+        return {"person_who_acted": self.arch.cards[host].national_id,
+                "card_owner": self.lender.national_id,
+                "log_names": sorted({op.who(identity=r["identity"])["national_id"]
+                                     for r in rows})}
+
     def moved(self, host: str) -> None:
         """The host's identity is bound to its new address (as its client does after a
         DHCP change)."""

@@ -36,6 +36,8 @@ from .regulator import ACKS, PORT, RULES
 from .rules import Rules
 from .subscribers import Subscribers
 
+SPARE_PEOPLE = 4  # people without a line of their own
+
 
 class SovereignError(RuntimeError):
     """The rules could not be put in force, in one sentence."""
@@ -54,6 +56,7 @@ class Sovereign:
         self.regulator: Daemon | None = None
         self.boxes: list[str] = []
         self.subscribers: Subscribers | None = None
+        self.spares: list[str] = []
 
     # -- bring-up --------------------------------------------------------------------------
     def start(self, net, services) -> None:
@@ -65,9 +68,13 @@ class Sovereign:
         self.routing.start(net)
         self.subscribers = Subscribers(self.directory() / "subscribers.db")
         names = people.names(self.rng)
-        for k, host in enumerate(end_nodes(g, "host")):
+        hosts = end_nodes(g, "host")
+        for k, host in enumerate(hosts):
             self.subscribers.sign_up(people.national_id(k), names[k % len(names)], host)
             self.subscribers.lease(host, net.address(host))
+        self.spares = [people.national_id(len(hosts) + k) for k in range(SPARE_PEOPLE)]
+        for k, person in enumerate(self.spares, start=len(hosts)):  # who could lend an id
+            self.subscribers.sign_up(person, names[k % len(names)], None)
         self._save(self.rules)
         self.regulator = net.start_daemon(Daemon(
             self.regulator_node, "regulator",

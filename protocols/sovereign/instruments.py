@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 
 from protocols.services import BOGUS
+from topologies.polling import wait_until
 
 from .box import EXPORT_S
 from .rules import Rules
@@ -28,7 +29,7 @@ TUNNEL_FINGERPRINTS = ("CONNECT ",)  # an HTTP proxy's request, in the clear
 
 class InspectionInstruments:
     lies_about_names = True
-    identity_evasions = False
+    identity_evasions = True
 
     def __init__(self, arch, net, services):
         self.arch, self.net, self.services = arch, net, services
@@ -75,20 +76,48 @@ class InspectionInstruments:
         person = self.arch.subscribers.person(host)
         register = self.arch.subscribers
         out = set()
+        for r in self._flows(since):
+            # a flow is exported up to EXPORT_S after it began: the lease then, or then
+            for end, other in ((r["src"], r["dst"]), (r["dst"], r["src"])):
+                if person in (register.holder(end, r["t"]),
+                              register.holder(end, r["t"] - EXPORT_S)):
+                    out.add(other)
+        return out
+
+    def _flows(self, since: float) -> list[dict]:
+        """Every box's exported flows since ``since``: the collector's view."""
+        out = []
         for path in self.arch.directory().glob("*.flows.jsonl"):
             for line in path.read_text().splitlines():
                 try:
                     r = json.loads(line)
                 except ValueError:  # a batch still being written
                     continue
-                if r["t"] < since:
-                    continue
-                # a flow is exported up to EXPORT_S after it began: the lease then, or then
-                for end, other in ((r["src"], r["dst"]), (r["dst"], r["src"])):
-                    if person in (register.holder(end, r["t"]),
-                                  register.holder(end, r["t"] - EXPORT_S)):
-                        out.add(other)
+                if r["t"] >= since:
+                    out.append(r)
         return out
+
+    def reregister(self, host: str) -> bool:
+        """The ISP checks the identity document: a person cut off gets no new line."""
+        return host not in self.cut
+
+    def borrow(self, host: str) -> bool:
+        """A line in somebody else's name (a borrowed SIM card): the ISP leases the host's
+        new address to the lender, whom no rule names."""
+        self.lender = self.arch.spares[0]
+        self.arch.subscribers.lease_to(self.lender, self.net.address(host))
+        return True
+
+    def blame(self, host: str, since: float) -> dict:
+        address = self.net.address(host)
+
+        def names() -> list[str]:
+            return sorted({n for r in self._flows(since) if r["src"] == address
+                           for n in [self.arch.subscribers.holder(address, r["t"])] if n})
+
+        wait_until(names, 2 * EXPORT_S + 1, 0.1)  # the boxes export twice a second
+        return {"person_who_acted": self.arch.subscribers.person(host),
+                "card_owner": self.lender, "log_names": names()}
 
     def moved(self, host: str) -> None:
         """The ISP leased ``host`` a new address (its log says so): a cut follows it."""

@@ -15,7 +15,7 @@ from pathlib import Path
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS subscribers (national_id TEXT PRIMARY KEY, real_name TEXT NOT NULL,
-                                        host TEXT UNIQUE NOT NULL);
+                                        host TEXT UNIQUE);  -- NULL: a person with no line
 CREATE TABLE IF NOT EXISTS leases (address TEXT NOT NULL, national_id TEXT NOT NULL,
                                    since REAL NOT NULL, until REAL);
 CREATE INDEX IF NOT EXISTS leases_by_address ON leases (address, since);
@@ -27,7 +27,7 @@ class Subscribers:
         self.db = sqlite3.connect(path)
         self.db.executescript(SCHEMA)
 
-    def sign_up(self, national_id: str, real_name: str, host: str) -> None:
+    def sign_up(self, national_id: str, real_name: str, host: str | None) -> None:
         self.db.execute("INSERT INTO subscribers VALUES (?, ?, ?)", (national_id, real_name,
                                                                      host))
         self.db.commit()
@@ -35,8 +35,12 @@ class Subscribers:
     def lease(self, host: str, address: str, now: float | None = None) -> None:
         """``host``'s subscriber holds ``address`` from ``now``; their previous lease and
         anyone else's on that address end then."""
+        self.lease_to(self.person(host), address, now)
+
+    def lease_to(self, person: str, address: str, now: float | None = None) -> None:
+        """``person`` holds ``address`` from ``now`` (whoever uses the line: a line signed up
+        with a borrowed identity is leased to the identity's owner)."""
         now = time.time() if now is None else now
-        person = self.person(host)
         self.db.execute("UPDATE leases SET until = ? WHERE until IS NULL AND "
                         "(national_id = ? OR address = ?)", (now, person, address))
         self.db.execute("INSERT INTO leases VALUES (?, ?, ?, NULL)", (address, person, now))
