@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from typing import Protocol
 
 ACTIONS = ("person", "destination", "name", "region", "country")
+THROTTLE = "throttle"  # the destination slowed, not cut: where ``can_throttle``
+THROTTLE_KBIT = 150    # Russia slowed Twitter to about 130-150 kbit/s in March 2021
 
 
 @dataclass(frozen=True)
@@ -32,6 +34,7 @@ class Aim:
 class Instruments(Protocol):
     lies_about_names: bool       # "name" is a resolver's lie, so it is timed by DNS answers
     identity_evasions: bool      # a person cut off can register again, or borrow a card
+    can_throttle: bool           # THROTTLE: the destination held to THROTTLE_KBIT each way
 
     def act(self, action: str, aim: Aim) -> None: ...
 

@@ -47,7 +47,7 @@ from experiments.model.censorship import TECHNIQUES
 from experiments.probing.probes import LineProbers, Sample, UdpStream, cut_time, ping
 from experiments.results import GzipCsv, RunWriter
 from experiments.subjects import Subjects
-from protocols.instruments import ACTIONS, Aim
+from protocols.instruments import ACTIONS, THROTTLE, THROTTLE_KBIT, Aim
 from topologies.graph import hosts
 from topologies.polling import wait_until
 
@@ -55,6 +55,7 @@ NAME = "censorship"
 # timings: how often each action's time to effect is measured (undone and taken again)
 PROFILES = {"quick": {"timeout": 1.5, "repetitions": 1, "timings": 5},
             "full": {"timeout": 2.0, "repetitions": 3, "timings": 10}}
+THROTTLE_S = 4  # seconds of iperf3 before and while throttled (the first left out)
 STREAMS = "streams.csv.gz"  # every timed stream, datagram by datagram, for whoever doubts one
 STREAM_HEADER = ["arch", "repetition", "action", "timing", "issued", "seq", "sent", "received"]
 HEADER = ["arch", "repetition", "action", "phase", "src", "dst", "targeted", "ok", "label"]
@@ -301,6 +302,28 @@ def run_action(net, services, operator: Controls, matrix: WebMatrix, action: str
             "borrowed_identity_blames": operator.blamed or None}
 
 
+def throttling(net, services, operator: Controls) -> dict:
+    """Goodput (kbit/s) from the user to a foreign site's server, before and while the
+    design's censor slows that site to ``THROTTLE_KBIT``; {} where it cannot."""
+    from experiments.probing.probes import iperf3
+
+    if not operator.instruments.can_throttle:
+        return {}
+    server = services.owner(operator.who.blocked_site)
+
+    def goodput() -> float:
+        return iperf3(net, operator.who.user, server, seconds=THROTTLE_S, omit=1)[
+            "sum_received"]["bits_per_second"] / 1000
+
+    before = goodput()
+    operator.instruments.act(THROTTLE, operator.aim)
+    try:
+        during = goodput()
+    finally:
+        operator.instruments.undo(THROTTLE, operator.aim)
+    return {"rate_kbit": THROTTLE_KBIT, "before_kbit": before, "during_kbit": during}
+
+
 def run(config: CensorshipConfig, out: Path | None = None) -> Path:
     import topologies
     from experiments.paired import archs, bring_up
@@ -316,13 +339,13 @@ def run(config: CensorshipConfig, out: Path | None = None) -> Path:
     streams = GzipCsv(writer.dir / STREAMS, STREAM_HEADER)
     records: list[dict] = []
     summary = {"archs": list(archs(config.arch)), "actions": list(ACTIONS),
-               "techniques": list(TECHNIQUES), "records": records}
+               "techniques": list(TECHNIQUES), "records": records, "throttle": []}
     def final() -> dict:
         summary["table"] = report.table(summary)
         (writer.dir / "summary.md").write_text(report.markdown(summary))
         return summary
 
-    steps = len(summary["archs"]) * s["repetitions"] * len(ACTIONS)
+    steps = len(summary["archs"]) * s["repetitions"] * (len(ACTIONS) + 1)
     with writer.session(final), Progress(steps, NAME) as progress:
         for rep in range(s["repetitions"]):
             for arch in summary["archs"]:
@@ -337,6 +360,10 @@ def run(config: CensorshipConfig, out: Path | None = None) -> Path:
                                                       action, arch, rep, log, streams,
                                                       s["timings"]))
                             writer.results(summary)
+                    progress.step(f"{arch}: {THROTTLE}")
+                    summary["throttle"].append({"arch": arch, "repetition": rep,
+                                                **throttling(net, services, operator)})
+                    writer.results(summary)
     return writer.dir
 
 

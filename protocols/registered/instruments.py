@@ -11,6 +11,7 @@ from topologies.addressing import FOREIGN
 class AuthorityInstruments:
     lies_about_names = False
     identity_evasions = True
+    can_throttle = False  # the authority admits or denies; nothing in between
 
     def __init__(self, arch, net, services):
         self.arch, self.net, self.services = arch, net, services

@@ -9,6 +9,7 @@ name         the national resolver lies, every box resets connections naming the
              relays' addresses are blocked (a TLS tunnel shows nothing else to recognise)
 region       the region's access boxes pass only what is essential
 country      the border boxes pass nothing
+throttle     the site's addresses held to a rate at every box
 
 Records: every box's exported flows, each joined with the lease that covered its address at
 that time: the person, not just an address.
@@ -18,6 +19,7 @@ from __future__ import annotations
 
 import json
 
+from protocols.instruments import THROTTLE, THROTTLE_KBIT
 from protocols.services import BOGUS
 from topologies.polling import wait_until
 
@@ -30,6 +32,7 @@ TUNNEL_FINGERPRINTS = ("CONNECT ",)  # an HTTP proxy's request, in the clear
 class InspectionInstruments:
     lies_about_names = True
     identity_evasions = True
+    can_throttle = True
 
     def __init__(self, arch, net, services):
         self.arch, self.net, self.services = arch, net, services
@@ -45,6 +48,8 @@ class InspectionInstruments:
                      fingerprints=TUNNEL_FINGERPRINTS if "name" in self.parts else (),
                      shutdown={r: e for p in self.parts.values()
                                for r, e in p.get("shutdown", {}).items()},
+                     throttled=tuple(t for p in self.parts.values()
+                                     for t in p.get("throttled", ())),
                      cut_border=any(p.get("cut_border") for p in self.parts.values()))
 
     def act(self, action: str, aim) -> None:
@@ -60,6 +65,9 @@ class InspectionInstruments:
         elif action == "region":
             self.parts[action] = {"shutdown": {aim.region: tuple(
                 f"{self.net.address(n)}/32" for n in aim.essential)}}
+        elif action == THROTTLE:
+            self.parts[action] = {"throttled": [(f"{a}/32", THROTTLE_KBIT) for a in
+                                                self.services.records[aim.destination]]}
         else:
             self.parts[action] = {"cut_border": True}
         self.arch.push(self._rules())
