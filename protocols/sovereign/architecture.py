@@ -166,6 +166,17 @@ class Sovereign:
         path = self.directory() / name
         return path.read_text(errors="replace")[-300:] if path.exists() else "(no log)"
 
+    def keep_records(self, dest: Path) -> list[Path]:
+        """What the operator keeps, into a results directory: the subscriber register with
+        its leases, and every box's flow records (no secrets: there are none)."""
+        dest.mkdir(parents=True, exist_ok=True)
+        kept = dest / "subscribers.db"
+        self.subscribers.db.execute(f"VACUUM INTO '{kept}'")
+        flows = dest / "flows.jsonl"
+        flows.write_text("".join(p.read_text() for p in sorted(
+            self.directory().glob("*.flows.jsonl"))))
+        return [kept, flows]
+
     def describe(self) -> dict:
         return {"architecture": self.name, "routing": "OSPF (FRR)",
                 "ospf": vars(self.routing.settings),
