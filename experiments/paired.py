@@ -25,10 +25,11 @@ ALL = "all"  # --arch's word for every design compared
 
 
 def archs(which: str) -> tuple[str, ...]:
-    """The designs a run compares: ``all`` of them, or one."""
+    """The designs a run covers: ``all`` those compared, or one design by name (also one not
+    compared yet: its tests run it alone)."""
     if which == ALL:
         return architectures.compared()
-    if which not in architectures.compared():
+    if which not in architectures.names():
         raise ValueError(f"--arch must be {', '.join(architectures.compared())} or {ALL}, "
                          f"not {which!r}")
     return (which,)

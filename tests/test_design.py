@@ -38,4 +38,4 @@ def test_all_is_every_compared_design_and_one_name_is_itself():
     assert paired.archs("all") == architectures.compared()
     assert paired.archs("registered") == ("registered",)
     with pytest.raises(ValueError, match="--arch must be"):
-        paired.archs("static")  # brought up by `up`, not compared
+        paired.archs("nope")
