@@ -113,6 +113,9 @@ class Sovereign:
         returns (SovereignError naming the boxes that are not)."""
         self.rules = Rules(**{**rules.__dict__, "version": self.rules.version + 1})
         self._save(self.rules)
+        if self.regulator.process is None or self.regulator.process.poll() is not None:
+            raise SovereignError(f"the regulator is down: rule set {self.rules.version} is "
+                                 "saved and goes out once it is back")
         self.in_force()
 
     def in_force(self) -> None:
