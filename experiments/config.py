@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar
 
+from topologies.graph import DEFAULT_SEED
+
 
 @dataclass
 class ExperimentConfig:
@@ -14,9 +16,9 @@ class ExperimentConfig:
 
     PROFILES: ClassVar[dict[str, dict]] = {}
     topo: str = "isp"
-    arch: str = "both"
+    arch: str = "all"
     profile: str = "quick"
-    seed: int = 1
+    seed: int = DEFAULT_SEED
     backend: str = "auto"
     name: str = ""
 

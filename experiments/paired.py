@@ -18,30 +18,32 @@ import networkx as nx
 from protocols import architectures
 from protocols.architectures import Architecture
 from protocols.services import Services
+from topologies.graph import DEFAULT_SEED
 from topologies.network import EmulatedNetwork
 
-ARCHS = ("permissionless", "registered")
+ALL = "all"  # --arch's word for every design compared
 
 
 def archs(which: str) -> tuple[str, ...]:
-    if which == "both":
-        return ARCHS
-    if which not in ARCHS:
-        raise ValueError(f"--arch must be permissionless, registered or both, not {which!r}")
+    """The designs a run covers: ``all`` those compared, or one design by name (also one not
+    compared yet: its tests run it alone)."""
+    if which == ALL:
+        return architectures.compared()
+    if which not in architectures.names():
+        raise ValueError(f"--arch must be {', '.join(architectures.compared())} or {ALL}, "
+                         f"not {which!r}")
     return (which,)
 
 
-def make(arch: str, seed: int = 1, **options) -> Architecture:
-    """The architecture ``arch`` with ``options``; registered access also takes the seed (it
-    chooses people's names, never keys)."""
-    if arch == "registered":
-        options.setdefault("seed", seed)
-    return architectures.get(arch, **options)
+def make(arch: str, seed: int = DEFAULT_SEED, **options) -> Architecture:
+    """The architecture ``arch`` with ``options``; a design that takes the seed gets it."""
+    return architectures.get(arch, seed, **options)
 
 
 @contextlib.contextmanager
-def bring_up(graph: nx.Graph, arch: str | Architecture, seed: int = 1, backend: str = "auto",
-             writer=None, **options) -> Iterator[tuple[EmulatedNetwork, Services, Architecture]]:
+def bring_up(graph: nx.Graph, arch: str | Architecture, seed: int = DEFAULT_SEED,
+             backend: str = "auto", writer=None,
+             **options) -> Iterator[tuple[EmulatedNetwork, Services, Architecture]]:
     """``arch``: a name (built with ``options``) or an architecture already made. ``writer``
     (a RunWriter) records how the network was emulated and configured, once it is up and
     again once it is down (the delay path's figures then cover the whole run), and keeps what

@@ -9,9 +9,10 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-ARCH_COLORS = {"permissionless": "#1f6fb4", "registered": "#c8392f", "static": "#7f7f7f"}
-ARCH_LABELS = {"permissionless": "permissionless IP", "registered": "registered access",
-               "static": "static routes"}
+from protocols import architectures  # noqa: E402
+
+ARCH_COLORS = {d.name: d.colour for d in architectures.DESIGNS}
+ARCH_LABELS = {d.name: d.label for d in architectures.DESIGNS}
 # Okabe-Ito, safe for colour-blind readers; its blues last, as permissionless IP is blue
 SERIES_COLORS = ("#d55e00", "#e69f00", "#cc79a7", "#009e73", "#000000", "#56b4e9", "#0072b2")
 SERIES_MARKERS = ("s", "^", "D", "v", "P", "X", "h")

@@ -22,7 +22,7 @@ from dataclasses import asdict, dataclass
 
 import networkx as nx
 
-from topologies.graph import TopologyError, hosts, is_foreign, services
+from topologies.graph import DEFAULT_SEED, TopologyError, hosts, is_foreign, services
 
 
 @dataclass(frozen=True)
@@ -41,7 +41,7 @@ class Subjects:
         return asdict(self)
 
 
-def choose(g: nx.Graph, seed: int) -> Subjects:
+def choose(g: nx.Graph, seed: int = DEFAULT_SEED) -> Subjects:
     """The subjects of ``g`` for ``seed``; TopologyError (one sentence) if it has none."""
     rng = random.Random(seed)
     people = hosts(g)

@@ -1,18 +1,20 @@
-"""The architectures under comparison, by name: the one registry the CLI and benchmarks use.
+"""The designs under comparison: the one registry the CLI, experiments and plots read.
 
 An architecture is laid over an emulated network that is already up (same graph, same
 addresses) and its services: ``start(net, services)`` starts its daemons through
 ``net.start_daemon`` and returns once the network is usable. There is no stop: the network's
-teardown kills every daemon.
+teardown kills every daemon. What each design declares about itself (label, colour, settings,
+capabilities) is its ``DESIGN`` (``protocols.design``); a new design is one line here.
 """
 
 from __future__ import annotations
 
 from typing import Protocol
 
-from .permissionless import Permissionless
-from .registered.architecture import Registered
-from .static import Static
+from . import permissionless, static
+from .design import Design
+from .registered import architecture as registered
+from .sovereign import architecture as sovereign
 
 
 class Architecture(Protocol):
@@ -24,16 +26,40 @@ class Architecture(Protocol):
     def describe(self) -> dict: ...
 
 
-ARCHITECTURES: dict[str, type] = {"static": Static, "permissionless": Permissionless,
-                                  "registered": Registered}
+DESIGNS: tuple[Design, ...] = (static.DESIGN, permissionless.DESIGN, registered.DESIGN,
+                               sovereign.DESIGN)
+BASELINE = permissionless.DESIGN.name  # what every other design is compared against
+# the design whose admission (its cost, load, placement and TTL) benches and figures measure
+ADMITTING = next(d.name for d in DESIGNS if d.compared and d.admits_flows)
 
 
 class UnknownArchitecture(ValueError):
     pass
 
 
-def get(name: str, **options) -> Architecture:
-    if name not in ARCHITECTURES:
-        raise UnknownArchitecture(f"there is no architecture {name!r}; choose one of "
-                                  f"{', '.join(ARCHITECTURES)}")
-    return ARCHITECTURES[name](**options)
+def names() -> tuple[str, ...]:
+    return tuple(d.name for d in DESIGNS)
+
+
+def compared() -> tuple[str, ...]:
+    """The designs paired experiments compare, baseline first."""
+    return tuple(d.name for d in DESIGNS if d.compared)
+
+
+def design(name: str) -> Design:
+    for d in DESIGNS:
+        if d.name == name:
+            return d
+    raise UnknownArchitecture(f"there is no architecture {name!r}; choose one of "
+                              f"{', '.join(names())}")
+
+
+def admits(name: str) -> bool:
+    """Whether a third party decides each new flow of ``name`` before it passes: what TTL
+    sweeps, authority load and placement, and admission's costs are measured on."""
+    return design(name).admits_flows
+
+
+def get(name: str, seed: int | None = None, **options) -> Architecture:
+    """The architecture ``name`` with ``options`` checked against what it declares."""
+    return design(name).build(seed, **options)

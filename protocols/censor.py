@@ -26,6 +26,7 @@ from pathlib import Path
 
 from topologies.graph import is_foreign, services, site_owner
 
+from .instruments import THROTTLE, THROTTLE_KBIT
 from .services import BOGUS, Services, catalogue
 
 TABLE = "splinter_censor"
@@ -42,6 +43,8 @@ class CensorPolicy:
     block_names: tuple[str, ...] = ()      # site names the national resolver lies about
     block_keywords: tuple[str, ...] = ()   # TCP payload containing one is reset
     cut_border: bool = False               # disconnect the country
+    throttle_addresses: tuple[str, ...] = ()  # like block_addresses, slowed instead
+    throttle_kbit: int = 0                 # to this rate each way (a policer: over it, drop)
 
     @classmethod
     def from_mapping(cls, data: dict) -> CensorPolicy:
@@ -55,6 +58,11 @@ class CensorPolicy:
             if key == "cut_border":
                 if not isinstance(value, bool):
                     raise CensorError("censor policy field cut_border must be true or false")
+                out[key] = value
+            elif key == "throttle_kbit":
+                if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
+                    raise CensorError("censor policy field throttle_kbit must be a positive "
+                                      "whole number of kbit/s")
                 out[key] = value
             elif not isinstance(value, list) or not all(isinstance(v, str) for v in value):
                 raise CensorError(f"censor policy field {key} must be a list of strings")
@@ -84,13 +92,17 @@ class Resolved:
     lies: dict[str, str]
     keywords: tuple[str, ...]
     cut: bool
+    throttled: tuple[IPv4Network, ...] = ()
+    kbit: int = 0
 
 
 def check(policy: CensorPolicy, g) -> None:
     """Refuse, in one sentence, a policy this topology cannot carry (before anything runs)."""
     names = catalogue(g)
     known = ", ".join(sorted(site_owner(g)))
-    for target in policy.block_addresses:
+    if policy.throttle_addresses and not policy.throttle_kbit:
+        raise CensorError("censor policy throttles addresses but gives no throttle_kbit")
+    for target in (*policy.block_addresses, *policy.throttle_addresses):
         if target not in names and target not in g and not _is_network(target):
             raise CensorError(f"censor policy names unknown site {target!r}; known sites: "
                               f"{known}")
@@ -100,7 +112,8 @@ def check(policy: CensorPolicy, g) -> None:
     if policy.block_names and not any(not is_foreign(g, n) for n in services(g, "dns")):
         raise CensorError("blocking names needs a national resolver, and this topology has "
                           "none")
-    if (policy.block_addresses or policy.block_keywords or policy.cut_border) and not any(
+    if (policy.block_addresses or policy.block_keywords or policy.cut_border or
+            policy.throttle_addresses) and not any(
             g.nodes[n]["role"] == "border" for n in g):
         raise CensorError("a border censor needs border routers, and this topology has none")
     for keyword in policy.block_keywords:
@@ -117,18 +130,24 @@ def _is_network(text: str) -> bool:
     return True
 
 
-def resolve(policy: CensorPolicy, net, services: Services) -> Resolved:
-    check(policy, net.graph)
+def _where(targets, net, services: Services) -> tuple[IPv4Network, ...]:
     prefixes = []
-    for target in policy.block_addresses:
+    for target in targets:
         if target in services.records:  # where the site is now
             prefixes += [IPv4Network(f"{a}/32") for a in services.records[target]]
         elif target in net.graph:
             prefixes.append(IPv4Network(f"{net.address(target)}/32"))
         else:
             prefixes.append(IPv4Network(target, strict=False))
-    return Resolved(tuple(prefixes), {n: BOGUS for n in policy.block_names},
-                    tuple(policy.block_keywords), policy.cut_border)
+    return tuple(prefixes)
+
+
+def resolve(policy: CensorPolicy, net, services: Services) -> Resolved:
+    check(policy, net.graph)
+    return Resolved(_where(policy.block_addresses, net, services),
+                    {n: BOGUS for n in policy.block_names}, tuple(policy.block_keywords),
+                    policy.cut_border, _where(policy.throttle_addresses, net, services),
+                    policy.throttle_kbit)
 
 
 @dataclass
@@ -186,6 +205,10 @@ def _nft(policy: Resolved, abroad: list[str]) -> str:
     rules = ["counter drop"] if policy.cut else []
     if elements:
         rules += ["ip daddr @blocked counter drop", "ip saddr @blocked counter drop"]
+    rate = max(1, policy.kbit // 8)  # kbytes/second, as nftables counts
+    for prefix in policy.throttled:
+        rules += [f"ip daddr {prefix} limit rate over {rate} kbytes/second counter drop",
+                  f"ip saddr {prefix} limit rate over {rate} kbytes/second counter drop"]
     return "\n".join([
         f"table inet {TABLE}", f"delete table inet {TABLE}", f"table inet {TABLE} {{",
         "  set blocked { type ipv4_addr; flags interval;"
@@ -206,3 +229,35 @@ def _iptables(policy: Resolved, abroad: list[str], first: bool) -> str:
         lines.append(f'-A {CHAIN} -p tcp -m string --string "{keyword}" --algo bm --icase '
                      "-j REJECT --reject-with tcp-reset")
     return "\n".join([*lines, "COMMIT", ""])
+
+
+class BorderInstruments:
+    """Permissionless IP's censor (``instruments.Instruments``): every action is a border
+    policy, records are the border's flow records, by address."""
+
+    lies_about_names = True
+    identity_evasions = False
+    can_throttle = True
+
+    def __init__(self, censor: BorderCensor, net):
+        self.censor, self.net = censor, net
+
+    def act(self, action: str, aim) -> None:
+        self.censor.apply({
+            "person": CensorPolicy(block_addresses=(aim.person,)),
+            "destination": CensorPolicy(block_addresses=(aim.destination,)),
+            "name": CensorPolicy(block_names=(aim.name,)),
+            "region": CensorPolicy(block_addresses=tuple(sorted(aim.region_hosts))),
+            "country": CensorPolicy(cut_border=True),
+            THROTTLE: CensorPolicy(throttle_addresses=(aim.destination,),
+                                   throttle_kbit=THROTTLE_KBIT)}[action])
+
+    def undo(self, action: str, aim) -> None:
+        self.censor.apply(CensorPolicy())
+
+    def records(self, host: str, since: float) -> set[str]:
+        addresses = {self.net.address(host), str(self.net.plan.address(host))}
+        return {dst for src, dst in self.censor.records() if src in addresses}
+
+    def moved(self, host: str) -> None:
+        """Nothing: the border knows addresses, not people."""

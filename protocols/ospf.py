@@ -199,6 +199,21 @@ class Ospf:
         self.convergence_s = self.wait_converged(net, t0)
         return self.convergence_s
 
+    def diagnose(self, net: EmulatedNetwork, routers_: list[str]) -> str:
+        """What OSPF says on ``routers_``: its neighbours and its own router LSA (a router
+        whose LSA lacks a line cannot be reached through it), one line per command."""
+        out = []
+        for router in routers_:
+            workdir = net.workdir("frr", router)
+            for command in ("show ip ospf neighbor", "show ip ospf database router self-originate"):
+                r = net.exec(router, "vtysh", "--vty_socket", str(workdir), "-c", command,
+                             check=False, timeout=10)
+                text = " | ".join(w.strip() for w in (r.stdout + r.stderr).splitlines()
+                                  if w.strip() and ("Full" in w or "Link" in w or "Seq" in w
+                                                    or "%" in w))
+                out.append(f"{router}$ vtysh {command}: {text[:1200]}")
+        return "\n".join(out)
+
     def wait_converged(self, net: EmulatedNetwork, t0: float | None = None) -> float:
         """Seconds from ``t0`` until every live router reaches every end-node line (and,
         with BFD, every BFD session is up)."""

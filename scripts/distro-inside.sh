@@ -14,7 +14,7 @@ source scripts/steps.sh
 
 step setup make setup
 step doctor .venv/bin/splinterlab doctor
-for arch in static permissionless registered; do
+for arch in $(.venv/bin/splinterlab designs --names); do
     step "pingall-$arch" .venv/bin/splinterlab up --topo isp --arch "$arch" --test pingall
 done
 step experiment .venv/bin/splinterlab run blast-radius --topo isp --out "$out/results" \

@@ -12,9 +12,10 @@ from topologies.polling import wait_until
 
 
 @contextlib.contextmanager
-def registered_network(ttl_ms: int, graph=None) -> Iterator[tuple]:
+def registered_network(ttl_ms: int, graph=None, **options) -> Iterator[tuple]:
     """A registered-access network on ``graph`` (isp by default), every host registered:
-    (network, services, architecture), torn down afterwards."""
+    (network, services, architecture), torn down afterwards. ``options``: the architecture's
+    (fail_mode, ...)."""
     import topologies
     from protocols.registered.architecture import Registered
     from protocols.services import Services
@@ -22,7 +23,7 @@ def registered_network(ttl_ms: int, graph=None) -> Iterator[tuple]:
 
     with EmulatedNetwork(graph or topologies.build("isp"), static_routes=False) as net:
         services = Services(net).start()
-        arch = Registered(ttl_ms=ttl_ms)
+        arch = Registered(ttl_ms=ttl_ms, **options)
         arch.start(net, services)
         yield net, services, arch
 
@@ -39,6 +40,8 @@ def censorship_as_the_model_says(directory: Path) -> int:
     the evasions that work are the model's. Returns the number of flows compared."""
     from experiments import subjects
     from experiments.model import censorship as model
+    from protocols import architectures
+    from protocols.instruments import ACTIONS
     from topologies import graph as graphs
 
     g = graphs.load(directory / "topology.json")
@@ -48,7 +51,7 @@ def censorship_as_the_model_says(directory: Path) -> int:
         rows = list(csv.DictReader(f))
     records = json.loads((directory / "results.json").read_text())["records"]
     assert {(r["arch"], r["action"]) for r in records} == {
-        (a, b) for a in ("permissionless", "registered") for b in model.ACTIONS}
+        (a, b) for a in architectures.compared() for b in ACTIONS}
     compared = 0
     for record in records:
         arch, action = record["arch"], record["action"]

@@ -22,6 +22,7 @@ def test_policy_from_toml(tmp_path):
     ("block_names = 3", "must be a list of strings"),
     ("block_everything = []", "unknown field.*block_everything"),
     ("cut_border = 'yes'", "true or false"),
+    ("throttle_kbit = 0", "positive whole number"),
     ("block_names = [", "not valid TOML"),
 ])
 def test_malformed_policies(tmp_path, text, words):
@@ -35,6 +36,7 @@ def test_malformed_policies(tmp_path, text, words):
     (CensorPolicy(block_names=("nowhere.example",)), "unknown site 'nowhere.example'"),
     (CensorPolicy(block_addresses=("atlantis",)), "unknown site 'atlantis'"),
     (CensorPolicy(block_keywords=('say "hi"',)), "without quotes"),
+    (CensorPolicy(throttle_addresses=("news.abroad.example",)), "gives no throttle_kbit"),
 ])
 def test_policies_naming_unknown_things_are_refused(policy, words):
     with pytest.raises(CensorError, match=words):
@@ -59,3 +61,15 @@ def test_rules_only_touch_traffic_crossing_the_border():
     assert ('-A SPLINTER_CENSOR -p tcp -m string --string "wiki" --algo bm --icase -j REJECT '
             "--reject-with tcp-reset") in ipt
     assert "FORWARD" not in _iptables(policy, ["b1-eth2"], first=False)
+
+
+def test_a_throttled_destination_is_policed_both_ways_at_the_border():
+    from ipaddress import IPv4Network
+
+    from protocols.censor import Resolved
+
+    policy = Resolved((), {}, (), False, (IPv4Network("203.0.113.8/32"),), 150)
+    nft = _nft(policy, ["b1-eth2"])
+    assert "ip daddr 203.0.113.8/32 limit rate over 18 kbytes/second counter drop" in nft
+    assert "ip saddr 203.0.113.8/32 limit rate over 18 kbytes/second counter drop" in nft
+    assert "limit rate" not in _nft(Resolved((), {}, (), False), ["b1-eth2"])

@@ -77,10 +77,24 @@ def test_parse_ping_reads_iputils_output():
     (["up", "--arch", "permissionless", "--hello", "5", "--dead", "3"], "must exceed hello"),
     (["up", "--arch", "static", "--bfd"], "apply to the OSPF architectures"),
     (["up", "--arch", "nope"], "no architecture 'nope'"),
+    (["up", "--arch", "registered", "--ttl", "50"], "--ttl must be a whole number from 100"),
+    (["up", "--arch", "permissionless", "--ttl", "5000"], "--ttl applies to registered, not"),
+    (["up", "--arch", "static", "--fail-mode", "open"], "--fail-mode applies to registered"),
+    (["run", "latency", "--arch", "nope"], "invalid choice: 'nope'"),
 ])
 def test_bad_architecture_settings_are_usage_errors(capsys, argv, words):
     code, _, err = run(capsys, *argv)
     assert code == 2 and words in err and err.count("\n") == 1
+
+
+def test_designs_lists_what_arch_takes(capsys):
+    """Scripts (make distrotest) loop over ``designs --names``: every design, nothing else."""
+    from protocols import architectures
+
+    code, out, _ = run(capsys, "designs", "--names")
+    assert code == 0 and tuple(out.split()) == architectures.names()
+    code, out, _ = run(capsys, "designs")
+    assert code == 0 and "--ttl (default 30000)" in out
 
 
 def test_censor_policy_naming_an_unknown_site(capsys, tmp_path):

@@ -13,20 +13,21 @@ import pytest
 from helpers import run_and_expect
 
 from experiments.comparisons import blast_radius
+from protocols import architectures
 from topologies import cleanup
 from topologies import graph as graphs
 
 pytestmark = pytest.mark.needs_root
 
 
-# both designs on every graph; make test's 20 minutes allow four runs, each design on two
-# graphs and each graph under a design; the rest is `make check-model`'s
+# every routed design on every graph; make test's 20 minutes allow four runs, each compared
+# design on two graphs and each graph under a design; the rest is `make check-model`'s
 GRAPHS = ("zoo:Getnet", "zoo:Arpanet19706", "zoo:Abilene")
 IN_MAKE_TEST = {("zoo:Getnet", "registered"), ("zoo:Abilene", "registered"),
                 ("zoo:Arpanet19706", "permissionless"), ("zoo:Abilene", "permissionless")}
-COVERED = [pytest.param(spec, arch, marks=() if (spec, arch) in IN_MAKE_TEST else
+COVERED = [pytest.param(spec, d.name, marks=() if (spec, d.name) in IN_MAKE_TEST else
                         pytest.mark.extended)
-           for arch in ("permissionless", "registered") for spec in GRAPHS]
+           for d in architectures.DESIGNS if d.routing for spec in GRAPHS]
 
 
 @pytest.mark.parametrize(("spec", "arch"), COVERED)
@@ -40,7 +41,8 @@ def test_blast_radius_is_what_the_graph_model_predicts(tmp_path, spec, arch):
     summary = json.loads((directory / "results.json").read_text())
     g = graphs.load(directory / "topology.json")  # the graph the run recorded
     kinds = {r["failure"]["kind"] for r in summary["records"]}
-    assert {"router", "link"} | ({"authority"} if arch == "registered" else set()) <= kinds
+    central = architectures.design(arch).central
+    assert {"router", "link"} | ({central} if central else set()) <= kinds
     for record in summary["records"]:
         model = blast_radius.predicted(g, record["arch"], record["failure"])
         for kind in ("new", "existing"):

@@ -6,18 +6,25 @@ authority-gateway round trip, is bench access's figure). Measured from hosts."""
 
 from __future__ import annotations
 
+import re
+import time
+
 import pytest
+from helpers import registered_network
 
 import topologies
 from experiments import subjects
 from experiments.bench import access as access_bench
+from protocols.registered.gateway import UNREACHABLE_S
+from protocols.registered.ruleset import TABLE
+from topologies.graph import attachment
 
 pytestmark = pytest.mark.needs_root
 
 
 def test_authority_outage_and_revocation():
     g = topologies.build("isp")
-    result = access_bench.revocation_and_fail_modes(g, subjects.choose(g, 1))
+    result = access_bench.revocation_and_fail_modes(g, subjects.choose(g))
     print(f"\n{result}")
     closed, open_ = result["closed"], result["open"]
     passed, hosts = map(int, closed["new_flows_passing"].split("/"))
@@ -35,3 +42,24 @@ def test_authority_outage_and_revocation():
     for way, ms in result["revocation_ms"].items():
         # None: still arriving 0.5 s after the command, a sixth of the TTL its grant had left
         assert ms is not None and ms < access_bench.OUTAGE_TTL_MS / 6, (way, ms)
+
+
+def test_a_fail_open_grant_lives_as_long_as_the_operator_last_said():
+    """The operator's ``ttl`` is part of every gateway's policy: a grant that a fail-open
+    gateway gives alone, its authority gone, lives the TTL the operator set last (5 s), not
+    the one the gateway was started with (2 s)."""
+    g = topologies.build("isp")
+    who = subjects.choose(g)
+    router = attachment(g, who.user)
+    with registered_network(2000, g, fail_mode="open") as (net, _, arch):
+        arch.operator.ttl(5000)
+        arch.operator.in_force()
+        arch.kill_authority()
+        time.sleep(UNREACHABLE_S + 0.5)  # the gateways decide alone once they notice
+        ping = net.exec(who.user, "ping", "-c", "1", "-W", "2", net.address(who.server),
+                        check=False)
+        assert ping.returncode == 0, ping.stdout
+        listing = net.exec(router, "nft", "list", "set", "inet", TABLE, "grants_icmp",
+                           privileged=True).stdout
+        timeouts = re.findall(r"timeout (\w+)", listing)
+        assert timeouts and set(timeouts) == {"5s"}, listing

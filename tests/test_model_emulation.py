@@ -38,7 +38,7 @@ def tolerance(model_ms: float) -> float:
 @pytest.mark.parametrize("spec", ["isp", "zoo:Abilene", "zoo:sndlib/polska"])
 def test_first_connection_overhead_is_what_the_graph_model_predicts(spec):
     g = topologies.build(spec)
-    server = subjects.choose(g, 1).server
+    server = subjects.choose(g).server
     with bring_up(g, "registered", 1) as (net, _, arch):
         first: dict[str, list[float]] = {h: [] for h in hosts(g)}
         rest: dict[str, list[float]] = {h: [] for h in hosts(g)}

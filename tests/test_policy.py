@@ -23,8 +23,10 @@ def test_a_gateways_share_is_its_own_hosts_and_everyones_blocks():
     p.revoked.add(2)
     p.blocked = [(999, 32)]
     p.shutdowns = {"south": [(7, 32)]}
-    assert Enforced.of(p, 1) == Enforced({101: 1, 102: 2}, {102: 2}, {(999, 32)}, None)
-    assert Enforced.of(p, 2) == Enforced({201: 3}, {}, {(999, 32)}, ((7, 32),))
+    assert Enforced.of(p, 1) == Enforced({101: 1, 102: 2}, {102: 2}, {(999, 32)}, None,
+                                         ttl_ms=p.ttl_ms)
+    assert Enforced.of(p, 2) == Enforced({201: 3}, {}, {(999, 32)}, ((7, 32),),
+                                         ttl_ms=p.ttl_ms)
 
 
 def test_changes_turn_one_share_into_another():
@@ -50,10 +52,13 @@ BINDINGS = st.dictionaries(st.integers(1, 200), st.integers(1, 500), max_size=15
 @settings(max_examples=200)
 @given(BINDINGS, BINDINGS,
        st.sets(st.tuples(st.integers(0, 2**32 - 1), st.integers(0, 32)), max_size=5),
-       st.none() | st.tuples(st.tuples(st.integers(0, 9), st.just(32))))
-def test_any_share_is_reached_from_any_other_and_from_its_snapshot(a, b, blocked, shutdown):
+       st.none() | st.tuples(st.tuples(st.integers(0, 9), st.just(32))),
+       st.integers(100, 86_400_000))
+def test_any_share_is_reached_from_any_other_and_from_its_snapshot(a, b, blocked, shutdown,
+                                                                   ttl_ms):
     one = Enforced(a, {k: v for k, v in a.items() if k % 3 == 0}, set(), None)
-    two = Enforced(b, {k: v for k, v in b.items() if k % 5 == 0}, blocked, shutdown)
+    two = Enforced(b, {k: v for k, v in b.items() if k % 5 == 0}, blocked, shutdown,
+                   ttl_ms=ttl_ms)
     state = one.copy()
     for action, items in one.changes_to(two):
         assert len(items) <= MAX_ITEMS
@@ -117,3 +122,17 @@ def test_flush_changes_count_up_one_at_a_time_when_they_carry_no_count():
     state.apply(Action.FLUSH, ((0, 0, 5),))
     state.apply(Action.FLUSH, ())
     assert state.flushes == 6
+
+
+def test_the_operators_ttl_reaches_every_gateway_by_change_and_by_snapshot():
+    """A gateway decides alone (fail-open) and batches renewals with the TTL it knows: the
+    operator's ``ttl`` is part of its share, sent as a change and carried by snapshots."""
+    p = policy()
+    before = Enforced.of(p, 1)
+    p.ttl_ms = 5000
+    after = Enforced.of(p, 1)
+    assert before.changes_to(after) == [(Action.TTL, ((0, 0, 5000),))]
+    assert from_parts(after.parts()).ttl_ms == 5000
+    state = before.copy()
+    state.apply(Action.TTL, ((0, 0, 5000),))
+    assert state == after

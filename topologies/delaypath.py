@@ -22,6 +22,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from .graph import DEFAULT_SEED
 from .polling import wait_until
 
 PROGRAM = "splinterlab-delayd"
@@ -73,7 +74,7 @@ class Queue:
 class DelayPath:
     """``start()``, then ``configure()`` as often as links change, ``stop()`` at the end."""
 
-    def __init__(self, workdir: Path, seed: int = 0):
+    def __init__(self, workdir: Path, seed: int = DEFAULT_SEED):
         self.config = workdir / "delay.conf"
         self.log = workdir / "delay.log"
         self.seed = seed

@@ -16,7 +16,8 @@ class Diagnosis:
         """What one would look at when an end node stays cut off: its address, routes and
         neighbours; on its router the line's link, route and neighbour, the end-node lines it
         has no route to, the packets each netfilter rule and the delay path's queues took, and
-        the conntrack count. One line per command, for an error message."""
+        the conntrack count. One line per command, for an error message. (What the
+        architecture's own daemons say is its ``diagnose``.)"""
         (intf,) = self.plan.interfaces_of(end)
         router, line = intf.peer, self.plan.intf(intf.peer, end).name
         commands = [(end, ["ip", "-br", "-4", "addr"]), (end, ["ip", "-4", "route"]),
@@ -48,15 +49,6 @@ class Diagnosis:
                  and not self.exec(r, "ip", "-4", "route", "show", prefix,
                                    check=False).stdout.strip()]
         out.append(f"routers with no route to {end}'s line {prefix}: {', '.join(blind) or 'none'}")
-        frr = self.run.dir / "frr" / router if self.run else None
-        if frr is not None and frr.is_dir():
-            for command in ("show ip ospf neighbor", "show ip ospf database router self-originate"):
-                r = self.exec(router, "vtysh", "--vty_socket", str(frr), "-c", command,
-                              check=False, timeout=10)
-                text = " | ".join(w.strip() for w in (r.stdout + r.stderr).splitlines()
-                                  if w.strip() and ("Full" in w or "Link" in w or "Seq" in w
-                                                    or "%" in w))
-                out.append(f"{router}$ vtysh {command}: {text[:1200]}")
         if self.delay is not None:
             queues = self.delay.stats().get("namespaces", {}).get(router, {}).get("queues")
             out.append(f"delay path queues on {router} (number: packets, most held): {queues}")

@@ -32,6 +32,7 @@ from pathlib import Path
 
 import networkx as nx
 
+DEFAULT_SEED = 1  # every random choice of a run (subjects, jitter, names) unless told
 ROUTER_ROLES = frozenset({"access", "core", "border", "foreign"})
 END_ROLES = frozenset({"host", "server", "authority", "foreign_server"})
 ROLES = ROUTER_ROLES | END_ROLES

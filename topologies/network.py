@@ -36,7 +36,7 @@ from .delaypath import DelayPath, DelayPathError, Queue, hold_low_latency
 from .diagnosis import Diagnosis
 from .errors import NetworkError
 from .faults import Faults
-from .graph import LinkSpec, hosts, is_router, natural_key
+from .graph import DEFAULT_SEED, LinkSpec, hosts, is_router, natural_key
 from .private import write_private
 from .runstate import MARKER, RunState
 
@@ -120,7 +120,7 @@ class EmulatedNetwork(Faults, Diagnosis):
     outrank any routing protocol started later."""
 
     def __init__(self, graph: nx.Graph, *, static_routes: bool, backend: str = "auto",
-                 seed: int = 0):
+                 seed: int = DEFAULT_SEED):
         self.graph = graph
         self.plan = addressing.plan(graph)
         self.requested_backend = backend

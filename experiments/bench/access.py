@@ -37,6 +37,7 @@ from experiments.paired import bring_up
 from experiments.probing import probes
 from experiments.probing.webprobe import fetch
 from experiments.subjects import Subjects, choose
+from protocols.architectures import ADMITTING, BASELINE, admits
 from protocols.registered.architecture import Registered
 from protocols.registered.gateway import UNREACHABLE_S
 from protocols.registered.messages import GATEWAY_PORT, PORT
@@ -83,8 +84,8 @@ def under_flood(net, arch, who: Subjects, trials: int, gap: float) -> dict:
 
 def latency_and_throughput(graph, who: Subjects, trials: int, writer=None) -> dict:
     rows = {}
-    for name in ("permissionless", "registered"):
-        options = {"ttl_ms": SHORT_TTL_MS} if name == "registered" else {}
+    for name in (BASELINE, ADMITTING):
+        options = {"ttl_ms": SHORT_TTL_MS} if admits(name) else {}
         with bring_up(graph, name, writer=writer, **options) as (net, _, arch):
             gateway = attachment(graph, who.user)
             auth = authority_site(graph)
@@ -95,8 +96,8 @@ def latency_and_throughput(graph, who: Subjects, trials: int, writer=None) -> di
             rtt = statistics.median(probes.ping_times(net, gateway, auth, 20, interval=gap))
             rtt_busy = statistics.median(probes.ping_times(net, gateway, auth, 30))
             first = connects(net, who, trials, gap=gap)
-            flood = under_flood(net, arch, who, trials, gap) if name == "registered" else {}
-            if name == "registered":
+            flood = under_flood(net, arch, who, trials, gap) if admits(name) else {}
+            if admits(name):
                 arch.operator.ttl(LONG_TTL_MS)
             probes.ping(net, who.user, who.far)  # admitted now, if admission is needed at all
             steady = statistics.median(probes.ping_times(net, who.user, who.far, 100)[5:])
@@ -107,7 +108,7 @@ def latency_and_throughput(graph, who: Subjects, trials: int, writer=None) -> di
                           "first_connect_ms": statistics.median(first),
                           "first_connect_p90_ms": sorted(first)[int(0.9 * len(first))],
                           "steady_rtt_ms": steady, "goodput_mbit": goodput, **flood}
-    p, r = rows["permissionless"], rows["registered"]
+    p, r = rows[BASELINE], rows[ADMITTING]
     overhead = r["first_connect_ms"] - p["first_connect_ms"]
     return {"rows": rows, "first_connection_overhead_ms": overhead,
             "processing_ms": overhead - r["gateway_authority_rtt_ms"],
@@ -188,7 +189,7 @@ def _ms(value: float | None) -> str:
 def run(spec: str = "isp", trials: int = 40, writer=None) -> dict:
     """The benchmark; ``writer`` (a RunWriter) records how the networks were emulated."""
     graph = topologies.build(spec)
-    who = choose(graph, 1)
+    who = choose(graph)
     print(f"user {who.user}, server {who.server}, abroad {who.far}, revoked {who.victim}, "
           f"flows through the outage {who.helper}")
     a = latency_and_throughput(graph, who, trials, writer)
@@ -198,7 +199,7 @@ def run(spec: str = "isp", trials: int = 40, writer=None) -> dict:
               f"iperf3 {row['goodput_mbit']:.1f} Mbit/s, gateway-authority RTT "
               f"{row['gateway_authority_rtt_ms']:.2f} ms after idling as the connections do "
               f"({row['gateway_authority_rtt_back_to_back_ms']:.2f} ms back to back)")
-    r = a["rows"]["registered"]
+    r = a["rows"][ADMITTING]
     if "flooded_by" not in r:
         print("no control-plane flood: no other registered host shares the user's router")
     else:
@@ -207,7 +208,7 @@ def run(spec: str = "isp", trials: int = 40, writer=None) -> dict:
               f"{r['first_connect_under_flood_ms'] - r['first_connect_ms']:+.2f} ms against idle "
               "(target: within 2 ms)")
     print(f"first-connection overhead {a['first_connection_overhead_ms']:.2f} ms = RTT "
-          f"{a['rows']['registered']['gateway_authority_rtt_ms']:.2f} ms + processing "
+          f"{a['rows'][ADMITTING]['gateway_authority_rtt_ms']:.2f} ms + processing "
           f"{a['processing_ms']:.2f} ms (target: processing <= 0.5 ms)")
     print(f"once admitted: RTT ratio {a['steady_rtt_ratio']:.3f} (target <= 1.05), "
           f"throughput ratio {a['goodput_ratio']:.3f} (target >= 0.95)")

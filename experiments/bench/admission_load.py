@@ -26,6 +26,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from experiments.measures import cpu_seconds, percentile
 from protocols.registered import codec
 from protocols.registered.codec import Key, Sender
 from protocols.registered.identity import issue
@@ -47,22 +48,6 @@ class PhaseResult:
     p50_ms: float | None
     p99_ms: float | None
     decisions_per_cpu_s: float | None = None
-
-
-def cpu_seconds(pid: int) -> float:
-    """CPU time (user and system) a process has used; 0 once it is gone."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return 0.0
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def percentile(values: list[float], q: float) -> float | None:
-    if not values:
-        return None
-    values = sorted(values)
-    return values[min(len(values) - 1, int(q * len(values)))]
 
 
 class Generator:

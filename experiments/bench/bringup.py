@@ -9,8 +9,9 @@ import time
 import networkx as nx
 
 import topologies
-from experiments.paired import bring_up
+from experiments.paired import ALL, bring_up
 from experiments.probing import probes
+from protocols.architectures import BASELINE
 from protocols.ospf import OspfSettings
 from topologies.graph import end_nodes, is_router
 from topologies.routes import path_weight
@@ -58,7 +59,7 @@ def recovery(spec: str, repeat: int, writer=None) -> list[dict]:
     print(f"cutting {a}-{b} while {src} pings {dst} every 10 ms ({spec})")
     rows = []
     for label, settings, mode in RECOVERY_CASES:
-        with bring_up(graph, "permissionless", writer=writer, ospf=settings) as (
+        with bring_up(graph, BASELINE, writer=writer, ospf=settings) as (
                 net, _, architecture):
             routing = architecture.routing
             times = []
@@ -94,10 +95,10 @@ def run(args) -> int:
 
 def _measure(args, writer) -> dict:
     if args.what == "bringup":
-        from protocols.architectures import ARCHITECTURES
+        from protocols import architectures
 
         out = {}
-        for arch in ARCHITECTURES if args.arch == "all" else (args.arch,):
+        for arch in architectures.names() if args.arch == ALL else (args.arch,):
             rows = bringup(args.topo, arch, args.repeat, writer)
             out[arch] = {"runs": rows}
             for key in ("network_s", "ready_s", "teardown_s"):

@@ -18,8 +18,9 @@ import sys
 from pathlib import Path
 
 from experiments.bench.vmcheck import Verdict, _steps, _text, report
+from protocols import architectures
 
-ARCHS = ("static", "permissionless", "registered")
+ARCHS = architectures.names()
 
 
 def _ran(steps: dict, name: str) -> bool:
@@ -60,9 +61,9 @@ def check_experiment(out: Path, steps: dict) -> list[Verdict]:
     summary = json.loads((out / "results" / "blast-radius" / "distro" /
                           "results.json").read_text())
     versions = meta.get("versions", {})
-    return [Verdict("a quick blast radius under both designs", _ran(steps, "experiment") and
-                    meta.get("status") == "complete" and
-                    sorted(summary.get("archs", [])) == ["permissionless", "registered"],
+    return [Verdict("a quick blast radius under every design compared",
+                    _ran(steps, "experiment") and meta.get("status") == "complete" and
+                    sorted(summary.get("archs", [])) == sorted(architectures.compared()),
                     f"status {meta.get('status')}, {len(summary.get('records', []))} failures"),
             Verdict("meta.json names the release's FRR and Python",
                     "version" in versions.get("frr", "") and versions.get("python"),

@@ -15,13 +15,14 @@ from pathlib import Path
 
 import topologies
 from experiments.commands import handlers as h
-from experiments.commands.handlers import DEFAULT_TTL_MS, EnvironmentProblem, UsageError
+from experiments.commands.handlers import EnvironmentProblem, UsageError
+from experiments.paired import ALL
 from experiments.registry import COMPARISONS, EXPERIMENTS
 from protocols import architectures
 from protocols.architectures import UnknownArchitecture
 from protocols.censor import CensorError
 from protocols.ospf import RoutingError
-from topologies.graph import TopologyError
+from topologies.graph import DEFAULT_SEED, TopologyError
 from topologies.network import NetworkError
 
 
@@ -40,6 +41,16 @@ def _terminate(signum, frame):
 
 
 # -- parser ----------------------------------------------------------------------------------
+def _design_options(s) -> None:
+    """Every design's own settings, as each design declares them (default None: a flag given
+    to a design that does not take it is refused)."""
+    for design in architectures.DESIGNS:
+        for o in design.options:
+            s.add_argument(o.flag, dest=o.name, default=None, choices=o.choices or None,
+                           type=None if o.choices else type(o.default),
+                           metavar=None if o.choices else o.unit.upper() or "N",
+                           help=f"{o.help} ({design.name}; default {o.default})")
+
 def build_parser() -> argparse.ArgumentParser:
     p = _Parser(prog="splinterlab", description="Compare a permissionless IP network with a "
                 "registered-access network on one emulated network.")
@@ -58,6 +69,10 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--out", help="write a drawing (PNG or SVG)")
     s.set_defaults(func=h.cmd_topo_show)
 
+    s = sub.add_parser("designs", help="the designs splinterlab can bring up, their settings")
+    s.add_argument("--names", action="store_true", help="names only, one per line")
+    s.set_defaults(func=h.cmd_designs)
+
     s = sub.add_parser("clean", help="remove everything runs left behind (even after kill -9)")
     s.set_defaults(func=h.cmd_clean)
 
@@ -69,8 +84,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("up", help="bring a network up and open the Mininet CLI")
     s.add_argument("--topo", default=topologies.DEFAULT)
-    s.add_argument("--arch", default="permissionless",
-                   help=f"one of {', '.join(architectures.ARCHITECTURES)}")
+    s.add_argument("--arch", default=architectures.BASELINE,
+                   help=f"one of {', '.join(architectures.names())}")
     s.add_argument("--backend", default="auto", choices=["auto", "netem", "userspace"])
     s.add_argument("--test", choices=["pingall"], help="run a test instead of the CLI")
     s.add_argument("--hello", type=int, help="OSPF hello interval, s (default 1)")
@@ -80,10 +95,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--bfd", action="store_true", help="BFD on router links (100 ms x 3)")
     s.add_argument("--censor", metavar="POLICY.toml", help="border censor policy "
                    "(permissionless): block_addresses, block_names, block_keywords, cut_border")
-    s.add_argument("--ttl", type=int, default=DEFAULT_TTL_MS, metavar="MS",
-                   help="admission TTL of a grant (registered; default 30000)")
-    s.add_argument("--fail-mode", choices=["closed", "open"], default="closed",
-                   help="gateways without the authority: drop new flows or let them pass")
+    _design_options(s)
     s.set_defaults(func=h.cmd_up)
 
     s = sub.add_parser("operator", help="operator commands for a running registered network")
@@ -96,11 +108,11 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("experiment", help=f"{', '.join(EXPERIMENTS)}, or all (the emulated "
                    "comparisons)")
     s.add_argument("--topo", help=f"topology spec (default {topologies.DEFAULT})")
-    s.add_argument("--arch", default="both", choices=["both", "permissionless", "registered"])
+    s.add_argument("--arch", default=ALL, choices=[ALL, *architectures.compared()])
     s.add_argument("--profile", default="quick",
                    help="quick: minutes; full: more of everything, repetitions and CIs; "
                         "iot also has burst (its gateway's bottleneck)")
-    s.add_argument("--seed", type=int, default=1)
+    s.add_argument("--seed", type=int, default=DEFAULT_SEED)
     s.add_argument("--out", help="results root (default: results/)")
     s.add_argument("--name", help="results directory name under <out>/<experiment>/ (default: "
                    "the time and topology)")
@@ -113,7 +125,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("topos", nargs="*", metavar="TOPO", help="topology specs (default: the "
                    "dozen zoo graphs listed in the README)")
     s.add_argument("--profile", default="quick", choices=["quick", "full"])
-    s.add_argument("--seed", type=int, default=1)
+    s.add_argument("--seed", type=int, default=DEFAULT_SEED)
     s.add_argument("--out", help="study root (default: results/study/)")
     s.add_argument("--backend", default="auto", choices=["auto", "netem", "userspace"])
     s.add_argument("--plot-only", action="store_true",
@@ -148,7 +160,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--topo", default=topologies.DEFAULT)
     s.add_argument("--out", type=Path, help="results root (default: results/)")
     s.add_argument("--name", help="results directory name (default: the time and topology)")
-    s.add_argument("--arch", default="all", help="bringup: one architecture, or all")
+    s.add_argument("--arch", default=ALL, choices=[ALL, *architectures.names()],
+                   help="bringup: one architecture, or all")
     s.add_argument("--repeat", type=int, default=3)
     s.set_defaults(func=h.cmd_bench)
     return p

@@ -17,6 +17,7 @@ from experiments.commands import operator_cli
 from experiments.model.reachability import users
 from experiments.paired import bring_up
 from experiments.probing import probes, webprobe
+from protocols.architectures import admits
 from protocols.censor import CensorError, CensorPolicy
 from protocols.registered.operator import OperatorError
 from protocols.services import Services
@@ -196,13 +197,13 @@ def greeting(arch: str, graph) -> str:
     from experiments.subjects import choose
 
     try:
-        s = choose(graph, 1)
+        s = choose(graph)
         host, other, site = s.user, s.victim, s.blocked_site
     except Exception:  # noqa: BLE001 - a topology without abroad: fall back to its hosts
         people = [n for n in graph if graph.nodes[n]["role"] == "host"]
         host, other, site = people[0], people[-1], None
     tries = ["pingall", f"{host} ping -c 3 {other}"]
-    if arch == "registered":
+    if admits(arch):
         tries = [f"revoke {other}", f"{host} ping -c 3 {other}", f"log 10 {other}"]
     elif site:
         tries.append(f"probe {host} {site}")

@@ -13,9 +13,8 @@ import topologies
 from experiments.interface import Experiment
 from experiments.registry import COMPARISONS, EXPERIMENTS
 from protocols import architectures
+from protocols.design import OptionError
 from topologies import cleanup, graph, zoo
-
-DEFAULT_TTL_MS = 30_000
 
 
 class UsageError(Exception):
@@ -99,24 +98,42 @@ def architecture_options(args) -> dict:
     ospf_flags = {k: v for k, v in (("hello", args.hello), ("dead", args.dead),
                                     ("hello_multiplier", args.hello_multiplier),
                                     ("bfd", args.bfd)) if v not in (None, False)}
-    if args.arch == "static":
-        if ospf_flags or args.censor:
-            raise UsageError("--hello, --dead, --hello-multiplier, --bfd and --censor apply to "
-                             "the OSPF architectures, not to static")
-        return {}
-    options: dict = {"ospf": ospf.OspfSettings(**ospf_flags)}
-    if args.arch == "registered":
-        options.update(ttl_ms=args.ttl, fail_mode=args.fail_mode)
-    elif args.ttl != DEFAULT_TTL_MS or args.fail_mode != "closed":
-        raise UsageError("--ttl and --fail-mode apply to the registered architecture")
+    design = architectures.design(args.arch)
+    if not design.routing and (ospf_flags or args.censor):
+        raise UsageError("--hello, --dead, --hello-multiplier, --bfd and --censor apply to "
+                         f"the OSPF architectures, not to {design.name}")
+    given = {o: getattr(args, o.name) for d in architectures.DESIGNS for o in d.options
+             if getattr(args, o.name, None) is not None}
+    foreign = [o.flag for o in given if o not in design.options]
+    if foreign:
+        takes = [d.name for d in architectures.DESIGNS if set(given) & set(d.options)]
+        raise UsageError(f"{', '.join(foreign)} appl{'y' if len(foreign) > 1 else 'ies'} to "
+                         f"{', '.join(takes)}, not to {design.name}")
+    options: dict = {"ospf": ospf.OspfSettings(**ospf_flags)} if design.routing else {}
+    try:
+        options.update(design.checked({o.name: v for o, v in given.items()}))
+    except OptionError as e:
+        raise UsageError(str(e)) from None
+    if args.censor and not design.border_censor:
+        raise UsageError(f"--censor is the permissionless border censor; {design.name} "
+                         "has its own operator commands")
     if args.censor:
-        if args.arch != "permissionless":
-            raise UsageError("--censor is the permissionless border censor; the registered "
-                             "architecture has its own operator commands")
         policy = censor.CensorPolicy.load(Path(args.censor))
         censor.check(policy, topologies.build(args.topo))
         options["censor"] = policy
     return options
+
+
+def cmd_designs(args) -> int:
+    """What ``--arch`` takes: each design's name, what it is, its settings."""
+    for d in architectures.DESIGNS:
+        if args.names:
+            print(d.name)
+            continue
+        print(f"{d.name:<15} {d.summary}{'' if d.compared else ' [not in run all]'}")
+        for o in d.options:
+            print(f"{'':<15}   {o.flag} (default {o.default}): {o.help}")
+    return 0
 
 
 def cmd_up(args) -> int:

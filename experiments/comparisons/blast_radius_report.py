@@ -14,6 +14,7 @@ from experiments.model.reachability import (
     users,
 )
 from experiments.results import load
+from protocols import architectures
 from topologies.graph import is_router
 
 
@@ -47,34 +48,44 @@ def plot(directory: Path) -> list[Path]:
     written += plotstyle.save(fig, directory, "blast_radius_by_class",
                               "Blast radius per failure: mean (bar) and each failure (dot)")
 
-    outage = next((r for r in records if r["failure"]["kind"] == "authority"), None)
-    if outage:
-        fig, axes = plotstyle.figure(1, width=5.2)
-        ax = axes[0][0]
-        ts = [0.0] + [p["t"] for p in outage["timeline"]]
-        total = outage["pairs_total"]
-        for key, label, style in (("lost_new", "pairs that can start a new connection", "-"),
-                                  ("lost_existing", "existing connections still alive",
-                                   "--")):
-            ax.plot(ts, [100.0] + [100 * (1 - p[key] / total) for p in outage["timeline"]],
-                    style, marker="o", color=plotstyle.ARCH_COLORS["registered"],
-                    label=f"registered: {label}")
-        if "permissionless" in archs:
-            ax.plot(ts, [100.0] * len(ts), ":", color=plotstyle.ARCH_COLORS["permissionless"],
-                    label="permissionless: has no authority to lose")
-        ttl = results.meta.get("registered_settings", {}).get("ttl_ms")
-        if ttl:
-            ax.axvline(ttl / 1000, color="grey", linewidth=0.8, linestyle=":")
-            ax.annotate("admission TTL", (ttl / 1000, 50), rotation=90, fontsize=7,
-                        xytext=(3, 0), textcoords="offset points")
-        ax.set_xlabel("seconds since the authority died")
-        ax.set_ylabel("% of host pairs")
-        ax.set_ylim(-3, 105)
-        ax.legend(fontsize=7, loc="center right")
-        written += plotstyle.save(fig, directory, "blast_radius_authority_outage",
-                                  "Reachability while the authority is down (fail-closed)")
+    for arch in archs:
+        written += _plot_central(directory, results, records, archs, arch)
 
     return written + _plot_worst(directory, results, records, archs)
+
+
+def _plot_central(directory: Path, results, records: list[dict], archs: list[str],
+                  arch: str) -> list[Path]:
+    """Reachability over time while ``arch``'s central element is down, beside the designs
+    that have none to lose."""
+    element = architectures.design(arch).central
+    outage = next((r for r in records if r["arch"] == arch and r["failure"]["kind"] == element),
+                  None) if element else None
+    if not outage:
+        return []
+    fig, axes = plotstyle.figure(1, width=5.2)
+    ax = axes[0][0]
+    ts = [0.0] + [p["t"] for p in outage["timeline"]]
+    total = outage["pairs_total"]
+    for key, label, style in (("lost_new", "pairs that can start a new connection", "-"),
+                              ("lost_existing", "existing connections still alive", "--")):
+        ax.plot(ts, [100.0] + [100 * (1 - p[key] / total) for p in outage["timeline"]],
+                style, marker="o", color=plotstyle.ARCH_COLORS[arch], label=f"{arch}: {label}")
+    for other in archs:
+        if not architectures.design(other).central:
+            ax.plot(ts, [100.0] * len(ts), ":", color=plotstyle.ARCH_COLORS[other],
+                    label=f"{other}: has no {element} to lose")
+    ttl = results.meta.get(f"{arch}_settings", {}).get("ttl_ms")
+    if ttl:
+        ax.axvline(ttl / 1000, color="grey", linewidth=0.8, linestyle=":")
+        ax.annotate("admission TTL", (ttl / 1000, 50), rotation=90, fontsize=7,
+                    xytext=(3, 0), textcoords="offset points")
+    ax.set_xlabel(f"seconds since the {element} died")
+    ax.set_ylabel("% of host pairs")
+    ax.set_ylim(-3, 105)
+    ax.legend(fontsize=7, loc="center right")
+    return plotstyle.save(fig, directory, f"blast_radius_{element}_outage",
+                          f"Reachability while the {element} is down (fail-closed)")
 
 
 # what each colour of the worst failures' drawing means, written once for nodes and legend

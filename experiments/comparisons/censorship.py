@@ -43,10 +43,11 @@ from experiments import subjects
 from experiments.comparisons import censorship_report as report
 from experiments.config import ExperimentConfig
 from experiments.interface import Experiment
+from experiments.model.censorship import TECHNIQUES
 from experiments.probing.probes import LineProbers, Sample, UdpStream, cut_time, ping
 from experiments.results import GzipCsv, RunWriter
 from experiments.subjects import Subjects
-from topologies.addressing import FOREIGN
+from protocols.instruments import ACTIONS, THROTTLE, THROTTLE_KBIT, Aim
 from topologies.graph import hosts
 from topologies.polling import wait_until
 
@@ -54,11 +55,9 @@ NAME = "censorship"
 # timings: how often each action's time to effect is measured (undone and taken again)
 PROFILES = {"quick": {"timeout": 1.5, "repetitions": 1, "timings": 5},
             "full": {"timeout": 2.0, "repetitions": 3, "timings": 10}}
+THROTTLE_S = 4  # seconds of iperf3 before and while throttled (the first left out)
 STREAMS = "streams.csv.gz"  # every timed stream, datagram by datagram, for whoever doubts one
 STREAM_HEADER = ["arch", "repetition", "action", "timing", "issued", "seq", "sent", "received"]
-ACTIONS = ("person", "destination", "name", "region", "country")
-TECHNIQUES = ("foreign_resolver", "tunnel_abroad", "relay_at_home", "address_change",
-              "reregistration", "borrowed_identity")
 HEADER = ["arch", "repetition", "action", "phase", "src", "dst", "targeted", "ok", "label"]
 
 
@@ -76,7 +75,7 @@ class CensorshipConfig(ExperimentConfig):
 def check(g) -> None:
     """Subjects to act on (a region, people in and out of it, two foreign sites, a relay
     abroad), or one sentence on what the topology lacks."""
-    subjects.choose(g, 1)
+    subjects.choose(g)
 
 
 class WebMatrix(LineProbers):
@@ -130,67 +129,31 @@ def target_site(who: Subjects, action: str) -> str:
 
 
 class Controls:
-    """The two designs' instruments behind one interface: act, undo, records."""
+    """A design's instruments (``protocols.instruments``) aimed at this run's subjects."""
 
     def __init__(self, arch: str, net, services, arch_obj, who: Subjects):
         self.arch, self.net, self.services, self.arch_obj = arch, net, services, arch_obj
         self.who = who
+        self.instruments = arch_obj.instruments(net, services)
         g = net.graph
         self.region_hosts = {h for h in hosts(g) if g.nodes[h].get("region") == who.region}
         self.essential_nodes = list(who.essential)
         self.essential_sites = {s for s, a in services.records.items()
                                 if set(a) & {net.address(n) for n in self.essential_nodes}}
+        self.aim = Aim(who.victim, who.blocked_site, who.named_site, who.region,
+                       tuple(sorted(self.region_hosts)), tuple(self.essential_nodes))
         self.blamed: dict = {}  # after a borrowed identity: whom the log names
         self.started = time.time()  # attribution counts the records of the whole run
 
     def act(self, action: str) -> None:
-        from protocols.censor import CensorPolicy
-
-        if self.arch == "permissionless":
-            censor = self.arch_obj.censor
-            policy = {"person": CensorPolicy(block_addresses=(self.who.victim,)),
-                      "destination": CensorPolicy(block_addresses=(self.who.blocked_site,)),
-                      "name": CensorPolicy(block_names=(self.who.named_site,)),
-                      "region": CensorPolicy(block_addresses=tuple(sorted(self.region_hosts))),
-                      "country": CensorPolicy(cut_border=True)}[action]
-            censor.apply(policy)
-            return
-        op = self.arch_obj.operator
-        if action == "person":
-            op.revoke(self.arch_obj.identity(self.who.victim))
-        elif action in ("destination", "name"):
-            for address in self.services.records[self.who.blocked_site if action ==
-                                                 "destination" else self.who.named_site]:
-                op.block(f"{address}/32")
-        elif action == "region":
-            op.shutdown(self.who.region,
-                        [f"{self.net.address(n)}/32" for n in self.essential_nodes])
-        else:
-            for prefix in FOREIGN:
-                op.block(str(prefix))
+        self.instruments.act(action, self.aim)
 
     def undo(self, action: str) -> None:
-        from protocols.censor import CensorPolicy
-
-        if self.arch == "permissionless":
-            self.arch_obj.censor.apply(CensorPolicy())
-            return
-        op = self.arch_obj.operator
-        if action == "person":
-            op.reinstate(self.arch_obj.identity(self.who.victim) or op.who(
-                address=str(self.net.plan.address(self.who.victim)))["identity"])
-        else:
-            op.restore()
+        self.instruments.undo(action, self.aim)
 
     def records(self, host: str, since: float) -> set[str]:
         """Destinations the operator's records tie to ``host`` since ``since``."""
-        if self.arch == "registered":
-            identity = self.arch_obj.identity(host)
-            rows = self.arch_obj.operator.log(limit=5000, identity=identity,
-                                              since=since)["admissions"]
-            return {r["dst"] if not r["inbound"] else r["src"] for r in rows}
-        addresses = {self.net.address(host), str(self.net.plan.address(host))}
-        return {dst for src, dst in self.arch_obj.censor.records() if src in addresses}
+        return self.instruments.records(host, since)
 
 
 def timed_cut(net, services, operator: Controls, action: str) -> tuple[float, list[Sample]]:
@@ -200,7 +163,7 @@ def timed_cut(net, services, operator: Controls, action: str) -> tuple[float, li
     the targeted site; for a lying resolver, a query every 2 ms, a lie counting as nothing
     arrived."""
     who = operator.who
-    if action == "name" and operator.arch == "permissionless":
+    if action == "name" and operator.instruments.lies_about_names:
         poll = net.popen(who.user, [sys.executable, "-m", "experiments.probing.prober", "dns-poll",
                                     net.address(services.resolver()), who.named_site, "0.002"],
                          stdout=subprocess.PIPE, text=True)
@@ -263,36 +226,25 @@ def evade(net, services, operator: Controls, action: str, technique: str) -> boo
         original = net.address(host)
         net.readdress(host)
         try:
-            if operator.arch == "registered":
-                operator.arch_obj.bind(host)
+            operator.instruments.moved(host)
             return web_probe(net, services, host, site, timeout=1.5).ok
         finally:
             net.readdress(host, original)
-            if operator.arch == "registered":
-                operator.arch_obj.bind(host)
-    # a person cut off by identity: their own card again, or somebody else's
-    if operator.arch != "registered" or action != "person":
+            operator.instruments.moved(host)
+    # a person cut off: their own identity again, or somebody else's
+    if not operator.instruments.identity_evasions or action != "person":
         return None
-    arch = operator.arch_obj
+    tools = operator.instruments
     if technique == "reregistration":
-        if arch.register(host):  # refused: still revoked
-            return False
-        return web_probe(net, services, host, site, timeout=1.5).ok
-    lender = arch.spares[0]
-    card = arch.lend_card(lender, host)
+        return tools.reregister(host) and web_probe(net, services, host, site, timeout=1.5).ok
     original = net.address(host)
-    net.readdress(host)  # the revoked identity keeps the old address
+    net.readdress(host)  # the identity cut off keeps the old address
     try:
-        if arch.register(host, card) and arch.bind(host, card):
+        if not tools.borrow(host):
             return False
         since = time.time()
         ok = web_probe(net, services, host, site, timeout=1.5).ok
-        borrowed = arch.identity(host)
-        rows = arch.operator.log(limit=100, identity=borrowed, since=since)["admissions"]
-        operator.blamed = {"person_who_acted": arch.cards[host].national_id,
-                           "card_owner": lender.national_id,
-                           "log_names": sorted({arch.operator.who(identity=r["identity"])[
-                               "national_id"] for r in rows})}
+        operator.blamed = tools.blame(host, since)
         return ok
     finally:
         net.readdress(host, original)
@@ -350,6 +302,28 @@ def run_action(net, services, operator: Controls, matrix: WebMatrix, action: str
             "borrowed_identity_blames": operator.blamed or None}
 
 
+def throttling(net, services, operator: Controls) -> dict:
+    """Goodput (kbit/s) from the user to a foreign site's server, before and while the
+    design's censor slows that site to ``THROTTLE_KBIT``; {} where it cannot."""
+    from experiments.probing.probes import iperf3
+
+    if not operator.instruments.can_throttle:
+        return {}
+    server = services.owner(operator.who.blocked_site)
+
+    def goodput() -> float:
+        return iperf3(net, operator.who.user, server, seconds=THROTTLE_S, omit=1)[
+            "sum_received"]["bits_per_second"] / 1000
+
+    before = goodput()
+    operator.instruments.act(THROTTLE, operator.aim)
+    try:
+        during = goodput()
+    finally:
+        operator.instruments.undo(THROTTLE, operator.aim)
+    return {"rate_kbit": THROTTLE_KBIT, "before_kbit": before, "during_kbit": during}
+
+
 def run(config: CensorshipConfig, out: Path | None = None) -> Path:
     import topologies
     from experiments.paired import archs, bring_up
@@ -365,13 +339,13 @@ def run(config: CensorshipConfig, out: Path | None = None) -> Path:
     streams = GzipCsv(writer.dir / STREAMS, STREAM_HEADER)
     records: list[dict] = []
     summary = {"archs": list(archs(config.arch)), "actions": list(ACTIONS),
-               "techniques": list(TECHNIQUES), "records": records}
+               "techniques": list(TECHNIQUES), "records": records, "throttle": []}
     def final() -> dict:
         summary["table"] = report.table(summary)
         (writer.dir / "summary.md").write_text(report.markdown(summary))
         return summary
 
-    steps = len(summary["archs"]) * s["repetitions"] * len(ACTIONS)
+    steps = len(summary["archs"]) * s["repetitions"] * (len(ACTIONS) + 1)
     with writer.session(final), Progress(steps, NAME) as progress:
         for rep in range(s["repetitions"]):
             for arch in summary["archs"]:
@@ -386,6 +360,10 @@ def run(config: CensorshipConfig, out: Path | None = None) -> Path:
                                                       action, arch, rep, log, streams,
                                                       s["timings"]))
                             writer.results(summary)
+                    progress.step(f"{arch}: {THROTTLE}")
+                    summary["throttle"].append({"arch": arch, "repetition": rep,
+                                                **throttling(net, services, operator)})
+                    writer.results(summary)
     return writer.dir
 
 

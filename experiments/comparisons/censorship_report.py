@@ -92,6 +92,11 @@ def markdown(summary: dict) -> str:
     lines.append("\nTime to effect: from the command to the last targeted datagram that arrived "
                  "(median of the timings, their range, and how many gave a figure); "
                  + NOT_MEASURED + ".")
+    for t in summary.get("throttle", []):
+        lines.append(f"\nThrottling ({t['arch']}, repetition {t['repetition']}): " + (
+            f"a foreign site held to {t['rate_kbit']} kbit/s: {t['before_kbit']:.0f} kbit/s "
+            f"before, {t['during_kbit']:.0f} while throttled." if t.get("rate_kbit") else
+            "its censor cannot slow a destination, only cut it."))
     for r in summary["records"]:
         blames = r.get("borrowed_identity_blames")
         if blames:

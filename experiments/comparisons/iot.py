@@ -36,11 +36,12 @@ import time
 from pathlib import Path
 
 from experiments import subjects
-from experiments.bench.admission_load import cpu_seconds, percentile
 from experiments.comparisons import iot_report as report
 from experiments.config import ExperimentConfig
 from experiments.interface import Experiment
+from experiments.measures import cpu_seconds, percentile
 from experiments.results import RunWriter
+from protocols.architectures import admits
 from protocols.registered.identity import DEVICES
 from topologies.network import PRIVATE
 
@@ -82,7 +83,7 @@ class IotConfig(ExperimentConfig):
 
 def check(g) -> None:
     """A host to turn into a farm, and a cloud site at home and abroad."""
-    subjects.choose(g, 1)
+    subjects.choose(g)
 
 
 # -- readings ---------------------------------------------------------------------------------
@@ -267,7 +268,7 @@ def run(config: IotConfig, out: Path | None = None) -> Path:
     log = writer.csv("steps", HEADER)
     summary = {"archs": list(archs(config.arch)), "farm": who.user, "cloud": servers,
                "settings": s}
-    total = sum(len(s["devices"]) * (len(s["ttl_ms"]) if a == "registered" else 1)
+    total = sum(len(s["devices"]) * (len(s["ttl_ms"]) if admits(a) else 1)
                 for a in summary["archs"])
     port = FIRST_PORT
     final: dict = {}  # results.json as the session closes: what the projection's note reads
@@ -280,10 +281,10 @@ def run(config: IotConfig, out: Path | None = None) -> Path:
         for arch in summary["archs"]:
             with bring_up(graph, arch, config.seed, config.backend, writer) as (
                     net, _, arch_obj):
-                if arch == "registered":
+                if admits(arch):
                     wait_for_farm(net, arch_obj, who.user, max(s["devices"]))
                 for devices in s["devices"]:
-                    for ttl in s["ttl_ms"] if arch == "registered" else [None]:
+                    for ttl in s["ttl_ms"] if admits(arch) else [None]:
                         port += 1  # new flows: nothing admitted before counts
                         progress.step(f"{arch}: {devices} devices" +
                                       (f", TTL {ttl / 1000:g} s" if ttl else ""))
@@ -329,7 +330,7 @@ def projection(steps: list[dict]) -> dict | None:
     from the best decisions per CPU second measured. A projection, not a measurement: it
     assumes every figure grows in proportion to the devices, which the measured points can
     confirm only up to their own size."""
-    measured = [r for r in steps if r["arch"] == "registered" and r["decisions_steady"]
+    measured = [r for r in steps if admits(r["arch"]) and r["decisions_steady"]
                 is not None]
     registered = [r for r in measured if r["renewals_observed"]]
     if not registered:

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from experiments import plotstyle
 from experiments.results import load
+from protocols.architectures import admits
 
 NAME = "iot"
 
@@ -40,22 +41,23 @@ def _ttls(ttls: list) -> str:
 
 
 def _lines(steps: list[dict]) -> dict:
-    """One line per architecture and TTL (``None``: permissionless IP), each with its colour,
-    marker and label, the same in every panel and figure."""
-    ttls = sorted({r["ttl_ms"] for r in steps if r["arch"] == "registered"})
-    lines = {None: {"color": plotstyle.ARCH_COLORS["permissionless"], "marker": "o",
-                    "label": plotstyle.ARCH_LABELS["permissionless"]}} if any(
-        r["arch"] == "permissionless" for r in steps) else {}
-    return lines | {ttl: {**plotstyle.series_style(k), "label": f"registered, TTL "
-                          f"{_duration(ttl)}"} for k, ttl in enumerate(ttls)}
+    """One line per (design, TTL) (TTL ``None``: a design that admits nothing has one line),
+    each with its colour, marker and label, the same in every panel and figure."""
+    archs = list(dict.fromkeys(r["arch"] for r in steps))
+    lines = {(a, None): {"color": plotstyle.ARCH_COLORS[a], "marker": "o",
+                         "label": plotstyle.ARCH_LABELS[a]} for a in archs if not admits(a)}
+    timed = [(a, ttl) for a in archs if admits(a)
+             for ttl in sorted({r["ttl_ms"] for r in steps if r["arch"] == a})]
+    return lines | {(a, ttl): {**plotstyle.series_style(k), "label": f"{a}, TTL "
+                               f"{_duration(ttl)}"} for k, (a, ttl) in enumerate(timed)}
 
 
 def _draw(ax, steps: list[dict], lines: dict, key: str, linestyle: str = "-",
           scale: float = 1.0) -> None:
     """Every line of ``key`` (times ``scale``), each nudged sideways a little so that equal
     values (many are: every zero) do not hide one another's markers."""
-    for k, (ttl, style) in enumerate(lines.items()):
-        xs, ys = _series(steps, "permissionless" if ttl is None else "registered", ttl, key)
+    for k, ((arch, ttl), style) in enumerate(lines.items()):
+        xs, ys = _series(steps, arch, ttl, key)
         nudge = 10 ** (0.012 * (k - (len(lines) - 1) / 2))
         ax.plot([x * nudge for x in xs], [y * scale for y in ys], linestyle=linestyle,
                 markersize=5, color=style["color"], marker=style["marker"])
@@ -137,9 +139,9 @@ def plot(directory: Path) -> list[Path]:
     lines = _lines(steps)
     topo = results.meta["scenario"]["topo"]
     written = _plot_devices(directory, steps, lines, topo)
-    if any(r["arch"] == "registered" for r in steps):
+    if any(admits(r["arch"]) for r in steps):
         written += _plot_load(directory, steps, {k: v for k, v in lines.items()
-                                                 if k is not None}, topo)
+                                                 if k[1] is not None}, topo)
     projected = results.summary.get("projection")
     if projected:
         written += _plot_projection(directory, projected, steps, lines)
@@ -199,7 +201,7 @@ def _plot_load(directory: Path, steps: list[dict], lines: dict, topo: str) -> li
     for ax in (*axes[0], *axes[1]):
         _devices_axis(ax, steps)
     _legend(fig, lines, ncol=len(lines))
-    unseen = sorted({r["ttl_ms"] for r in steps if r["arch"] == "registered"} -
+    unseen = sorted({r["ttl_ms"] for r in steps if admits(r["arch"])} -
                     {r["ttl_ms"] for r in steps if r.get("renewals_observed")})
     note = (f"\n{_ttls(unseen)}: no renewal within the window, so no decisions/s, log or "
             "grants" if unseen else "")
@@ -209,7 +211,7 @@ def _plot_load(directory: Path, steps: list[dict], lines: dict, topo: str) -> li
 
 def _drops(ax, steps: list[dict]) -> None:
     """The kernel's NFQUEUE drops, said in words where there were none (the usual case)."""
-    drops = sum(r.get("nfqueue_drops") or 0 for r in steps if r["arch"] == "registered")
+    drops = sum(r.get("nfqueue_drops") or 0 for r in steps if admits(r["arch"]))
     ax.annotate(f"kernel's NFQUEUE drops: {_spaced(drops)} in all steps",
                 (0.03, 0.95), xycoords="axes fraction", fontsize=LEGEND_PT, va="top")
 
@@ -226,13 +228,13 @@ def _plot_projection(directory: Path, p: dict, steps: list[dict], lines: dict) -
 
     fig, axes = plotstyle.figure(3, width=4.0, height=3.4)
     ax = axes[0][2]  # the measured points it rests on: flat lines mean "in proportion"
-    for ttl in (t for t in lines if t is not None):
-        xs, ys = _series(steps, "registered", ttl, "decisions_per_device_s")
+    for arch, ttl in (k for k in lines if k[1] is not None):
+        xs, ys = _series(steps, arch, ttl, "decisions_per_device_s")
         keep = [(x, y) for x, y in zip(xs, ys, strict=True) if any(
             r["devices"] == x and r["ttl_ms"] == ttl and r["renewals_observed"] for r in steps)]
         if keep:
-            ax.plot(*zip(*keep, strict=True), "-", color=lines[ttl]["color"],
-                    marker=lines[ttl]["marker"], label=f"TTL {_duration(ttl)}")
+            ax.plot(*zip(*keep, strict=True), "-", color=lines[arch, ttl]["color"],
+                    marker=lines[arch, ttl]["marker"], label=f"TTL {_duration(ttl)}")
     _devices_axis(ax, steps)
     ax.set_ylim(0, 1.4 * ax.get_ylim()[1])  # from zero, with room for the legend
     ax.set_ylabel("decisions/device/s (measured)")

@@ -39,6 +39,7 @@ from experiments.interface import Experiment
 from experiments.model import latency as latency_model
 from experiments.model.latency import first_connection_overhead_ms
 from experiments.results import Results, RunWriter
+from protocols.architectures import BASELINE, admits
 from topologies.graph import attachment, authority_site, hosts, site_owner
 from topologies.graph import load as load_graph
 
@@ -62,7 +63,7 @@ class LatencyConfig(ExperimentConfig):
 # -- workload pieces (run inside one architecture's network) --------------------------------
 def check(g) -> None:
     """A national web server and a foreign one to time (``experiments.subjects``)."""
-    subjects.choose(g, 1)
+    subjects.choose(g)
 
 
 def _pairs(net, s: dict) -> tuple[list[str], dict[str, list[str]]]:
@@ -136,7 +137,7 @@ def set_ttl(arch_obj, ttl_ms: int) -> None:
 
 def ttl_sweep(net, services, arch_obj, log, arch: str, rep: int, s: dict, seed: int) -> None:
     hosts, _ = _pairs(net, s)
-    steps = s["ttl_ms"] if arch == "registered" else [None]
+    steps = s["ttl_ms"] if admits(arch) else [None]
     for ttl in steps:
         if ttl is not None:
             set_ttl(arch_obj, ttl)
@@ -177,7 +178,7 @@ def load_sweep(net, services, arch_obj, log, arch: str, rep: int, s: dict) -> di
     hosts, _ = _pairs(net, s)
     probe_hosts = hosts[:4]
     generated = {}
-    for rate in s["loads"] if arch == "registered" else [0]:
+    for rate in s["loads"] if admits(arch) else [0]:
         generator = None
         if rate:
             gw = arch_obj.load_gateway
@@ -245,17 +246,18 @@ def run(config: LatencyConfig, out: Path | None = None) -> Path:
     summary: dict = {"archs": list(archs(config.arch)), "load_generator": {},
                      "far_ms": s["far_ms"], "sites": s["sites"],
                      "model_processing": {"ms": ms, "source": source}}
-    steps = len(summary["archs"]) * s["repetitions"] + ("registered" in summary["archs"])
+    far = [a for a in summary["archs"] if admits(a)]  # where its authority sits matters
+    steps = len(summary["archs"]) * s["repetitions"] + len(far)
     with writer.session(lambda: summarize(writer.dir, summary)), \
             Progress(steps, NAME) as progress:
         for rep in range(s["repetitions"]):
             for arch in summary["archs"]:
-                options = {"load_gateway": True} if arch == "registered" else {}
+                options = {"load_gateway": True} if admits(arch) else {}
                 with bring_up(graph, arch, config.seed, config.backend, writer, **options) as (
                         net, services, arch_obj):
                     progress.step(f"{arch}: baseline")
                     baseline(net, services, log, arch, rep, s)
-                    if arch == "registered":
+                    if admits(arch):
                         set_ttl(arch_obj, COLD_TTL_MS)
                     progress.note(f"{arch}: placement near")
                     placement(net, services, log, arch, rep, "near", s)
@@ -265,12 +267,12 @@ def run(config: LatencyConfig, out: Path | None = None) -> Path:
                     progress.note(f"{arch}: TTL sweep")
                     ttl_sweep(net, services, arch_obj, log, arch, rep, s, config.seed)
                 writer.results(summarize(writer.dir, summary))
-        if "registered" in summary["archs"]:
-            progress.step("registered: placement far")
-            with bring_up(far_graph(graph, s["far_ms"]), "registered", config.seed,
+        for arch in far:
+            progress.step(f"{arch}: placement far")
+            with bring_up(far_graph(graph, s["far_ms"]), arch, config.seed,
                           config.backend) as (net, services, arch_obj):
                 set_ttl(arch_obj, COLD_TTL_MS)
-                placement(net, services, log, "registered", 0, "far", s)
+                placement(net, services, log, arch, 0, "far", s)
     return writer.dir
 
 
@@ -317,7 +319,7 @@ def summarize(directory: Path, summary: dict) -> dict:
                 "rtt" if r["kind"] == "gateway_authority_rtt" else "connect"].append(
                 float(r["value_ms"]))
     reference = {host: statistics.median(v["connect"]) for (arch, _, host), v in
-                 per_host.items() if arch == "permissionless" and v["connect"]}
+                 per_host.items() if arch == BASELINE and v["connect"]}
     near = load_graph(directory / "topology.json")
     graphs = {"near": near, "far": far_graph(near, summary.get("far_ms", 0.0))}
     server = site_owner(near)[summary["sites"][0]]
@@ -329,7 +331,7 @@ def summarize(directory: Path, summary: dict) -> dict:
          if v["connect"] and host in reference else None,
          "model_overhead_ms": first_connection_overhead_ms(
              graphs[label], host, server, summary["model_processing"]["ms"])}
-        for (arch, label, host), v in sorted(per_host.items()) if arch == "registered"]
+        for (arch, label, host), v in sorted(per_host.items()) if admits(arch)]
     return out
 
 

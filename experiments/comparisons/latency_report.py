@@ -9,6 +9,7 @@ from pathlib import Path
 from experiments import plotstyle
 from experiments.comparisons import latency as experiment
 from experiments.results import load
+from protocols.architectures import BASELINE, admits
 
 
 # -- plots (read only the results directory) -----------------------------------------------
@@ -16,6 +17,8 @@ def plot(directory: Path) -> list[Path]:
     results = load(directory, experiment.NAME)
     rows = results.rows("probes")
     archs = results.summary["archs"]
+    admitting = [a for a in archs if admits(a)]  # designs whose authority's load, distance
+    costed = admitting[0] if admitting else None  # and TTL the last two figures are about
     runs = len({r["repetition"] for r in rows if r["phase"] == "baseline"})
     written = []
 
@@ -48,8 +51,8 @@ def plot(directory: Path) -> list[Path]:
         if not points:
             continue
         xs = [p[0] for p in points]
-        if arch == "permissionless":  # no authority: the same at every load
-            rates = sorted(int(k) for k in loads.get("registered", {}) or {"0": 0})
+        if not admits(arch):  # no authority: the same at every load
+            rates = sorted({int(k) for a in admitting for k in loads.get(a, {})}) or [0]
             xs, points = rates, [points[0]] * len(rates)
         ax.plot(xs, [p[1]["median"] for p in points], "o-", color=plotstyle.ARCH_COLORS[arch],
                 label=plotstyle.ARCH_LABELS[arch])
@@ -58,9 +61,9 @@ def plot(directory: Path) -> list[Path]:
     for rate, gen in results.summary.get("load_generator", {}).items():
         # only shortfalls are marked: the low rates sit too close together for a label each
         if gen.get("sent") and gen["answered"] < gen["sent"] and \
-                loads.get("registered", {}).get(rate):
+                loads.get(costed, {}).get(rate):
             ax.annotate(f"{100 * gen['answered'] / gen['sent']:.0f}% answered",
-                        (int(rate), loads["registered"][rate]["median"]),
+                        (int(rate), loads[costed][rate]["median"]),
                         textcoords="offset points", xytext=(0, -12), ha="center", fontsize=6)
     ax.set_xlabel("authority load offered by a synthetic gateway (requests/s)\n"
                   "every request answered unless marked")
@@ -72,7 +75,7 @@ def plot(directory: Path) -> list[Path]:
         pts = [p for p in placements if p["placement"] == label and p["overhead_ms"] is not
                None]
         ax.scatter([p["gateway_authority_rtt_ms"] for p in pts], [p["overhead_ms"] for p in pts],
-                   marker=marker, color=plotstyle.ARCH_COLORS["registered"],
+                   marker=marker, color=plotstyle.ARCH_COLORS.get(costed),
                    label=f"authority {label}")
     if placements:
         top = max(p["gateway_authority_rtt_ms"] or 0 for p in placements) * 1.1
@@ -80,7 +83,7 @@ def plot(directory: Path) -> list[Path]:
         ax.plot([0, top], [0.5, top + 0.5], color="grey", linestyle=":", linewidth=0.8,
                 label="RTT + 0.5 ms")
     ax.set_xlabel("host's gateway <-> authority RTT (ms)")
-    ax.set_ylabel("first-connection overhead over\npermissionless, per host (ms)")
+    ax.set_ylabel(f"first-connection overhead over\n{BASELINE}, per host (ms)")
     ax.legend(fontsize=7)
     written += plotstyle.save(fig, directory, "latency_load_distance",
                               "What the authority's load and distance cost a first connection")
@@ -90,8 +93,8 @@ def plot(directory: Path) -> list[Path]:
     ttl = results.summary.get("ttl", {})
     for arch in archs:
         points = sorted((int(k), v) for k, v in ttl.get(arch, {}).items() if k != "any" and v)
-        if arch == "permissionless" and ttl.get(arch, {}).get("any"):
-            xs = sorted(int(k) for k in ttl.get("registered", {}) if k != "any") or [1000]
+        if not admits(arch) and ttl.get(arch, {}).get("any"):
+            xs = sorted({int(k) for a in admitting for k in ttl.get(a, {}) if k != "any"}) or [1000]
             ax.plot([x / 1000 for x in xs], [ttl[arch]["any"]["mean"]] * len(xs), "--",
                     color=plotstyle.ARCH_COLORS[arch], label=plotstyle.ARCH_LABELS[arch])
         elif points:

@@ -31,7 +31,8 @@ from experiments.model import latency as latency_model
 from experiments.model import reachability
 from experiments.results import RESULTS_ROOT, Results, ResultsError, load
 from experiments.subjects import Subjects
-from topologies.graph import TopologyError
+from protocols import architectures, instruments
+from topologies.graph import DEFAULT_SEED, TopologyError
 
 DEFAULT_TOPOLOGIES = (  # 11 to 19 PoPs, six continents; chosen once, listed in the README
     "zoo:Abilene",           # United States, 11 PoPs
@@ -59,7 +60,7 @@ class StudyConfig:
     experiment: str
     topologies: tuple[str, ...] = DEFAULT_TOPOLOGIES
     profile: str = "quick"
-    seed: int = 1
+    seed: int = DEFAULT_SEED
     backend: str = "auto"
     out: Path = STUDY_ROOT
     skipped: dict[str, str] = field(default_factory=dict)  # topology -> why not
@@ -163,7 +164,7 @@ def _plot_blast_radius(root: Path, runs: list[Results]) -> list[Path]:
     for ax, (title, stat) in zip(axes[0], (("worst single failure", max),
                                            ("mean single failure", statistics.fmean)),
                                  strict=False):
-        for k, design in enumerate(reachability.DESIGNS):
+        for k, design in enumerate(architectures.compared()):
             shift = (k - 0.5) * 0.3
             measured = [100 * stat([m for kind in ("router", "link")
                                     for m, _ in p.get(design, {}).get(kind, [])] or [0])
@@ -176,13 +177,19 @@ def _plot_blast_radius(root: Path, runs: list[Results]) -> list[Path]:
             ax.scatter([x + shift for x in xs], model, marker="_", s=160, color="black",
                        zorder=3, label="model" if k else None)
         ax.set_title(title)
-    ax = axes[0][2]
-    outage = [[(m, p) for m, p in pt.get("registered", {}).get("authority", [])] for pt in points]
-    ax.bar(list(xs), [100 * o[0][0] if o else 0 for o in outage], 0.5,
-           color=plotstyle.ARCH_COLORS["registered"], label="registered access, measured")
-    ax.scatter(list(xs), [100 * o[0][1] if o else 0 for o in outage], marker="_", s=160,
-               color="black", zorder=3, label="model")
-    ax.set_title("the authority fails")
+    ax = axes[0][2]  # each design's central element, where it has one
+    central = [(d, architectures.design(d).central) for d in architectures.compared()
+               if architectures.design(d).central]
+    width = 0.5 / max(1, len(central))
+    for k, (design, element) in enumerate(central):
+        shift = (k - (len(central) - 1) / 2) * width
+        outage = [list(pt.get(design, {}).get(element, [])) for pt in points]
+        ax.bar([x + shift for x in xs], [100 * o[0][0] if o else 0 for o in outage], width,
+               color=plotstyle.ARCH_COLORS[design],
+               label=f"{plotstyle.ARCH_LABELS[design]}, measured")
+        ax.scatter([x + shift for x in xs], [100 * o[0][1] if o else 0 for o in outage],
+                   marker="_", s=160, color="black", zorder=3, label="model" if not k else None)
+    ax.set_title(" / ".join(f"the {element} fails" for _, element in central))
     for ax in axes[0]:
         ax.set_xticks(list(xs), names, rotation=60, ha="right", fontsize=7)
         ax.set_ylim(0, 105)
@@ -203,12 +210,12 @@ def _plot_latency(root: Path, runs: list[Results]) -> list[Path]:
                 and p["overhead_ms"] is not None]
         xs = [latency_model.gateway_authority_rtt_ms(g, p["host"]) for p in near]
         ax.scatter(xs, [p["overhead_ms"] for p in near], s=10,
-                   color=plotstyle.ARCH_COLORS["registered"], alpha=0.6)
+                   color=plotstyle.ARCH_COLORS[architectures.ADMITTING], alpha=0.6)
         top = max([top, *xs])
     processing = max(r.summary["model_processing"]["ms"] for r in runs)
     ax.plot([0, top], [processing, top + processing],
             color="black", linewidth=0.8, label=f"model: RTT + {processing} ms of processing")
-    ax.scatter([], [], s=10, color=plotstyle.ARCH_COLORS["registered"],
+    ax.scatter([], [], s=10, color=plotstyle.ARCH_COLORS[architectures.ADMITTING],
                label="measured, one dot per host")
     ax.set_xlabel("gateway <-> authority RTT from link lengths (ms)")
     ax.set_ylabel("first-connection overhead over\npermissionless IP (ms)")
@@ -220,9 +227,9 @@ def _plot_latency(root: Path, runs: list[Results]) -> list[Path]:
 def _plot_censorship(root: Path, runs: list[Results]) -> list[Path]:
     columns = ("precision", "collateral", "attribution")
     fig, axes = plotstyle.figure(len(columns), width=4.0, height=3.4)
-    actions = censorship_model.ACTIONS
+    actions = instruments.ACTIONS
     for ax, column in zip(axes[0], columns, strict=True):
-        for k, design in enumerate(reachability.DESIGNS):
+        for k, design in enumerate(architectures.compared()):
             shift = (k - 0.5) * 0.35
             for j, action in enumerate(actions):
                 measured, predicted = [], []

@@ -38,7 +38,6 @@ import networkx as nx
 from experiments.subjects import Subjects
 from topologies.graph import hosts, is_foreign, services, site_owner
 
-ACTIONS = ("person", "destination", "name", "region", "country")
 TECHNIQUES = ("foreign_resolver", "tunnel_abroad", "relay_at_home", "address_change",
               "reregistration", "borrowed_identity")
 FRESH = "<a fresh address>"  # the host after moving, or holding another identity
@@ -53,10 +52,119 @@ class Prediction:
     attribution: float | None
 
 
+class Border:
+    """Permissionless IP: a censor at the border, by address, name or cut."""
+
+    lies_about_names = True
+    identity_evasions = False
+
+    @staticmethod
+    def stopped(sit: Situation, a: str, b: str) -> bool:
+        crosses = sit.foreign(a) != sit.foreign(b)
+        return {"person": crosses and sit.s.victim in (a, b),
+                "destination": crosses and sit.blocked_server in (a, b),
+                "name": False,
+                "region": crosses and bool(sit.region_hosts & {a, b}),
+                "country": crosses}[sit.action]
+
+    @staticmethod
+    def by_name(sit: Situation, host: str, site: str) -> bool:
+        """Nothing at the border reads names: the resolver's lie is its instrument."""
+        return False
+
+    @staticmethod
+    def address_change(sit: Situation, host: str, site: str, server: str) -> bool:
+        return not sit.lies(site) and not sit.stopped(FRESH, server)
+
+    @staticmethod
+    def recorded(g: nx.Graph, contacted: set[str]) -> set[str]:
+        """The border's flow records: only what crossed it."""
+        return {n for n in contacted if n in g and is_foreign(g, n)}
+
+
+class Authority:
+    """Registered access: the authority, by identity, at every gateway."""
+
+    lies_about_names = False
+    identity_evasions = True
+
+    @staticmethod
+    def stopped(sit: Situation, a: str, b: str) -> bool:
+        gated = sit.behind_gateway(a) or sit.behind_gateway(b)
+        return gated and {
+            "person": sit.s.victim in (a, b),
+            "destination": sit.blocked_server in (a, b),
+            "name": sit.named_server in (a, b),
+            "region": any(x in sit.region_hosts and y not in sit.essential
+                          for x, y in ((a, b), (b, a))),
+            "country": sit.foreign(a) != sit.foreign(b)}[sit.action]
+
+    @staticmethod
+    def by_name(sit: Situation, host: str, site: str) -> bool:
+        """Gateways see addresses: a name is blocked as the addresses it has."""
+        return False
+
+    @staticmethod
+    def address_change(sit: Situation, host: str, site: str, server: str) -> bool:
+        """The identity follows the host; a revoked one cannot bind."""
+        return sit.action != "person" and sit.reaches(host, site)
+
+    @staticmethod
+    def recorded(g: nx.Graph, contacted: set[str]) -> set[str]:
+        """The admission log: every flow was admitted, so logged."""
+        return set(contacted)
+
+
+class Inspection:
+    """IP under national control: the regulator's rules at a box on every access router
+    (watching its hosts' and servers' lines) and every border router."""
+
+    lies_about_names = True
+    identity_evasions = True  # a line in a borrowed name; the ISP refuses one in their own
+
+    @staticmethod
+    def stopped(sit: Situation, a: str, b: str) -> bool:
+        crosses = sit.foreign(a) != sit.foreign(b)
+        inspected = crosses or sit.watched(a) or sit.watched(b)
+        relays = set(services(sit.g, "relay"))
+        return inspected and {
+            "person": sit.s.victim in (a, b),
+            "destination": sit.blocked_server in (a, b),
+            "name": bool(relays & {a, b}),  # known relays' addresses; the name: by_name
+            "region": any(x in sit.region_hosts and y not in sit.essential
+                          for x, y in ((a, b), (b, a))),
+            "country": crosses}[sit.action]
+
+    @staticmethod
+    def by_name(sit: Situation, host: str, site: str) -> bool:
+        """A connection to ``site`` from ``host`` names it (server name, Host, CONNECT), and
+        the box on ``host``'s line resets it: the site itself, not its server's other sites."""
+        return sit.action == "name" and site == sit.s.named_site and sit.watched(host)
+
+    @staticmethod
+    def address_change(sit: Situation, host: str, site: str, server: str) -> bool:
+        """The lease log follows the person to the new address; a new address stays on the
+        same line (and in the same region)."""
+        return sit.action != "person" and sit.reaches(host, site)
+
+    @staticmethod
+    def recorded(g: nx.Graph, contacted: set[str]) -> set[str]:
+        """Every box exports its flows and every user's line has one: all but the lie's
+        address, which no router routes."""
+        return {n for n in contacted if n != LIE}
+
+
+RULES = {"permissionless": Border, "registered": Authority,  # each design's, by its name
+         "sovereign": Inspection}
+
+
 class Situation:
     """One design, one action, one graph and its subjects."""
 
     def __init__(self, g: nx.Graph, subjects: Subjects, design: str, action: str):
+        if design not in RULES:
+            raise ValueError(f"the censorship model has no rules for {design!r}")
+        self.rules = RULES[design]
         self.g, self.s, self.design, self.action = g, subjects, design, action
         self.owner = site_owner(g)
         self.region_hosts = {h for h in hosts(g) if g.nodes[h].get("region") == subjects.region}
@@ -70,27 +178,22 @@ class Situation:
     def behind_gateway(self, node: str) -> bool:
         return node == FRESH or self.g.nodes[node]["role"] == "host"
 
+    def watched(self, node: str) -> bool:
+        """Is ``node``'s line watched by an access router's box?"""
+        if node == FRESH:
+            return True
+        if self.g.nodes[node]["role"] not in ("host", "server"):
+            return False
+        (router,) = self.g.neighbors(node)
+        return self.g.nodes[router]["role"] == "access"
+
     def stopped(self, a: str, b: str) -> bool:
         """Is the hop a -> b (a host, or the relay) stopped?"""
-        crosses = self.foreign(a) != self.foreign(b)
-        if self.design == "permissionless":
-            return {"person": crosses and self.s.victim in (a, b),
-                    "destination": crosses and self.blocked_server in (a, b),
-                    "name": False,
-                    "region": crosses and bool(self.region_hosts & {a, b}),
-                    "country": crosses}[self.action]
-        gated = self.behind_gateway(a) or self.behind_gateway(b)
-        return gated and {
-            "person": self.s.victim in (a, b),
-            "destination": self.blocked_server in (a, b),
-            "name": self.named_server in (a, b),
-            "region": any(x in self.region_hosts and y not in self.essential
-                          for x, y in ((a, b), (b, a))),
-            "country": crosses}[self.action]
+        return self.rules.stopped(self, a, b)
 
     def lies(self, site: str) -> bool:
         """Does the national resolver lie about ``site``?"""
-        return self.design == "permissionless" and self.action == "name" and \
+        return self.rules.lies_about_names and self.action == "name" and \
             site == self.s.named_site
 
     def reaches(self, host: str, target: str, resolver: str | None = None) -> bool:
@@ -103,7 +206,8 @@ class Situation:
             return False
         if resolver is not None and self.stopped(host, resolver):
             return False
-        return not self.stopped(host, self.owner[target])
+        return not self.stopped(host, self.owner[target]) and \
+            not self.rules.by_name(self, host, target)
 
     def targeted(self, host: str, target: str) -> bool:
         return {"person": self.s.victim in (host, target),
@@ -128,10 +232,8 @@ class Situation:
             return not self.stopped(host, self.s.helper) and \
                 self.reaches(self.s.helper, site)
         if technique == "address_change":
-            if self.design == "registered":  # the identity follows; a revoked one cannot bind
-                return self.action != "person" and self.reaches(host, site)
-            return not self.lies(site) and not self.stopped(FRESH, server)
-        if self.design != "registered" or self.action != "person":
+            return self.rules.address_change(self, host, site, server)
+        if not self.rules.identity_evasions or self.action != "person":
             return None  # only an identity cut off has a registration to try
         if technique == "reregistration":
             return False  # the person's own card: still revoked
@@ -159,10 +261,9 @@ def predict(g: nx.Graph, subjects: Subjects, design: str, action: str) -> Predic
     host = subjects.victim if action in ("person", "region") else subjects.user
     owner = site_owner(g)
     contacted = {subjects.essential[0], *owner.values(), *(h for h in hosts(g) if h != host)}
-    if design == "permissionless" and action == "name":
+    if situation.lies(subjects.named_site):
         contacted.add(LIE)  # the user follows the resolver's lie nowhere: in no record
-    recorded = contacted if design == "registered" else {n for n in contacted
-                                                        if n in g and is_foreign(g, n)}
+    recorded = situation.rules.recorded(g, contacted)
     return Prediction(stopped_t / total_t if total_t else None,
                       stopped_n / total_n if total_n else None,
                       {t: situation.evasion(t) for t in TECHNIQUES},

@@ -3,8 +3,9 @@
 A failure (a router, a link, a region cut off from the authority, the authority itself) leaves
 a residual graph. The pairs of end nodes that can no longer start a connection are:
 
-``permissionless``  those the residual graph disconnects: routing is all there is.
-``registered``      those, and every pair with an end behind a gateway that can no longer reach
+permissionless IP  those the residual graph disconnects: routing is all there is.
+a design that admits flows (registered access)
+                    those, and every pair with an end behind a gateway that can no longer reach
                     the authority (a gateway asks on behalf of its own hosts: a flow between two
                     hosts needs both gateways to get through; servers have no gateway). With
                     fail-open gateways, admission never stands in the way.
@@ -20,10 +21,10 @@ from dataclasses import dataclass
 
 import networkx as nx
 
+from protocols.architectures import admits
 from topologies.graph import attachment, authority_site, end_nodes
 
 USER_ROLES = ("host", "server", "foreign_server")
-DESIGNS = ("permissionless", "registered")
 
 
 @dataclass(frozen=True)
@@ -74,7 +75,7 @@ def residual(g: nx.Graph, failure: Failure) -> nx.Graph:
         left.remove_edges_from(partition_cut(g, failure.target))
     elif failure.kind == "authority":
         left.remove_node(authority_site(g))
-    return left
+    return left  # a regulator's failure takes no line and no node: boxes keep their rules
 
 
 def gateway_of(g: nx.Graph, node: str) -> str | None:
@@ -97,7 +98,7 @@ def new_lost(g: nx.Graph, failure: Failure, design: str,
              fail_mode: str = "closed") -> set[tuple[str, str]]:
     """Ordered pairs of users that can no longer start a connection."""
     lost = routing_lost(g, failure)
-    if design == "permissionless" or fail_mode == "open":
+    if not admits(design) or fail_mode == "open":
         return lost
     left = residual(g, failure)
     auth = authority_site(g)
@@ -113,6 +114,6 @@ def existing_lost(g: nx.Graph, failure: Failure, design: str, after_ttl: bool,
                   fail_mode: str = "closed") -> set[tuple[str, str]]:
     """Ordered pairs whose connections from before the failure stop: by routing at once,
     and, under registered access, once grants that cannot be renewed have run out."""
-    if design == "registered" and after_ttl:
+    if admits(design) and after_ttl:
         return new_lost(g, failure, design, fail_mode)
     return routing_lost(g, failure)

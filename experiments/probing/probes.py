@@ -261,3 +261,25 @@ def outage(net, src: str, dst: str, action, window: float, interval: float = 0.0
     finally:
         samples = stream.stop()
     return recovery_time(samples, failed_at), samples
+
+
+class Matrix(LineProbers):
+    """One prober per end node; ``round()`` returns the pairs lost, new and existing."""
+
+    def __init__(self, net, nodes: list[str], timeout: float):
+        self.nodes = nodes
+        self.address = {n: net.address(n) for n in nodes}
+        self.port = 20000
+        super().__init__(net, nodes, lambda n: ["matrix", str(timeout),
+                                                *(self.address[d] for d in nodes if d != n)])
+
+    def round(self) -> tuple[set, set]:
+        self.port += 1
+        answers = self.ask({n: f"round {self.port}" for n in self.nodes})
+        by_address = {a: n for n, a in self.address.items()}
+        lost_new, lost_existing = set(), set()
+        for src, answer in answers.items():
+            for kind, lost in (("new", lost_new), ("existing", lost_existing)):
+                reached = {by_address.get(a) for a in answer[kind]}
+                lost |= {(src, d) for d in self.nodes if d != src and d not in reached}
+        return lost_new, lost_existing

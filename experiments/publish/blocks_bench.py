@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 
 from experiments.publish.published import Published, held, ms, spaced
+from protocols.architectures import ADMITTING, BASELINE
 
 ACCESS, ADMISSION = "bench-access/isp", "bench-admission/local"
 BRINGUP, RECOVERY = "bench-bringup/isp", "bench-recovery/isp"
@@ -16,7 +17,7 @@ DISTRO = "distro-trixie"
 
 def access(pub: Published) -> dict:
     s = pub.summary(ACCESS)
-    p, r = s["rows"]["permissionless"], s["rows"]["registered"]
+    p, r = s["rows"][BASELINE], s["rows"][ADMITTING]
     cut, way = s["revocation_ms"], s["one_way_ms"]
     rtt = s["authority_gateway_rtt_ms"]
 
@@ -132,9 +133,9 @@ def scale(pub: Published) -> dict:
         by = {r["arch"]: r for r in rows if r["graph"] == g}
         first = next(iter(by.values()))
         lines.append(f"| {g} | {first['pops']} | {first['routers']} | "
-                     f"{cell(by.get('permissionless'))} | {cell(by.get('registered'))} |")
+                     f"{cell(by.get(BASELINE))} | {cell(by.get(ADMITTING))} |")
     c = s["ceiling"]
-    reg = [r for r in rows if r["arch"] == "registered" and not r.get("error")]
+    reg = [r for r in rows if r["arch"] == ADMITTING and not r.get("error")]
     big = max(reg, key=lambda r: r["routers"])
     gw = big["memory"].get("gateway", {"count": 0, "pss_mb": 0})
     return {"source": pub.source(SCALE), "table": "\n".join(lines),
@@ -212,7 +213,7 @@ def distro(pub: Published) -> dict:
     steps = _steps(pub.root / DISTRO / "steps.txt")
     summary = (pub.root / DISTRO / "summary.md").read_text()
     here = pub.meta("blast-radius/isp")
-    conv = {name: m["registered_settings"]["convergence_s"] for name, m in
+    conv = {name: m[f"{ADMITTING}_settings"]["convergence_s"] for name, m in
             (("here", here), ("there", meta))}
     return {"source": pub.source(rel), "frr": meta["versions"]["frr"].replace(
         "zebra version ", "FRR "), "python": meta["versions"]["python"],

@@ -6,6 +6,7 @@ from __future__ import annotations
 from experiments.comparisons import censorship_report
 from experiments.model import reachability
 from experiments.publish.published import Published, median, ms, pct, spaced, span
+from protocols.architectures import ADMITTING, BASELINE
 
 ISP = "isp"
 OTHER_GRAPHS = ("zoo_Abilene", "zoo_sndlib_polska")
@@ -19,17 +20,17 @@ def latency(pub: Published) -> dict:
     rel = f"latency/{ISP}"
     s = pub.summary(rel)
     base = {arch: {k: v["median"] for k, v in s["baseline"][arch].items()}
-            for arch in ("permissionless", "registered")}
-    p, r = base["permissionless"], base["registered"]
+            for arch in (BASELINE, ADMITTING)}
+    p, r = base[BASELINE], base[ADMITTING]
     near = [x for x in s["placement"] if x["placement"] == "near" and x["overhead_ms"]
             is not None]
     far = [x for x in s["placement"] if x["placement"] == "far" and x["overhead_ms"]
            is not None]
     above = [x["overhead_ms"] - x["gateway_authority_rtt_ms"] for x in near]
     above_far = [x["overhead_ms"] - x["gateway_authority_rtt_ms"] for x in far]
-    loads = sorted((int(k), v["median"]) for k, v in s["load"]["registered"].items())
+    loads = sorted((int(k), v["median"]) for k, v in s["load"][ADMITTING].items())
     generator = s["load_generator"]
-    ttl = {int(k): v for k, v in s["ttl"]["registered"].items()}
+    ttl = {int(k): v for k, v in s["ttl"][ADMITTING].items()}
     short, *longer = sorted(ttl)
     return {
         "source": pub.source(rel),
@@ -40,7 +41,7 @@ def latency(pub: Published) -> dict:
         "rtt_span": span([x["gateway_authority_rtt_ms"] for x in near], lambda v: f"{v:.0f}"),
         "loads": ", ".join(spaced(k) for k, _ in loads if k),
         "load_idle": ms(loads[0][1]), "load_rest": ", ".join(ms(v) for k, v in loads if k),
-        "load_p": ms(s["load"]["permissionless"]["0"]["median"]),
+        "load_p": ms(s["load"][BASELINE]["0"]["median"]),
         "answered": "every synthetic request was answered" if all(
             g["answered"] == g["sent"] for g in generator.values()) else
         "not every synthetic request was answered (" + ", ".join(
@@ -50,7 +51,7 @@ def latency(pub: Published) -> dict:
         "far_ms": f"{s['far_ms']:g}",
         "processing": ms(s.get("model_processing", {}).get("ms"), 2),
         "ttl_short": f"{short / 1000:g} s", "ttl_short_mean": ms(ttl[short]["mean"]),
-        "ttl_p_mean": ms(s["ttl"]["permissionless"]["any"]["mean"]),
+        "ttl_p_mean": ms(s["ttl"][BASELINE]["any"]["mean"]),
         "ttl_longer": " or ".join(f"{t / 1000:g} s" for t in longer),
         "ttl_longer_means": " and ".join(ms(ttl[t]["mean"]) for t in longer),
     }
@@ -69,27 +70,27 @@ def blast_radius(pub: Published) -> dict:
     rel = f"blast-radius/{ISP}"
     records = pub.summary(rel)["records"]
     meta = pub.meta(rel)
-    worst = {a: _worst(records, a) for a in ("permissionless", "registered")}
-    authority = next(r for r in records if r["arch"] == "registered" and
+    worst = {a: _worst(records, a) for a in (BASELINE, ADMITTING)}
+    authority = next(r for r in records if r["arch"] == ADMITTING and
                      r["failure"]["kind"] == "authority")
-    partitions = [r for r in records if r["arch"] == "registered" and
+    partitions = [r for r in records if r["arch"] == ADMITTING and
                   r["failure"]["kind"] == "partition"]
-    links = _shares(records, "permissionless", "link") + _shares(records, "registered", "link")
+    links = _shares(records, BASELINE, "link") + _shares(records, ADMITTING, "link")
     part = partitions[0] if partitions else None
     routing_alone = None
     if part is not None:  # the same cut without an authority: what the model says routing loses
         routing_alone = len(reachability.new_lost(pub.topology(rel), reachability.Failure.of(
-            part["failure"]), "permissionless"))
+            part["failure"]), BASELINE))
     return {
         "source": pub.source(rel),
         "links_lost": "never disconnect anyone: the core is redundant" if not any(links) else
         f"disconnect at most {pct(max(links))} of pairs",
-        "worst_r": worst["registered"]["failure"]["target"],
-        "worst_r_share": pct(len(worst["registered"]["pairs_lost_new"]) /
-                             worst["registered"]["pairs_total"]),
-        "worst_p": worst["permissionless"]["failure"]["target"],
-        "worst_p_share": pct(len(worst["permissionless"]["pairs_lost_new"]) /
-                             worst["permissionless"]["pairs_total"]),
+        "worst_r": worst[ADMITTING]["failure"]["target"],
+        "worst_r_share": pct(len(worst[ADMITTING]["pairs_lost_new"]) /
+                             worst[ADMITTING]["pairs_total"]),
+        "worst_p": worst[BASELINE]["failure"]["target"],
+        "worst_p_share": pct(len(worst[BASELINE]["pairs_lost_new"]) /
+                             worst[BASELINE]["pairs_total"]),
         "authority_share": pct(len(authority["pairs_lost_new"]) / authority["pairs_total"]),
         "authority_kept": pct(1 - len(authority["pairs_lost_new"]) / authority["pairs_total"]),
         "partition_region": part["failure"]["target"] if part else "n/a",
@@ -101,7 +102,7 @@ def blast_radius(pub: Published) -> dict:
 
 
 def _ttl(meta: dict) -> str:
-    ttl = meta.get("registered_settings", {}).get("ttl_ms")
+    ttl = meta.get(f"{ADMITTING}_settings", {}).get("ttl_ms")
     return "n/a" if ttl is None else f"{ttl / 1000:g} s"
 
 
@@ -110,9 +111,9 @@ def censorship(pub: Published) -> dict:
     s = pub.summary(rel)
     rows = s.get("table") or censorship_report.table(s)
     by = {(r["arch"], r["action"]): r for r in rows}
-    times = [r["time_to_effect_ms"] for (a, _), r in by.items() if a == "registered"
+    times = [r["time_to_effect_ms"] for (a, _), r in by.items() if a == ADMITTING
              and r["time_to_effect_ms"] is not None]
-    p_person = by[("permissionless", "person")]
+    p_person = by[(BASELINE, "person")]
     blames = next((r["borrowed_identity_blames"] for r in s["records"]
                    if r.get("borrowed_identity_blames")), None)
     return {
@@ -120,10 +121,10 @@ def censorship(pub: Published) -> dict:
         "table": censorship_report.markdown(s).split("\n\nTime to effect")[0],
         "p_person_precision": pct(p_person["precision"]),
         "p_attribution": span([r["attribution"] for (a, _), r in by.items()
-                               if a == "permissionless" and r["attribution"] is not None], pct),
+                               if a == BASELINE and r["attribution"] is not None], pct),
         "r_times": span(times, lambda v: f"{v:.0f} ms") if times else "n/a",
         "r_attribution": span([r["attribution"] for (a, _), r in by.items()
-                               if a == "registered" and r["attribution"] is not None], pct),
+                               if a == ADMITTING and r["attribution"] is not None], pct),
         "timings": max(r["time_to_effect_measured"][1] for r in rows),
         "borrowed": (f"{blames['person_who_acted']} (revoked) acted with the card of "
                      f"{blames['card_owner']}; the admission log names "

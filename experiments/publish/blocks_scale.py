@@ -7,6 +7,7 @@ import statistics
 
 from experiments.comparisons import blast_radius as blast
 from experiments.publish.published import Published, ms, pct, spaced, span
+from protocols.architectures import ADMITTING, BASELINE
 from topologies.graph import attachment, authority_site
 
 STUDY = "study/blast-radius"
@@ -27,13 +28,13 @@ def study(pub: Published) -> dict:
         records = pub.summary(rel)["records"]
         g = pub.topology(rel)
         single = [r for r in records if r["failure"]["kind"] in ("router", "link")]
-        by = {a: [r for r in single if r["arch"] == a] for a in ("permissionless", "registered")}
-        worst_p.append(max(map(_share, by["permissionless"])))
-        worst = max(by["registered"], key=_share)
+        by = {a: [r for r in single if r["arch"] == a] for a in (BASELINE, ADMITTING)}
+        worst_p.append(max(map(_share, by[BASELINE])))
+        worst = max(by[ADMITTING], key=_share)
         worst_r.append(_share(worst))
         authority_worst += worst["failure"]["target"] == attachment(g, authority_site(g))
-        extra.append(statistics.fmean(map(_share, by["registered"])) -
-                     statistics.fmean(map(_share, by["permissionless"])))
+        extra.append(statistics.fmean(map(_share, by[ADMITTING])) -
+                     statistics.fmean(map(_share, by[BASELINE])))
         outage += [_share(r) for r in records if r["failure"]["kind"] == "authority"]
         failures += len(records)
         agree += sum(all(blast.model_pairs(r, k) == r[f"pairs_lost_{k}"]
@@ -60,7 +61,7 @@ def planet(pub: Published) -> dict:
     glob = s["placements"]["global"][0]
     fails = s["authority_failures"]["continent"]
     region = {p["site"]: p["region"] for p in s["placements"]["continent"]}
-    cut = s["cable_cuts"]["worst"]["permissionless"]
+    cut = s["cable_cuts"]["worst"][BASELINE]
     sov = {c: _country(pub, rel, c) for c in SOVEREIGN_NAMED}
     names = {"US": "the United States", "DE": "Germany", "FR": "France", "GB": "Britain",
              "RU": "Russia", "CN": "China", "IN": "India"}
@@ -117,24 +118,24 @@ def iot(pub: Published) -> dict:
     s, b = pub.summary(full), pub.summary(burst)
     steps, bsteps = s["steps"], b["steps"]
     largest = max(r["devices"] for r in steps)
-    reg = [r for r in steps if r["arch"] == "registered"]
+    reg = [r for r in steps if r["arch"] == ADMITTING]
     p = s["projection"]
     lost_full = {int(r["ttl_ms"]): int(r["first_lost"]) for r in reg
                  if r["devices"] == largest}
     lost_burst = {(int(r["devices"]), int(r["ttl_ms"])): int(r["first_lost"])
-                  for r in bsteps if r["arch"] == "registered"}
+                  for r in bsteps if r["arch"] == ADMITTING}
     short = min(lost_full)
-    at_short = _step(steps, arch="registered", devices=largest, ttl_ms=short) or {}
+    at_short = _step(steps, arch=ADMITTING, devices=largest, ttl_ms=short) or {}
     eras = p["eras"] if p else {}
     return {
         "source": pub.source(full, burst),
         "minutes_full": f"{pub.minutes(full):.0f} min", "minutes_burst":
         f"{pub.minutes(burst):.0f} min", "largest": spaced(largest),
-        "p_first": span(_by(steps, "permissionless", "first_p50_ms"), ms),
+        "p_first": span(_by(steps, BASELINE, "first_p50_ms"), ms),
         "r_first_small": span([r["first_p50_ms"] for r in reg if r["devices"] < largest and
                                r["first_p50_ms"] is not None], ms),
-        "r_first_largest": span(_by(steps, "registered", "first_p50_ms", largest), ms),
-        "r_first_p99_largest": span(_by(steps, "registered", "first_p99_ms", largest), ms),
+        "r_first_largest": span(_by(steps, ADMITTING, "first_p50_ms", largest), ms),
+        "r_first_p99_largest": span(_by(steps, ADMITTING, "first_p99_ms", largest), ms),
         "lost_full": ", ".join(f"{spaced(n)} with a {_ttl(t)} TTL" for t, n in
                                sorted(lost_full.items())),
         "lost_burst": ", ".join(f"{spaced(n)} at {spaced(d)} devices and {_ttl(t)}" for (d, t),

@@ -34,26 +34,28 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from protocols import people
+from protocols.design import Design, Option
 from protocols.ospf import Ospf, OspfSettings
 from topologies.addressing import NATIONAL
-from topologies.graph import authority_site, end_nodes, routers
+from topologies.graph import DEFAULT_SEED, attachment, authority_site, end_nodes, routers
 from topologies.network import PRIVATE, Daemon, EmulatedNetwork, NetworkError
 from topologies.polling import STARTUP_S, wait_until
 from topologies.private import write_private
 
 from .identity import DEVICES, Card, issue
+from .instruments import AuthorityInstruments
 from .journal import JournalReader
 from .journal import read as read_journal
-from .messages import DEFAULT_TTL_MS, PORT, PROTOCOLS, Reason
+from .messages import DEFAULT_TTL_MS, PORT, PROTOCOLS, TTL_BOUNDS_MS, Reason, dotted
 from .operator import Operator, OperatorError
 from .registry import ADMISSION_COLUMNS, Gateway, Registry, scrubbed_copy
 
-FIRST = ("Ada", "Bela", "Chen", "Dara", "Emil", "Farah", "Goran", "Hana", "Ines", "Jonas",
-         "Kemal", "Lena", "Mira", "Nuno", "Olga", "Pavel")
-LAST = ("Okafor", "Lindqvist", "Moreau", "Haddad", "Novak", "Sato", "Ferreira", "Kowalski",
-        "Ibrahim", "Jensen", "Rossi", "Petrov")
 SPARE_PEOPLE = 8
-FAIL_MODES = ("closed", "open")
+TTL = Option("ttl_ms", "--ttl", DEFAULT_TTL_MS, "how long a grant lives, in ms",
+             bounds=TTL_BOUNDS_MS, unit="ms")
+FAIL_MODE = Option("fail_mode", "--fail-mode", "closed", "gateways without their authority: "
+                   "drop new flows (closed) or let them pass (open)", choices=("closed", "open"))
 DURABILITY = ("process", "power")
 LOAD_GATEWAY = 99
 CARD = "card.json"
@@ -65,17 +67,15 @@ class Registered:
     static_routes = False
 
     def __init__(self, ospf: OspfSettings | None = None, ttl_ms: int = DEFAULT_TTL_MS,
-                 fail_mode: str = "closed", register_hosts: bool = True, seed: int = 0,
+                 fail_mode: str = "closed", register_hosts: bool = True, seed: int = DEFAULT_SEED,
                  load_gateway: bool = False, durability: str = "process"):
         """``load_gateway``: also register a synthetic gateway (id 99) at the authority's own
         router, whose key a load generator uses to put the authority under load over the
         emulated network."""
-        if fail_mode not in FAIL_MODES:
-            raise ValueError(f"fail mode must be closed or open, not {fail_mode!r}")
+        FAIL_MODE.check(fail_mode)
+        TTL.check(ttl_ms)
         if durability not in DURABILITY:
             raise ValueError(f"durability must be process or power, not {durability!r}")
-        if not 100 <= ttl_ms <= 86_400_000:
-            raise ValueError("the admission TTL must be between 100 ms and a day")
         self.routing = Ospf(ospf)
         self.ttl_ms = ttl_ms
         self.fail_mode = fail_mode
@@ -174,15 +174,13 @@ class Registered:
 
     def _civil_register(self) -> None:
         """One person per host and a few spares; each host gets its person's card."""
-        names = [f"{f} {last}" for last in LAST for f in FIRST]
-        self.rng.shuffle(names)
+        names = people.names(self.rng)
         hosts = end_nodes(self.net.graph, "host")
         for k, host in enumerate(hosts):
-            self.cards[host] = issue(f"NID-{k + 1:05d}", names[k % len(names)])
+            self.cards[host] = issue(people.national_id(k), names[k % len(names)])
             self.cards[host].save(self.net.private_dir(host) / CARD, self.net.users[host])
-        self.spares = [issue(f"NID-{len(hosts) + k + 1:05d}", names[(len(hosts) + k) %
-                                                                     len(names)])
-                       for k in range(SPARE_PEOPLE)]
+        self.spares = [issue(people.national_id(len(hosts) + k),
+                             names[(len(hosts) + k) % len(names)]) for k in range(SPARE_PEOPLE)]
 
     def _start_authority(self, workdir: Path) -> None:
         net = self.net
@@ -220,6 +218,8 @@ class Registered:
         self.net.start_daemon(self.authority_daemon)
         self._wait_authority(self.authority_dir())
 
+    kill_central, restart_central = kill_authority, restart_authority  # DESIGN.central
+
     def _start_gateway(self, gw: Gateway) -> None:
         net, g = self.net, self.net.graph
         lines = {net.plan.intf(gw.name, h).name: list(map(str, net.plan.own_prefixes(h)))
@@ -250,10 +250,18 @@ class Registered:
         except (OSError, ValueError):
             return {}
 
+    def diagnose(self, net, ends: list[str]) -> str:
+        """Why ``ends`` (most suspect first) stay cut off: their gateways' state and what
+        OSPF says on the first two's routers."""
+        g = net.graph
+        gateways = [attachment(g, e) for e in ends if g.nodes[e]["role"] == "host"]
+        first = list(dict.fromkeys(attachment(g, e) for e in ends[:2]))
+        return "\n".join(part for part in (self.health(gateways),
+                                            self.routing.diagnose(net, first)) if part)
+
     def health(self, routers) -> str:
         """The state of the gateways on ``routers`` in one line each (alive, reachable,
-        policy applied, bindings, counters, last log words): what an experiment reports when
-        the network does not come back after a repair."""
+        policy applied, bindings, counters, last log words)."""
         lines = []
         for router in sorted(set(routers) & set(self.gateways)):
             daemon = self.gateway_daemon(router)
@@ -320,6 +328,9 @@ class Registered:
         except OperatorError:  # no identity at that address
             return None
 
+    def instruments(self, net, services) -> AuthorityInstruments:
+        return AuthorityInstruments(self, net, services)
+
     # -- records ---------------------------------------------------------------------------
     def keep_records(self, dest: Path) -> list[Path]:
         """The registry (keys and secrets removed) and the admission log as CSV, into
@@ -357,7 +368,7 @@ class Registered:
                 (when, gw, ident, nid, src, dst, proto, sport, dport, inbound, renewal, granted,
                  why, by_gateway) = row
                 out.writerow([f"{when:.6f}", names.get(gw, gw), ident or "", nid or "",
-                              _ip(src), _ip(dst), PROTOCOLS.get(proto, proto), sport, dport,
+                              dotted(src), dotted(dst), PROTOCOLS.get(proto, proto), sport, dport,
                               inbound, renewal, granted, Reason(why).text,
                               "gateway" if by_gateway else "authority"])
 
@@ -371,12 +382,13 @@ class Registered:
                 "grants": "both directions, renewed in the background while in use"}
 
 
-def _ip(value: int) -> str:
-    return ".".join(str(value >> s & 255) for s in (24, 16, 8, 0))
-
-
 def _tail(path: Path) -> str:
     try:
         return path.read_text()[-300:].strip()
     except OSError:
         return ""
+
+
+DESIGN = Design("registered", "registered access", "#c8392f", Registered,
+                "an authority admits or denies every flow of registered identities",
+                options=(TTL, FAIL_MODE), seeded=True, admits_flows=True, central="authority")

@@ -46,7 +46,7 @@ from pathlib import Path
 from . import codec, identity
 from .admission import AdmissionRow, Decision, FlowRequest, Policy, admit, covered
 from .authority_operator import Job, OperatorDesk
-from .authority_push import RETRANSMIT_S, Outgoing, PolicyPush, dotted
+from .authority_push import RETRANSMIT_S, Outgoing, PolicyPush
 from .codec import Key, Rejected, Replay, Sender
 from .journal import Journal
 from .messages import (
@@ -57,6 +57,7 @@ from .messages import (
     FlowFlag,
     Reason,
     Type,
+    dotted,
 )
 from .ops import prefix
 from .policy import Enforced

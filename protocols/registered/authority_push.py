@@ -9,12 +9,11 @@ A mixin of ``authority.Authority``, whose state it uses: ``policy``, ``shares``,
 from __future__ import annotations
 
 import functools
-import socket
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from .messages import GATEWAY_PORT, Action, PolicyFlag, Type
+from .messages import GATEWAY_PORT, Action, PolicyFlag, Type, dotted
 from .policy import Change, Enforced
 
 RETRANSMIT_S = 0.1     # first retransmission; doubles each time, up to RETRANSMIT_MAX_S
@@ -33,10 +32,6 @@ class Outgoing:
     first_sent: float
     last_sent: float = 0.0
     interval: float = RETRANSMIT_S
-
-
-def dotted(value: int) -> str:
-    return socket.inet_ntoa(value.to_bytes(4, "big"))
 
 
 class PolicyPush:

@@ -70,7 +70,6 @@ from .gateway_flows import (
     Pending,
     answer_bucket,
     element,
-    ip,
     look_batch,
 )
 from .gateway_hosts import HOST_REQUEST_S, IP_PKTINFO, HostRequest, RegistrationService
@@ -84,6 +83,7 @@ from .messages import (
     SERVICE_PORT,
     Reason,
     Type,
+    dotted,
 )
 from .policy import Enforced, Sequencer, Snapshot
 from .ruleset import (
@@ -269,7 +269,7 @@ class Gateway(Admission, ElementWriter, PolicySync, RegistrationService):
         bound = self.enforced.bound  # by name while a person could read it, then counted
         status = {"reachable": self.reachable, "fail_mode": self.fail_mode,
                   "counters": dict(self.counters), "grants": len(self.grants),
-                  "bound": {ip(a): i for a, i in bound.items()} if len(bound) <= 64 else
+                  "bound": {dotted(a): i for a, i in bound.items()} if len(bound) <= 64 else
                   f"{len(bound)} addresses",
                   "pending": len(self.pending), "applied": self.sequencer.applied,
                   "answer_us_buckets": dict(self.answer_times),
@@ -334,7 +334,7 @@ class Gateway(Admission, ElementWriter, PolicySync, RegistrationService):
             req = self.host_requests.pop(request_id, None)
             if req is not None:
                 self._answer_host(req, {"ok": True, "challenge": challenge.hex(),
-                                        "gateway": self.id, "address": ip(req.address)})
+                                        "gateway": self.id, "address": dotted(req.address)})
         elif msg.type == Type.ENROL_ACK:
             request_id, reason, identity_ = msg.body
             req = self.host_requests.get(request_id)
@@ -367,9 +367,8 @@ class Gateway(Admission, ElementWriter, PolicySync, RegistrationService):
         self.answer_times[answer_bucket(time.monotonic() - pending.asked)] += 1
         if msg.type == Type.GRANT:
             self.counters["granted"] += 1
-            # the authority's TTL now (the operator may change it): what the renewal schedule
-            # and a fail-open grant go by
-            self.ttl_ms = ttl_ms
+            if not self.enforced.ttl_ms:  # once the policy says a TTL, only the policy does
+                self.ttl_ms = ttl_ms      # (an answer given before a change may come after)
             self.grant(flow, pending, ttl_ms)
         else:
             self.counters["denied"] += 1

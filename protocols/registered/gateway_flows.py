@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from .messages import (
     ADMITTED,
     ICMP,
+    dotted,
 )
 from .ruleset import (
     MARK_IN,
@@ -31,10 +32,6 @@ Flow = tuple[int, int, int, int, int]  # initiator, responder, protocol, their p
 # echo: its identifier, 0)
 _ELEMENT = re.compile(r"([\d.]+) \. ([\d.]+) \. (?:(\d+) \. )?(\d+)(?: \. (\d+))? counter "
                       r"packets (\d+)")
-
-
-def ip(value: int) -> str:
-    return socket.inet_ntoa(value.to_bytes(4, "big"))
 
 
 def ip_int(text: str) -> int:
@@ -79,8 +76,8 @@ def element(flow: Flow, kind: str) -> str:
     ``..._icmp`` for an echo, by its identifier)."""
     src, dst, proto, sport, dport = flow
     if proto == ICMP:
-        return f"{kind}_icmp {{ {ip(src)} . {ip(dst)} . {sport}"
-    return f"{kind}_l4 {{ {ip(src)} . {ip(dst)} . {proto} . {sport} . {dport}"
+        return f"{kind}_icmp {{ {dotted(src)} . {dotted(dst)} . {sport}"
+    return f"{kind}_l4 {{ {dotted(src)} . {dotted(dst)} . {proto} . {sport} . {dport}"
 
 
 def renewal_margin(ttl_ms: int) -> float:

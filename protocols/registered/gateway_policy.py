@@ -6,11 +6,12 @@ from __future__ import annotations
 import ipaddress
 import time
 
-from .gateway_flows import _prefix_set, ip
+from .gateway_flows import _prefix_set
 from .messages import (
     Action,
     PolicyFlag,
     Type,
+    dotted,
 )
 from .policy import Snapshot
 from .ruleset import (
@@ -47,10 +48,13 @@ class PolicySync:
         """Put one change in force, then forget the grants it made void."""
         self.counters[f"change {action.name.lower()}"] += 1
         self.enforced.apply(action, items)
-        nets = [ipaddress.IPv4Network(f"{ip(a)}/{n}", strict=False) for a, n, _ in items]
-        addresses = ", ".join(ip(a) for a, _, _ in items)
+        if action == Action.TTL:  # grants it gives alone and its renewal looks follow it
+            self.ttl_ms = self.enforced.ttl_ms or self.ttl_ms
+            return
+        nets = [ipaddress.IPv4Network(f"{dotted(a)}/{n}", strict=False) for a, n, _ in items]
+        addresses = ", ".join(dotted(a) for a, _, _ in items)
         if action == Action.BIND:
-            elements = [f'"{self._iface_of(a)}" . {ip(a)}' for a, _, _ in items
+            elements = [f'"{self._iface_of(a)}" . {dotted(a)}' for a, _, _ in items
                         if self._iface_of(a)]
             if elements:
                 self._nft(f"add element inet {TABLE} bound {{ {', '.join(elements)} }}")
@@ -59,10 +63,10 @@ class PolicySync:
             for a, _, _ in items:
                 iface = self._iface_of(a)
                 if iface:
-                    self._nft(f'add element inet {TABLE} bound {{ "{iface}" . {ip(a)} }}\n'
-                              f'delete element inet {TABLE} bound {{ "{iface}" . {ip(a)} }}\n'
-                              f"add element inet {TABLE} cut {{ {ip(a)} }}\n"
-                              f"delete element inet {TABLE} cut {{ {ip(a)} }}")
+                    self._nft(f'add element inet {TABLE} bound {{ "{iface}" . {dotted(a)} }}\n'
+                              f'delete element inet {TABLE} bound {{ "{iface}" . {dotted(a)} }}\n'
+                              f"add element inet {TABLE} cut {{ {dotted(a)} }}\n"
+                              f"delete element inet {TABLE} cut {{ {dotted(a)} }}")
             self._forget(lambda f: f[0] in {a for a, _, _ in items} or
                          f[1] in {a for a, _, _ in items})
         elif action == Action.CUT:

@@ -7,6 +7,7 @@ layers that define the wire format (``wire``) and the ``struct`` codec the daemo
 
 from __future__ import annotations
 
+import socket
 from enum import IntEnum, IntFlag
 
 PORT = 7400           # the authority
@@ -15,6 +16,7 @@ GATEWAY_PORT = 7402   # a gateway's control socket, for the authority
 MAGIC = b"SL"
 VERSION = 2
 DEFAULT_TTL_MS = 30_000
+TTL_BOUNDS_MS = (100, 86_400_000)  # a grant lives from 100 ms to a day
 MAX_ITEMS = 64        # policy items per message
 
 
@@ -70,6 +72,7 @@ class Action(IntEnum):
     SHUTDOWN = 7  # the gateway's region is shut down; items: what stays reachable
     LIFT = 8
     FLUSH = 9     # every grant asked for again
+    TTL = 10      # item: (0, 0, how long grants live from now on, in ms)
 
 
 class Enrol(IntEnum):
@@ -90,3 +93,8 @@ PROTOCOLS = {1: "icmp", 6: "tcp", 17: "udp", 33: "dccp", 132: "sctp", 136: "udpl
 PORTED = frozenset({6, 17, 33, 132, 136})  # their first four bytes are the two ports
 ICMP = 1  # a flow only as an echo: named by its identifier, in place of the initiator's port
 ADMITTED = PORTED | {ICMP}  # the protocols a flow can be of; nothing else crosses a gateway
+
+
+def dotted(value: int) -> str:
+    """An IPv4 address as the protocol carries it (an int) in dotted form."""
+    return socket.inet_ntoa(value.to_bytes(4, "big"))

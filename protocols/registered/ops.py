@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 
 from .admission import covered
 from .identity import issue
-from .messages import MAX_ITEMS, PROTOCOLS, Reason
+from .messages import MAX_ITEMS, PROTOCOLS, TTL_BOUNDS_MS, Reason, dotted
 
 
 class OperatorRefusal(ValueError):
@@ -29,10 +29,6 @@ class OperatorRefusal(ValueError):
 class Outcome:
     answer: dict = field(default_factory=dict)
     flush: bool = False
-
-
-def ip(value: int) -> str:
-    return str(ipaddress.IPv4Address(value))
 
 
 def prefix(text: str) -> tuple[int, int]:
@@ -61,8 +57,8 @@ def status(auth, request: dict, now: float) -> Outcome:
                                           "latest": auth.seq.get(i, 0)}
                                  for i, g in auth.gateways.items()},
                     "identities": len(p.identity_at), "revoked": sorted(p.revoked),
-                    "blocked": [f"{ip(a)}/{n}" for a, n in p.blocked],
-                    "shutdowns": {r: [f"{ip(a)}/{n}" for a, n in allow]
+                    "blocked": [f"{dotted(a)}/{n}" for a, n in p.blocked],
+                    "shutdowns": {r: [f"{dotted(a)}/{n}" for a, n in allow]
                                   for r, allow in p.shutdowns.items()},
                     "ttl_ms": p.ttl_ms, "durability": auth.journal.durability})
 
@@ -76,8 +72,8 @@ def log(auth, request: dict, now: float) -> Outcome:
     rows = auth.registry.admissions(limit, identity, float(request.get("since", 0)))
     names = {i: g.name for i, g in auth.gateways.items()}
     return Outcome({"admissions": [
-        {"seq": s, "time": t, "gateway": names.get(g, str(g)), "identity": i, "src": ip(src),
-         "dst": ip(dst), "proto": PROTOCOLS.get(proto, str(proto)), "sport": sport,
+        {"seq": s, "time": t, "gateway": names.get(g, str(g)), "identity": i, "src": dotted(src),
+         "dst": dotted(dst), "proto": PROTOCOLS.get(proto, str(proto)), "sport": sport,
          "dport": dport, "inbound": bool(inbound), "renewal": bool(renewal),
          "granted": bool(granted), "reason": Reason(why).text, "by_gateway": bool(by_gateway),
          "peer_verified": verified(auth, src if inbound else dst)}
@@ -104,12 +100,12 @@ def who(auth, request: dict, now: float) -> Outcome:
             raise OperatorRefusal("name an identity or an address") from None
         identity = auth.policy.identity_at.get(address)
         if identity is None:
-            raise OperatorRefusal(f"nobody is bound to {ip(address)}")
+            raise OperatorRefusal(f"nobody is bound to {dotted(address)}")
     info = auth.registry.describe(int(identity))
     if info is None:
         raise OperatorRefusal(f"there is no identity {identity}")
     if info["address"] is not None:
-        info["address"] = ip(info["address"])
+        info["address"] = dotted(info["address"])
     if info["gateway"] is not None:
         info["gateway"] = auth.gateways[info["gateway"]].name
     return Outcome(info)
@@ -153,7 +149,7 @@ def _blocking(block: bool):
             auth.registry.unblock(*target)
             auth.policy.blocked = [b for b in auth.policy.blocked if b != target]
         auth.registry.log_action(now, "block" if block else "unblock", request["destination"])
-        return Outcome({"destination": f"{ip(target[0])}/{target[1]}"})
+        return Outcome({"destination": f"{dotted(target[0])}/{target[1]}"})
     return handler
 
 
@@ -168,7 +164,7 @@ def shutdown(auth, request: dict, now: float) -> Outcome:
     auth.registry.shutdown(region, allow, now)
     auth.registry.log_action(now, "shutdown", region, ",".join(request.get("allow", [])))
     auth.policy.shutdowns[region] = allow
-    return Outcome({"region": region, "allow": [f"{ip(a)}/{n}" for a, n in allow]})
+    return Outcome({"region": region, "allow": [f"{dotted(a)}/{n}" for a, n in allow]})
 
 
 def lift(auth, request: dict, now: float) -> Outcome:
@@ -200,8 +196,9 @@ def ttl(auth, request: dict, now: float) -> Outcome:
         ms = int(request["ms"])
     except (KeyError, TypeError, ValueError):
         raise OperatorRefusal("the TTL is a whole number of milliseconds") from None
-    if not 100 <= ms <= 86_400_000:
-        raise OperatorRefusal("the admission TTL must be between 100 ms and a day")
+    low, high = TTL_BOUNDS_MS
+    if not low <= ms <= high:
+        raise OperatorRefusal(f"the admission TTL must be from {low} to {high} ms")
     auth.policy.ttl_ms = ms
     auth.registry.set_ttl(ms)
     auth.registry.log_action(now, "ttl", str(ms))

@@ -3,7 +3,8 @@
 The authority's ``admission.Policy`` is the whole country's; ``Enforced`` is one gateway's
 share of it: the bindings of its hosts (address -> identity), which of those addresses are cut
 (revoked people), the blocked destinations, and whether its region is shut down and what then
-stays reachable, and how many times it has been told to forget its grants (a flush is state
+stays reachable, how long its grants live (what a gateway that decides alone or batches
+renewals must know), and how many times it has been told to forget its grants (a flush is state
 too: a gateway that missed one and is brought up to date by a snapshot must still forget the
 grants given before it). Whenever the policy changes, the authority computes each affected
 gateway's new share, sends the difference as numbered POLICY changes (1, 2, ... per gateway,
@@ -35,6 +36,7 @@ class Enforced:
     blocked: set[tuple[int, int]] = field(default_factory=set)
     shutdown: tuple[tuple[int, int], ...] | None = None        # essential prefixes
     flushes: int = 0
+    ttl_ms: int = 0  # 0: not said yet (a gateway keeps the TTL it was started with)
 
     @classmethod
     def of(cls, policy: Policy, gateway: int) -> Enforced:
@@ -44,7 +46,8 @@ class Enforced:
         region = policy.region_of.get(gateway)
         return cls(bound, {a: i for a, i in bound.items() if i in policy.revoked},
                    set(policy.blocked), tuple(sorted(policy.shutdowns[region]))
-                   if region in policy.shutdowns else None, policy.flushes.get(gateway, 0))
+                   if region in policy.shutdowns else None, policy.flushes.get(gateway, 0),
+                   policy.ttl_ms)
 
     def apply(self, action: Action, items: tuple[Item, ...]) -> None:
         if action == Action.BIND:
@@ -71,6 +74,8 @@ class Enforced:
             self.shutdown = None
         elif action == Action.FLUSH:  # item: (0, 0, the gateway's flushes so far)
             self.flushes = items[0][2] if items else self.flushes + 1
+        elif action == Action.TTL and items and items[0][2]:  # 0 would expire grants at once
+            self.ttl_ms = items[0][2]
 
     def changes_to(self, target: Enforced) -> list[Change]:
         """The changes that turn this share into ``target``, at most ``MAX_ITEMS`` items
@@ -92,6 +97,8 @@ class Enforced:
         if target.shutdown != self.shutdown:
             out.append((Action.LIFT, []) if target.shutdown is None else
                        (Action.SHUTDOWN, [(a, n, 0) for a, n in target.shutdown]))
+        if target.ttl_ms != self.ttl_ms:
+            out.append((Action.TTL, [(0, 0, target.ttl_ms)]))
         if target.flushes != self.flushes:  # last: grants given before go, whatever changed
             out.append((Action.FLUSH, [(0, 0, target.flushes)]))
         return [chunk for action, items in out for chunk in _chunks(action, items,
@@ -106,7 +113,7 @@ class Enforced:
 
     def copy(self) -> Enforced:
         return Enforced(dict(self.bound), dict(self.cut), set(self.blocked), self.shutdown,
-                        self.flushes)
+                        self.flushes, self.ttl_ms)
 
 
 def _chunks(action: Action, items: list[Item], empty_ok: bool) -> list[Change]:

@@ -1,0 +1,165 @@
+"""An inspection box on one router: applies the regulator's rules, exports flow records.
+
+It keeps a connection to the regulator (``regulator.PORT``), applies every rule set it is sent
+(nftables and an iptables chain, ``rules.nft``/``rules.iptables``) and acknowledges it; a rule
+set the kernel refuses leaves the last one in force. Without its regulator it keeps its last
+rules and lets everything else pass, as deployed boxes bypass on failure, and tries again
+every ``RETRY_S``. Every ``EXPORT_S`` it exports the flows its router's connection table holds
+that it has not exported yet (when seen, source, destination, protocol, port) to
+``flows.jsonl``: the collector the architecture joins with the subscriber register.
+``status.json`` says what it holds.
+
+    python -m protocols.sovereign.box CONFIG.json
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from .regulator import PORT
+from .rules import CHAIN, Place, Rules, RulesError, iptables, nft
+
+RETRY_S = 0.5
+EXPORT_S = 0.5
+HEARD_S = 3.0  # a regulator silent this long is taken for gone
+
+
+def kernel_apply(rules: Rules, place: Place, first: bool) -> None:
+    """Put ``rules`` in force on this router (RuntimeError if the kernel refuses). The first
+    time, jumps a box before this one (on a router restored after a crash) left are removed,
+    so that there is one of each."""
+    if first:
+        for intf in place.watched:
+            for way in ("-i", "-o"):
+                while subprocess.run(["iptables", "-w", "-D", "FORWARD", way, intf, "-j",
+                                      CHAIN], capture_output=True).returncode == 0:
+                    pass
+    for argv, text in ((["nft", "-f", "-"], nft(rules, place)),
+                       (["iptables-restore", "-w", "--noflush"], iptables(rules, place, first))):
+        done = subprocess.run(argv, input=text, capture_output=True, text=True)
+        if done.returncode != 0:
+            raise RuntimeError(f"{argv[0]}: {done.stderr.strip()[:200]}")
+
+
+class Box:
+    def __init__(self, place: Place, regulator: str, directory: Path,
+                 apply: Callable[[Rules, Place, bool], None] = kernel_apply, port: int = PORT):
+        self.place, self.regulator, self.directory = place, regulator, directory
+        self.port = port
+        self.apply = apply
+        self.rules = Rules()
+        self.hooked = False
+        self.heard = 0.0
+        self.refused = 0
+        self.exported: set[tuple] = set()
+
+    def save_status(self) -> None:
+        tmp = self.directory / f".{self.place.router}.status.tmp"
+        tmp.write_text(json.dumps({"version": self.rules.version, "heard": self.heard,
+                                   "refused": self.refused, "pid": os.getpid()}))
+        os.replace(tmp, self.directory / f"{self.place.router}.status.json")
+
+    def take(self, line: bytes) -> None:
+        """One line from the regulator: a keepalive, or a rule set to apply."""
+        self.heard = time.time()
+        if line.strip() in (b"", b"{}"):
+            return
+        try:
+            rules = Rules.loads(line.decode())
+            if rules.version > self.rules.version:
+                self.apply(rules, self.place, not self.hooked)
+                self.hooked, self.rules = True, rules
+        except (RulesError, RuntimeError, OSError, UnicodeDecodeError) as e:
+            self.refused += 1
+            print(f"box {self.place.router}: kept version {self.rules.version}: {e}",
+                  flush=True)
+
+    def session(self) -> None:
+        """One connection to the regulator, until it breaks or goes silent."""
+        with socket.create_connection((self.regulator, self.port), timeout=HEARD_S) as s:
+            s.settimeout(HEARD_S)
+            stream = s.makefile("rb")
+            while True:
+                s.sendall(json.dumps({"box": self.place.router,
+                                      "have": self.rules.version}).encode() + b"\n")
+                have = self.rules.version
+                while self.rules.version == have:
+                    line = stream.readline()
+                    if not line:
+                        return
+                    self.take(line)
+                    self.save_status()
+                    if line.strip() not in (b"", b"{}") and self.rules.version == have:
+                        time.sleep(RETRY_S)  # refused: say again, a while later, what it holds
+                        break
+
+    def run(self) -> None:
+        threading.Thread(target=self.export_forever, daemon=True).start()
+        self.save_status()
+        while True:
+            with contextlib.suppress(OSError):  # gone or silent: keep the rules, retry
+                self.session()
+            self.save_status()
+            time.sleep(RETRY_S)
+
+    # -- flow export ---------------------------------------------------------------------
+    def export_forever(self) -> None:
+        while True:
+            try:
+                done = subprocess.run(["conntrack", "-L"], capture_output=True, text=True)
+                if done.returncode != 0:
+                    raise OSError(done.stderr.strip()[:200])
+                self.export(done.stdout, time.time())
+            except OSError as e:
+                print(f"box {self.place.router}: no export: {e}", flush=True)
+            time.sleep(EXPORT_S)
+
+    def export(self, table: str, now: float) -> int:
+        """Append the flows of ``table`` (conntrack's listing) not exported yet."""
+        new = []
+        for line in table.splitlines():
+            words = line.split()
+            if len(words) < 2:
+                continue
+            fields = {}
+            for w in words:  # the original direction's fields come first
+                key, _, value = w.partition("=")
+                if value and key not in fields:
+                    fields[key] = value
+            if "src" not in fields or "dst" not in fields:
+                continue
+            flow = (words[0], *(fields.get(k, "") for k in ("src", "dst", "sport", "dport",
+                                                             "id")))
+            if flow not in self.exported:
+                self.exported.add(flow)
+                new.append({"t": now, "proto": flow[0], "src": flow[1], "dst": flow[2],
+                            "dport": flow[4], "box": self.place.router})
+        if new:  # one write: a reader sees whole batches (and skips a line cut short)
+            data = "".join(json.dumps(r) + "\n" for r in new).encode()
+            fd = os.open(self.directory / f"{self.place.router}.flows.jsonl",
+                         os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+            try:
+                os.write(fd, data)
+            finally:
+                os.close(fd)
+        return len(new)
+
+
+def main(config_path: Path) -> None:
+    config = json.loads(config_path.read_text())
+    place = Place(config["router"], config["border"], tuple(config["watched"]),
+                  config.get("region", ""))
+    Box(place, config["regulator"], config_path.parent).run()
+
+
+if __name__ == "__main__":
+    main(Path(sys.argv[1]))

@@ -1,0 +1,137 @@
+"""IP under national control, part by part without a network: the rule sets boxes accept and
+what they compile them to, the regulator and a box talking over loopback, the subscriber
+register's leases."""
+
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from protocols.sovereign.box import Box
+from protocols.sovereign.regulator import RULES
+from protocols.sovereign.rules import Place, Rules, RulesError, iptables, nft
+from protocols.sovereign.subscribers import Subscribers
+from topologies.polling import wait_until
+
+ACCESS = Place("a1", False, ("a1-eth1", "a1-eth2"), region="north")
+BORDER = Place("b1", True, ("b1-eth3",))
+
+
+def test_a_rule_set_survives_the_wire_and_a_bad_one_is_refused_whole():
+    rules = Rules(3, ("198.18.1.5/32",), ("news.abroad.example",), ("CONNECT ",),
+                  (("198.18.9.0/24", 150),), {"north": ("198.18.2.2/32",)}, True)
+    assert Rules.loads(rules.dumps()) == rules
+    for bad in ({"keywords": ['say "hi"']}, {"blocked": ["not a prefix"]},
+                {"throttled": [["198.18.9.0/24", 0]]}):
+        data = {**json.loads(rules.dumps()), **bad}
+        with pytest.raises(RulesError):
+            Rules.loads(json.dumps(data))
+
+
+def test_each_box_compiles_the_share_that_concerns_it():
+    rules = Rules(1, ("198.18.1.5/32",), (), (), (("198.18.9.0/24", 160),),
+                  {"north": ("198.18.2.2/32",)}, True)
+    access, border = nft(rules, ACCESS), nft(rules, BORDER)
+    assert 'iifname { "a1-eth1", "a1-eth2" } jump inspect' in access
+    assert "elements = { 198.18.1.5/32 }" in access and "ip saddr @blocked" in access
+    assert "limit rate over 20 kbytes/second" in access  # 160 kbit/s
+    # a shut-down region passes the essential and nothing else, but a person cut off stays
+    # cut off; the border is not in a region
+    assert access.index("@blocked counter drop") < access.index("@essential counter accept") \
+        < access.index("\n    counter drop\n")
+    assert "ct state new" in access  # conntrack runs: the boxes' flow records need it
+    assert "@essential counter accept" not in border
+    assert "    counter drop" in border and "    counter drop" not in nft(Rules(), BORDER)
+    assert "    counter drop" not in nft(Rules(cut_border=True), ACCESS)  # only borders cut
+
+
+def test_keywords_and_fingerprints_reset_connections_and_the_jumps_are_added_once():
+    rules = Rules(1, keywords=("news.abroad.example",), fingerprints=("CONNECT ",))
+    first, again = iptables(rules, ACCESS, True), iptables(rules, ACCESS, False)
+    assert first.count("-j SPLINTER_BOX") == 4 and "-j SPLINTER_BOX" not in again
+    assert again.count("--reject-with tcp-reset") == 2
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _regulator(directory, port) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "protocols.sovereign.regulator",
+                             str(directory), "127.0.0.1", str(port)],
+                            cwd=Path(__file__).resolve().parent.parent)
+
+
+def test_a_box_gets_every_rule_set_keeps_it_without_its_regulator_and_survives_a_refusal(
+        tmp_path):
+    port = _free_port()
+    applied: list[int] = []
+
+    def apply(rules, place, first):
+        if rules.keywords == ("refused",):
+            raise RuntimeError("nft: syntax error")
+        applied.append(rules.version)
+
+    (tmp_path / RULES).write_text(Rules(1, ("198.18.1.5/32",)).dumps())
+    regulator = _regulator(tmp_path, port)
+    try:
+        box = Box(ACCESS, "127.0.0.1", tmp_path, apply=apply, port=port)
+        threading.Thread(target=box.run, daemon=True).start()
+        assert wait_until(lambda: box.rules.version == 1, 5, 0.05)
+        assert wait_until(lambda: json.loads((tmp_path / "acks.json").read_text())["a1"][
+            "version"] == 1, 5, 0.05)
+        time.sleep(0.05)  # a new mtime
+        (tmp_path / RULES).write_text(Rules(2, keywords=("refused",)).dumps())
+        assert wait_until(lambda: box.refused >= 1, 5, 0.05)
+        assert box.rules.version == 1 and applied == [1]  # the last good rules stay in force
+        time.sleep(0.05)
+        (tmp_path / RULES).write_text(Rules(3, ("198.18.1.6/32",)).dumps())
+        assert wait_until(lambda: box.rules.version == 3, 5, 0.05)
+        regulator.kill()  # the regulator dies
+        regulator.wait()
+        time.sleep(0.5)
+        assert box.rules.version == 3 and applied == [1, 3]
+    finally:
+        regulator.kill()
+    status = json.loads((tmp_path / "a1.status.json").read_text())
+    assert status["version"] == 3 and status["refused"] >= 1
+
+
+def test_flow_records_are_exported_once_each(tmp_path):
+    box = Box(ACCESS, "127.0.0.1", tmp_path)
+    table = ("tcp      6 431999 ESTABLISHED src=198.18.1.5 dst=198.18.9.9 sport=40000 "
+             "dport=443 src=198.18.9.9 dst=198.18.1.5 sport=443 dport=40000 [ASSURED]\n"
+             "icmp     1 29 src=198.18.1.5 dst=198.18.9.9 type=8 code=0 id=7 src=198.18.9.9 "
+             "dst=198.18.1.5 type=0 code=0 id=7\n")
+    assert box.export(table, 10.0) == 2 and box.export(table, 11.0) == 0
+    rows = [json.loads(x) for x in (tmp_path / "a1.flows.jsonl").read_text().splitlines()]
+    assert [(r["proto"], r["src"], r["dst"], r["dport"]) for r in rows] == [
+        ("tcp", "198.18.1.5", "198.18.9.9", "443"), ("icmp", "198.18.1.5", "198.18.9.9", "")]
+
+
+def test_a_lease_names_who_held_an_address_when_and_follows_the_person(tmp_path):
+    register = Subscribers(tmp_path / "s.db")
+    register.sign_up("NID-00001", "Ada Okafor", "h1")
+    register.sign_up("NID-00002", "Bela Sato", "h2")
+    register.lease("h1", "198.18.1.5", now=100.0)
+    register.lease("h1", "198.18.1.77", now=200.0)  # h1 moves
+    register.lease("h2", "198.18.1.5", now=300.0)   # and its old address is reused
+    assert register.addresses("NID-00001") == ["198.18.1.77"]
+    assert register.holder("198.18.1.5", 150.0) == "NID-00001"
+    assert register.holder("198.18.1.5", 250.0) is None
+    assert register.holder("198.18.1.5", 350.0) == "NID-00002"
+    with pytest.raises(KeyError):
+        register.person("h9")
+    # a line in a borrowed name: the lender, who has no line of their own, is who the log names
+    register.sign_up("NID-00009", "Chen Novak", None)
+    register.lease_to("NID-00009", "198.18.1.99", now=400.0)
+    assert register.holder("198.18.1.99", 450.0) == "NID-00009"
