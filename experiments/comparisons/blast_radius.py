@@ -1,9 +1,12 @@
 """Blast radius: what breaks, for whom and for how long, when one thing fails.
 
 Every single failure of a router and of a router-to-router link (the ``quick`` profile takes
-every router and a seeded sample of links; ``full`` every link, host lines included), and,
-under registered access, the authority itself and a partition that cuts one region off from
-it while leaving the region whole. Links fail as cut cables (the routers see the carrier go).
+every router and a seeded sample of links; ``full`` every link, host lines included), and
+each design's central element (the authority, the regulator) where it has one; under a design
+that admits flows also a partition that cuts one region off from the authority while leaving
+the region whole. Links fail as cut cables (the routers see the carrier go). Before any
+failure, rounds run until every pair connects (``warm_up``; the losses of each are kept as
+``warmup``): the first burst of every pair's first connection is a start-up effect.
 
 For each failure, every end node keeps a prober running (``experiments.probing.prober matrix``) and,
 round after round, tries every other end node two ways: an ICMP echo of a flow it used just
