@@ -26,7 +26,7 @@ from pathlib import Path
 
 from topologies.graph import is_foreign, services, site_owner
 
-from .instruments import THROTTLE, THROTTLE_KBIT
+from .instruments import THROTTLE, THROTTLE_KBIT, policed
 from .services import BOGUS, Services, catalogue
 
 TABLE = "splinter_censor"
@@ -205,10 +205,8 @@ def _nft(policy: Resolved, abroad: list[str]) -> str:
     rules = ["counter drop"] if policy.cut else []
     if elements:
         rules += ["ip daddr @blocked counter drop", "ip saddr @blocked counter drop"]
-    rate = max(1, policy.kbit // 8)  # kbytes/second, as nftables counts
     for prefix in policy.throttled:
-        rules += [f"ip daddr {prefix} limit rate over {rate} kbytes/second counter drop",
-                  f"ip saddr {prefix} limit rate over {rate} kbytes/second counter drop"]
+        rules += policed(str(prefix), policy.kbit)
     return "\n".join([
         f"table inet {TABLE}", f"delete table inet {TABLE}", f"table inet {TABLE} {{",
         "  set blocked { type ipv4_addr; flags interval;"

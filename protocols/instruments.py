@@ -19,6 +19,14 @@ THROTTLE = "throttle"  # the destination slowed, not cut: where ``can_throttle``
 THROTTLE_KBIT = 150    # Russia slowed Twitter to about 130-150 kbit/s in March 2021
 
 
+def policed(prefix: str, kbit: int) -> list[str]:
+    """The nftables rules that hold traffic to and from ``prefix`` to ``kbit`` each way (a
+    policer: what goes over the rate is dropped), as every design that throttles writes them."""
+    rate = max(1, kbit // 8)  # kbytes/second, as nftables counts
+    return [f"ip {way} {prefix} limit rate over {rate} kbytes/second counter drop"
+            for way in ("daddr", "saddr")]
+
+
 @dataclass(frozen=True)
 class Aim:
     """What the actions are aimed at."""

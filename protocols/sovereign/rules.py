@@ -24,6 +24,8 @@ import json
 from dataclasses import asdict, dataclass, field
 from ipaddress import IPv4Network
 
+from protocols.instruments import policed
+
 TABLE = "splinter_box"
 CHAIN = "SPLINTER_BOX"
 KEYWORD_MAX = 64
@@ -101,9 +103,7 @@ def nft(rules: Rules, place: Place) -> str:
         checks += ["ip daddr @essential counter accept", "ip saddr @essential counter accept",
                    "counter drop"]
     for prefix, kbit in rules.throttled:
-        rate = max(1, kbit // 8)  # kbytes/second, as nftables counts
-        checks += [f"ip daddr {prefix} limit rate over {rate} kbytes/second counter drop",
-                   f"ip saddr {prefix} limit rate over {rate} kbytes/second counter drop"]
+        checks += policed(prefix, kbit)
     return "\n".join([
         f"table inet {TABLE}", f"delete table inet {TABLE}", f"table inet {TABLE} {{",
         _set("blocked", rules.blocked), _set("essential", essential or ()),
