@@ -248,6 +248,32 @@ def iperf3(net, client: str, server: str, seconds: float = 5, udp_rate: str | No
         srv.wait()
 
 
+EXPERIMENTAL_PROTOCOL = 253  # IP protocol numbers 253 and 254 are for experiments (RFC 3692)
+
+
+def new_protocol(net, src: str, dst: str, proto: int = EXPERIMENTAL_PROTOCOL,
+                 wait: float = 2.0) -> bool:
+    """Does an IP packet of a protocol nobody approved get from ``src`` to ``dst``? Sent by
+    ``src``'s own user (who may craft packets on their own machine), watched for at ``dst``
+    by the experimenter: the open, general-purpose network's test."""
+    watch = (f"from scapy.all import sniff; print(len(sniff(filter='ip proto {proto} and src "
+             f"{net.address(src)}', timeout={wait}, count=1, started_callback=lambda: print("
+             "'listening', flush=True))))")
+    sniffer = net.popen(dst, [sys.executable, "-c", watch], privileged=True,
+                        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    try:
+        if sniffer.stdout.readline().strip() != "listening":  # scapy is slow to import
+            raise RuntimeError(f"{dst}: the sniffer did not start")
+        net.exec(src, sys.executable, "-c", "from scapy.all import IP, Raw, send; send(IP("
+                 f"dst='{net.address(dst)}', proto={proto}) / Raw(b'splinterlab'), count=3, "
+                 "inter=0.1, verbose=0)", raw=True)
+        out, _ = sniffer.communicate(timeout=wait + 10)
+    finally:
+        if sniffer.poll() is None:
+            sniffer.kill()
+    return out.strip() == "1"
+
+
 def outage(net, src: str, dst: str, action, window: float, interval: float = 0.01,
            warmup: float = 0.5) -> tuple[float | None, list[Sample]]:
     """Ping src -> dst continuously, call ``action()`` (a failure), keep pinging for
