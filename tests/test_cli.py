@@ -111,3 +111,15 @@ def test_pingall_checks_every_pair_of_users_under_registered_access(capsys):
     assert cli.main(["up", "--topo", "isp", "--arch", "registered", "--test", "pingall"]) == 0
     out = capsys.readouterr().out
     assert "306/306 pairs reachable" in out, out[-500:]
+
+
+def test_the_lab_keeps_its_own_commands_where_an_operator_command_has_the_same_name():
+    """`restore c2` brings a router back (the README's lab); the operator's `restore` (every
+    block and shutdown lifted) stays reachable as `operator restore`."""
+    from experiments.commands import operator_cli
+    from experiments.commands.console import SplinterCLI
+
+    assert "router" in SplinterCLI.do_restore.__doc__
+    assert "restore" in operator_cli.COMMANDS
+    for name in operator_cli.COMMANDS:
+        assert hasattr(SplinterCLI, f"do_{name}"), name

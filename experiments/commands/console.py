@@ -188,8 +188,9 @@ def _operator_command(name: str, command: operator_cli.Command):
     return do
 
 
-for _name, _command in operator_cli.COMMANDS.items():  # right at the prompt, with their help
-    setattr(SplinterCLI, f"do_{_name}", _operator_command(_name, _command))
+for _name, _command in operator_cli.COMMANDS.items():  # right at the prompt, with their help,
+    if not hasattr(SplinterCLI, f"do_{_name}"):  # but for the lab's own (``restore`` a router):
+        setattr(SplinterCLI, f"do_{_name}", _operator_command(_name, _command))  # `operator X`
 
 
 def greeting(arch: str, graph) -> str:
