@@ -37,6 +37,9 @@ class FakeAuthority:
         self.sender = Sender()
         self.replays: dict[int, Replay] = {}
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        # SO_RCVBUFFORCE, as the real authority's: a sweep's questions wait here while the
+        # test is busy sending, and the default buffer dropped some of them on a loaded machine
+        self.sock.setsockopt(socket.SOL_SOCKET, 33, 8 << 20)
         self.sock.bind(("127.0.0.1", PORT))
         self.sock.settimeout(0.05)
         self.applied = 0
