@@ -86,6 +86,7 @@ def differs(expected: Path, actual: Path) -> bool:
         return True
 
 
+@pytest.mark.published
 def test_plot_regenerates_every_plot_as_an_ordinary_user():
     """The saved sample results (those the README shows) are replotted by 'nobody'."""
     tmp_path = Path(tempfile.mkdtemp(prefix="splinterlab-plot-"))

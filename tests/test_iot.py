@@ -59,6 +59,7 @@ def test_the_projection_scales_the_largest_measured_step_and_leaves_out_unseen_t
     assert "TTLs of 3600 s outlast the window" in said
 
 
+@pytest.mark.published
 def test_the_plots_name_every_file_they_write_and_tell_every_ttl_apart(tmp_path):
     """Drawn from the saved burst sample: the devices' figure, the load figure and the
     projection, no file left out of the list; each TTL its own colour and marker."""

@@ -59,6 +59,7 @@ def test_sample_hosts_spread_over_the_graph():
     assert len(attached) == 6  # one host per PoP here: six different routers
 
 
+@pytest.mark.published
 def test_the_zoo_ceiling_is_what_bench_scale_measured_here():
     """Not a guess: the largest graph up to which every rung ran under both designs in the
     published ``splinterlab bench scale`` (docs/results/bench-scale/ladder), made at a clean

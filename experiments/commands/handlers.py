@@ -241,6 +241,7 @@ def cmd_study(args) -> int:
 def cmd_plot(args) -> int:
     from experiments.bench.record import is_benchmark
     from experiments.comparisons import study
+    from experiments.publish.regenerate import SUITE
     from experiments.results import RESULTS_ROOT, ResultsError, find, load
 
     try:
@@ -253,8 +254,8 @@ def cmd_plot(args) -> int:
                 raise ResultsError(f"cannot write plots into {directory}: it belongs to "
                                    "someone else (copy it, or run as its owner)")
             meta = load(directory).meta
-            if is_benchmark(meta):
-                continue  # a benchmark's figures are tables, rendered into the README
+            if is_benchmark(meta) or meta["experiment"] == SUITE:
+                continue  # a benchmark's figures, the suite's counts: tables in the README
             for path in _experiment(meta["experiment"]).plot(directory):
                 print(path)
         for root in study.roots([Path(d) for d in args.dirs] or [RESULTS_ROOT]):
@@ -292,6 +293,10 @@ def cmd_results(args) -> int:
         raise UsageError(str(e)) from None
     if published == regenerate.PUBLISHED:
         readme.README.write_text(readme.render(readme.README.read_text(), published))
+        try:
+            regenerate.verify_published()
+        except regenerate.RegenerateError as e:
+            raise UsageError(str(e)) from None
         print("make results: README.md redrawn; commit with: git add -A docs/results README.md "
               "&& git commit")
     return 0

@@ -6,6 +6,7 @@ from __future__ import annotations
 from experiments.comparisons import censorship_report
 from experiments.model import reachability
 from experiments.publish.published import Published, median, ms, pct, spaced, span
+from experiments.publish.regenerate import SUITE
 from protocols.architectures import ADMITTING, BASELINE
 
 ISP = "isp"
@@ -146,12 +147,12 @@ def demo(pub: Published) -> dict:
     """make demo's time (the isp runs) and make test's (the test step of make results, or
     of a refresh)."""
     rels = [f"{e}/{ISP}" for e in ("latency", "blast-radius", "censorship")]
-    if (pub.root / "tests" / "results.json").exists():
-        t = pub.summary("tests")
+    if (pub.root / SUITE / "results.json").exists():
+        t = pub.summary(SUITE)
         suite = (f"`make test` {spaced(t['tests'])} tests ({spaced(t['skipped'])} skipped, "
                  f"{spaced(t['failures'] + t['errors'])} failed) in {t['seconds'] / 60:.0f} min "
                  "(its run in `make results`)")
-        rels.append("tests")
+        rels.append(SUITE)
     else:
         suite = "`make test` has not been run by `make results` for these results"
     return {"source": pub.source(*rels), "minutes": f"{pub.minutes(*rels[:3]):.1f} min",

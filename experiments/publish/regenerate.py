@@ -31,6 +31,7 @@ RECORD = "regenerate.json"
 # The one sample that keeps what its registered networks recorded (registry, admission log):
 # the others' are mostly a load generator's synthetic requests, megabytes of them.
 KEEP_RECORDS = ("censorship/isp",)
+SUITE = "tests"  # the step (and results directory) of the README's test command's suite
 COMPRESS_ABOVE = 64 * 1024  # bytes: smaller files stay readable in a browser, in the diff
 
 
@@ -49,9 +50,9 @@ class Step:
     def command(self, staging: Path) -> list[str]:
         if self.name in SCRIPTS:
             return ["bash", str(PROJECT / "scripts" / SCRIPTS[self.name])]
-        if self.name == "tests":  # the README's test command's suite, recorded as a result
+        if self.name == SUITE:  # the README's test command's suite, recorded as a result
             return [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
-                    f"--junitxml={staging / 'tests' / 'junit.xml'}"]
+                    f"--junitxml={staging / SUITE / 'junit.xml'}"]
         name = ["--name", self.dirname or self.name] if self.named else []
         out = staging / "study" if self.argv[0] == "study" else staging
         return [sys.executable, "-m", "experiments.commands.cli", *self.argv, "--out", str(out),
@@ -77,7 +78,7 @@ STEPS = (
     Step("userspace", ("fidelity", "--backend", "userspace"), 3),
     Step("vmtest", (), 15),
     Step("trixie", (), 9),
-    Step("tests", (), 18),
+    Step(SUITE, (), 18),
 )
 SCRIPTS = {"vmtest": "vmtest.sh", "trixie": "distrotest.sh"}  # steps that are make targets
 
@@ -136,15 +137,15 @@ def run_step(step: Step, staging: Path, commit: str) -> float:
     started = time.monotonic()
     env = {**os.environ, "VMTEST_OUT": str(staging / "vmtest"),
            "DISTRO_OUT": str(staging / "distro-trixie")}
-    (staging / "tests").mkdir(exist_ok=True)
+    (staging / SUITE).mkdir(exist_ok=True)
     done = subprocess.run(step.command(staging), cwd=PROJECT, env=env)
     if done.returncode != 0:
         raise RegenerateError(f"step {step.name} failed (exit status {done.returncode}); "
                               "fix it and run make results again: finished steps are kept")
     if step.name == "vmtest":
         _adopt_vm_fidelity(staging)
-    if step.name == "tests":
-        _record_tests(staging / "tests", commit, time.monotonic() - started)
+    if step.name == SUITE:
+        _record_tests(staging / SUITE, commit, time.monotonic() - started)
     if _git("rev-parse", "HEAD") != commit or _git("status", "--porcelain"):
         raise RegenerateError(f"the tree changed while step {step.name} ran; its results are "
                               "not of one commit")
@@ -173,7 +174,7 @@ def _record_tests(directory: Path, commit: str, seconds: float) -> None:
     counts = {k: int(suite.get(k, 0)) for k in ("tests", "failures", "errors", "skipped")}
     (directory / "results.json").write_text(json.dumps({**counts, "seconds": round(seconds)}))
     (directory / "meta.json").write_text(json.dumps(
-        {"experiment": "tests", "git_commit": commit, "status": "complete",
+        {"experiment": SUITE, "git_commit": commit, "status": "complete",
          "end": time.time(), "command": "python -m pytest (what make test runs)"}, indent=1))
     (directory / "junit.xml").unlink()
 
@@ -209,6 +210,18 @@ def publish(staging: Path, state: dict, total_s: float) -> None:
     if PUBLISHED.exists():
         shutil.rmtree(PUBLISHED)
     shutil.move(str(staging), str(PUBLISHED))
+
+
+def verify_published() -> None:
+    """The tests that read docs/results (marker ``published``) run again once new results are
+    in place: a value the code holds from a result (the zoo ceiling) or a record nothing draws
+    is caught before the results are committed, not by CI after."""
+    done = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
+                           "-m", "published"], cwd=PROJECT)
+    if done.returncode != 0:
+        raise RegenerateError("the new results (in docs/results) disagree with the code or "
+                              "the README (pytest -m published failed above): fix that "
+                              "before committing them")
 
 
 def regenerate(only: list[str] | None = None, say=print) -> Path:
