@@ -1,7 +1,8 @@
 """IP under national control on a real network (isp): every user reaches every user until a
 rule says otherwise; a rule is in force at every box when push() returns; a cut follows the
-person to a new address; the flow records name the person; the regulator's death takes no
-traffic and no rule with it; a throttled destination gets the rate it was given."""
+person to a new address; the flow records name the person, even for what a box stopped; the
+regulator's death takes no traffic and no rule with it; a throttled destination gets the
+rate it was given."""
 
 from __future__ import annotations
 
@@ -57,6 +58,23 @@ def test_a_cut_follows_the_person_and_the_records_name_them(isp):
     assert probes.ping(net, who.victim, who.server).ok
     assert wait_until(lambda: net.address(who.server) in tools.records(who.victim, since),
                       5, 0.25)  # exported every half second
+
+
+def test_the_records_hold_what_a_box_stopped(isp):
+    """A real-name regime records attempts too: a contact the box dropped never became a
+    connection in its router's table, yet the person tried it."""
+    net, services, arch, who = isp
+    tools = arch.instruments(net, services)
+    aim = Aim(who.victim, who.blocked_site, who.named_site, who.region, (), ())
+    site = services.owner(who.blocked_site)
+    tools.act("destination", aim)
+    try:
+        since = time.time()
+        assert not probes.ping(net, who.victim, site, timeout=1).ok
+        assert wait_until(lambda: net.address(site) in tools.records(who.victim, since),
+                          5, 0.25), tools.records(who.victim, since)
+    finally:
+        tools.undo("destination", aim)
 
 
 def test_the_regulator_dying_takes_no_traffic_and_no_rule(isp):

@@ -16,7 +16,7 @@ import pytest
 
 from protocols.sovereign.box import Box
 from protocols.sovereign.regulator import RULES
-from protocols.sovereign.rules import Place, Rules, RulesError, iptables, nft
+from protocols.sovereign.rules import RECORD_S, Place, Rules, RulesError, iptables, nft, recorder
 from protocols.sovereign.subscribers import Subscribers
 from topologies.polling import wait_until
 
@@ -46,7 +46,6 @@ def test_each_box_compiles_the_share_that_concerns_it():
     # cut off; the border is not in a region
     assert access.index("@blocked counter drop") < access.index("@essential counter accept") \
         < access.index("\n    counter drop\n")
-    assert "ct state new" in access  # conntrack runs: the boxes' flow records need it
     assert "@essential counter accept" not in border
     assert "    counter drop" in border and "    counter drop" not in nft(Rules(), BORDER)
     assert "    counter drop" not in nft(Rules(cut_border=True), ACCESS)  # only borders cut
@@ -106,16 +105,34 @@ def test_a_box_gets_every_rule_set_keeps_it_without_its_regulator_and_survives_a
     assert status["version"] == 3 and status["refused"] >= 1
 
 
-def test_flow_records_are_exported_once_each(tmp_path):
+def test_the_record_set_notes_every_new_flow_on_a_watched_line_before_any_rule():
+    text = recorder(ACCESS)
+    assert 'ct state new iifname { "a1-eth1", "a1-eth2" } add @flows' in text
+    assert 'ct state new oifname { "a1-eth1", "a1-eth2" } add @flows' in text
+    assert "priority -5" in text and "priority -4" in nft(Rules(), ACCESS)  # before the rules
+    assert "add @flows" not in recorder(Place("c1", False, ()))
+
+
+def _listing(*entries) -> str:
+    """A record set as ``nft -j list set`` prints it: (src, dst, proto, seconds left)."""
+    return json.dumps({"nftables": [{"metainfo": {"version": "1.0.6"}}, {"set": {
+        "family": "inet", "name": "flows", "timeout": RECORD_S, "elem": [
+            {"elem": {"val": {"concat": [s, d, p]}, "expires": left}}
+            for s, d, p, left in entries]}}]})
+
+
+def test_flow_records_are_exported_once_each_and_again_once_begun_anew(tmp_path):
     box = Box(ACCESS, "127.0.0.1", tmp_path)
-    table = ("tcp      6 431999 ESTABLISHED src=198.18.1.5 dst=198.18.9.9 sport=40000 "
-             "dport=443 src=198.18.9.9 dst=198.18.1.5 sport=443 dport=40000 [ASSURED]\n"
-             "icmp     1 29 src=198.18.1.5 dst=198.18.9.9 type=8 code=0 id=7 src=198.18.9.9 "
-             "dst=198.18.1.5 type=0 code=0 id=7\n")
-    assert box.export(table, 10.0) == 2 and box.export(table, 11.0) == 0
+    first = _listing(("198.18.1.5", "198.18.9.9", "tcp", 59), ("198.18.1.5", "198.18.9.9",
+                                                                 "icmp", 59))
+    assert box.export(first, 10.0) == 2 and box.export(first, 11.0) == 0
+    assert box.export(_listing(("198.18.1.5", "198.18.9.9", "tcp", 30)), 40.0) == 0
+    assert box.export(_listing(("198.18.1.5", "198.18.9.9", "tcp", 59)), 80.0) == 1  # anew
+    assert box.export(json.dumps({"nftables": [{"set": {"name": "flows"}}]}), 81.0) == 0
     rows = [json.loads(x) for x in (tmp_path / "a1.flows.jsonl").read_text().splitlines()]
-    assert [(r["proto"], r["src"], r["dst"], r["dport"]) for r in rows] == [
-        ("tcp", "198.18.1.5", "198.18.9.9", "443"), ("icmp", "198.18.1.5", "198.18.9.9", "")]
+    assert [(r["t"], r["proto"], r["src"], r["dst"]) for r in rows] == [
+        (10.0, "tcp", "198.18.1.5", "198.18.9.9"), (10.0, "icmp", "198.18.1.5", "198.18.9.9"),
+        (80.0, "tcp", "198.18.1.5", "198.18.9.9")]
 
 
 def test_a_lease_names_who_held_an_address_when_and_follows_the_person(tmp_path):

@@ -86,7 +86,7 @@ class Sovereign:
         for router in routers(g):
             if g.nodes[router]["role"] in ("access", "border"):
                 self._start_box(router)
-        self.push(Rules())  # every box connected, its table (and conntrack) in place
+        self.push(Rules())  # every box connected, its record set and table in place
 
     def directory(self) -> Path:
         return self.net.workdir("sovereign")

@@ -4,9 +4,10 @@ It keeps a connection to the regulator (``regulator.PORT``), applies every rule 
 (nftables and an iptables chain, ``rules.nft``/``rules.iptables``) and acknowledges it; a rule
 set the kernel refuses leaves the last one in force. Without its regulator it keeps its last
 rules and lets everything else pass, as deployed boxes bypass on failure, and tries again
-every ``RETRY_S``. Every ``EXPORT_S`` it exports the flows its router's connection table holds
-that it has not exported yet (when seen, source, destination, protocol, port) to
-``flows.jsonl``: the collector the architecture joins with the subscriber register.
+every ``RETRY_S``. Every ``EXPORT_S`` it exports the flows its record set holds that it has
+not exported yet (when seen, source, destination, protocol; ``rules.recorder``: attempts its
+rules stopped included) to ``flows.jsonl``: the collector the architecture joins with the
+subscriber register.
 ``status.json`` says what it holds.
 
     python -m protocols.sovereign.box CONFIG.json
@@ -26,7 +27,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from .regulator import PORT
-from .rules import CHAIN, Place, Rules, RulesError, iptables, nft
+from .rules import CHAIN, RECORD_S, RECORDS, Place, Rules, RulesError, iptables, nft, recorder
 
 RETRY_S = 0.5
 EXPORT_S = 0.5
@@ -50,6 +51,23 @@ def kernel_apply(rules: Rules, place: Place, first: bool) -> None:
             raise RuntimeError(f"{argv[0]}: {done.stderr.strip()[:200]}")
 
 
+def kernel_record(place: Place) -> None:
+    """Start noting this router's flows (anew: a box restarted after a crash exports again)."""
+    done = subprocess.run(["nft", "-f", "-"], input=recorder(place), capture_output=True,
+                          text=True)
+    if done.returncode != 0:
+        raise RuntimeError(f"nft: {done.stderr.strip()[:200]}")
+
+
+def kernel_records() -> str:
+    """The record set as nftables lists it (JSON)."""
+    done = subprocess.run(["nft", "-j", "list", "set", "inet", RECORDS, "flows"],
+                          capture_output=True, text=True)
+    if done.returncode != 0:
+        raise OSError(done.stderr.strip()[:200])
+    return done.stdout
+
+
 class Box:
     def __init__(self, place: Place, regulator: str, directory: Path,
                  apply: Callable[[Rules, Place, bool], None] = kernel_apply, port: int = PORT):
@@ -60,7 +78,7 @@ class Box:
         self.hooked = False
         self.heard = 0.0
         self.refused = 0
-        self.exported: set[tuple] = set()
+        self.exported: dict[tuple, float] = {}  # flow -> when its record set entry began
 
     def save_status(self) -> None:
         tmp = self.directory / f".{self.place.router}.status.tmp"
@@ -103,6 +121,7 @@ class Box:
                         break
 
     def run(self) -> None:
+        kernel_record(self.place)
         threading.Thread(target=self.export_forever, daemon=True).start()
         self.save_status()
         while True:
@@ -115,34 +134,25 @@ class Box:
     def export_forever(self) -> None:
         while True:
             try:
-                done = subprocess.run(["conntrack", "-L"], capture_output=True, text=True)
-                if done.returncode != 0:
-                    raise OSError(done.stderr.strip()[:200])
-                self.export(done.stdout, time.time())
+                self.export(kernel_records(), time.time())
             except OSError as e:
                 print(f"box {self.place.router}: no export: {e}", flush=True)
             time.sleep(EXPORT_S)
 
-    def export(self, table: str, now: float) -> int:
-        """Append the flows of ``table`` (conntrack's listing) not exported yet."""
+    def export(self, listing: str, now: float) -> int:
+        """Append the flows of ``listing`` (the record set, as ``nft -j`` lists it) not
+        exported yet: a flow again once its entry expired and a new packet began another."""
         new = []
-        for line in table.splitlines():
-            words = line.split()
-            if len(words) < 2:
-                continue
-            fields = {}
-            for w in words:  # the original direction's fields come first
-                key, _, value = w.partition("=")
-                if value and key not in fields:
-                    fields[key] = value
-            if "src" not in fields or "dst" not in fields:
-                continue
-            flow = (words[0], *(fields.get(k, "") for k in ("src", "dst", "sport", "dport",
-                                                             "id")))
-            if flow not in self.exported:
-                self.exported.add(flow)
-                new.append({"t": now, "proto": flow[0], "src": flow[1], "dst": flow[2],
-                            "dport": flow[4], "box": self.place.router})
+        for item in json.loads(listing).get("nftables", []):
+            for entry in item.get("set", {}).get("elem", []):
+                entry = entry.get("elem", entry)
+                src, dst, proto = entry["val"]["concat"]
+                began = now - RECORD_S + entry.get("expires", RECORD_S)
+                flow = (str(proto), src, dst)
+                if began - self.exported.get(flow, -RECORD_S) >= RECORD_S / 2:
+                    self.exported[flow] = began
+                    new.append({"t": now, "proto": flow[0], "src": src, "dst": dst,
+                                "box": self.place.router})
         if new:  # one write: a reader sees whole batches (and skips a line cut short)
             data = "".join(json.dumps(r) + "\n" for r in new).encode()
             fd = os.open(self.directory / f"{self.place.router}.flows.jsonl",

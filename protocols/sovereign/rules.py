@@ -29,6 +29,8 @@ from protocols.instruments import policed
 TABLE = "splinter_box"
 CHAIN = "SPLINTER_BOX"
 KEYWORD_MAX = 64
+RECORDS = "splinter_records"  # the box's record of flows: a table no rule set replaces
+RECORD_S = 60  # how long a flow stays in the record set: many times the box's export period
 
 
 class RulesError(ValueError):
@@ -108,11 +110,26 @@ def nft(rules: Rules, place: Place) -> str:
         f"table inet {TABLE}", f"delete table inet {TABLE}", f"table inet {TABLE} {{",
         _set("blocked", rules.blocked), _set("essential", essential or ()),
         "  chain forward {", "    type filter hook forward priority -4; policy accept;",
-        "    ct state new counter",  # conntrack runs where a rule needs it: the flow records
         *([f"    iifname {{ {watched} }} jump inspect",
            f"    oifname {{ {watched} }} jump inspect"] if place.watched else []),
         "  }", "  chain inspect {", "    counter", *[f"    {c}" for c in checks], "  }", "}",
         ""])
+
+
+def recorder(place: Place) -> str:
+    """The box's flow records: every new flow on a watched line, source, destination and
+    protocol, noted before any rule judges it (a dropped attempt never becomes a connection in
+    the router's table, yet the person made it), kept ``RECORD_S`` for the box to export."""
+    watched = ", ".join(f'"{i}"' for i in place.watched)
+    key = "{ ip saddr . ip daddr . meta l4proto }"
+    return "\n".join([
+        f"table inet {RECORDS}", f"delete table inet {RECORDS}", f"table inet {RECORDS} {{",
+        "  set flows { type ipv4_addr . ipv4_addr . inet_proto; flags dynamic, timeout;"
+        f" timeout {RECORD_S}s; size 65536; }}",
+        "  chain forward {", "    type filter hook forward priority -5; policy accept;",
+        *([f"    ct state new iifname {{ {watched} }} add @flows {key}",
+           f"    ct state new oifname {{ {watched} }} add @flows {key}"] if place.watched else []),
+        "  }", "}", ""])
 
 
 def _set(name: str, prefixes) -> str:
