@@ -197,9 +197,10 @@ def cmd_run(args) -> int:
     if emulated:
         _need_root("splinterlab run")
     out = Path(args.out) if args.out else None
+    made = {}
     for experiment, config in zip(chosen, configs, strict=True):
         try:
-            directory = experiment.run(config, out)
+            directory = made[experiment.name] = experiment.run(config, out)
         except KeyboardInterrupt:
             print(f"splinterlab: {experiment.name} interrupted; what was measured is kept in "
                   "the results directory", file=sys.stderr)
@@ -207,6 +208,12 @@ def cmd_run(args) -> int:
         for path in experiment.plot(directory):
             print(f"{experiment.name}: {path}")
         print(f"{experiment.name}: results in {directory}")
+    from experiments.comparisons import scorecard
+
+    if set(scorecard.SOURCES) <= set(made):
+        directory = scorecard.write({e: made[e] for e in scorecard.SOURCES},
+                                    args.name or made["latency"].name, topo, out)
+        print(f"scorecard: results in {directory}")
     return 0
 
 

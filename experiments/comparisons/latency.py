@@ -7,6 +7,8 @@ Both architectures run the same workload on the same graph with the same seed:
   registered access it waits for admission, at both ends' gateways for another host); every
   host fetches a site of each server a few times over new TCP connections (the first
   connection to a destination is cold too);
+* permission (``permission``): a few hosts, each as a newcomer at an address nobody
+  registered, and each sending a protocol nobody approved to another host;
 * TTL sweep: hosts use one flow each (an echo to the national web server, on one socket) at
   random (exponential) intervals under several admission TTLs; the longer the TTL, the more
   often the flow finds its grant still alive (a new TCP connection is a new flow: it always
@@ -34,6 +36,7 @@ from pathlib import Path
 
 from experiments import subjects
 from experiments.comparisons import latency_report as report
+from experiments.comparisons import permission
 from experiments.config import ExperimentConfig
 from experiments.interface import Experiment
 from experiments.model import latency as latency_model
@@ -47,10 +50,10 @@ NAME = "latency"
 PROFILES = {
     "quick": {"pings": 10, "fetches": 4, "repetitions": 1, "ttl_ms": [500, 5000, 30000],
               "ttl_seconds": 8.0, "loads": [0, 4000, 8000, 16000], "load_seconds": 3.0,
-              "far_ms": 15.0, "cold_rounds": 3},
+              "far_ms": 15.0, "cold_rounds": 3, "newcomers": 3},
     "full": {"pings": 30, "fetches": 8, "repetitions": 3, "ttl_ms": [250, 1000, 5000, 30000],
              "ttl_seconds": 20.0, "loads": [0, 2000, 6000, 11000, 20000, 40000, 60000],
-             "load_seconds": 6.0, "far_ms": 15.0, "cold_rounds": 6},
+             "load_seconds": 6.0, "far_ms": 15.0, "cold_rounds": 6, "newcomers": 6},
 }
 COLD_TTL_MS = 200
 HEADER = ["arch", "repetition", "phase", "param", "kind", "src", "dst", "cold", "value_ms"]
@@ -243,7 +246,8 @@ def run(config: LatencyConfig, out: Path | None = None) -> Path:
     writer.subjects(who)
     log = writer.csv("probes", HEADER)
     ms, source = latency_model.processing()
-    summary: dict = {"archs": list(archs(config.arch)), "load_generator": {},
+    tries = permission.chosen(graph, s["newcomers"], config.seed)
+    summary: dict = {"archs": list(archs(config.arch)), "load_generator": {}, "permission": {},
                      "far_ms": s["far_ms"], "sites": s["sites"],
                      "model_processing": {"ms": ms, "source": source}}
     far = [a for a in summary["archs"] if admits(a)]  # where its authority sits matters
@@ -257,6 +261,10 @@ def run(config: LatencyConfig, out: Path | None = None) -> Path:
                         net, services, arch_obj):
                     progress.step(f"{arch}: baseline")
                     baseline(net, services, log, arch, rep, s)
+                    if rep == 0:
+                        progress.note(f"{arch}: permission")
+                        summary["permission"][arch] = permission.measure(net, who.server,
+                                                                         tries)
                     if admits(arch):
                         set_ttl(arch_obj, COLD_TTL_MS)
                     progress.note(f"{arch}: placement near")
