@@ -164,7 +164,9 @@ def _status(operator: Operator, names: Names, args: list[str]) -> str:
              f"blocked: {', '.join(s['blocked']) or 'nothing'}; shut down: "
              f"{', '.join(s['shutdowns']) or 'nothing'}",
              f"decisions and events: {counters}",
-             f"policy changes not yet acknowledged: {s['changes_unacknowledged']}"]
+             f"policy changes not yet acknowledged: {s['changes_unacknowledged']}"
+             + (f" (and changes waiting for silent gateways: {', '.join(s['silent_gateways'])})"
+                if s.get("silent_gateways") else "")]
     lines += [f"  gateway {name}: heard from {ago(g['last_heard'])}, has applied change "
               f"{g['applied']} of {g['latest']}" for name, g in sorted(s["gateways"].items())]
     return "\n".join(lines)

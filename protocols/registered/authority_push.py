@@ -1,6 +1,7 @@
 """The authority's side of policy distribution: every change numbered, recorded, sent and
 retransmitted until the gateway acknowledges it or is unheard for ``GIVE_UP_S`` (it then gets
-a snapshot when heard from again: its KEEPALIVE carries the last change it applied).
+a snapshot when heard from again: its KEEPALIVE carries the last change it applied). A change
+is in force once every gateway heard from in the last ``SILENT_S`` has acknowledged it.
 
 A mixin of ``authority.Authority``, whose state it uses: ``policy``, ``shares``, ``seq``,
 ``outgoing``, ``acked``, ``last_seen``, ``gateways``, ``registry``, ``sock``, ``counters``.
@@ -20,6 +21,7 @@ RETRANSMIT_S = 0.1     # first retransmission; doubles each time, up to RETRANSM
 RETRANSMIT_MAX_S = 2.0
 RETRANSMIT_BURST = 32  # per pass of the loop: a mute gateway must not stall answering
 GIVE_UP_S = 30.0       # unheard this long: it gets a snapshot when it is heard from again
+SILENT_S = 3.0         # unheard this long (three keepalives): not waited for (``unacked``)
 
 
 @dataclass
@@ -92,7 +94,18 @@ class PolicyPush:
             del self.outgoing[key]
 
     def unacked(self) -> int:
-        return len(self.outgoing)
+        """Changes a live gateway has not acknowledged yet: what ``in_force`` waits for. One
+        unheard for ``SILENT_S`` (down, cut off, or never a real gateway) is still sent them
+        until ``GIVE_UP_S``, and a snapshot once heard from again; nobody waits for it."""
+        now = time.time()
+        return sum(1 for gateway, *_ in self.outgoing
+                   if now - self.last_seen.get(gateway, 0) <= SILENT_S)
+
+    def silent(self) -> list[int]:
+        """Gateways with changes outstanding that have not been heard from for SILENT_S."""
+        now = time.time()
+        return sorted({gateway for gateway, *_ in self.outgoing
+                       if now - self.last_seen.get(gateway, 0) > SILENT_S})
 
     def retransmit(self) -> None:
         now = time.monotonic()
