@@ -36,8 +36,9 @@ def run_and_expect(check, timeout: float, interval: float = 0.1):
 
 def censorship_as_the_model_says(directory: Path) -> int:
     """Hold a censorship results directory to the graph model, flow by flow: every flow of
-    the matrix that worked before an action is stopped by it or not as the model says, and
-    the evasions that work are the model's. Returns the number of flows compared."""
+    the matrix that worked before an action is stopped by it or not as the model says, the
+    evasions that work are the model's, and so is the share of the user's destinations the
+    operator's records tie to them. Returns the number of flows compared."""
     from experiments import subjects
     from experiments.model import censorship as model
     from protocols import architectures
@@ -49,9 +50,11 @@ def censorship_as_the_model_says(directory: Path) -> int:
     who = subjects.Subjects(**{**chosen, "essential": tuple(chosen["essential"])})
     with open(directory / "flows.csv", newline="") as f:
         rows = list(csv.DictReader(f))
-    records = json.loads((directory / "results.json").read_text())["records"]
+    summary = json.loads((directory / "results.json").read_text())
+    records = summary["records"]
     assert {(r["arch"], r["action"]) for r in records} == {
-        (a, b) for a in architectures.compared() for b in ACTIONS}
+        (a, b) for a in summary["archs"] for b in ACTIONS}
+    assert set(summary["archs"]) <= {d.name for d in architectures.DESIGNS}
     compared = 0
     for record in records:
         arch, action = record["arch"], record["action"]
@@ -69,4 +72,7 @@ def censorship_as_the_model_says(directory: Path) -> int:
             compared += 1
         assert record["evasion"] == {t: situation.evasion(t) for t in model.TECHNIQUES}, \
             (arch, action)
+        predicted = model.predict(g, who, arch, action).attribution
+        assert abs(record["attribution"] - predicted) < 0.02, (arch, action, predicted,
+                                                               record["attribution"])
     return compared

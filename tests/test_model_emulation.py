@@ -63,12 +63,16 @@ def test_first_connection_overhead_is_what_the_graph_model_predicts(spec):
           f"path plus {cost:.2f} ms of processing (bench access: {processing()[0]:.2f} ms)")
 
 
-def test_censorship_is_what_the_graph_model_predicts(tmp_path):
+@pytest.mark.parametrize(("spec", "arch"), [
+    ("zoo:Abilene", "all"),
+    *(pytest.param(spec, "sovereign", marks=pytest.mark.extended)
+      for spec in ("zoo:Abilene", "zoo:Getnet", "zoo:Arpanet19706"))])
+def test_censorship_is_what_the_graph_model_predicts(tmp_path, spec, arch):
     # one time to effect per action: what is compared is which flows an action stops
-    config = censorship.CensorshipConfig(topo="zoo:Abilene", timings=1)
+    config = censorship.CensorshipConfig(topo=spec, arch=arch, timings=1)
     directory = censorship.run(config, tmp_path)
     chosen = json.loads((directory / "meta.json").read_text())["subjects"]
     assert chosen["victim"] == subjects.choose(graphs.load(directory / "topology.json"),
                                                config.seed).victim
     compared = censorship_as_the_model_says(directory)
-    print(f"\nzoo:Abilene: {compared} flows after an action, every one as the model says")
+    print(f"\n{spec}, {arch}: {compared} flows after an action, every one as the model says")

@@ -13,6 +13,7 @@ shares. Where a design lets neither through, that is what it measures, not a fau
 from __future__ import annotations
 
 import random
+from concurrent.futures import ThreadPoolExecutor
 
 from experiments.probing import probes
 from topologies.graph import hosts
@@ -36,12 +37,16 @@ def newcomer(net, host: str, server: str) -> dict:
 
 
 def measure(net, server: str, tries: list[str]) -> dict:
-    """Every chosen host as a newcomer, then each sends a new protocol to the next one."""
+    """Every chosen host as a newcomer, then each sends a new protocol to the next one; the
+    hosts of each part at once (each probe waits on timeouts, not on the CPU)."""
     everyone = hosts(net.graph)
-    newcomers = [newcomer(net, h, server) for h in tries]
-    protocol = [{"src": h, "dst": dst, "crossed": probes.new_protocol(net, h, dst)}
-                for h in tries for dst in [everyone[(everyone.index(h) + 1) % len(everyone)]]]
-    return {"server": server, "newcomers": newcomers, "new_protocol": protocol}
+    pairs = [(h, everyone[(everyone.index(h) + 1) % len(everyone)]) for h in tries]
+    with ThreadPoolExecutor(max(1, len(tries))) as pool:
+        newcomers = list(pool.map(lambda h: newcomer(net, h, server), tries))
+        crossed = list(pool.map(lambda p: probes.new_protocol(net, *p), pairs))
+    return {"server": server, "newcomers": newcomers,
+            "new_protocol": [{"src": a, "dst": b, "crossed": c}
+                             for (a, b), c in zip(pairs, crossed, strict=True)]}
 
 
 def shares(measured: dict) -> dict:
