@@ -201,8 +201,9 @@ def plot(card: dict, directory: Path, title: str = "") -> list[Path]:
             ax.add_patch(plotstyle.plt.Rectangle((j, i), 1, 1, color=shade))
             ink = "black" if value is None or sum(shade[:3]) > 1.5 else "white"
             ax.text(j + 0.5, i + 0.45, text, ha="center", va="center", fontsize=9, color=ink)
-            ax.text(j + 0.5, i + 0.75, row["details"][designs[j]], ha="center", va="center",
-                    fontsize=6, color=ink)
+            if value is not None:
+                ax.text(j + 0.5, i + 0.75, row["details"][designs[j]], ha="center",
+                        va="center", fontsize=6, color=ink)
     ax.set_xlim(0, len(designs))
     ax.set_ylim(len(rows), 0)
     ax.set_xticks([j + 0.5 for j in range(len(designs))],
