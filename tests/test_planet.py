@@ -108,6 +108,13 @@ def test_a_cable_cut_costs_registered_access_the_side_without_an_authority(p):
     assert cd["registered_continent_failover"] == pytest.approx(0.6)
 
 
+def test_every_design_that_only_routes_loses_to_a_cut_what_routing_loses(p):
+    cuts = planet.cable_cuts(p, {"global": ["c"]}, routed=("permissionless", "sovereign"))
+    cd = next(r for r in cuts if {r["a"], r["b"]} == {"c", "d"})
+    assert cd["permissionless"] == cd["sovereign"] == pytest.approx(0.6)
+    assert "sovereign" not in planet.cable_cuts(p, {"global": ["c"]})[0]  # compared or not
+
+
 def test_a_cut_on_a_cycle_loses_nothing(line):
     link(line, "a", "e", 20)  # a ring now: every link is on a cycle
     p = Planet.of(line, processing_ms=PROCESSING)
@@ -120,11 +127,11 @@ def test_a_cut_on_a_cycle_loses_nothing(line):
         assert planet.lost_share(labels) == 0.0
 
 
-def test_a_sovereign_disconnect(p):
+def test_a_country_disconnects(p):
     designs = {"permissionless": (None, None), "global": (["c"], None),
                "own": (["b", "d"], planet.jurisdiction(p, {"AA": "b", "BB": "d"},
                                                        "country"))}
-    bb = planet.sovereign(p, "BB", designs)
+    bb = planet.disconnect(p, "BB", designs)
     assert bb["cities"] == 2 and bb["border_links"] == 1
     assert bb["permissionless_domestic_kept"] == 1.0
     assert bb["permissionless_world_lost"] == pytest.approx(0.75)  # d and e reach 1 of 4
@@ -132,7 +139,7 @@ def test_a_sovereign_disconnect(p):
     assert bb["global_domestic_kept"] == 0.0  # the authority is abroad
     assert bb["global_world_lost"] == 1.0
     assert bb["own_domestic_kept"] == 1.0
-    aa = planet.sovereign(p, "AA", designs)  # it holds the global authority
+    aa = planet.disconnect(p, "AA", designs)  # it holds the global authority
     assert aa["global_domestic_kept"] == 1.0
     assert aa["global_others_lost"] == 1.0  # d-e can no longer be admitted
     assert aa["permissionless_others_lost"] == 0.0
@@ -203,10 +210,10 @@ def test_the_experiment_writes_a_results_directory_its_plots_read(line, tmp_path
     assert results.summary["placements"]["global"][0]["site"] == "c"
     assert results.summary["sites_needed"] == {"10.0": 1, "20.0": 1, "50.0": 1}
     assert len(results.rows("cable_cuts")) == 4
-    assert [r["country"] for r in results.rows("sovereign")] == ["AA", "BB"]
+    assert [r["country"] for r in results.rows("disconnect")] == ["AA", "BB"]
     written = {path.name for path in experiment.EXPERIMENT.plot(directory)}  # as the CLI does
     assert {f"planet_{name}.{ext}" for name in ("overhead_map", "overhead_cdf", "sites_curve",
-                                                 "blast_radius", "sovereign")
+                                                 "blast_radius", "disconnect")
             for ext in ("png", "svg")} == written
     assert {p.name for p in directory.iterdir() if p.suffix in (".png", ".svg")} == written
 

@@ -9,13 +9,14 @@ every city and landing point), four questions:
   each city asking its nearest site;
 * sites: how many sites, placed greedily, keep the 95th percentile of that wait under 10, 20
   and 50 ms;
-* blast radius: each authority site's failure against every single cable cut, for both
-  designs, with and without fail-over to the nearest surviving site;
-* sovereign disconnect: a country cuts every link across its border (its landing points are
-  its own): what is left of its own connections and of the world's.
+* blast radius: each authority site's failure against every single cable cut, for every
+  design compared, registered access with and without fail-over to the nearest surviving
+  site (a design that only routes loses to a cut what routing loses, and nothing to a site);
+* disconnect: a country cuts every link across its border (its landing points are its own):
+  what is left of its own connections and of the world's.
 
 The results directory holds ``cities.csv``, ``sites_curve.csv``, ``authority_failures.csv``,
-``cable_cuts.csv``, ``sovereign.csv``, ``results.json`` (headline figures and assumptions),
+``cable_cuts.csv``, ``disconnect.csv``, ``results.json`` (headline figures and assumptions),
 ``topology.json`` (the world graph with its countries) and ``meta.json``. About 15 s of
 model on two cores (most of it one shortest-path tree per city) and 5 s of figures; no root.
 """
@@ -36,6 +37,9 @@ from experiments.model import planet as model
 from experiments.model import world
 from experiments.model.latency import processing
 from experiments.results import RunWriter
+from protocols.architectures import ADMITTING, BASELINE, admits, compared
+
+ROUTED = tuple(d for d in compared() if not admits(d))  # lose what routing loses, no more
 
 NAME = "planet"
 PROFILES = {
@@ -47,7 +51,7 @@ PROFILES = {
 @dataclass
 class PlanetConfig(ExperimentConfig):
     """The topology is always the world backbone; seed, arch and backend do not apply (the
-    model is deterministic, answers for both designs and emulates nothing)."""
+    model is deterministic, answers for every design and emulates nothing)."""
 
     PROFILES = PROFILES
     topo: str = "world"
@@ -159,7 +163,7 @@ def authority_failures(p: model.Planet, writer: RunWriter, sites: dict, kinds: l
 
 def cable_cuts(p: model.Planet, writer: RunWriter, sites: dict, kinds: list) -> dict:
     g = p.g
-    cuts = model.cable_cuts(p, {k: list(sites[k].values()) for k in kinds})
+    cuts = model.cable_cuts(p, {k: list(sites[k].values()) for k in kinds}, ROUTED)
     designs = [k for k in cuts[0] if k not in ("a", "b", "km", "bridge")]
     log = writer.csv("cable_cuts", ["a", "b", "a_name", "b_name", "km", "bridge", *designs])
     for row in cuts:
@@ -170,7 +174,7 @@ def cable_cuts(p: model.Planet, writer: RunWriter, sites: dict, kinds: list) -> 
                       "km": w["km"]} for d in designs for w in [_worst(cuts, d)]}}}
 
 
-def sovereign(p: model.Planet, writer: RunWriter, sites: dict, limit: int | None) -> dict:
+def disconnect(p: model.Planet, writer: RunWriter, sites: dict, limit: int | None) -> dict:
     """The ``limit`` countries with most cities (of those with two or more; all of them if
     None), and the global authority's own, whatever its size."""
     g = p.g
@@ -182,17 +186,17 @@ def sovereign(p: model.Planet, writer: RunWriter, sites: dict, limit: int | None
     if by_size[home] >= 2 and home not in countries:
         countries.append(home)
     national = list(sites["country"].values())
-    designs = {"permissionless": (None, None), "registered_global": (glob, None),
-               "registered_country": (national, model.jurisdiction(p, sites["country"],
-                                                                   "country")),
-               "registered_country_nearest": (national, model.assignment(p, national))}
-    log = writer.csv("sovereign", ["country", "cities", "border_links", "authority_inside",
+    designs = {**dict.fromkeys(ROUTED, (None, None)), f"{ADMITTING}_global": (glob, None),
+               f"{ADMITTING}_country": (national, model.jurisdiction(p, sites["country"],
+                                                                     "country")),
+               f"{ADMITTING}_country_nearest": (national, model.assignment(p, national))}
+    log = writer.csv("disconnect", ["country", "cities", "border_links", "authority_inside",
                                    *(f"{d}_{m}" for d in designs
                                      for m in ("domestic_kept", "world_lost",
                                                "others_lost"))])
     for country in countries:
-        log.row(**model.sovereign(p, country, designs), authority_inside=country == home)
-    return {"sovereign": {"countries": len(countries), "global_authority_country": home}}
+        log.row(**model.disconnect(p, country, designs), authority_inside=country == home)
+    return {"disconnect": {"countries": len(countries), "global_authority_country": home}}
 
 
 def run(config: PlanetConfig, out: Path | None = None) -> Path:
@@ -225,12 +229,12 @@ def run(config: PlanetConfig, out: Path | None = None) -> Path:
             summary["authority_failures"].items()), "authority")
         summary |= cable_cuts(p, writer, sites, s["failure_placements"])
         clock.say(f"cable cuts: {summary['cable_cuts']['evaluated']} links, "
-                  f"{summary['cable_cuts']['bridges']} of them bridges, worst (permissionless) "
-                  f"{100 * summary['cable_cuts']['worst']['permissionless']['lost']:.1f} % of "
+                  f"{summary['cable_cuts']['bridges']} of them bridges, worst ({BASELINE}) "
+                  f"{100 * summary['cable_cuts']['worst'][BASELINE]['lost']:.1f} % of "
                   "pairs", "cuts")
-        summary |= sovereign(p, writer, sites, s["countries"])
-        clock.say(f"sovereign disconnects: {summary['sovereign']['countries']} countries",
-                  "sovereign")
+        summary |= disconnect(p, writer, sites, s["countries"])
+        clock.say(f"disconnects: {summary['disconnect']['countries']} countries",
+                  "disconnect")
         writer.meta(timings_s=clock.laps)
     return writer.dir
 

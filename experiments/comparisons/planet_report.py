@@ -1,5 +1,5 @@
 """The planet experiment's figures, from its results alone: the overhead map and CDFs, sites
-needed, one site down against one cable cut, and sovereign disconnects.
+needed, one site down against one cable cut, and a country's disconnect.
 """
 
 from __future__ import annotations
@@ -13,13 +13,14 @@ import numpy as np
 from experiments import plotstyle
 from experiments.comparisons import planet as experiment
 from experiments.results import load
+from protocols.architectures import ADMITTING
 
 PLACEMENT_LABELS = {"global": "one global authority", "continent": "one per continent",
                     "country": "one per country", "country_own": "one per country, own site"}
 MODE_LABELS = {"no_failover": "no fail-over", "failover": "fail-over"}
 PLACEMENT_COLORS = {"global": "#7a1f1a", "continent": "#c8392f", "country": "#f08a5d",
                     "country_own": "#f08a5d"}
-SOVEREIGN_SHOWN = 15  # the countries with most cities, named; the rest summed up in one row
+DISCONNECT_SHOWN = 15  # the countries with most cities, named; the rest summed up in one row
 
 
 # -- plots (read only the results directory) -----------------------------------------------
@@ -42,7 +43,7 @@ def _floats(rows: list[dict], key: str) -> np.ndarray:
 def plot(directory: Path) -> list[Path]:
     results = load(directory, experiment.NAME)
     a = results.summary["assumptions"]
-    return [path for figure in (_maps, _cdfs, _curve, _blast, _sovereign)
+    return [path for figure in (_maps, _cdfs, _curve, _blast, _disconnect)
             for path in figure(results, a)]
 
 
@@ -135,8 +136,7 @@ def _curve(results, a: dict) -> list[Path]:
 def _blast(results, a: dict) -> list[Path]:
     failures = results.rows("authority_failures")
     cuts = results.rows("cable_cuts")
-    registered, permissionless = (plotstyle.ARCH_COLORS[k] for k in ("registered",
-                                                                     "permissionless"))
+    registered = plotstyle.ARCH_COLORS[ADMITTING]
     groups: list[tuple[str, np.ndarray, str, str]] = []  # label, shares, colour, note
     for kind in dict.fromkeys(r["placement"] for r in failures):
         mine = [r for r in failures if r["placement"] == kind]
@@ -147,10 +147,11 @@ def _blast(results, a: dict) -> list[Path]:
                     if mode == "failover" else "")
             groups.append((f"site down:\n{PLACEMENT_LABELS[kind]}{what}",
                            _floats(mine, f"lost_{mode}"), registered, note))
-    groups.append(("cable cut:\npermissionless", _floats(cuts, "permissionless"),
-                   permissionless, ""))
-    for key in (k for k in cuts[0] if k.startswith("registered_")):
-        kind, mode = key.removeprefix("registered_").split("_", 1)
+    for design in experiment.ROUTED:
+        groups.append((f"cable cut:\n{design}", _floats(cuts, design),
+                       plotstyle.ARCH_COLORS[design], ""))
+    for key in (k for k in cuts[0] if k.startswith(f"{ADMITTING}_")):
+        kind, mode = key.removeprefix(f"{ADMITTING}_").split("_", 1)
         if kind == "global" and mode == "failover":
             continue  # one site: nothing to fail over to, the same as without
         groups.append((f"cable cut: registered,\n{PLACEMENT_LABELS[kind]}"
@@ -174,7 +175,8 @@ def _blast(results, a: dict) -> list[Path]:
         fig, "Blast radius: one authority site down against one cable cut (bar: the worst; "
         f"dots: each failure that loses any pair). All {s['evaluated']} single cuts; only the "
         f"{s['bridges']} bridges disconnect anything. A site down: its authority stops, the "
-        "city still routes, permissionless IP loses nothing.", _caption(a, failover=True)))
+        "city still routes, a design that only routes loses nothing.",
+        _caption(a, failover=True)))
 
 
 @cache
@@ -191,12 +193,12 @@ def _country(row: dict) -> str:
     return f"{name} ({row['cities']}){held}"
 
 
-def _sovereign_rows(rows: list[dict], keys: list[str]) -> tuple[list[str], np.ndarray,
+def _disconnect_rows(rows: list[dict], keys: list[str]) -> tuple[list[str], np.ndarray,
                                                                  np.ndarray | None]:
-    """The ``SOVEREIGN_SHOWN`` largest countries and the global authority's, by name, then
+    """The ``DISCONNECT_SHOWN`` largest countries and the global authority's, by name, then
     the rest in one row of medians: labels, values (rows x keys, %) and the rest's
     quartiles (2 x keys, %), None if there is no rest."""
-    named = [r for i, r in enumerate(rows) if i < SOVEREIGN_SHOWN or
+    named = [r for i, r in enumerate(rows) if i < DISCONNECT_SHOWN or
              r["authority_inside"] == "True"]
     rest = [r for r in rows if r not in named]
     values = np.array([100 * _floats(named, k) for k in keys]).T
@@ -209,15 +211,14 @@ def _sovereign_rows(rows: list[dict], keys: list[str]) -> tuple[list[str], np.nd
     return labels, values, np.nanpercentile(spread, [25, 75], axis=1)
 
 
-def _sovereign(results, a: dict) -> list[Path]:
+def _disconnect(results, a: dict) -> list[Path]:
     from matplotlib.patches import Patch
 
-    rows = results.rows("sovereign")  # the largest country first
-    shown = (("permissionless", plotstyle.ARCH_LABELS["permissionless"],
-              plotstyle.ARCH_COLORS["permissionless"]),
-             ("registered_global", "registered, one global authority",
+    rows = results.rows("disconnect")  # the largest country first
+    shown = (*((d, plotstyle.ARCH_LABELS[d], plotstyle.ARCH_COLORS[d]) for d in experiment.ROUTED),
+             (f"{ADMITTING}_global", "registered, one global authority",
               PLACEMENT_COLORS["global"]),
-             ("registered_country", "registered, one authority per country (its own)",
+             (f"{ADMITTING}_country", "registered, one authority per country (its own)",
               PLACEMENT_COLORS["country"]))
     fig, axes = plotstyle.figure(2, width=5.4, height=7.2)
     for ax, metric, title, xlabel in (
@@ -225,16 +226,16 @@ def _sovereign(results, a: dict) -> list[Path]:
              "its own city pairs that still connect (%)"),
             (axes[0][1], "others_lost", "What the rest of the world loses",
              "other countries' city pairs lost (%)")):
-        labels, values, quartiles = _sovereign_rows(rows, [f"{k}_{metric}" for k, _, _ in
+        labels, values, quartiles = _disconnect_rows(rows, [f"{k}_{metric}" for k, _, _ in
                                                            shown])
-        _sovereign_bars(ax, values, quartiles, [c for _, _, c in shown])
+        _disconnect_bars(ax, values, quartiles, [c for _, _, c in shown])
         ax.set_yticks(np.arange(len(labels)), labels, fontsize=8)
         ax.set_title(title, fontsize=10)
         ax.set_xlabel(xlabel)
     axes[0][1].set_yticklabels([])  # the same rows as on the left
     plotstyle.legend_below(fig, [Patch(color=c, label=label) for _, label, c in shown],
                            ncol=len(shown))
-    return plotstyle.save(fig, results.dir, "planet_sovereign", _title(
+    return plotstyle.save(fig, results.dir, "planet_disconnect", _title(
         fig, "A country cuts every link across its border, its landing points' cables "
         "included. (n): its cities in the graph. Under registered access with the one "
         "global authority abroad, it keeps no connection at home either.", _caption(a)))
@@ -250,7 +251,7 @@ def _axis_end(values: np.ndarray) -> float:
     return 100.0
 
 
-def _sovereign_bars(ax, values: np.ndarray, quartiles: np.ndarray | None,
+def _disconnect_bars(ax, values: np.ndarray, quartiles: np.ndarray | None,
                     colors: list[str]) -> None:
     """Grouped bars, each with its value written, so that a zero still shows."""
     rows, designs = values.shape

@@ -12,8 +12,9 @@ as the greedy's pick), the first in node order wins, so the same graph gives the
 Counts are of unordered pairs of distinct cities. After a failure a pair can still start a
 connection if
 
-``permissionless``  the residual graph still connects it;
-``registered``      that, and each end's gateway reaches an authority site that is up: any of
+a design that routes only (permissionless IP, IP under national control: its boxes and
+regulator admit nothing) the residual graph still connects it;
+registered access   that, and each end's gateway reaches an authority site that is up: any of
                     them with fail-over (``assigned=None``), only its own, the nearest before
                     the failure, without.
 
@@ -30,6 +31,7 @@ import numpy as np
 
 from experiments.model.latency import processing
 from experiments.model.world import cities as world_cities
+from protocols.architectures import ADMITTING, BASELINE
 
 PLACEMENTS = ("global", "continent", "country")
 THRESHOLDS_MS = (10.0, 20.0, 50.0)
@@ -214,14 +216,15 @@ def authority_failures(p: Planet, sites) -> list[dict]:
     return rows
 
 
-def cable_cuts(p: Planet, placements: dict[str, list]) -> list[dict]:
-    """Every single link cut. Only a bridge (a link on no cycle) disconnects anything: any
-    other cut leaves every node reachable and every pair, under both designs, as it was."""
+def cable_cuts(p: Planet, placements: dict[str, list], routed=(BASELINE,)) -> list[dict]:
+    """Every single link cut, for the designs that only route (``routed``) and registered
+    access with each placement. Only a bridge (a link on no cycle) disconnects anything: any
+    other cut leaves every node reachable and every pair, under every design, as it was."""
     bridges = {frozenset(e) for e in nx.bridges(p.g)}
     assigned = {name: assignment(p, sites) for name, sites in placements.items()}
-    zero = {"permissionless": 0.0, **{f"registered_{name}_{mode}": 0.0
-                                      for name in placements
-                                      for mode in ("no_failover", "failover")}}
+    zero = {**dict.fromkeys(routed, 0.0), **{f"{ADMITTING}_{name}_{mode}": 0.0
+                                            for name in placements
+                                            for mode in ("no_failover", "failover")}}
     rows = []
     for a, b, attrs in sorted(p.g.edges(data=True), key=lambda e: (min(e[:2]), max(e[:2]))):
         row = {"a": a, "b": b, "km": attrs["dist_km"], "bridge": frozenset((a, b)) in bridges}
@@ -229,11 +232,11 @@ def cable_cuts(p: Planet, placements: dict[str, list]) -> list[dict]:
             rows.append({**row, **zero})
             continue
         comp = components(p.g, [(a, b)])
-        row["permissionless"] = lost_share(can_start(p, comp))
+        row |= dict.fromkeys(routed, lost_share(can_start(p, comp)))
         for name, sites in placements.items():
-            row[f"registered_{name}_no_failover"] = lost_share(
+            row[f"{ADMITTING}_{name}_no_failover"] = lost_share(
                 can_start(p, comp, sites, assigned[name]))
-            row[f"registered_{name}_failover"] = lost_share(can_start(p, comp, sites))
+            row[f"{ADMITTING}_{name}_failover"] = lost_share(can_start(p, comp, sites))
         rows.append(row)
     return rows
 
@@ -244,11 +247,11 @@ def border(g: nx.Graph, country: str) -> list[tuple]:
     return [(a, b) for a, b in g.edges if (a in inside) != (b in inside)]
 
 
-def sovereign(p: Planet, country: str, designs: dict[str, tuple]) -> dict:
+def disconnect(p: Planet, country: str, designs: dict[str, tuple]) -> dict:
     """``country`` cuts every link across its border. Per design (name -> (sites, assigned);
-    sites None for permissionless): the share of its own city pairs that still connect, the
-    share of its cities' reach into the world that is gone, and the share of the other
-    countries' pairs lost with it (transit through it, an authority inside it)."""
+    sites None for a design that only routes): the share of its own city pairs that still
+    connect, the share of its cities' reach into the world that is gone, and the share of the
+    other countries' pairs lost with it (transit through it, an authority inside it)."""
     home = p.attr("country") == country
     cut = border(p.g, country)
     before_comp, after_comp = components(p.g), components(p.g, cut)

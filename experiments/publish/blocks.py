@@ -23,6 +23,7 @@ BLOCKS: dict[str, Callable[[Path], dict]] = {
     "latency": _on(comparisons.latency),
     "blast-radius": _on(comparisons.blast_radius),
     "censorship": _on(comparisons.censorship),
+    "scorecard": _on(comparisons.scorecard),
     "study": _on(scale.study),
     "planet": _on(scale.planet),
     "iot": _on(scale.iot),

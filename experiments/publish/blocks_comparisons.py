@@ -4,6 +4,7 @@ study across a dozen: every field a figure of the published results."""
 from __future__ import annotations
 
 from experiments.comparisons import censorship_report
+from experiments.comparisons import scorecard as scorecard_table
 from experiments.model import reachability
 from experiments.publish.published import Published, median, ms, pct, spaced, span
 from experiments.publish.regenerate import SUITE
@@ -132,6 +133,12 @@ def censorship(pub: Published) -> dict:
                      f"{', '.join(blames['log_names']) or 'nobody'}") if blames else
         "no borrowed identity was recorded",
     }
+
+
+def scorecard(pub: Published) -> dict:
+    rel = f"scorecard/{ISP}"
+    return {"source": pub.source(rel, *(f"{e}/{ISP}" for e in scorecard_table.SOURCES)),
+            "table": scorecard_table.markdown(pub.summary(rel))}
 
 
 def any_topology(pub: Published) -> dict:

@@ -11,7 +11,7 @@ from protocols.architectures import ADMITTING, BASELINE
 from topologies.graph import attachment, authority_site
 
 STUDY = "study/blast-radius"
-SOVEREIGN_NAMED = ("US", "DE", "FR", "GB", "RU", "CN", "IN")
+DISCONNECT_NAMED = ("US", "DE", "FR", "GB", "RU", "CN", "IN")
 PER_COUNTRY_NAMED = ("CN", "IN")
 
 
@@ -51,7 +51,7 @@ def study(pub: Published) -> dict:
 
 
 def _country(pub: Published, rel: str, code: str) -> dict:
-    return next(r for r in pub.rows(rel, "sovereign") if r["country"] == code)
+    return next(r for r in pub.rows(rel, "disconnect") if r["country"] == code)
 
 
 def planet(pub: Published) -> dict:
@@ -62,11 +62,11 @@ def planet(pub: Published) -> dict:
     fails = s["authority_failures"]["continent"]
     region = {p["site"]: p["region"] for p in s["placements"]["continent"]}
     cut = s["cable_cuts"]["worst"][BASELINE]
-    sov = {c: _country(pub, rel, c) for c in SOVEREIGN_NAMED}
+    cut_off = {c: _country(pub, rel, c) for c in DISCONNECT_NAMED}
     names = {"US": "the United States", "DE": "Germany", "FR": "France", "GB": "Britain",
              "RU": "Russia", "CN": "China", "IN": "India"}
-    others = max(pub.rows(rel, "sovereign"), key=lambda r: float(
-        r["permissionless_others_lost"]) if r["authority_inside"] != "True" else -1)
+    others = max(pub.rows(rel, "disconnect"), key=lambda r: float(
+        r[f"{BASELINE}_others_lost"]) if r["authority_inside"] != "True" else -1)
     return {
         "source": pub.source(rel), "seconds": f"{pub.minutes(rel) * 60:.0f} s",
         "nodes": ", ".join(f"{spaced(n)} {_plural(kind.lower())}" for kind, n in
@@ -93,14 +93,14 @@ def planet(pub: Published) -> dict:
             "bridges"]),
         "worst_cut": f"{pct(cut['lost'], 1)} of pairs ({cut['a']}-{cut['b']}, "
                      f"{cut['km']:.0f} km)",
-        "sovereign_p": ", ".join(f"{names[c]} {pct(float(r['permissionless_domestic_kept']))}"
-                                 for c, r in sov.items()),
-        "sovereign_country": ", ".join(
-            f"{names[c]} {pct(float(sov[c]['registered_country_domestic_kept']))}"
+        "disconnect_p": ", ".join(
+            f"{names[c]} {pct(float(r[f'{BASELINE}_domestic_kept']))}" for c, r in cut_off.items()),
+        "disconnect_country": ", ".join(
+            f"{names[c]} {pct(float(cut_off[c][f'{ADMITTING}_country_domestic_kept']))}"
             for c in PER_COUNTRY_NAMED),
-        "others_most": f"{pct(float(others['permissionless_others_lost']), 1)} of other "
+        "others_most": f"{pct(float(others[f'{BASELINE}_others_lost']), 1)} of other "
                        f"countries' pairs, {others['country']}",
-        "global_country": s["sovereign"]["global_authority_country"],
+        "global_country": s["disconnect"]["global_authority_country"],
     }
 
 
