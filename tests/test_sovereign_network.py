@@ -102,3 +102,32 @@ def test_a_throttled_destination_gets_its_rate(isp):
     finally:
         arch.push(Rules())
     assert 60 < goodput < 200, goodput  # kbit/s: a policer's rate, TCP's sawtooth below it
+
+
+def test_the_lab_acts_with_the_regulator_s_boxes(isp, capsys):
+    """The lab's design-neutral commands (act, records, central) on this design."""
+    from experiments.commands.console import SplinterCLI
+
+    net, services, arch, who = isp
+    lab = object.__new__(SplinterCLI)  # Mininet's CLI starts reading stdin in __init__
+    lab.net, lab.services, lab.architecture = net, services, arch
+    lab.do_act(f"person {who.victim}")
+    try:
+        assert not probes.ping(net, who.user, who.victim, timeout=1).ok
+        lab.do_records(who.victim)
+        lab.do_act("person")  # already in force: usage, nothing taken twice
+    finally:
+        lab.do_act("undo person")
+    assert probes.ping(net, who.user, who.victim).ok
+    lab.do_central("down")
+    try:
+        assert probes.ping(net, who.user, who.victim).ok  # the boxes pass traffic without it
+    finally:
+        lab.do_central("up")
+    lab.do_act("destination nowhere.example")
+    out = capsys.readouterr().out
+    assert "person: in force after" in out and "person: undone" in out
+    assert f"{who.victim}: " in out and "nothing on record" not in out
+    assert "usage: act" in out and "destination takes one of:" in out
+    assert "the regulator is down" in out and "the regulator is up" in out
+

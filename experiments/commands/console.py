@@ -1,8 +1,8 @@
 """``splinterlab up``: a network under one architecture, then the Mininet CLI or a test.
 
 The CLI is Mininet's (``h1 ping h9``, ``h1 curl ...``, ``xterm h1``) plus commands that act
-the way experiments do: failures through the network object, web probes from hosts, the
-censor's policy, a router's own view through vtysh.
+the way experiments do: failures through the network object, web probes from hosts, each
+design's censor and central element (``lab_instruments``), a router's own view through vtysh.
 """
 
 from __future__ import annotations
@@ -14,17 +14,18 @@ from mininet.cli import CLI
 
 import topologies
 from experiments.commands import operator_cli
+from experiments.commands.lab_instruments import InstrumentCommands
 from experiments.model.reachability import users
 from experiments.paired import bring_up
 from experiments.probing import probes, webprobe
-from protocols.architectures import admits
+from protocols.architectures import admits, design
 from protocols.censor import CensorError, CensorPolicy
 from protocols.registered.operator import OperatorError
 from protocols.services import Services
 from topologies.network import EmulatedNetwork, NetworkError
 
 
-class SplinterCLI(CLI):
+class SplinterCLI(InstrumentCommands, CLI):
     prompt = "splinterlab> "
 
     def __init__(self, net: EmulatedNetwork, architecture, services: Services, **kwargs):
@@ -206,6 +207,8 @@ def greeting(arch: str, graph) -> str:
     tries = ["pingall", f"{host} ping -c 3 {other}"]
     if admits(arch):
         tries = [f"revoke {other}", f"{host} ping -c 3 {other}", f"log 10 {other}"]
+    elif design(arch).central:
+        tries = [f"act person {other}", f"{host} ping -c 3 {other}", f"records {other}"]
     elif site:
         tries.append(f"probe {host} {site}")
     return ("*** try: " + "   |   ".join(tries) +
