@@ -39,9 +39,15 @@ if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
     touch "$stamp"
 fi
 
-# The userspace delay path is a small C program, rebuilt whenever its source changes.
-delayd=.venv/bin/splinterlab-delayd
-if [ ! -x "$delayd" ] || [ topologies/delayd.c -nt "$delayd" ]; then
-    echo "setup: building $delayd"
-    gcc -O2 -Wall -Wextra -Werror -o "$delayd" topologies/delayd.c
-fi
+# Two small C programs, each rebuilt whenever its source changes: the userspace delay path,
+# and the bare limit of an admission decision (bench admission's yardstick).
+build() {  # build NAME SOURCE [LIBRARY...]
+    local program=.venv/bin/splinterlab-$1 source=$2
+    shift 2
+    if [ ! -x "$program" ] || [ "$source" -nt "$program" ]; then
+        echo "setup: building $program"
+        gcc -O2 -Wall -Wextra -Werror -o "$program" "$source" "$@"
+    fi
+}
+build delayd topologies/delayd.c
+build barelimit protocols/registered/barelimit.c -lcrypto

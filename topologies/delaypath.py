@@ -14,7 +14,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import shutil
 import signal
 import struct
 import subprocess
@@ -24,6 +23,7 @@ from pathlib import Path
 
 from .graph import DEFAULT_SEED
 from .polling import wait_until
+from .programs import NotBuilt, built
 
 PROGRAM = "splinterlab-delayd"
 RT_PRIORITY = 10  # above every other process of a run (all normal), below the kernel's own
@@ -34,15 +34,11 @@ class DelayPathError(RuntimeError):
 
 
 def program() -> Path:
-    """The built delay program: next to this interpreter (the venv), else on PATH."""
-    beside = Path(sys.prefix) / "bin" / PROGRAM
-    if beside.exists():
-        return beside
-    found = shutil.which(PROGRAM)
-    if found:
-        return Path(found)
-    raise DelayPathError(f"{PROGRAM} is not built; run 'sudo make setup' (it compiles "
-                         "topologies/delayd.c)")
+    """The built delay program (``programs.built``)."""
+    try:
+        return built(PROGRAM)
+    except NotBuilt as e:
+        raise DelayPathError(str(e)) from None
 
 
 def hold_low_latency() -> int | None:

@@ -9,7 +9,8 @@ journal durability (``process``: write() before answering; ``power``: and fdatas
 * saturation: requests as fast as the generator can send them; decisions per second per core
   is the number of decisions divided by the CPU seconds the authority used.
 
-Afterwards the admission log is read back: every decision counted must be in it.
+Afterwards the admission log is read back: every decision counted must be in it. Beside it,
+the bare limit (``barelimit``): the same decision's cryptography and lookup in C, no more.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from experiments.bench import barelimit
 from experiments.measures import cpu_seconds, percentile
 from protocols.registered import codec
 from protocols.registered.codec import Key, Sender
@@ -209,7 +211,13 @@ def run(seconds: float = 3.0) -> dict:
     print("saturation, decisions per second per core (answered / the authority's CPU s): "
           + ", ".join(f"{d} {results[d]['flood']['decisions_per_cpu_s']:.0f}"
                       for d in ("process", "power")))
-    for durability, result in results.items():
+    bare = results["bare_limit"] = barelimit.measure(seconds)
+    print(f"bare limit (C on one core: verify, look up, sign; nothing else): "
+          f"{bare['per_cpu_second']:.0f} decisions per CPU second, "
+          f"{bare['per_cpu_second'] / results['process']['flood']['decisions_per_cpu_s']:.1f} "
+          "times the authority's (process)")
+    for durability in ("process", "power"):
+        result = results[durability]
         print(f"admission log ({durability}): {result['logged']} rows for "
               f"{result['answered_total']} answered requests (each decision is in the log "
               "before it is answered; a decision whose answer was lost is logged too)")
