@@ -13,7 +13,7 @@ import numpy as np
 from experiments import plotstyle
 from experiments.comparisons import planet as experiment
 from experiments.results import load
-from protocols.architectures import ADMITTING
+from protocols.architectures import ADMITTING, admits, names
 
 PLACEMENT_LABELS = {"global": "one global authority", "continent": "one per continent",
                     "country": "one per country", "country_own": "one per country, own site"}
@@ -133,6 +133,12 @@ def _curve(results, a: dict) -> list[Path]:
         "an upper bound on the fewest)", _caption(a)))
 
 
+def _routed(row: dict, suffix: str) -> list[str]:
+    """The designs that only route whose figures a row holds (``design + suffix``): those
+    the run compared, whatever is compared now."""
+    return [d for d in names() if not admits(d) and f"{d}{suffix}" in row]
+
+
 def _blast(results, a: dict) -> list[Path]:
     failures = results.rows("authority_failures")
     cuts = results.rows("cable_cuts")
@@ -147,7 +153,7 @@ def _blast(results, a: dict) -> list[Path]:
                     if mode == "failover" else "")
             groups.append((f"site down:\n{PLACEMENT_LABELS[kind]}{what}",
                            _floats(mine, f"lost_{mode}"), registered, note))
-    for design in experiment.ROUTED:
+    for design in _routed(cuts[0], ""):
         groups.append((f"cable cut:\n{design}", _floats(cuts, design),
                        plotstyle.ARCH_COLORS[design], ""))
     for key in (k for k in cuts[0] if k.startswith(f"{ADMITTING}_")):
@@ -215,7 +221,8 @@ def _disconnect(results, a: dict) -> list[Path]:
     from matplotlib.patches import Patch
 
     rows = results.rows("disconnect")  # the largest country first
-    shown = (*((d, plotstyle.ARCH_LABELS[d], plotstyle.ARCH_COLORS[d]) for d in experiment.ROUTED),
+    shown = (*((d, plotstyle.ARCH_LABELS[d], plotstyle.ARCH_COLORS[d])
+               for d in _routed(rows[0], "_domestic_kept")),
              (f"{ADMITTING}_global", "registered, one global authority",
               PLACEMENT_COLORS["global"]),
              (f"{ADMITTING}_country", "registered, one authority per country (its own)",
