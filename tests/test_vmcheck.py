@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from experiments.bench import vmcheck
+from protocols import architectures
 
 
 def rtt(delay_ms: float, fastest: float) -> dict:
@@ -47,8 +48,8 @@ def write_vm_outputs(out: Path, *, slowness_ms: float = 0.3, capacity: float = 9
     (run / "meta.json").write_text(json.dumps(
         {"experiment": "blast-radius", "status": "complete", "delay_backend": "netem",
          **{f"{a}_emulation": {"calibration": {"backend": "netem"}}
-            for a in ("permissionless", "registered")}}))
-    (run / "results.json").write_text(json.dumps({"archs": ["permissionless", "registered"]}))
+            for a in architectures.compared()}}))
+    (run / "results.json").write_text(json.dumps({"archs": list(architectures.compared())}))
     return out
 
 
