@@ -64,10 +64,15 @@ def _blast(root):
 
 
 def _censorship(root, attribution):
+    evasion = {"tunnel_abroad": 1.0, "relay_at_home": 0.0, "reregistration": None}
     return _dir(root, "censorship", {"table": [
-        {"arch": arch, "action": action, "attribution": share}
-        for arch, shares in attribution.items() for action, share in zip(
-            ("person", "destination"), shares, strict=True)]})
+        {"arch": arch, "action": action, "attribution": share, "precision": 1.0,
+         "collateral": 0.25, "evasion": evasion,
+         "time_to_effect_ms": 10.0 * (k + 1) + 5 * (arch == "registered")}
+        for arch, shares in attribution.items() for k, (action, share) in enumerate(zip(
+            ("person", "destination"), shares, strict=True))], "throttle": [
+        {"arch": "permissionless", "before_kbit": 90000.0, "during_kbit": 149.4},
+        {"arch": "registered"}]})
 
 
 @pytest.fixture
@@ -114,3 +119,25 @@ def test_the_scorecard_is_a_results_directory_with_its_figure(runs, tmp_path):
     table = (directory / "summary.md").read_text()
     assert "| Accessible infrastructure with a common protocol |" in table
     assert "| 100 % (2 of 2) | 0 % (0 of 2) |" in table
+
+
+def test_the_readme_s_questions_table_reads_each_design_s_runs(runs, tmp_path):
+    from experiments.publish.blocks_questions import questions
+    from experiments.publish.published import Published
+
+    scorecard.write(runs, "isp", "isp", tmp_path)  # beside the runs: scorecard/isp
+    lines = questions(Published(tmp_path))["table"].splitlines()
+    assert lines[0] == "| question | permissionless IP | registered access |"
+    row = {line.split(" | ")[0].lstrip("| "): line.split(" | ")[1:] for line in lines[2:]}
+    assert row["pairs that cannot start a connection while the central element is down"] == [
+        "no central element", "90 % (the authority) |"]
+    assert row["cut off a person: targeted flows stopped / other flows stopped"] == [
+        "100 % / 25 %", "100 % / 25 % |"]
+    assert row["cut off a region: targeted flows stopped / other flows stopped"] == [
+        "not measured", "not measured |"]
+    assert row["evasions that still work when a destination is cut off"] == [
+        "tunnel abroad", "tunnel abroad |"]
+    assert row["a site slowed to 150 kbit/s: the user's goodput"] == [
+        "149 kbit/s (of 90 Mbit/s)", "no rate instrument |"]
+    assert row["time to effect, median over the actions"] == ["15 ms", "20 ms |"]
+
