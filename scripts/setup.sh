@@ -39,15 +39,16 @@ if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
     touch "$stamp"
 fi
 
-# Two small C programs, each rebuilt whenever its source changes: the userspace delay path,
-# and the bare limit of an admission decision (bench admission's yardstick).
-build() {  # build NAME SOURCE [LIBRARY...]
-    local program=.venv/bin/splinterlab-$1 source=$2
+# Small C parts, each rebuilt whenever its source changes: the userspace delay path, the bare
+# limit of an admission decision (bench admission's yardstick), the compiled decisions.
+build() {  # build TARGET SOURCE [GCC ARGUMENTS...]
+    local target=$1 source=$2
     shift 2
-    if [ ! -x "$program" ] || [ "$source" -nt "$program" ]; then
-        echo "setup: building $program"
-        gcc -O2 -Wall -Wextra -Werror -o "$program" "$source" "$@"
+    if [ ! -e "$target" ] || [ "$source" -nt "$target" ]; then
+        echo "setup: building $target"
+        gcc -O2 -Wall -Wextra -Werror -o "$target" "$source" "$@"
     fi
 }
-build delayd topologies/delayd.c
-build barelimit protocols/registered/barelimit.c -lcrypto
+build .venv/bin/splinterlab-delayd topologies/delayd.c
+build .venv/bin/splinterlab-barelimit protocols/registered/barelimit.c -lcrypto
+build .venv/lib/libsplinterlab-admit.so protocols/registered/admitcore.c -shared -fPIC

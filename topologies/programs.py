@@ -1,5 +1,5 @@
-"""The project's compiled helpers (``scripts/setup.sh`` builds them into the venv): where each
-one is, or one sentence on how to build it."""
+"""The project's compiled helpers (``scripts/setup.sh`` builds them into the venv: programs in
+its bin/, libraries in its lib/): where each one is, or one sentence on how to build it."""
 
 from __future__ import annotations
 
@@ -8,7 +8,8 @@ import sys
 from pathlib import Path
 
 SOURCES = {"splinterlab-delayd": "topologies/delayd.c",
-           "splinterlab-barelimit": "protocols/registered/barelimit.c"}
+           "splinterlab-barelimit": "protocols/registered/barelimit.c",
+           "libsplinterlab-admit.so": "protocols/registered/admitcore.c"}
 
 
 class NotBuilt(RuntimeError):
@@ -16,11 +17,12 @@ class NotBuilt(RuntimeError):
 
 
 def built(name: str) -> Path:
-    """The program ``name``: next to this interpreter (the venv), else on PATH."""
-    beside = Path(sys.prefix) / "bin" / name
+    """The program or library ``name``: in this interpreter's venv, else (a program) on
+    PATH."""
+    beside = Path(sys.prefix) / ("lib" if name.endswith(".so") else "bin") / name
     if beside.exists():
         return beside
-    found = shutil.which(name)
+    found = None if name.endswith(".so") else shutil.which(name)
     if found:
         return Path(found)
     raise NotBuilt(f"{name} is not built; run 'sudo make setup' (it compiles {SOURCES[name]})")
