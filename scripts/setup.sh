@@ -39,16 +39,23 @@ if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
     touch "$stamp"
 fi
 
-# Small C parts, each rebuilt whenever its source changes: the userspace delay path, the bare
-# limit of an admission decision (bench admission's yardstick), the compiled decisions.
-build() {  # build TARGET SOURCE [GCC ARGUMENTS...]
-    local target=$1 source=$2
-    shift 2
-    if [ ! -e "$target" ] || [ "$source" -nt "$target" ]; then
+# Small C parts, each rebuilt whenever one of its files changes: the userspace delay path, the
+# bare limit of an admission decision (bench admission's yardstick), the compiled decisions.
+build() {  # build TARGET FILE... -- [GCC ARGUMENTS...]: the .c files of FILE are compiled
+    local target=$1 stale= files=()
+    shift
+    while [ "$1" != -- ]; do
+        [ -e "$target" ] && [ ! "$1" -nt "$target" ] || stale=1
+        [[ $1 == *.c ]] && files+=("$1")
+        shift
+    done
+    shift
+    if [ -n "$stale" ]; then
         echo "setup: building $target"
-        gcc -O2 -Wall -Wextra -Werror -o "$target" "$source" "$@"
+        gcc -O2 -Wall -Wextra -Werror -o "$target" "${files[@]}" "$@"
     fi
 }
-build .venv/bin/splinterlab-delayd topologies/delayd.c
-build .venv/bin/splinterlab-barelimit protocols/registered/barelimit.c -lcrypto
-build .venv/lib/libsplinterlab-admit.so protocols/registered/admitcore.c -shared -fPIC
+build .venv/bin/splinterlab-delayd topologies/delayd.c --
+build .venv/bin/splinterlab-barelimit protocols/registered/{barelimit.c,hmac256.h} -- -lcrypto
+build .venv/lib/libsplinterlab-admit.so \
+    protocols/registered/{admitcore.c,flowcore.c,admitcore.h,hmac256.h} -- -shared -fPIC -lcrypto

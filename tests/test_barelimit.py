@@ -21,10 +21,11 @@ def test_its_messages_are_the_protocol_s_signed_with_the_key():
         assert codec.peek(data)[0] == kind
         assert key.verify(data)
         assert not codec.Key(os.urandom(32)).verify(data)
-    request_id, src, dst, proto, *_ = codec.body(Type.FLOW_REQUEST, request)
+    asked = codec.body(Type.FLOW_REQUEST, request)
     grant = codec.body(Type.GRANT, answer)
-    assert grant[0] == request_id and grant[2:5] == (src, dst, proto)
-    assert grant[-2:] == (30000, src - 0xC6130000 + 1)  # the TTL, the identity bound to src
+    assert grant[0] == asked[0] and grant[2:8] == asked[1:7]  # the flow, ports and all
+    assert asked[5:7] == (40000, 443)
+    assert grant[-2:] == (30000, asked[1] - 0xC6130000 + 1)  # the TTL, the identity of src
 
 
 def test_it_measures_decisions_per_cpu_second():

@@ -9,7 +9,7 @@ from pathlib import Path
 
 SOURCES = {"splinterlab-delayd": "topologies/delayd.c",
            "splinterlab-barelimit": "protocols/registered/barelimit.c",
-           "libsplinterlab-admit.so": "protocols/registered/admitcore.c"}
+           "libsplinterlab-admit.so": "protocols/registered/admitcore.c and flowcore.c"}
 
 
 class NotBuilt(RuntimeError):

@@ -7,9 +7,10 @@
  * sl_unbind); revocations one at a time; the lists an operator replaces whole (blocked,
  * infrastructure, a region's essential prefixes) are set whole.
  */
-#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "admitcore.h"
 
 enum reason {
     OK = 0, UNREGISTERED = 1, REVOKED = 2, PEER_REVOKED = 3, BLOCKED = 4, SHUT_DOWN = 5,
@@ -105,18 +106,12 @@ static void map_remove(map *m, uint32_t key)
 }
 
 /* -- prefix lists --------------------------------------------------------------------- */
-typedef struct {
-    uint32_t *nets; /* each already masked */
-    uint8_t *lengths;
-    uint32_t count;
-} prefixes;
-
 static uint32_t mask(uint8_t length)
 {
     return length ? 0xFFFFFFFFu << (32 - length) : 0;
 }
 
-static int prefixes_set(prefixes *p, const uint32_t *nets, const uint8_t *lengths, uint32_t n)
+int sl_prefixes_set(prefixes *p, const uint32_t *nets, const uint8_t *lengths, uint32_t n)
 {
     free(p->nets), free(p->lengths);
     p->nets = malloc((n ? n : 1) * sizeof *p->nets);
@@ -129,7 +124,7 @@ static int prefixes_set(prefixes *p, const uint32_t *nets, const uint8_t *length
     return 0;
 }
 
-static int covered(uint32_t address, const prefixes *p)
+int sl_covered(uint32_t address, const prefixes *p)
 {
     for (uint32_t i = 0; i < p->count; i++)
         if ((address & mask(p->lengths[i])) == p->nets[i])
@@ -140,13 +135,13 @@ static int covered(uint32_t address, const prefixes *p)
 /* -- the policy ----------------------------------------------------------------------- */
 #define REGIONS 256
 
-typedef struct {
+struct policy {
     uint32_t ttl_ms;
     map identity_at, gateway_of, revoked, region_of; /* region_of: gateway -> region + 1 */
     prefixes blocked, infrastructure, essential[REGIONS];
     uint8_t shut[REGIONS];
     int any_shut;
-} policy;
+};
 
 policy *sl_policy_new(uint32_t ttl_ms)
 {
@@ -198,19 +193,19 @@ int sl_region(policy *p, uint32_t gateway, uint32_t region)
 
 int sl_blocked(policy *p, const uint32_t *nets, const uint8_t *lengths, uint32_t n)
 {
-    return prefixes_set(&p->blocked, nets, lengths, n);
+    return sl_prefixes_set(&p->blocked, nets, lengths, n);
 }
 
 int sl_infrastructure(policy *p, const uint32_t *nets, const uint8_t *lengths, uint32_t n)
 {
-    return prefixes_set(&p->infrastructure, nets, lengths, n);
+    return sl_prefixes_set(&p->infrastructure, nets, lengths, n);
 }
 
 /* shut = 0 lifts the region's shutdown; otherwise it passes only its essential prefixes */
 int sl_shutdown(policy *p, uint32_t region, int shut, const uint32_t *nets,
                 const uint8_t *lengths, uint32_t n)
 {
-    if (region >= REGIONS || prefixes_set(&p->essential[region], nets, lengths, shut ? n : 0))
+    if (region >= REGIONS || sl_prefixes_set(&p->essential[region], nets, lengths, shut ? n : 0))
         return -1;
     p->shut[region] = shut != 0;
     p->any_shut = 0;
@@ -245,7 +240,7 @@ int sl_admit(const policy *p, uint32_t gateway, uint32_t src, uint32_t dst, uint
     *ttl_ms = 0;
     if (!admitted_protocol(proto))
         return PROTOCOL;
-    if (covered(remote, &p->infrastructure))
+    if (sl_covered(remote, &p->infrastructure))
         return INFRASTRUCTURE;
     if (!bound)
         return UNREGISTERED;
@@ -256,16 +251,16 @@ int sl_admit(const policy *p, uint32_t gateway, uint32_t src, uint32_t dst, uint
     int peer_bound = map_find(&p->identity_at, remote, &peer);
     if (peer_bound && map_find(&p->revoked, peer, NULL))
         return PEER_REVOKED;
-    if (covered(remote, &p->blocked) || covered(local, &p->blocked))
+    if (sl_covered(remote, &p->blocked) || sl_covered(local, &p->blocked))
         return BLOCKED;
     if (p->any_shut) {
         uint32_t region, peer_gateway;
         if (region_of(p, gateway, &region) && p->shut[region] &&
-            !covered(remote, &p->essential[region]))
+            !sl_covered(remote, &p->essential[region]))
             return SHUT_DOWN;
         if (peer_bound && map_find(&p->gateway_of, peer, &peer_gateway) &&
             region_of(p, peer_gateway, &region) && p->shut[region] &&
-            !covered(local, &p->essential[region]))
+            !sl_covered(local, &p->essential[region]))
             return SHUT_DOWN;
     }
     *ttl_ms = p->ttl_ms;

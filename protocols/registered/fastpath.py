@@ -1,8 +1,9 @@
 """The compiled decision path's Python side: a copy of the authority's policy in C
 (``admitcore.c``), changed with the same operations that change ``admission.Policy``, and
-``admit`` answered there. The first part of a decision path in C (bench admission measures
-how far the Python one is from the bare limit); ``tests/test_fastpath.py`` holds every
-answer to ``admission.admit`` on random policies and requests.
+``admit`` answered there; and a FLOW_REQUEST checked, decided, logged and answered there
+(``flowcore.c``, ``FlowServer``), as ``Authority.flow`` does. Bench admission measures how far
+the Python path is from the bare limit; ``tests/test_fastpath.py`` holds every answer to the
+Python reference.
 
 Keys 0 and 0xFFFFFFFF are never stored (no address, identity or gateway is either).
 """
@@ -38,6 +39,18 @@ def _lib() -> ctypes.CDLL:
     lib.sl_shutdown.argtypes = [ctypes.c_void_p, U32, ctypes.c_int, *prefix_list[1:]]
     lib.sl_admit.argtypes = [ctypes.c_void_p, U32, U32, U32, U32, ctypes.c_int,
                              ctypes.POINTER(U32), ctypes.POINTER(U32)]
+    lib.sl_server_new.restype = ctypes.c_void_p
+    lib.sl_server_new.argtypes = [ctypes.c_void_p, ctypes.c_uint64, ctypes.c_uint64]
+    lib.sl_server_free.argtypes = [ctypes.c_void_p]
+    lib.sl_gateway.argtypes = [ctypes.c_void_p, U32, ctypes.c_char_p, U32]
+    lib.sl_devices.argtypes = prefix_list
+    lib.sl_next.restype = ctypes.c_uint64
+    lib.sl_next.argtypes = [ctypes.c_void_p, U32, ctypes.POINTER(U32)]
+    lib.sl_last_seen.restype = ctypes.c_double
+    lib.sl_last_seen.argtypes = [ctypes.c_void_p, U32]
+    lib.sl_flow.argtypes = [ctypes.c_void_p, ctypes.c_char_p, U32, ctypes.c_double,
+                            ctypes.c_uint64, ctypes.c_char_p, ctypes.c_char_p]
+    lib.sl_authenticate.argtypes = [ctypes.c_void_p, ctypes.c_char_p, U32, ctypes.c_uint64]
     return lib
 
 
@@ -125,3 +138,51 @@ class CompiledPolicy:
                                    request.proto, int(request.inbound), ctypes.byref(identity),
                                    ctypes.byref(ttl))
         return Decision(Reason(reason), identity.value, ttl.value)
+
+
+# what FlowServer.flow did, by flowcore.c's number: an answer, codec.Rejected's reasons, or
+# a datagram left to the Python path (any other message, a flow from a device block)
+VERDICTS = ("answered", "malformed", "unknown sender", "bad hmac", "stale",
+            "sent before this receiver started", "old session", "replay", "to python")
+FLOW_SIZE = 102
+RECORD_SIZE = 39
+
+
+class FlowServer:
+    """The hot path of ``Authority.flow`` in C over a ``CompiledPolicy``: keys and replay
+    windows per gateway, and the authority's session with one counter per gateway."""
+
+    def __init__(self, policy: CompiledPolicy, session: int, started_us: int,
+                 keys: dict[int, bytes], devices: list[tuple[int, int]] = ()):
+        self.lib, self.policy = policy.lib, policy  # the policy outlives the server
+        self.handle = self.lib.sl_server_new(policy.handle, session, started_us)
+        if not self.handle:
+            raise MemoryError("no memory for a flow server")
+        for gateway, secret in keys.items():
+            if self.lib.sl_gateway(self.handle, gateway, secret, len(secret)):
+                raise ValueError(f"gateway {gateway}: ids must be below 4096")
+        self.lib.sl_devices(self.handle, *_arrays(list(devices)))
+        self.answer = ctypes.create_string_buffer(FLOW_SIZE)
+        self.record = ctypes.create_string_buffer(RECORD_SIZE)
+
+    def __del__(self):
+        if getattr(self, "handle", None):
+            self.lib.sl_server_free(self.handle)
+            self.handle = None
+
+    def flow(self, data: bytes, now: float, now_us: int) -> tuple[str, bytes, bytes]:
+        """(verdict, answer, journal record); the last two empty unless answered."""
+        verdict = VERDICTS[self.lib.sl_flow(self.handle, data, len(data), now, now_us,
+                                            self.answer, self.record)]
+        if verdict != "answered":
+            return verdict, b"", b""
+        return verdict, self.answer.raw, self.record.raw
+
+    def authenticate(self, data: bytes, now_us: int) -> str:
+        """``codec.authenticate`` for a well-formed message of any type, with this server's
+        keys and replay windows: "answered" if it holds, else why not."""
+        return VERDICTS[self.lib.sl_authenticate(self.handle, data, len(data), now_us)]
+
+    def last_seen(self, gateway: int) -> float:
+        return self.lib.sl_last_seen(self.handle, gateway)
+
