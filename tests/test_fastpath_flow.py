@@ -37,7 +37,8 @@ def pair(tmp_path_factory):
     auth.policy.revoked.add(5)
     auth.policy.blocked.append((BASE + 6, 32))
     compiled = CompiledPolicy.of(auth.policy)
-    server = FlowServer(compiled, 12345, codec.STARTED_US, GATEWAYS, DEVICES)
+    server = FlowServer(compiled, 12345, codec.STARTED_US, GATEWAYS,
+                        dict.fromkeys(GATEWAYS, 0x7F000001), DEVICES)
     yield auth, server, {}  # the senders' counters, from example to example
     auth.sock.close()
     auth.admin.close()
@@ -105,3 +106,49 @@ def test_the_c_path_rejects_answers_and_logs_as_the_python_path(pair, datagrams,
         assert codec.body(kind, answer) == codec.body(kind, python)
         assert journal.unpack(record, 0)[0] == rows[0]
         assert server.last_seen(data[7]) == rows[0].time
+
+
+def test_a_batch_is_logged_before_it_is_answered_and_the_rest_goes_to_python(pair, tmp_path):
+    """Over loopback: three requests answered after their records are in the journal; a
+    keepalive handed back; a datagram from another address than its gateway's dropped."""
+    import socket
+
+    auth, server, last = pair
+    listener = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    listener.bind(("127.0.0.1", 0))
+    listener.setblocking(False)
+    gateway = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    gateway.bind(("127.0.0.1", 0))
+    gateway.settimeout(2)
+    elsewhere = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    elsewhere.bind(("127.0.0.2", 0))
+    path = tmp_path / "journal"
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+    before = server.counts()
+    key = codec.Key(GATEWAYS[1])
+    session, counter = last.get(1, (10, 0))
+    requests = [codec.encode(Type.FLOW_REQUEST, 1, session + 1, k, (k, BASE + 2, BASE + 4, 6, 0,
+                                                                    40000, 443, 0, bytes(16)),
+                             key) for k in (1, 2, 3)]
+    last[1] = session + 1, 3
+    keepalive = codec.encode(Type.KEEPALIVE, 1, session + 1, 4, (0,), key)
+    for data in requests:
+        gateway.sendto(data, listener.getsockname())
+    gateway.sendto(keepalive, listener.getsockname())
+    elsewhere.sendto(requests[0], listener.getsockname())
+    got, rest = 0, []
+    while got < 5:
+        n, more = server.serve(listener, fd, False)
+        got, rest = got + n, rest + more
+    answers = sorted((gateway.recv(4096) for _ in requests), key=lambda a: a[32:36])
+    os.close(fd)
+    assert [data for data, _ in rest] == [keepalive]
+    assert rest[0][1] == gateway.getsockname()
+    assert [codec.body(Type.GRANT, a)[0] for a in answers] == [1, 2, 3]
+    assert all(key.verify(a) and a[3] == Type.GRANT for a in answers)
+    rows = journal.read(path)[0]
+    assert [(r.src, r.dst, r.granted) for r in rows] == [(BASE + 2, BASE + 4, True)] * 3
+    after = server.counts()
+    assert after["granted"] - before.get("granted", 0) == 3
+    assert after["not from its gateway's address"] - before.get(
+        "not from its gateway's address", 0) == 1

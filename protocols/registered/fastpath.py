@@ -42,7 +42,11 @@ def _lib() -> ctypes.CDLL:
     lib.sl_server_new.restype = ctypes.c_void_p
     lib.sl_server_new.argtypes = [ctypes.c_void_p, ctypes.c_uint64, ctypes.c_uint64]
     lib.sl_server_free.argtypes = [ctypes.c_void_p]
-    lib.sl_gateway.argtypes = [ctypes.c_void_p, U32, ctypes.c_char_p, U32]
+    lib.sl_gateway.argtypes = [ctypes.c_void_p, U32, ctypes.c_char_p, U32, U32]
+    lib.sl_counts.restype = ctypes.POINTER(ctypes.c_uint64)
+    lib.sl_counts.argtypes = [ctypes.c_void_p]
+    lib.sl_serve.argtypes = [ctypes.c_void_p, ctypes.c_int, ctypes.c_int, ctypes.c_int,
+                             ctypes.c_char_p, U32, ctypes.POINTER(U32)]
     lib.sl_devices.argtypes = prefix_list
     lib.sl_next.restype = ctypes.c_uint64
     lib.sl_next.argtypes = [ctypes.c_void_p, U32, ctypes.POINTER(U32)]
@@ -141,11 +145,14 @@ class CompiledPolicy:
 
 
 # what FlowServer.flow did, by flowcore.c's number: an answer, codec.Rejected's reasons, or
-# a datagram left to the Python path (any other message, a flow from a device block)
+# a datagram left to the Python path (any other message, a flow from a device block); then
+# what FlowServer.serve counts besides, under the names the authority's counters use
 VERDICTS = ("answered", "malformed", "unknown sender", "bad hmac", "stale",
-            "sent before this receiver started", "old session", "replay", "to python")
+            "sent before this receiver started", "old session", "replay", "to python",
+            "not from its gateway's address", "granted", "denied", "answer unsent")
 FLOW_SIZE = 102
 RECORD_SIZE = 39
+BATCH, DATAGRAM = 256, 2048  # flowcore.c's: one serve reads at most BATCH datagrams
 
 
 class FlowServer:
@@ -153,17 +160,21 @@ class FlowServer:
     windows per gateway, and the authority's session with one counter per gateway."""
 
     def __init__(self, policy: CompiledPolicy, session: int, started_us: int,
-                 keys: dict[int, bytes], devices: list[tuple[int, int]] = ()):
+                 keys: dict[int, bytes], sources: dict[int, int],
+                 devices: list[tuple[int, int]] = ()):
         self.lib, self.policy = policy.lib, policy  # the policy outlives the server
         self.handle = self.lib.sl_server_new(policy.handle, session, started_us)
         if not self.handle:
             raise MemoryError("no memory for a flow server")
         for gateway, secret in keys.items():
-            if self.lib.sl_gateway(self.handle, gateway, secret, len(secret)):
+            if self.lib.sl_gateway(self.handle, gateway, secret, len(secret),
+                                   sources[gateway]):
                 raise ValueError(f"gateway {gateway}: ids must be below 4096")
         self.lib.sl_devices(self.handle, *_arrays(list(devices)))
         self.answer = ctypes.create_string_buffer(FLOW_SIZE)
         self.record = ctypes.create_string_buffer(RECORD_SIZE)
+        self.rest = ctypes.create_string_buffer(BATCH * (DATAGRAM + 8))
+        self.rest_len = U32()
 
     def __del__(self):
         if getattr(self, "handle", None):
@@ -177,6 +188,26 @@ class FlowServer:
         if verdict != "answered":
             return verdict, b"", b""
         return verdict, self.answer.raw, self.record.raw
+
+    def serve(self, sock, journal_fd: int, power: bool) -> tuple[int, list]:
+        """One batch from ``sock`` (``flowcore.sl_serve``): how many datagrams were read, and
+        those left to the Python path as (bytes, (address, port))."""
+        got = self.lib.sl_serve(self.handle, sock.fileno(), journal_fd, int(power), self.rest,
+                                len(self.rest), ctypes.byref(self.rest_len))
+        if got < 0:
+            raise OSError("the journal refused a batch of records")
+        rest, raw, at = [], self.rest.raw, 0
+        while at < self.rest_len.value:
+            n = int.from_bytes(raw[at:at + 2], "big")
+            address = ".".join(str(b) for b in raw[at + 2:at + 6])
+            port = int.from_bytes(raw[at + 6:at + 8], "big")
+            rest.append((raw[at + 8:at + 8 + n], (address, port)))
+            at += 8 + n
+        return got, rest
+
+    def counts(self) -> dict[str, int]:
+        counted = self.lib.sl_counts(self.handle)
+        return {name: counted[k] for k, name in enumerate(VERDICTS) if counted[k]}
 
     def authenticate(self, data: bytes, now_us: int) -> str:
         """``codec.authenticate`` for a well-formed message of any type, with this server's
