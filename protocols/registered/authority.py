@@ -45,6 +45,7 @@ from pathlib import Path
 
 from . import codec, identity
 from .admission import AdmissionRow, Decision, FlowRequest, Policy, admit, covered
+from .authority_compiled import DECISIONS, CompiledDecisions
 from .authority_operator import Job, OperatorDesk
 from .authority_push import RETRANSMIT_S, Outgoing, PolicyPush
 from .codec import Key, Rejected, Replay, Sender
@@ -87,16 +88,19 @@ class Pending:
 
 
 
-class Authority(PolicyPush, OperatorDesk):
+class Authority(PolicyPush, OperatorDesk, CompiledDecisions):
     def __init__(self, db: Path, address: str, admin: Path, batch: int = 256,
                  port: int = PORT, durability: str = "process",
                  infrastructure: list[tuple[int, int]] | None = None,
                  national: list[tuple[int, int]] | None = None,
-                 devices: list[tuple[int, int]] | None = None):
+                 devices: list[tuple[int, int]] | None = None, decisions: str = "python"):
         """``infrastructure``: (address, length) of the control plane, no host's destination;
         ``national``: the network whose sources its routers validate (the log says whether a
         flow's other end is in it); ``devices``: farms' device blocks, whose devices prove
-        every flow they start (``identity.device_token``)."""
+        every flow they start (``identity.device_token``); ``decisions``: ``compiled`` decides
+        flows in C (``authority_compiled``)."""
+        if decisions not in DECISIONS:
+            raise ValueError(f"decisions must be one of {', '.join(DECISIONS)}")
         self.infrastructure = infrastructure or []
         self.national = national or []
         self.devices = devices or []
@@ -139,6 +143,8 @@ class Authority(PolicyPush, OperatorDesk):
         self.admin.bind(str(admin))
         os.chmod(admin, 0o600)
         self.admin.listen(16)
+        if decisions == "compiled":
+            self.compile_decisions()
 
     def _load_policy(self) -> Policy:
         policy = Policy(ttl_ms=self.registry.ttl_ms(), revoked=self.registry.revoked(),
@@ -167,7 +173,7 @@ class Authority(PolicyPush, OperatorDesk):
                     IMPORT_S if self.unimported else RETRANSMIT_S)
             for key, _ in selector.select(wait):
                 if key.fileobj is self.sock:
-                    idle = self.serve_batch()
+                    idle = self.compiled_batch() if self.fast else self.serve_batch()
                 else:
                     self.run_jobs()
             self.retransmit()
@@ -182,8 +188,7 @@ class Authority(PolicyPush, OperatorDesk):
 
     def serve_batch(self) -> bool:
         """Answer what has arrived (up to ``batch``); True if nothing is left waiting."""
-        replies: list[tuple[bytes, tuple]] = []
-        rows: list[AdmissionRow] = []
+        received: list[tuple[bytes, tuple]] = []
         recv = self.sock.recvfrom
         drained = False
         for _ in range(self.batch):
@@ -195,6 +200,15 @@ class Authority(PolicyPush, OperatorDesk):
             if self.sources.get(int.from_bytes(data[4:8], "big")) != addr[0]:
                 self.counters["not from its gateway's address"] += 1  # before any HMAC
                 continue
+            received.append((data, addr))
+        self.answer_batch(received)
+        return drained
+
+    def answer_batch(self, received: list[tuple[bytes, tuple]]) -> None:
+        """Decide, log (durably), then answer each datagram, each from its gateway's address."""
+        replies: list[tuple[bytes, tuple]] = []
+        rows: list[AdmissionRow] = []
+        for data, addr in received:
             try:
                 for reply in self.handle(data, rows):
                     replies.append((reply, addr))
@@ -213,7 +227,6 @@ class Authority(PolicyPush, OperatorDesk):
                 self.sock.sendto(reply, addr)
             except OSError:  # no route back, a full buffer: that gateway asks again
                 self.counters["answer unsent"] += 1
-        return drained
 
     def flow(self, data: bytes, rows: list[AdmissionRow]) -> bytes:
         """The hot path: one FLOW_REQUEST, checked, decided, logged (in ``rows``), answered."""
@@ -221,8 +234,7 @@ class Authority(PolicyPush, OperatorDesk):
          dst, proto, flags, sport, dport, device, token) = FLOW.unpack_from(data)
         if magic != MAGIC or version != VERSION or length != FLOW.size - codec.HEADER.size:
             raise Rejected("malformed")
-        key = codec.authenticate(data, sender, session, counter, timestamp, self.keys.get,
-                                 self.replays)
+        key = self.authenticated(data, sender, session, counter, timestamp)
         inbound = bool(flags & FlowFlag.INBOUND)
         decision = admit(FlowRequest(sender, src, dst, proto, sport, dport, inbound),
                          self.policy)
@@ -257,7 +269,7 @@ class Authority(PolicyPush, OperatorDesk):
     def handle(self, data: bytes, rows: list[AdmissionRow]) -> list[bytes]:
         if len(data) == FLOW_SIZE and data[3] == Type.FLOW_REQUEST:
             return [self.flow(data, rows)]
-        msg = codec.open_message(data, self.keys.get, self.replays)
+        msg = self.opened(data)
         sender, fields = msg.sender, msg.body
         self.last_seen[sender] = time.time()
         if msg.type == Type.KEEPALIVE:  # it says what it has applied
@@ -281,7 +293,7 @@ class Authority(PolicyPush, OperatorDesk):
 
     def _encode(self, msg_type: Type, gateway: int, body: tuple, key: Key,
                 items: tuple = ()) -> bytes:
-        session, counter = self.sender.next(gateway)
+        session, counter = self.numbered(gateway)
         return codec.encode(msg_type, 0, session, counter, body, key, items)
 
     def _send(self, msg_type: Type, gateway: int, body: tuple, items: tuple = ()) -> bytes:
@@ -346,6 +358,7 @@ class Authority(PolicyPush, OperatorDesk):
         moved_from = self.policy.gateway_of.get(identity_)
         self.registry.bind(identity_, address, gateway, now)
         self.policy.bind(identity_, address, gateway)
+        self.bound(identity_, address, gateway)
         self.dirty |= {gateway} | ({moved_from} if moved_from is not None else set())
         return (request_id, Reason.OK, identity_)
 
@@ -362,7 +375,8 @@ def main() -> None:
               config.get("batch", 256), config.get("port", PORT),
               config.get("durability", "process"),
               *([prefix(p) for p in config.get(k, [])]
-                for k in ("infrastructure", "national", "devices"))).run()
+                for k in ("infrastructure", "national", "devices")),
+              config.get("decisions", "python")).run()
 
 
 if __name__ == "__main__":

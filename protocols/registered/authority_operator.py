@@ -64,6 +64,7 @@ class OperatorDesk:
             except queue.Empty:
                 return
             job.answer = self.operate(job.request)
+            self.policy_changed()  # the compiled decisions' copy too, before anyone asks
             job.done.set()
 
     def operate(self, request: dict) -> dict:

@@ -75,6 +75,8 @@ class CompiledPolicy:
             raise MemoryError("no memory for a compiled policy")
         self.address_of: dict[int, int] = {}  # identity -> address, to unbind as Policy does
         self.regions: dict[str, int] = {}
+        self.revoked: set[int] = set()  # as last told, for ``sync``
+        self.shut: set[str] = set()
 
     def __del__(self):
         if getattr(self, "handle", None):
@@ -94,12 +96,7 @@ class CompiledPolicy:
             compiled.address_of[identity] = address
             compiled._check(compiled.lib.sl_bind(compiled.handle, address, identity,
                                                  policy.gateway_of.get(identity, 0)))
-        for identity in policy.revoked:
-            compiled.revoke(identity, True)
-        compiled.blocked(policy.blocked)
-        compiled.infrastructure(policy.infrastructure)
-        for region, essential in policy.shutdowns.items():
-            compiled.shutdown(region, essential)
+        compiled.sync(policy)
         return compiled
 
     def ttl(self, ms: int) -> None:
@@ -119,6 +116,20 @@ class CompiledPolicy:
     def revoke(self, identity: int, revoked: bool) -> None:
         self._check(self.lib.sl_revoke(self.handle, identity, int(revoked)))
 
+    def sync(self, policy: Policy) -> None:
+        """Take over what an operator's command may have changed in ``policy`` (everything
+        but the bindings, which change one at a time through ``bind``)."""
+        self.ttl(policy.ttl_ms)
+        for identity in policy.revoked ^ self.revoked:
+            self.revoke(identity, identity in policy.revoked)
+        self.revoked = set(policy.revoked)
+        self.blocked(policy.blocked)
+        self.infrastructure(policy.infrastructure)
+        for region in self.shut - set(policy.shutdowns):
+            self.shutdown(region, None)
+        for region, essential in policy.shutdowns.items():
+            self.shutdown(region, essential)
+
     def region(self, gateway: int, name: str) -> None:
         self._check(self.lib.sl_region(self.handle, gateway, self._region(name)))
 
@@ -135,6 +146,7 @@ class CompiledPolicy:
         """Shut ``region`` down but for ``essential``; None lifts it."""
         self._check(self.lib.sl_shutdown(self.handle, self._region(region),
                                          int(essential is not None), *_arrays(essential or [])))
+        (self.shut.add if essential is not None else self.shut.discard)(region)
 
     def admit(self, request: FlowRequest) -> Decision:
         identity, ttl = U32(), U32()
@@ -204,6 +216,15 @@ class FlowServer:
             rest.append((raw[at + 8:at + 8 + n], (address, port)))
             at += 8 + n
         return got, rest
+
+    def next(self, gateway: int) -> tuple[int, int]:
+        """The session and counter of the next message to ``gateway`` (as ``codec.Sender``):
+        the C path's answers and the Python path's messages share one numbering."""
+        counter = U32()
+        session = self.lib.sl_next(self.handle, gateway, ctypes.byref(counter))
+        if not session:
+            raise OverflowError("four billion messages to one gateway: start anew")
+        return session, counter.value
 
     def counts(self) -> dict[str, int]:
         counted = self.lib.sl_counts(self.handle)

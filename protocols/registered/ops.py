@@ -51,7 +51,7 @@ def _identity(auth, request: dict) -> int:
 
 def status(auth, request: dict, now: float) -> Outcome:
     p = auth.policy
-    return Outcome({"counters": dict(auth.counters), "changes_unacknowledged": auth.unacked(),
+    return Outcome({"counters": auth.all_counters(), "changes_unacknowledged": auth.unacked(),
                     "silent_gateways": [auth.gateways[i].name for i in auth.silent()],
                     "gateways": {g.name: {"last_heard": auth.last_seen.get(i),
                                           "applied": auth.acked.get(i, 0),
