@@ -153,19 +153,20 @@ def _registry(workdir: Path, key: bytes) -> Path:
     return db
 
 
-def inside_namespace(seconds: float, durability: str) -> dict:
+def inside_namespace(seconds: float, durability: str, decisions: str) -> dict:
     """The benchmark proper; runs in its own network namespace (see ``run``)."""
     subprocess.run(["ip", "link", "set", "lo", "up"], check=True)
     with tempfile.TemporaryDirectory(prefix="splinterlab-admission-") as tmp:
-        return _measure(Path(tmp), seconds, durability)
+        return _measure(Path(tmp), seconds, durability, decisions)
 
 
-def _measure(workdir: Path, seconds: float, durability: str) -> dict:
+def _measure(workdir: Path, seconds: float, durability: str, decisions: str) -> dict:
     secret = os.urandom(32)
     db = _registry(workdir, secret)
     config = workdir / "authority.json"
     config.write_text(json.dumps({"db": str(db), "address": ADDRESS, "durability": durability,
-                                  "admin": str(workdir / "admin.sock")}))
+                                  "admin": str(workdir / "admin.sock"),
+                                  "decisions": decisions}))
     authority = subprocess.Popen([sys.executable, "-m", "protocols.registered.authority",
                                   str(config)],
                                  stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
@@ -183,42 +184,46 @@ def _measure(workdir: Path, seconds: float, durability: str) -> dict:
     logged = registry.db.execute("SELECT COUNT(*) FROM admissions").fetchone()[0]
     registry.close()
     answered = warm_up.answered + sum(p.answered for p in paced) + flood.answered
-    return {"durability": durability, "paced": [vars(p) for p in paced], "flood": vars(flood),
-            "logged": logged, "answered_total": answered}
+    return {"durability": durability, "decisions": decisions, "paced": [vars(p) for p in paced],
+            "flood": vars(flood), "logged": logged, "answered_total": answered}
+
+
+# each run: (its name in the results, durability, the authority's decisions)
+RUNS = (("process", "process", "python"), ("power", "power", "python"),
+        ("compiled", "process", "compiled"))
 
 
 def run(seconds: float = 3.0) -> dict:
     """Run the benchmark in a fresh network namespace, once per durability setting (the
-    journal's write() alone; write() and fdatasync per batch), and print the figures side by
-    side."""
+    journal's write() alone; write() and fdatasync per batch) with the Python decisions and
+    once with the compiled ones, and print the figures side by side."""
     results = {}
-    for durability in ("process", "power"):
+    for name, durability, decisions in RUNS:
         out = subprocess.run(["unshare", "--net", sys.executable, "-m",
                               "experiments.bench.admission_load", "bench", str(seconds),
-                              durability],
+                              durability, decisions],
                              capture_output=True, text=True)
         if out.returncode != 0:
             raise RuntimeError(f"the admission benchmark failed: {out.stderr.strip()[-400:]}")
-        results[durability] = json.loads(out.stdout)
-    print(f"{'':>24} {'durability process':>28} {'durability power':>28}")
+        results[name] = json.loads(out.stdout)
+    print(f"{'':>24}" + "".join(f"{f'{d} {n}':>30}" for n, _, d in RUNS))
     for k, rate in enumerate(RATES):
-        cells = []
-        for durability in ("process", "power"):
-            p = results[durability]["paced"][k]
-            cells.append(f"{p['answered']}/{p['sent']} p50 {p['p50_ms']:.3f} p99 "
-                         f"{p['p99_ms']:.3f}")
-        print(f"offered {rate:>6}/s, ms: {cells[0]:>28} {cells[1]:>28}")
+        cells = [f"{p['answered']}/{p['sent']} p50 {p['p50_ms']:.3f} p99 {p['p99_ms']:.3f}"
+                 for n, *_ in RUNS for p in [results[n]["paced"][k]]]
+        print(f"offered {rate:>6}/s, ms: " + "".join(f"{c:>30}" for c in cells))
     print("saturation, decisions per second per core (answered / the authority's CPU s): "
-          + ", ".join(f"{d} {results[d]['flood']['decisions_per_cpu_s']:.0f}"
-                      for d in ("process", "power")))
+          + ", ".join(f"{n} {results[n]['flood']['decisions_per_cpu_s']:.0f}"
+                      for n, *_ in RUNS))
     bare = results["bare_limit"] = barelimit.measure(seconds)
-    print(f"bare limit (C on one core: verify, look up, sign; nothing else): "
-          f"{bare['per_cpu_second']:.0f} decisions per CPU second, "
-          f"{bare['per_cpu_second'] / results['process']['flood']['decisions_per_cpu_s']:.1f} "
-          "times the authority's (process)")
-    for durability in ("process", "power"):
-        result = results[durability]
-        print(f"admission log ({durability}): {result['logged']} rows for "
+    for name in ("process", "compiled"):
+        rate = results[name]["flood"]["decisions_per_cpu_s"]
+        print(f"the authority's decisions ({results[name]['decisions']}, durability process): "
+              f"{rate:.0f} per CPU second; the bare limit (C on one core: verify, look up, "
+              f"sign, nothing else) {bare['per_cpu_second']:.0f}, "
+              f"{bare['per_cpu_second'] / rate:.1f} times as many")
+    for name, *_ in RUNS:
+        result = results[name]
+        print(f"admission log ({name}): {result['logged']} rows for "
               f"{result['answered_total']} answered requests (each decision is in the log "
               "before it is answered; a decision whose answer was lost is logged too)")
     return results
@@ -239,4 +244,4 @@ if __name__ == "__main__":
         print(json.dumps(generate(json.loads(sys.stdin.read()), int(sys.argv[2]),
                                   float(sys.argv[3]))))
     else:
-        print(json.dumps(inside_namespace(float(sys.argv[2]), sys.argv[3])))
+        print(json.dumps(inside_namespace(float(sys.argv[2]), sys.argv[3], sys.argv[4])))
