@@ -37,6 +37,7 @@ answers: a replayed or stale GRANT admits nothing. The process is not dumpable.
 from __future__ import annotations
 
 import collections
+import errno
 import ctypes
 import heapq
 import ipaddress
@@ -181,8 +182,8 @@ class Gateway(Admission, ElementWriter, PolicySync, RegistrationService):
         data = codec.encode(msg_type, self.id, session, counter, body, self.key)
         try:
             self.control.sendto(data, self.authority)
-        except OSError:
-            self.counters["send failed"] += 1
+        except OSError as e:  # by cause: a full send buffer (EAGAIN) is not a lost route
+            self.counters[f"send failed ({errno.errorcode.get(e.errno, e.errno)})"] += 1
 
     def _next_request_id(self) -> int:
         self.last_request_id = (self.last_request_id + 1) & 0xFFFFFFFF
