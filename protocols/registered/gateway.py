@@ -37,8 +37,8 @@ answers: a replayed or stale GRANT admits nothing. The process is not dumpable.
 from __future__ import annotations
 
 import collections
-import errno
 import ctypes
+import errno
 import heapq
 import ipaddress
 import json
