@@ -40,7 +40,8 @@ if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
 fi
 
 # Small C parts, each rebuilt whenever one of its files changes: the userspace delay path, the
-# bare limit of an admission decision (bench admission's yardstick), the compiled decisions.
+# bare limit of an admission decision and a gateway asking as fast as asked (bench admission's
+# yardstick and load), the compiled decisions.
 build() {  # build TARGET FILE... -- [GCC ARGUMENTS...]: the .c files of FILE are compiled
     local target=$1 stale= files=()
     shift
@@ -57,5 +58,6 @@ build() {  # build TARGET FILE... -- [GCC ARGUMENTS...]: the .c files of FILE ar
 }
 build .venv/bin/splinterlab-delayd topologies/delayd.c --
 build .venv/bin/splinterlab-barelimit protocols/registered/{barelimit.c,hmac256.h} -- -lcrypto
+build .venv/bin/splinterlab-loadgen protocols/registered/{loadgen.c,hmac256.h} -- -lcrypto
 build .venv/lib/libsplinterlab-admit.so \
     protocols/registered/{admitcore.c,flowcore.c,admitcore.h,hmac256.h} -- -shared -fPIC -lcrypto

@@ -9,6 +9,7 @@ from pathlib import Path
 
 SOURCES = {"splinterlab-delayd": "topologies/delayd.c",
            "splinterlab-barelimit": "protocols/registered/barelimit.c",
+           "splinterlab-loadgen": "protocols/registered/loadgen.c",
            "libsplinterlab-admit.so": "protocols/registered/admitcore.c and flowcore.c"}
 
 
