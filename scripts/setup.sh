@@ -57,7 +57,8 @@ build() {  # build TARGET FILE... -- [GCC ARGUMENTS...]: the .c files of FILE ar
     fi
 }
 build .venv/bin/splinterlab-delayd topologies/delayd.c --
-build .venv/bin/splinterlab-barelimit protocols/registered/{barelimit.c,hmac256.h} -- -lcrypto
-build .venv/bin/splinterlab-loadgen protocols/registered/{loadgen.c,hmac256.h} -- -lcrypto
+build .venv/bin/splinterlab-barelimit protocols/registered/{barelimit.c,hmac256.h,bigendian.h} -- -lcrypto
+build .venv/bin/splinterlab-loadgen protocols/registered/{loadgen.c,hmac256.h,bigendian.h} -- -lcrypto
 build .venv/lib/libsplinterlab-admit.so \
-    protocols/registered/{admitcore.c,flowcore.c,admitcore.h,hmac256.h} -- -shared -fPIC -lcrypto
+    protocols/registered/{admitcore.c,flowcore.c,admitcore.h,hmac256.h,bigendian.h} \
+    -- -shared -fPIC -lcrypto

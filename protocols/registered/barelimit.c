@@ -18,6 +18,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "bigendian.h"
 #include "hmac256.h"
 
 #define HEADER 32
@@ -51,16 +52,6 @@ static uint32_t lookup(uint32_t address)
         if (keys[s] == address)
             return identities[s];
     return 0;
-}
-
-static void put32(unsigned char *p, uint32_t v)
-{
-    p[0] = v >> 24, p[1] = v >> 16, p[2] = v >> 8, p[3] = v;
-}
-
-static uint32_t get32(const unsigned char *p)
-{
-    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
 }
 
 static double cpu_seconds(void)

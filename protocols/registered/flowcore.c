@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "admitcore.h"
+#include "bigendian.h"
 #include "hmac256.h"
 
 #define HEADER 32
@@ -101,28 +102,6 @@ uint64_t sl_next(server *s, uint32_t id, uint32_t *counter)
 }
 
 double sl_last_seen(const server *s, uint32_t id) { return s->last_seen[id % GATEWAYS]; }
-
-static uint32_t get32(const unsigned char *p)
-{
-    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
-}
-
-static uint64_t get64(const unsigned char *p)
-{
-    return (uint64_t)get32(p) << 32 | get32(p + 4);
-}
-
-static void put16(unsigned char *p, uint16_t v) { p[0] = v >> 8, p[1] = (unsigned char)v; }
-
-static void put32(unsigned char *p, uint32_t v)
-{
-    p[0] = v >> 24, p[1] = v >> 16, p[2] = v >> 8, p[3] = (unsigned char)v;
-}
-
-static void put64(unsigned char *p, uint64_t v)
-{
-    put32(p, (uint32_t)(v >> 32)), put32(p + 4, (uint32_t)v);
-}
 
 static int bit(const window *w, uint32_t k) { return w->bits[k / 64] >> (k % 64) & 1; }
 
