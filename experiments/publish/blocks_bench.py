@@ -71,24 +71,35 @@ def access(pub: Published) -> dict:
 
 
 def admission(pub: Published) -> dict:
+    """The authority's decisions, a column per run of bench admission (the compiled decisions
+    and the bare limit only in results that measured them)."""
     s = pub.summary(ADMISSION)
-    proc, power = s["process"], s["power"]
-    lines = ["| offered | answered (process) | process: p50 / p99 | power: p50 / p99 |",
-             "|---|---|---|---|"]
-    for a, b in zip(proc["paced"], power["paced"], strict=True):
-        lines.append(f"| {spaced(a['offered_per_s'])} requests/s | {spaced(a['answered'])}/"
-                     f"{spaced(a['sent'])} | {a['p50_ms']:.3f} / {a['p99_ms']:.3f} ms | "
-                     f"{b['p50_ms']:.3f} / {b['p99_ms']:.3f} ms |")
-    lines.append(f"| saturation: decisions per second per core | | "
-                 f"**{spaced(proc['flood']['decisions_per_cpu_s'])}** | "
-                 f"{spaced(power['flood']['decisions_per_cpu_s'])} |")
-    logged = all(d["logged"] >= d["answered_total"] for d in (proc, power))
+    runs = [name for name in ("process", "power", "compiled") if name in s]
+    head = {"process": "Python, process", "power": "Python, power", "compiled": "C, process"}
+    lines = ["| offered | " + " | ".join(f"{head[n]}: answered, p50 / p99" for n in runs) + " |",
+             "|---|" + "---|" * len(runs)]
+    for rows in zip(*(s[n]["paced"] for n in runs), strict=True):
+        lines.append(f"| {spaced(rows[0]['offered_per_s'])} requests/s | " + " | ".join(
+            f"{spaced(r['answered'])}/{spaced(r['sent'])}, {r['p50_ms']:.3f} / "
+            f"{r['p99_ms']:.3f} ms" for r in rows) + " |")
+    lines.append("| saturation: decisions per CPU second | " + " | ".join(
+        f"**{spaced(s[n]['flood']['decisions_per_cpu_s'])}**" for n in runs) + " |")
+    done = [s[n] for n in runs]
+    logged = all(d["logged"] >= d["answered_total"] for d in done)
+    bare = s.get("bare_limit")
     return {"source": pub.source(ADMISSION), "table": "\n".join(lines),
             "logged": ("Every answered decision was in the admission log afterwards ("
                        + ", ".join(f"{spaced(d['logged'])} rows for {spaced(d['answered_total'])}"
-                                   f" answers ({d['durability']})" for d in (proc, power)) + ")")
-            if logged else "Some answered decisions were missing from the log: " + ", ".join(
-                f"{d['logged']} rows for {d['answered_total']}" for d in (proc, power))}
+                                   f" answers ({n})" for n, d in zip(runs, done, strict=True))
+                       + ")") if logged else
+            "Some answered decisions were missing from the log: " + ", ".join(
+                f"{d['logged']} rows for {d['answered_total']}" for d in done),
+            "bare": ("These results predate the bare limit's measure." if bare is None else
+                     f"The bare limit on this machine (C on one core: verify the request's HMAC, "
+                     f"look its source up, sign the answer, nothing else) is "
+                     f"{spaced(bare['per_cpu_second'])} decisions per CPU second: " + ", ".join(
+                         f"{bare['per_cpu_second'] / s[n]['flood']['decisions_per_cpu_s']:.1f} "
+                         f"times the {head[n]} authority's" for n in runs if n != "power") + ".")}
 
 
 def bringup(pub: Published) -> dict:
