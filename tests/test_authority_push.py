@@ -1,7 +1,8 @@
 """What the authority waits for before a change is in force: every gateway that is alive
 acknowledged it. A gateway silent for longer than a few keepalives (crashed, cut off, or the
 latency experiment's synthetic load gateway, which never acknowledges) is not waited for: it
-gets a snapshot when it is heard from again."""
+gets a snapshot when it is heard from again. Right after the authority starts, before anyone
+was heard, every gateway is waited for (its first keepalive is a second away)."""
 
 from __future__ import annotations
 
@@ -29,8 +30,17 @@ def authority(tmp_path):
     auth.admin.close()
 
 
+def test_a_gateway_is_waited_for_right_after_the_start_before_anyone_was_heard(authority):
+    auth = authority
+    auth.commit_and_push(flush=True)  # the authority just started: nobody heard from yet
+    assert auth.unacked() == len(auth.outgoing) > 0
+    auth.started = time.time() - SILENT_S - 1  # then nothing, for longer than SILENT_S
+    assert auth.unacked() == 0
+
+
 def test_a_change_is_in_force_once_every_live_gateway_has_it(authority):
     auth = authority
+    auth.started = time.time() - SILENT_S - 1
     auth.last_seen[LIVE] = time.time()  # a1 keeps alive; the mute one never said anything
     auth.commit_and_push(flush=True)
     assert {gateway for gateway, *_ in auth.outgoing} == {LIVE, MUTE}  # both are sent it

@@ -5,6 +5,7 @@ universe decided by both."""
 
 from __future__ import annotations
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -30,7 +31,9 @@ operation = st.one_of(
                                                   max_size=1)))
 # a request: its ends, its protocol, its direction, and whether it comes through the local
 # end's own gateway (mostly: else few requests would get past the first checks)
-request = st.tuples(address, address, st.sampled_from([6, 6, 17, 1, 132, 47, 253]),
+# the C tables' marks, 0 and 255.255.255.255, too: never bound, so never found
+request = st.tuples(address | st.sampled_from([0, 0xFFFFFFFF]), address,
+                    st.sampled_from([6, 6, 17, 1, 132, 47, 253]),
                     st.booleans(), st.integers(0, 9) | st.sampled_from(GATEWAYS))
 
 
@@ -94,3 +97,30 @@ def test_a_policy_grows_past_its_first_tables():
     for k in range(1, 5001, 97):
         r = FlowRequest(1 + k % 4, 0x0B000000 + k, 0x0B000000 + k + 1, 6, 1000, 80, False)
         assert compiled.admit(r) == admit(r, policy)
+
+
+def _slot(key: int, capacity: int = 1024) -> int:
+    """Where admitcore.c's tables first look for ``key`` (its hash, at their first size)."""
+    key ^= key >> 16
+    key = key * 0x45D9F3B & 0xFFFFFFFF
+    return (key ^ key >> 16) & (capacity - 1)
+
+
+def test_reserved_keys_are_never_found_however_many_slots_were_freed():
+    """0 and 255.255.255.255 mark the C tables' empty and removed slots: a host claiming either
+    address finds nobody's identity, even where a removed binding left its mark in the very
+    slot where 255.255.255.255 would be looked for, or after thousands of rebindings."""
+    policy, compiled = fresh()
+    there = next(a for a in range(0x0D000000, 0x0E000000)
+                 if _slot(a) == _slot(0xFFFFFFFF) and a not in ADDRESSES)
+    for k in range(20000):  # one person moving on and on
+        policy.bind(6, 0x0C100000 + k, 2)
+        compiled.bind(6, 0x0C100000 + k, 2)
+    for address in (there, 0x0C000000):  # bound there, then moved: a removed slot there
+        policy.bind(7, address, 1)
+        compiled.bind(7, address, 1)
+    for src in (0xFFFFFFFF, 0, there, 0x0C000000, 0x0C100000 + 19999):
+        r = FlowRequest(1, src, ADDRESSES[0], 6, 1000, 80, False)
+        assert compiled.admit(r) == admit(r, policy), src
+    with pytest.raises(ValueError):
+        compiled.bind(9, 0xFFFFFFFF, 1)

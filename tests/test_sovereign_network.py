@@ -6,6 +6,7 @@ rate it was given."""
 
 from __future__ import annotations
 
+import subprocess
 import time
 
 import pytest
@@ -124,6 +125,10 @@ def test_the_lab_acts_with_the_regulator_s_boxes(isp, capsys):
         assert probes.ping(net, who.user, who.victim).ok  # the boxes pass traffic without it
     finally:
         lab.do_central("up")
+    lab.do_central("up")  # up already: not started twice
+    running = subprocess.run(["pgrep", "-fc", "protocols.sovereign.regulator"],
+                             capture_output=True, text=True).stdout.strip()
+    assert running == "1", running
     lab.do_act("destination nowhere.example")
     out = capsys.readouterr().out
     assert "person: in force after" in out and "person: undone" in out

@@ -152,3 +152,18 @@ def test_a_lease_names_who_held_an_address_when_and_follows_the_person(tmp_path)
     register.sign_up("NID-00009", "Chen Novak", None)
     register.lease_to("NID-00009", "198.18.1.99", now=400.0)
     assert register.holder("198.18.1.99", 450.0) == "NID-00009"
+
+
+def test_an_unreadable_entry_costs_only_itself_and_a_full_record_set_is_said(tmp_path,
+                                                                             monkeypatch):
+    import protocols.sovereign.box as box_module
+
+    monkeypatch.setattr(box_module, "RECORD_SLOTS", 2)
+    box = Box(ACCESS, "127.0.0.1", tmp_path)
+    listing = json.loads(_listing(("198.18.1.5", "198.18.9.9", "tcp", 59)))
+    listing["nftables"][1]["set"]["elem"] += [{"elem": {"val": 7}}, "junk"]
+    assert box.export(json.dumps(listing), 10.0) == 1
+    assert box.unreadable == 2 and box.full  # three entries held, two of them unreadable
+    box.save_status()
+    status = json.loads((tmp_path / "a1.status.json").read_text())
+    assert status["records_full"] and status["records_unreadable"] == 2

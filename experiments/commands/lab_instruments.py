@@ -29,6 +29,17 @@ class InstrumentCommands:
     tools = None
     acted: dict
     since = 0.0
+    central_down = False  # taken down here, so "central up" has something to bring back
+
+    def _try(self, what, *args) -> bool:
+        """Carry out one of the design's operations; its refusal is one line, not the end
+        of the lab."""
+        try:
+            what(*args)
+            return True
+        except Exception as e:  # noqa: BLE001 - any design's refusal, said and survived
+            print(f"*** {e}")
+            return False
 
     def _tools(self):
         """This design's instruments (None, said so, where it has none)."""
@@ -69,8 +80,9 @@ class InstrumentCommands:
             return
         actions = (*ACTIONS, *((THROTTLE,) if tools.can_throttle else ()))
         if len(words) == 2 and words[0] == "undo" and words[1] in self.acted:
-            tools.undo(words[1], self.acted.pop(words[1]))
-            print(f"  {words[1]}: undone")
+            if self._try(tools.undo, words[1], self.acted[words[1]]):
+                del self.acted[words[1]]
+                print(f"  {words[1]}: undone")
             return
         if not words or words[0] not in actions or len(words) > 2 or words[0] in self.acted:
             print(f"usage: act {'|'.join(actions)} [TARGET] | act undo ACTION   (in force: "
@@ -79,9 +91,10 @@ class InstrumentCommands:
         aim = self._aim(words[0], words[1] if len(words) == 2 else None)
         if aim is not None:
             started = time.monotonic()
-            tools.act(words[0], aim)
-            self.acted[words[0]] = aim
-            print(f"  {words[0]}: in force after {1000 * (time.monotonic() - started):.0f} ms")
+            if self._try(tools.act, words[0], aim):
+                self.acted[words[0]] = aim
+                print(f"  {words[0]}: in force after "
+                      f"{1000 * (time.monotonic() - started):.0f} ms")
 
     def do_records(self, line: str) -> None:
         """records HOST: the destinations the operator's own records tie to HOST since the
@@ -99,13 +112,15 @@ class InstrumentCommands:
     def do_central(self, line: str) -> None:
         """central down|up: this design's central element (the authority, the regulator)
         fails or comes back."""
-        central = architectures.design(self.architecture.name).central
-        if not central or line.strip() not in ("down", "up"):
+        central, word = architectures.design(self.architecture.name).central, line.strip()
+        if not central or word not in ("down", "up"):
             print("usage: central down|up" if central else "*** this design has no central "
                   "element")
             return
-        if line.strip() == "down":
-            self.architecture.kill_central()
-        else:
-            self.architecture.restart_central()
-        print(f"  the {central} is {line.strip()}")
+        if (word == "down") != self.central_down:  # already so: nothing to do
+            action = self.architecture.kill_central if word == "down" else \
+                self.architecture.restart_central
+            if not self._try(action):
+                return
+            self.central_down = word == "down"
+        print(f"  the {central} is {word}")

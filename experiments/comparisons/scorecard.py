@@ -95,7 +95,7 @@ def _worst_shared_failure(blast, arch: str) -> tuple[float | None, str]:
     worst, name = None, ""
     for r in blast.summary["records"]:
         kind, target = r["failure"]["kind"], r["failure"]["target"]
-        if r["arch"] != arch or kind == "partition" or (
+        if r["arch"] != arch or kind == "partition" or not r["pairs_total"] or (
                 kind == "router" and g.nodes[target].get("role") == "access"):
             continue  # a partition is many links; an access router serves its own line only
         lost = len(r["pairs_lost_new"]) / r["pairs_total"]
@@ -191,13 +191,13 @@ def plot(card: dict, directory: Path, title: str = "") -> list[Path]:
     colours = plotstyle.plt.get_cmap("cividis")
     for i, row in enumerate(rows):
         values = [row["values"][a] for a in designs]
-        top = max((v for v in values if v is not None), default=0) or 1
+        top = max([v for v in values if v is not None and v > 0], default=1.0)
         for j, value in enumerate(values):
             text = cell(row, designs[j])
             if value is None:
                 shade = (0.9, 0.9, 0.9, 1)
-            else:
-                shade = colours(value if row["unit"] == "share" else 1 - value / top)
+            else:  # an added time at or below zero is the lightest: nothing added
+                shade = colours(value if row["unit"] == "share" else 1 - max(value, 0) / top)
             ax.add_patch(plotstyle.plt.Rectangle((j, i), 1, 1, color=shade))
             ink = "black" if value is None or sum(shade[:3]) > 1.5 else "white"
             ax.text(j + 0.5, i + 0.45, text, ha="center", va="center", fontsize=9, color=ink)

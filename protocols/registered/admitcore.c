@@ -17,8 +17,8 @@ enum reason {
     WRONG_GATEWAY = 11, INFRASTRUCTURE = 13, PROTOCOL = 15
 };
 
-/* -- a map from 32-bit keys to 32-bit values; key 0 is never stored (no address, identity
- *    or gateway is 0 where it is looked up), a removed key leaves a tombstone ------------ */
+/* -- a map from 32-bit keys to 32-bit values; keys 0 and 0xFFFFFFFF mark empty and removed
+ *    slots, so neither is ever stored or found (sl_bind refuses them) ------------------- */
 #define EMPTY 0u
 #define GONE 0xFFFFFFFFu
 
@@ -42,8 +42,12 @@ static int map_init(map *m, uint32_t capacity)
     return m->keys && m->values ? 0 : -1;
 }
 
+static int reserved(uint32_t key) { return key == EMPTY || key == GONE; }
+
 static int map_find(const map *m, uint32_t key, uint32_t *value)
 {
+    if (reserved(key))
+        return 0;
     for (uint32_t i = hash(key) & (m->capacity - 1);; i = (i + 1) & (m->capacity - 1)) {
         if (m->keys[i] == EMPTY)
             return 0;
@@ -57,10 +61,12 @@ static int map_find(const map *m, uint32_t key, uint32_t *value)
 
 static int map_put(map *m, uint32_t key, uint32_t value);
 
-static int map_grow(map *m)
+/* into a table of ``capacity`` slots: twice as many when it is full of live keys, as many
+ * when tombstones fill it */
+static int map_rehash(map *m, uint32_t capacity)
 {
     map bigger;
-    if (map_init(&bigger, m->capacity * 2))
+    if (map_init(&bigger, capacity))
         return -1;
     for (uint32_t i = 0; i < m->capacity; i++)
         if (m->keys[i] != EMPTY && m->keys[i] != GONE)
@@ -72,7 +78,10 @@ static int map_grow(map *m)
 
 static int map_put(map *m, uint32_t key, uint32_t value)
 {
-    if (2 * (m->used + 1) > m->capacity && map_grow(m))
+    if (reserved(key))
+        return -1;
+    if (2 * (m->used + 1) > m->capacity &&
+        map_rehash(m, 4 * (m->live + 1) > m->capacity ? 2 * m->capacity : m->capacity))
         return -1;
     uint32_t i = hash(key) & (m->capacity - 1), free_slot = UINT32_MAX;
     for (;; i = (i + 1) & (m->capacity - 1)) {
@@ -99,7 +108,7 @@ static void map_remove(map *m, uint32_t key)
     for (uint32_t i = hash(key) & (m->capacity - 1); m->keys[i] != EMPTY;
          i = (i + 1) & (m->capacity - 1))
         if (m->keys[i] == key) {
-            m->keys[i] = GONE;
+            m->keys[i] = GONE, m->values[i] = 0;
             m->live--;
             return;
         }
@@ -175,10 +184,16 @@ int sl_bind(policy *p, uint32_t address, uint32_t identity, uint32_t gateway)
            map_put(&p->gateway_of, identity, gateway);
 }
 
-void sl_unbind(policy *p, uint32_t address) { map_remove(&p->identity_at, address); }
+void sl_unbind(policy *p, uint32_t address)
+{
+    if (!reserved(address))
+        map_remove(&p->identity_at, address);
+}
 
 int sl_revoke(policy *p, uint32_t identity, int revoked)
 {
+    if (reserved(identity))
+        return -1;
     if (!revoked) {
         map_remove(&p->revoked, identity);
         return 0;

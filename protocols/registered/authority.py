@@ -130,6 +130,7 @@ class Authority(PolicyPush, OperatorDesk, CompiledDecisions):
         self.challenge_at: dict[tuple[int, int], bytes] = {}  # (gateway, address) -> latest
         self.expiring: collections.deque[tuple[float, bytes]] = collections.deque()
         self.last_seen: dict[int, float] = {}
+        self.started = time.time()
         self.dirty: set[int] = set()  # gateways whose share a registration changed
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 8 << 20)

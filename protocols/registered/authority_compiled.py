@@ -6,7 +6,8 @@ side's copy of the policy takes over every change: a binding as it is made, an o
 command once carried out.
 
 A mixin of ``authority.Authority``, whose state it uses: ``policy``, ``gateways``, ``keys``,
-``replays``, ``sender``, ``devices``, ``sock``, ``journal``, ``counters``, ``unimported``.
+``replays``, ``sender``, ``devices``, ``sock``, ``journal``, ``counters``, ``unimported``,
+``last_seen``, ``started``.
 """
 
 from __future__ import annotations
@@ -54,6 +55,12 @@ class CompiledDecisions:
         fields = codec.body(msg_type, data)
         self.authenticated(data, sender, session, counter, timestamp)
         return codec.Message(msg_type, sender, session, counter, timestamp, fields)
+
+    def heard(self, gateway: int) -> float:
+        """When ``gateway`` last spoke to either path; one not heard since the start, at the
+        start (it may be speaking already: its first keepalive is at most a second away)."""
+        seen = self.last_seen.get(gateway, self.started)
+        return seen if self.fast is None else max(seen, self.fast.last_seen(gateway))
 
     def numbered(self, gateway: int) -> tuple[int, int]:
         """The session and counter of our next message to ``gateway``."""

@@ -98,22 +98,20 @@ class PolicyPush:
         unheard for ``SILENT_S`` (down, cut off, or never a real gateway) is still sent them
         until ``GIVE_UP_S``, and a snapshot once heard from again; nobody waits for it."""
         now = time.time()
-        return sum(1 for gateway, *_ in self.outgoing
-                   if now - self.last_seen.get(gateway, 0) <= SILENT_S)
+        return sum(1 for gateway, *_ in self.outgoing if now - self.heard(gateway) <= SILENT_S)
 
     def silent(self) -> list[int]:
         """Gateways with changes outstanding that have not been heard from for SILENT_S."""
         now = time.time()
         return sorted({gateway for gateway, *_ in self.outgoing
-                       if now - self.last_seen.get(gateway, 0) > SILENT_S})
+                       if now - self.heard(gateway) > SILENT_S})
 
     def retransmit(self) -> None:
         now = time.monotonic()
         burst = RETRANSMIT_BURST
         wall = time.time()
         for key, out in list(self.outgoing.items()):
-            if now - out.first_sent > GIVE_UP_S and \
-                    wall - self.last_seen.get(out.gateway, 0) > GIVE_UP_S:
+            if now - out.first_sent > GIVE_UP_S and wall - self.heard(out.gateway) > GIVE_UP_S:
                 del self.outgoing[key]  # it gets a snapshot when it is heard from again
                 self.counters["push given up"] += 1
             elif now - out.last_sent >= out.interval and burst:

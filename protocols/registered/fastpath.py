@@ -19,6 +19,7 @@ from .admission import Decision, FlowRequest, Policy
 from .messages import Reason
 
 LIBRARY = "libsplinterlab-admit.so"
+RESERVED = {0, 0xFFFFFFFF}  # the C tables' empty and removed marks: no address, no identity
 U32 = ctypes.c_uint32
 
 
@@ -74,6 +75,7 @@ class CompiledPolicy:
         if not self.handle:
             raise MemoryError("no memory for a compiled policy")
         self.address_of: dict[int, int] = {}  # identity -> address, to unbind as Policy does
+        self.holder: dict[int, int] = {}      # address -> identity
         self.regions: dict[str, int] = {}
         self.revoked: set[int] = set()  # as last told, for ``sync``
         self.shut: set[str] = set()
@@ -93,7 +95,7 @@ class CompiledPolicy:
         for gateway, region in policy.region_of.items():
             compiled.region(gateway, region)
         for address, identity in policy.identity_at.items():
-            compiled.address_of[identity] = address
+            compiled.address_of[identity], compiled.holder[address] = address, identity
             compiled._check(compiled.lib.sl_bind(compiled.handle, address, identity,
                                                  policy.gateway_of.get(identity, 0)))
         compiled.sync(policy)
@@ -104,13 +106,16 @@ class CompiledPolicy:
 
     def bind(self, identity: int, address: int, gateway: int) -> None:
         """One binding per identity and per address, as ``Policy.bind``."""
+        if {identity, address} & RESERVED:
+            raise ValueError(f"{identity}, {address}: 0 and 0xFFFFFFFF are never bound")
         old = self.address_of.pop(identity, None)
         if old is not None:
             self.lib.sl_unbind(self.handle, old)
-        holder = next((i for i, a in self.address_of.items() if a == address), None)
+            del self.holder[old]
+        holder = self.holder.pop(address, None)
         if holder is not None:
             del self.address_of[holder]
-        self.address_of[identity] = address
+        self.address_of[identity], self.holder[address] = address, identity
         self._check(self.lib.sl_bind(self.handle, address, identity, gateway))
 
     def revoke(self, identity: int, revoked: bool) -> None:
@@ -208,8 +213,9 @@ class FlowServer:
                                 len(self.rest), ctypes.byref(self.rest_len))
         if got < 0:
             raise OSError("the journal refused a batch of records")
-        rest, raw, at = [], self.rest.raw, 0
-        while at < self.rest_len.value:
+        rest, at = [], 0
+        raw = ctypes.string_at(self.rest, self.rest_len.value) if self.rest_len.value else b""
+        while at < len(raw):
             n = int.from_bytes(raw[at:at + 2], "big")
             address = ".".join(str(b) for b in raw[at + 2:at + 6])
             port = int.from_bytes(raw[at + 6:at + 8], "big")

@@ -29,7 +29,7 @@
 #define ROW 31
 #define RECORD (8 + ROW)
 #define GATEWAYS 4096 /* gateway ids below this; any other sender is unknown */
-#define WINDOW_US 5000000ll
+#define WINDOW_US 5000000ull
 #define REPLAY_BITS 1024
 #define BATCH 256    /* datagrams per sl_serve, as the Python loop's batch */
 #define DATAGRAM 2048 /* longer ones are no message of the protocol */
@@ -95,8 +95,9 @@ int sl_devices(server *s, const uint32_t *nets, const uint8_t *lengths, uint32_t
 /* The session and the next counter of a message to gateway ``id`` (as codec.Sender.next). */
 uint64_t sl_next(server *s, uint32_t id, uint32_t *counter)
 {
+    *counter = 0;
     if (s->counters[id % GATEWAYS] == 0xFFFFFFFFu)
-        return 0; /* Python starts a new process long before four billion messages */
+        return 0; /* FlowServer.next raises: four billion messages, the process starts anew */
     *counter = ++s->counters[id % GATEWAYS];
     return s->session;
 }
@@ -157,15 +158,15 @@ static uint32_t crc32(const unsigned char *p, size_t n)
  * replay window per gateway sees every message. */
 int sl_authenticate(server *s, const unsigned char *d, uint32_t n, uint64_t now_us)
 {
-    uint32_t sender = get32(d + 4), counter = get32(d + 16);
-    uint64_t session = get64(d + 8), timestamp = get64(d + 20);
     if (n < HEADER + SIG)
         return MALFORMED;
+    uint32_t sender = get32(d + 4), counter = get32(d + 16);
+    uint64_t session = get64(d + 8), timestamp = get64(d + 20);
     if (sender >= GATEWAYS || !s->keys[sender])
         return UNKNOWN_SENDER;
     if (!verify(s->keys[sender], d, n))
         return BAD_HMAC;
-    if (llabs((long long)(now_us - timestamp)) > WINDOW_US)
+    if ((now_us > timestamp ? now_us - timestamp : timestamp - now_us) > WINDOW_US)
         return STALE;
     if (timestamp < s->started_us)
         return BEFORE_START;
@@ -283,8 +284,14 @@ int sl_serve(server *s, int fd, int journal, int power, unsigned char *rest, uin
         }
         if (power && fdatasync(journal))
             return -1;
-        int sent = sendmmsg(fd, answers, answered, MSG_DONTWAIT);
-        s->counts[UNSENT] += (uint64_t)(answered - (sent < 0 ? 0 : sent));
+        for (int at = 0; at < answered;) { /* a failed send skips that answer only */
+            int sent = sendmmsg(fd, answers + at, (unsigned)(answered - at), MSG_DONTWAIT);
+            if (sent <= 0) {
+                s->counts[UNSENT]++;
+                sent = 1;
+            }
+            at += sent;
+        }
     }
     return got;
 }

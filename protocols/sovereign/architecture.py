@@ -158,6 +158,7 @@ class Sovereign:
         now = time.time()
         return "; ".join(f"box {r}: version {s.get('version')}, regulator heard "
                          f"{now - s.get('heard', 0):.1f} s ago, refused {s.get('refused')}"
+                         + (", its flow records full" if s.get("records_full") else "")
                          for r in routers_ for s in [self.box_status(r)])
 
     def diagnose(self, net, ends: list[str]) -> str:

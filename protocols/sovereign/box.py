@@ -27,7 +27,18 @@ from collections.abc import Callable
 from pathlib import Path
 
 from .regulator import PORT
-from .rules import CHAIN, RECORD_S, RECORDS, Place, Rules, RulesError, iptables, nft, recorder
+from .rules import (
+    CHAIN,
+    RECORD_S,
+    RECORD_SLOTS,
+    RECORDS,
+    Place,
+    Rules,
+    RulesError,
+    iptables,
+    nft,
+    recorder,
+)
 
 RETRY_S = 0.5
 EXPORT_S = 0.5
@@ -79,11 +90,14 @@ class Box:
         self.heard = 0.0
         self.refused = 0
         self.exported: dict[tuple, float] = {}  # flow -> when its record set entry began
+        self.full, self.unreadable = False, 0
 
     def save_status(self) -> None:
         tmp = self.directory / f".{self.place.router}.status.tmp"
         tmp.write_text(json.dumps({"version": self.rules.version, "heard": self.heard,
-                                   "refused": self.refused, "pid": os.getpid()}))
+                                   "refused": self.refused, "pid": os.getpid(),
+                                   "records_full": self.full,
+                                   "records_unreadable": self.unreadable}))
         os.replace(tmp, self.directory / f"{self.place.router}.status.json")
 
     def take(self, line: bytes) -> None:
@@ -135,24 +149,30 @@ class Box:
         while True:
             try:
                 self.export(kernel_records(), time.time())
-            except OSError as e:
-                print(f"box {self.place.router}: no export: {e}", flush=True)
+            except Exception as e:  # noqa: BLE001 - the records must outlive one bad listing
+                print(f"box {self.place.router}: no export: {e!r}", flush=True)
             time.sleep(EXPORT_S)
 
     def export(self, listing: str, now: float) -> int:
         """Append the flows of ``listing`` (the record set, as ``nft -j`` lists it) not
         exported yet: a flow again once its entry expired and a new packet began another."""
-        new = []
+        new, held = [], 0
         for item in json.loads(listing).get("nftables", []):
             for entry in item.get("set", {}).get("elem", []):
-                entry = entry.get("elem", entry)
-                src, dst, proto = entry["val"]["concat"]
+                held += 1
+                entry = entry.get("elem", entry) if isinstance(entry, dict) else {}
+                try:
+                    src, dst, proto = entry["val"]["concat"]
+                except (KeyError, TypeError, ValueError):
+                    self.unreadable += 1
+                    continue
                 began = now - RECORD_S + entry.get("expires", RECORD_S)
                 flow = (str(proto), src, dst)
                 if began - self.exported.get(flow, -RECORD_S) >= RECORD_S / 2:
                     self.exported[flow] = began
                     new.append({"t": now, "proto": flow[0], "src": src, "dst": dst,
                                 "box": self.place.router})
+        self.full = held >= RECORD_SLOTS  # new flows go unrecorded: its status says so
         if new:  # one write: a reader sees whole batches (and skips a line cut short)
             data = "".join(json.dumps(r) + "\n" for r in new).encode()
             fd = os.open(self.directory / f"{self.place.router}.flows.jsonl",

@@ -31,6 +31,9 @@ CHAIN = "SPLINTER_BOX"
 KEYWORD_MAX = 64
 RECORDS = "splinter_records"  # the box's record of flows: a table no rule set replaces
 RECORD_S = 60  # how long a flow stays in the record set: many times the box's export period
+# flows a box can hold in RECORD_S: past this a flood of new flows (one subscriber contacting
+# every address) would go unrecorded, so the box's status says when its set is full
+RECORD_SLOTS = 262144
 
 
 class RulesError(ValueError):
@@ -125,7 +128,7 @@ def recorder(place: Place) -> str:
     return "\n".join([
         f"table inet {RECORDS}", f"delete table inet {RECORDS}", f"table inet {RECORDS} {{",
         "  set flows { type ipv4_addr . ipv4_addr . inet_proto; flags dynamic, timeout;"
-        f" timeout {RECORD_S}s; size 65536; }}",
+        f" timeout {RECORD_S}s; size {RECORD_SLOTS}; }}",
         "  chain forward {", "    type filter hook forward priority -5; policy accept;",
         *([f"    ct state new iifname {{ {watched} }} add @flows {key}",
            f"    ct state new oifname {{ {watched} }} add @flows {key}"] if place.watched else []),
