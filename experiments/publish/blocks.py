@@ -8,6 +8,7 @@ from pathlib import Path
 
 from experiments.publish import blocks_bench as bench
 from experiments.publish import blocks_comparisons as comparisons
+from experiments.publish import blocks_questions as questions
 from experiments.publish import blocks_scale as scale
 from experiments.publish.published import Published
 
@@ -24,6 +25,7 @@ BLOCKS: dict[str, Callable[[Path], dict]] = {
     "blast-radius": _on(comparisons.blast_radius),
     "censorship": _on(comparisons.censorship),
     "scorecard": _on(comparisons.scorecard),
+    "questions": _on(questions.questions),
     "study": _on(scale.study),
     "planet": _on(scale.planet),
     "iot": _on(scale.iot),
