@@ -152,3 +152,39 @@ def test_a_batch_is_logged_before_it_is_answered_and_the_rest_goes_to_python(pai
     assert after["granted"] - before.get("granted", 0) == 3
     assert after["not from its gateway's address"] - before.get(
         "not from its gateway's address", 0) == 1
+
+
+def test_answers_to_gateways_taking_turns_each_reach_their_own(pair, tmp_path):
+    """Answers go out a run per gateway (one send the kernel cuts up): runs of one, of two,
+    interleaved, each answer to the gateway that asked."""
+    import socket
+
+    auth, server, last = pair
+    listener = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    listener.bind(("127.0.0.1", 0))
+    listener.setblocking(False)
+    fd = os.open(tmp_path / "journal", os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+    sockets = {}
+    for g in (1, 2):
+        sockets[g] = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        sockets[g].bind(("127.0.0.1", 0))
+        sockets[g].settimeout(2)
+    order = [1, 1, 2, 1, 2, 2, 2, 1]
+    for g in (1, 2):  # a session of its own for each
+        last[g] = last.get(g, (10, 0))[0] + 1, 0
+    for k, g in enumerate(order):
+        session, counter = last[g][0], last[g][1] + 1
+        last[g] = session, counter
+        sockets[g].sendto(codec.encode(Type.FLOW_REQUEST, g, session, counter,
+                                       (100 + k, BASE + 2 if g == 1 else BASE + 1, BASE + 4, 6,
+                                        0, 40000, 443, 0, bytes(16)), codec.Key(GATEWAYS[g])),
+                          listener.getsockname())
+    got = 0
+    while got < len(order):
+        got += server.serve(listener, fd, False)[0]
+    os.close(fd)
+    for g in (1, 2):
+        answers = [sockets[g].recv(4096) for _ in range(order.count(g))]
+        assert all(codec.Key(GATEWAYS[g]).verify(a) for a in answers)
+        assert sorted(codec.body(Type.GRANT, a)[0] for a in answers) == [
+            100 + k for k, x in enumerate(order) if x == g]
