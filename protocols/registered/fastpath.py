@@ -13,8 +13,6 @@ from __future__ import annotations
 import ctypes
 from functools import cache
 
-from topologies.programs import built
-
 from .admission import Decision, FlowRequest, Policy
 from .messages import Reason
 
@@ -25,6 +23,8 @@ U32 = ctypes.c_uint32
 
 @cache
 def _lib() -> ctypes.CDLL:
+    from topologies.programs import built  # here: the authority does not import the graphs
+
     lib = ctypes.CDLL(str(built(LIBRARY)))
     lib.sl_policy_new.restype = ctypes.c_void_p
     lib.sl_policy_new.argtypes = [U32]

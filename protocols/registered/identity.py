@@ -23,8 +23,6 @@ import struct
 from dataclasses import dataclass
 from pathlib import Path
 
-from topologies.private import write_private
-
 from .messages import Enrol
 
 NATIONAL_ID_BYTES = 16
@@ -42,6 +40,8 @@ class Card:
     def save(self, path: Path, uid: int | None = None) -> None:
         """Write the card readable by its holder only (mode 0600, owned by ``uid``), safely
         in a directory the holder owns (``topologies.private``)."""
+        from topologies.private import write_private  # here: the daemons never save a card
+
         write_private(path, json.dumps({"national_id": self.national_id,
                                         "real_name": self.real_name,
                                         "secret": self.secret.hex()}).encode(), uid)

@@ -1,6 +1,6 @@
 """An inspection box on one router: applies the regulator's rules, exports flow records.
 
-It keeps a connection to the regulator (``regulator.PORT``), applies every rule set it is sent
+It keeps a connection to the regulator (``rules.PORT``), applies every rule set it is sent
 (nftables and an iptables chain, ``rules.nft``/``rules.iptables``) and acknowledges it; a rule
 set the kernel refuses leaves the last one in force. Without its regulator it keeps its last
 rules and lets everything else pass, as deployed boxes bypass on failure, and tries again
@@ -26,9 +26,9 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from .regulator import PORT
 from .rules import (
     CHAIN,
+    PORT,
     RECORD_S,
     RECORD_SLOTS,
     RECORDS,

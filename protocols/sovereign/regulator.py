@@ -19,9 +19,8 @@ import sys
 import time
 from pathlib import Path
 
-from .rules import Rules, RulesError
+from .rules import PORT, Rules, RulesError
 
-PORT = 7410
 POLL_S = 0.05
 RULES, ACKS = "rules.json", "acks.json"
 

@@ -26,6 +26,7 @@ from ipaddress import IPv4Network
 
 from protocols.instruments import policed
 
+PORT = 7410  # the regulator's, where every box connects
 TABLE = "splinter_box"
 CHAIN = "SPLINTER_BOX"
 KEYWORD_MAX = 64
