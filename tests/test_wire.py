@@ -148,3 +148,21 @@ def test_sessions_grow_with_each_start_and_counters_per_receiver():
     first, second = codec.Sender(), codec.Sender()
     assert second.session > first.session
     assert [first.next(1)[1], first.next(1)[1], first.next(2)[1]] == [1, 2, 1]
+
+
+def test_a_control_socket_holds_a_burst_in_flight():
+    """Root (the daemons are) gets CONTROL_BUFFER each way whatever the system's maximum:
+    thousands of questions may sit in the emulated links' delay at once."""
+    import os
+    import socket
+
+    from protocols.registered import codec
+
+    sock = codec.control_socket("127.0.0.1", 0)
+    try:
+        sizes = [sock.getsockopt(socket.SOL_SOCKET, o) for o in (socket.SO_SNDBUF,
+                                                                   socket.SO_RCVBUF)]
+    finally:
+        sock.close()
+    floor = codec.CONTROL_BUFFER if os.geteuid() == 0 else 200_000
+    assert min(sizes) >= floor, sizes

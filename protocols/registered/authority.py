@@ -132,10 +132,7 @@ class Authority(PolicyPush, OperatorDesk, CompiledDecisions):
         self.last_seen: dict[int, float] = {}
         self.started = time.time()
         self.dirty: set[int] = set()  # gateways whose share a registration changed
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 8 << 20)
-        self.sock.bind((address, port))
-        self.sock.setblocking(False)
+        self.sock = codec.control_socket(address, port)
         self.jobs: queue.Queue[Job] = queue.Queue()
         self.wake_r, self.wake_w = socket.socketpair()
         self.wake_r.setblocking(False)

@@ -19,9 +19,11 @@ with the reason, which daemons count.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import hmac
 import secrets
+import socket
 import struct
 import time
 from dataclasses import dataclass
@@ -51,6 +53,28 @@ BODIES: dict[Type, struct.Struct] = {
     Type.SYNC: struct.Struct("!I"),                    # applied up to
 }
 _TYPES = frozenset(int(t) for t in Type)
+
+
+# Each control socket's buffers, each way. A datagram sent stays charged to its socket until
+# it leaves the last emulated link; the links hold it for their delay, so a burst of first
+# contacts (thousands of devices at once) would fill the default 208 KiB and every further
+# send fail at once (EAGAIN), the question never asked.
+CONTROL_BUFFER = 8 << 20
+SO_SNDBUFFORCE, SO_RCVBUFFORCE = 32, 33  # Linux's: root may pass the system's maximum
+
+
+def control_socket(address: str, port: int) -> socket.socket:
+    """A daemon's UDP socket of the control protocol: bound, non-blocking, roomy."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    for force, plain in ((SO_SNDBUFFORCE, socket.SO_SNDBUF), (SO_RCVBUFFORCE, socket.SO_RCVBUF)):
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, force, CONTROL_BUFFER)
+        except PermissionError:  # not root: as much as the system allows
+            with contextlib.suppress(OSError):
+                sock.setsockopt(socket.SOL_SOCKET, plain, CONTROL_BUFFER)
+    sock.bind((address, port))
+    sock.setblocking(False)
+    return sock
 
 
 class Rejected(ValueError):
