@@ -107,10 +107,11 @@ def test_a_box_gets_every_rule_set_keeps_it_without_its_regulator_and_survives_a
 
 def test_the_record_set_notes_every_new_flow_on_a_watched_line_before_any_rule():
     text = recorder(ACCESS)
-    assert 'ct state new iifname { "a1-eth1", "a1-eth2" } add @flows' in text
-    assert 'ct state new oifname { "a1-eth1", "a1-eth2" } add @flows' in text
+    # update, not add: a new connection restarts its entry, so a later attempt is seen
+    assert 'ct state new iifname { "a1-eth1", "a1-eth2" } update @flows' in text
+    assert 'ct state new oifname { "a1-eth1", "a1-eth2" } update @flows' in text
     assert "priority -5" in text and "priority -4" in nft(Rules(), ACCESS)  # before the rules
-    assert "add @flows" not in recorder(Place("c1", False, ()))
+    assert "@flows" not in recorder(Place("c1", False, ()))
 
 
 def _listing(*entries) -> str:
@@ -126,13 +127,17 @@ def test_flow_records_are_exported_once_each_and_again_once_begun_anew(tmp_path)
     first = _listing(("198.18.1.5", "198.18.9.9", "tcp", 59), ("198.18.1.5", "198.18.9.9",
                                                                  "icmp", 59))
     assert box.export(first, 10.0) == 2 and box.export(first, 11.0) == 0
+    # whole seconds left: an entry read a little later may seem to have begun up to 1 s later
+    assert box.export(_listing(("198.18.1.5", "198.18.9.9", "tcp", 59)), 10.9) == 0
     assert box.export(_listing(("198.18.1.5", "198.18.9.9", "tcp", 30)), 40.0) == 0
+    # a new connection 9 s later (an attempt a rule stopped, say) restarted the entry
+    assert box.export(_listing(("198.18.1.5", "198.18.9.9", "tcp", 59)), 20.0) == 1
     assert box.export(_listing(("198.18.1.5", "198.18.9.9", "tcp", 59)), 80.0) == 1  # anew
     assert box.export(json.dumps({"nftables": [{"set": {"name": "flows"}}]}), 81.0) == 0
     rows = [json.loads(x) for x in (tmp_path / "a1.flows.jsonl").read_text().splitlines()]
     assert [(r["t"], r["proto"], r["src"], r["dst"]) for r in rows] == [
         (10.0, "tcp", "198.18.1.5", "198.18.9.9"), (10.0, "icmp", "198.18.1.5", "198.18.9.9"),
-        (80.0, "tcp", "198.18.1.5", "198.18.9.9")]
+        (20.0, "tcp", "198.18.1.5", "198.18.9.9"), (80.0, "tcp", "198.18.1.5", "198.18.9.9")]
 
 
 def test_a_lease_names_who_held_an_address_when_and_follows_the_person(tmp_path):

@@ -42,6 +42,9 @@ from .rules import (
 
 RETRY_S = 0.5
 EXPORT_S = 0.5
+# a flow's entry begun again at least this long after its last record is a record of its own:
+# nft -j lists the seconds an entry has left in whole seconds, so a shorter gap is noise
+RECORD_GAP_S = 2.0
 HEARD_S = 3.0  # a regulator silent this long is taken for gone
 
 
@@ -155,7 +158,8 @@ class Box:
 
     def export(self, listing: str, now: float) -> int:
         """Append the flows of ``listing`` (the record set, as ``nft -j`` lists it) not
-        exported yet: a flow again once its entry expired and a new packet began another."""
+        exported yet: a flow again once a new connection began its entry anew (an attempt
+        the rules then stopped included), ``RECORD_GAP_S`` or more after its last record."""
         new, held = [], 0
         for item in json.loads(listing).get("nftables", []):
             for entry in item.get("set", {}).get("elem", []):
@@ -168,7 +172,7 @@ class Box:
                     continue
                 began = now - RECORD_S + entry.get("expires", RECORD_S)
                 flow = (str(proto), src, dst)
-                if began - self.exported.get(flow, -RECORD_S) >= RECORD_S / 2:
+                if began - self.exported.get(flow, -RECORD_S) >= RECORD_GAP_S:
                     self.exported[flow] = began
                     new.append({"t": now, "proto": flow[0], "src": src, "dst": dst,
                                 "box": self.place.router})

@@ -123,7 +123,9 @@ def nft(rules: Rules, place: Place) -> str:
 def recorder(place: Place) -> str:
     """The box's flow records: every new flow on a watched line, source, destination and
     protocol, noted before any rule judges it (a dropped attempt never becomes a connection in
-    the router's table, yet the person made it), kept ``RECORD_S`` for the box to export."""
+    the router's table, yet the person made it), kept ``RECORD_S`` after its latest new
+    connection (``update`` restarts an entry's timeout, ``add`` would not) for the box to
+    export."""
     watched = ", ".join(f'"{i}"' for i in place.watched)
     key = "{ ip saddr . ip daddr . meta l4proto }"
     return "\n".join([
@@ -131,8 +133,8 @@ def recorder(place: Place) -> str:
         "  set flows { type ipv4_addr . ipv4_addr . inet_proto; flags dynamic, timeout;"
         f" timeout {RECORD_S}s; size {RECORD_SLOTS}; }}",
         "  chain forward {", "    type filter hook forward priority -5; policy accept;",
-        *([f"    ct state new iifname {{ {watched} }} add @flows {key}",
-           f"    ct state new oifname {{ {watched} }} add @flows {key}"] if place.watched else []),
+        *([f"    ct state new {way}name {{ {watched} }} update @flows {key}"
+           for way in ("iif", "oif")] if place.watched else []),
         "  }", "}", ""])
 
 
