@@ -247,7 +247,7 @@ def cmd_study(args) -> int:
 
 def cmd_plot(args) -> int:
     from experiments.bench.record import is_benchmark
-    from experiments.comparisons import study
+    from experiments.comparisons import scorecard, study
     from experiments.publish.regenerate import SUITE
     from experiments.results import RESULTS_ROOT, ResultsError, find, load
 
@@ -263,7 +263,9 @@ def cmd_plot(args) -> int:
             meta = load(directory).meta
             if is_benchmark(meta) or meta["experiment"] == SUITE:
                 continue  # a benchmark's figures, the suite's counts: tables in the README
-            for path in _experiment(meta["experiment"]).plot(directory):
+            drawn = (scorecard.redraw(directory) if meta["experiment"] == scorecard.NAME
+                     else _experiment(meta["experiment"]).plot(directory))
+            for path in drawn:
                 print(path)
         for root in study.roots([Path(d) for d in args.dirs] or [RESULTS_ROOT]):
             for path in study.plot(root):

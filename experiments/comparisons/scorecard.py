@@ -220,12 +220,22 @@ def plot(card: dict, directory: Path, title: str = "") -> list[Path]:
     return plotstyle.save(fig, directory, "scorecard", title)
 
 
+def _title(topo: str) -> str:
+    return f"The five critical properties, measured ({topo})"
+
+
+def redraw(directory: Path) -> list[Path]:
+    """``splinterlab plot``: the figure again, from the card a run saved."""
+    saved = results_io.load(directory, NAME)
+    return plot(saved.summary, directory, _title(saved.meta["scenario"]["topo"]))
+
+
 def write(dirs: dict[str, Path], name: str, topo: str, out: Path | None = None) -> Path:
     """The scorecard of one ``run all``, as a results directory of its own."""
     writer = results_io.RunWriter(NAME, ScorecardConfig(name, topo), out)
     card: dict = {}
     with writer.session(lambda: card):
         card.update(score(dirs))
-    plot(card, writer.dir, f"The five critical properties, measured ({topo})")
+    plot(card, writer.dir, _title(topo))
     (writer.dir / "summary.md").write_text(markdown(card) + "\n")
     return writer.dir
