@@ -71,22 +71,21 @@ class ScorecardConfig:
     seed: int | None = None
 
 
-def _newcomers(latency, arch: str) -> tuple[float | None, str]:
-    measured = latency.summary.get("permission", {}).get(arch)
-    if not measured:
-        return None, "not measured"
-    got = permission.shares(measured)
-    return got["newcomers_reached"], f"{sum(r['reached'] for r in measured['newcomers'])} " \
-        f"of {len(measured['newcomers'])}"
+def _permission(share: str, probes: str, passed: str):
+    """An indicator from latency's permission phase: ``share`` of its ``probes`` that
+    ``passed`` (``permission.shares``), and how many of how many."""
+    def indicator(latency, arch: str) -> tuple[float | None, str]:
+        measured = latency.summary.get("permission", {}).get(arch)
+        if not measured:
+            return None, "not measured"
+        done = measured[probes]
+        return (permission.shares(measured)[share],
+                f"{sum(r[passed] for r in done)} of {len(done)}")
+    return indicator
 
 
-def _new_protocol(latency, arch: str) -> tuple[float | None, str]:
-    measured = latency.summary.get("permission", {}).get(arch)
-    if not measured:
-        return None, "not measured"
-    got = permission.shares(measured)
-    return got["new_protocol_crossed"], f"{sum(r['crossed'] for r in measured['new_protocol'])}" \
-        f" of {len(measured['new_protocol'])}"
+_newcomers = _permission("newcomers_reached", "newcomers", "reached")
+_new_protocol = _permission("new_protocol_crossed", "new_protocol", "crossed")
 
 
 def _worst_shared_failure(blast, arch: str) -> tuple[float | None, str]:
