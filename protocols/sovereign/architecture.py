@@ -192,4 +192,4 @@ class Sovereign:
 DESIGN = Design("sovereign", "IP under national control", "#e69f00", Sovereign,
                 "today's IP with real-name subscribers, inspection boxes at every access and "
                 "border router, rules pushed from a regulator", seeded=True, central="regulator",
-                compared=False)
+                compared=True)
