@@ -65,7 +65,7 @@ from topologies.polling import wait_until
 
 NAME = "blast-radius"
 PROFILES = {
-    "quick": {"links": 6, "host_lines": False, "settle_s": 1.5, "window_s": 8.0,
+    "quick": {"links": 4, "host_lines": False, "settle_s": 1.5, "window_s": 8.0,
               "ttl_ms": 6000, "authority_rounds": [0.5, 2.0, 4.0, 6.0, 8.0], "timeout": 0.5},
     "full": {"links": None, "host_lines": True, "settle_s": 3.0, "window_s": 15.0,
              "ttl_ms": 10000, "authority_rounds": [0.5, 1, 2, 4, 6, 8, 10, 12, 14],

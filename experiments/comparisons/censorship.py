@@ -53,7 +53,7 @@ from topologies.polling import wait_until
 
 NAME = "censorship"
 # timings: how often each action's time to effect is measured (undone and taken again)
-PROFILES = {"quick": {"timeout": 1.5, "repetitions": 1, "timings": 5},
+PROFILES = {"quick": {"timeout": 1.5, "repetitions": 1, "timings": 3},
             "full": {"timeout": 2.0, "repetitions": 3, "timings": 10}}
 THROTTLE_S = 4  # seconds of iperf3 before and while throttled (the first left out)
 STREAMS = "streams.csv.gz"  # every timed stream, datagram by datagram, for whoever doubts one
