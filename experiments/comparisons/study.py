@@ -142,6 +142,18 @@ def plot(root: Path) -> list[Path]:
             "censorship": _plot_censorship}[experiment](root, runs)
 
 
+def _designs(runs: list[Results]) -> list[str]:
+    """The designs the runs hold, in the registry's order: a study made before a design was
+    compared redraws as it was drawn."""
+    held = {a for r in runs for a in r.summary["archs"]}
+    return [d for d in architectures.compared() if d in held]
+
+
+def _shift(k: int, n: int, span: float) -> float:
+    """Where the k-th of n bars side by side sits around its tick (``span`` wide in all)."""
+    return (k - (n - 1) / 2) * span / n
+
+
 def blast_radius_points(results: Results) -> dict:
     """Per design: (measured, model) shares of pairs lost for every single failure."""
     g = results.topology()
@@ -161,31 +173,32 @@ def _plot_blast_radius(root: Path, runs: list[Results]) -> list[Path]:
     names = [_name(r) for r in runs]
     xs = range(len(runs))
     points = [blast_radius_points(r) for r in runs]
+    designs = _designs(runs)
     for ax, (title, stat) in zip(axes[0], (("worst single failure", max),
                                            ("mean single failure", statistics.fmean)),
                                  strict=False):
-        for k, design in enumerate(architectures.compared()):
-            shift = (k - 0.5) * 0.3
+        for k, design in enumerate(designs):
+            shift = _shift(k, len(designs), 0.6)
             measured = [100 * stat([m for kind in ("router", "link")
                                     for m, _ in p.get(design, {}).get(kind, [])] or [0])
                         for p in points]
             model = [100 * stat([m for kind in ("router", "link")
                                  for _, m in p.get(design, {}).get(kind, [])] or [0])
                      for p in points]
-            ax.bar([x + shift for x in xs], measured, 0.3, color=plotstyle.ARCH_COLORS[design],
+            ax.bar([x + shift for x in xs], measured, 0.6 / len(designs),
+                   color=plotstyle.ARCH_COLORS[design],
                    label=f"{plotstyle.ARCH_LABELS[design]}, measured")
             ax.scatter([x + shift for x in xs], model, marker="_", s=160, color="black",
                        zorder=3, label="model" if k else None)
         ax.set_title(title)
     ax = axes[0][2]  # each design's central element, where it has one
-    central = [(d, architectures.design(d).central) for d in architectures.compared()
+    central = [(d, architectures.design(d).central) for d in designs
                if architectures.design(d).central]
-    width = 0.5 / max(1, len(central))
     for k, (design, element) in enumerate(central):
-        shift = (k - (len(central) - 1) / 2) * width
+        shift = _shift(k, len(central), 0.5)
         outage = [list(pt.get(design, {}).get(element, [])) for pt in points]
-        ax.bar([x + shift for x in xs], [100 * o[0][0] if o else 0 for o in outage], width,
-               color=plotstyle.ARCH_COLORS[design],
+        ax.bar([x + shift for x in xs], [100 * o[0][0] if o else 0 for o in outage],
+               0.5 / len(central), color=plotstyle.ARCH_COLORS[design],
                label=f"{plotstyle.ARCH_LABELS[design]}, measured")
         ax.scatter([x + shift for x in xs], [100 * o[0][1] if o else 0 for o in outage],
                    marker="_", s=160, color="black", zorder=3, label="model" if not k else None)
@@ -228,9 +241,10 @@ def _plot_censorship(root: Path, runs: list[Results]) -> list[Path]:
     columns = ("precision", "collateral", "attribution")
     fig, axes = plotstyle.figure(len(columns), width=4.0, height=3.4)
     actions = instruments.ACTIONS
+    designs = _designs(runs)
     for ax, column in zip(axes[0], columns, strict=True):
-        for k, design in enumerate(architectures.compared()):
-            shift = (k - 0.5) * 0.35
+        for k, design in enumerate(designs):
+            shift = _shift(k, len(designs), 0.7)
             for j, action in enumerate(actions):
                 measured, predicted = [], []
                 for results in runs:
