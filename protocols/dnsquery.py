@@ -11,8 +11,9 @@ import socket
 import struct
 
 
-def query(name: str) -> bytes:
-    qid = int.from_bytes(os.urandom(2), "big")
+def query(name: str, qid: int | None = None) -> bytes:
+    """An A query for ``name``; ``qid`` (default random) lets a caller match its answers."""
+    qid = int.from_bytes(os.urandom(2), "big") if qid is None else qid & 0xFFFF
     labels = b"".join(bytes([len(p)]) + p.encode() for p in name.rstrip(".").split("."))
     return struct.pack("!HHHHHH", qid, 0x0100, 1, 0, 0, 0) + labels + b"\0" + \
         struct.pack("!HH", 1, 1)
@@ -26,6 +27,10 @@ def _skip_name(data: bytes, off: int) -> int:
         if n & 0xC0 == 0xC0:  # compression pointer
             return off + 2
         off += 1 + n
+
+
+def answer_id(data: bytes) -> int:
+    return struct.unpack_from("!H", data)[0]
 
 
 def parse_a(data: bytes) -> list[str]:

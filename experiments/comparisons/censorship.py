@@ -160,8 +160,8 @@ def timed_cut(net, services, operator: Controls, action: str) -> tuple[float, li
     """Take ``action`` once while the affected user's targeted flow runs: returns when the
     command was issued and the flow's samples, for ``probes.cut_time`` (the command to the
     last datagram that arrived, for good). A one-way stream of a datagram a millisecond to
-    the targeted site; for a lying resolver, a query every 2 ms, a lie counting as nothing
-    arrived."""
+    the targeted site; for a lying resolver, a query every 2 ms, a lie or an empty answer
+    counting as nothing arrived."""
     who = operator.who
     if action == "name" and operator.instruments.lies_about_names:
         poll = net.popen(who.user, [sys.executable, "-m", "experiments.probing.prober", "dns-poll",
@@ -175,7 +175,7 @@ def timed_cut(net, services, operator: Controls, action: str) -> tuple[float, li
         answers = json.loads(poll.communicate(timeout=15)[0])
         truth = set(services.records[who.named_site])
         return issued, [Sample(k, sent, 1000 * (got_at - sent), got_at)
-                        if got is not None and set(got) <= truth else Sample(k, sent, None)
+                        if got and set(got) <= truth else Sample(k, sent, None)
                         for k, (sent, got, got_at) in enumerate(answers, 1)]
     stream = UdpStream(net, affected(who, action), services.owner(target_site(who, action)),
                        interval=0.001, port=9200)

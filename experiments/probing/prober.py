@@ -19,8 +19,9 @@ run at once, and one JSON line answers with {"ok", "label", "contacted"} per tas
 request on the same socket (so the same identifier: the same flow to a gateway) and answers
 its RTT in ms, or null after TIMEOUT seconds.
 
-``dns-poll RESOLVER NAME INTERVAL``: asks RESOLVER for NAME every INTERVAL seconds until
-stopped; prints [sent, answers or null, received] per query.
+``dns-poll RESOLVER NAME INTERVAL [PORT]``: asks RESOLVER for NAME every INTERVAL seconds until
+stopped, whether or not answers come; prints [sent, answers or null, received or null] per
+query.
 
 ``udp-send DESTINATION PORT INTERVAL`` and ``udp-sink PORT``: a one-way stream of sequenced
 datagrams (seq, send time); the sink prints [seq, sent, received] for each one it got. One-way
@@ -269,19 +270,32 @@ def junk(rate: float, targets: list[tuple[str, int]]) -> list:
     return [sent]
 
 
-def dns_poll(resolver: str, name: str, interval: float) -> list:
-    from protocols.dnsquery import resolve
+def dns_poll(resolver: str, name: str, interval: float, port: int = 53,
+             linger: float = 1.0) -> list:
+    """Queries sent on schedule whatever comes back (a censor that drops them must not slow
+    the poll, or too few are sent after a cut to call it one), answers matched by query id."""
+    from protocols.dnsquery import answer_id, parse_a, query
 
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sock.setblocking(False)
     stopped = _stopper()
-    out = []
-    while not stopped:
-        sent = time.time()
-        try:
-            answers = resolve(name, resolver, timeout=max(interval, 0.5))
-        except OSError:
-            answers = None
-        out.append([sent, answers, time.time()])
-        time.sleep(max(0.0, sent + interval - time.time()))
+    out: list[list] = []  # [sent, answers or None, received or None], by query id
+    due = time.monotonic()
+    while not stopped or time.monotonic() < stopped[0] + linger:
+        if not stopped and time.monotonic() >= due:
+            with contextlib.suppress(OSError):  # unreachable: counts as unanswered
+                sock.sendto(query(name, len(out)), (resolver, port))
+            out.append([time.time(), None, None])
+            due += interval
+        wait = max(0.0, due - time.monotonic()) if not stopped else 0.05
+        if select.select([sock], [], [], wait)[0]:
+            with contextlib.suppress(OSError, struct.error, IndexError):  # junk: no answer
+                data = sock.recv(4096)
+                k = next((k for k in range(answer_id(data), len(out), 0x10000)
+                          if out[k][1] is None), None)
+                if k is not None:
+                    out[k][1:] = [parse_a(data), time.time()]
+    sock.close()
     return out
 
 
@@ -299,7 +313,7 @@ if __name__ == "__main__":
         echoes(float(args[0]), args[1])
         sys.exit(0)
     elif mode == "dns-poll":
-        result = dns_poll(args[0], args[1], float(args[2]))
+        result = dns_poll(args[0], args[1], float(args[2]), *map(int, args[3:4]))
     elif mode == "udp-send":
         result = udp_send(args[0], int(args[1]), float(args[2]))
     elif mode == "junk":
