@@ -26,8 +26,29 @@ class Architecture(Protocol):
     def describe(self) -> dict: ...
 
 
-DESIGNS: tuple[Design, ...] = (static.DESIGN, permissionless.DESIGN, registered.DESIGN,
-                               sovereign.DESIGN)
+def check(designs: tuple[Design, ...]) -> tuple[Design, ...]:
+    """``designs`` if they can live side by side, else one sentence on the clash: names,
+    labels and colours tell designs apart in figures, a flag means one setting on the command
+    line, and a central element's outage is named after it."""
+    def clash(what: str, values: list) -> None:
+        if len(set(values)) < len(values):
+            twice = sorted({v for v in values if values.count(v) > 1}, key=str)
+            raise ValueError(f"two designs share the {what} {', '.join(map(str, twice))}")
+    for what, of in (("name", lambda d: [d.name]), ("label", lambda d: [d.label]),
+                     ("colour", lambda d: [d.colour]),
+                     ("central element", lambda d: [d.central] if d.central else [])):
+        clash(what, [v for d in designs for v in of(d)])
+    clash("flag", [o.flag for d in designs for o in d.options])
+    clash("setting", [o.name for d in designs for o in d.options])  # argparse dest
+    if bad := [o.flag for d in designs for o in d.options
+               if isinstance(o.default, bool) and not o.choices]:
+        raise ValueError(f"{bad[0]} is a yes/no setting: declare its choices, a flag's "
+                         "text 'False' would read as true")
+    return designs
+
+
+DESIGNS: tuple[Design, ...] = check((static.DESIGN, permissionless.DESIGN, registered.DESIGN,
+                                     sovereign.DESIGN))
 BASELINE = permissionless.DESIGN.name  # what every other design is compared against
 # the design whose admission (its cost, load, placement and TTL) benches and figures measure
 ADMITTING = next(d.name for d in DESIGNS if d.compared and d.admits_flows)

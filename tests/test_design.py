@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from experiments import paired, plotstyle
 from protocols import architectures
-from protocols.design import OptionError
+from protocols.design import Option, OptionError
 
 
 def test_every_design_has_a_label_a_colour_and_a_unique_name():
@@ -39,3 +41,21 @@ def test_all_is_every_compared_design_and_one_name_is_itself():
     assert paired.archs("registered") == ("registered",)
     with pytest.raises(ValueError, match="--arch must be"):
         paired.archs("nope")
+
+
+def test_designs_that_would_clash_are_refused_in_one_sentence():
+    registered = architectures.design("registered")
+    sovereign = architectures.design("sovereign")
+    assert architectures.check(architectures.DESIGNS) == architectures.DESIGNS
+    clashes = {"central element regulator": replace(sovereign, name="other", label="x",
+                                                    colour="#000000"),
+               "flag --ttl": replace(sovereign, name="other", label="x", colour="#000000",
+                                     central="", options=(registered.option("ttl_ms"),)),
+               "colour": replace(sovereign, name="other", label="x", central="")}
+    for what, extra in clashes.items():
+        with pytest.raises(ValueError, match=f"two designs share the {what}"):
+            architectures.check((*architectures.DESIGNS, extra))
+    yes_no = replace(sovereign, name="other", label="x", colour="#000000", central="",
+                     options=(Option("strict", "--strict", False, "refuse more"),))
+    with pytest.raises(ValueError, match="--strict is a yes/no setting"):
+        architectures.check((*architectures.DESIGNS, yes_no))
