@@ -1,5 +1,5 @@
 """The IoT experiment: its arithmetic by hand (no root), and one small sweep on a real network
-under both designs, every device speaking from its own address and, under registered access,
+under every design, every device speaking from its own address and, under registered access,
 admitted under its own identity."""
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ import json
 import pytest
 
 from experiments.comparisons import iot, iot_report
+from protocols import architectures
 from protocols.registered.gateway_flows import answer_bucket
 
 
@@ -86,9 +87,10 @@ def test_every_device_speaks_from_its_own_address_and_is_admitted_as_itself(tmp_
     directory = iot.run(iot.IotConfig(profile="tiny"), tmp_path)
     summary = json.loads((directory / "results.json").read_text())
     rows = {r["arch"]: r for r in summary["steps"]}
-    for arch in ("permissionless", "registered"):
-        assert rows[arch]["heard"] == 300 and rows[arch]["first_lost"] == 0, rows[arch]
-        assert rows[arch]["wrong_source"] == 0
+    assert set(rows) == set(architectures.compared())
+    for row in rows.values():
+        assert row["heard"] == 300 and row["first_lost"] == 0, row
+        assert row["wrong_source"] == 0
     registered = rows["registered"]
     # the first datagram waits for a question to the authority, which a permissionless one
     # does not ask
