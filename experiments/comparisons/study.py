@@ -189,7 +189,7 @@ def _plot_blast_radius(root: Path, runs: list[Results]) -> list[Path]:
                    color=plotstyle.ARCH_COLORS[design],
                    label=f"{plotstyle.ARCH_LABELS[design]}, measured")
             ax.scatter([x + shift for x in xs], model, marker="_", s=160, color="black",
-                       zorder=3, label="model" if k else None)
+                       zorder=3, label="model" if not k else None)
         ax.set_title(title)
     ax = axes[0][2]  # each design's central element, where it has one
     central = [(d, architectures.design(d).central) for d in designs
