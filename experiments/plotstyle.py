@@ -13,8 +13,10 @@ from protocols import architectures  # noqa: E402
 
 ARCH_COLORS = {d.name: d.colour for d in architectures.DESIGNS}
 ARCH_LABELS = {d.name: d.label for d in architectures.DESIGNS}
-# Okabe-Ito, safe for colour-blind readers; its blues last, as permissionless IP is blue
-SERIES_COLORS = ("#d55e00", "#e69f00", "#cc79a7", "#009e73", "#000000", "#56b4e9", "#0072b2")
+# Okabe-Ito, safe for colour-blind readers; its blues last, as permissionless IP is blue;
+# without any design's own colour, so that no series reads as another design beside it
+SERIES_COLORS = tuple(c for c in ("#d55e00", "#e69f00", "#cc79a7", "#009e73", "#000000",
+                                  "#56b4e9", "#0072b2") if c not in ARCH_COLORS.values())
 SERIES_MARKERS = ("s", "^", "D", "v", "P", "X", "h")
 plt.rcParams.update({
     "figure.dpi": 110, "savefig.dpi": 150, "font.size": 9, "axes.titlesize": 10,

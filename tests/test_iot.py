@@ -74,8 +74,15 @@ def test_the_plots_name_every_file_they_write_and_tell_every_ttl_apart(tmp_path)
     assert {p.name for p in written} == {f"iot_{name}.{ext}" for name in (
         "scaling", "load", "projection") for ext in ("png", "svg")}
     assert set(written) == set(directory.glob("*.png")) | set(directory.glob("*.svg"))
-    lines = iot_report._lines(json.loads((directory / "results.json").read_text())["steps"])
-    assert len({(s["color"], s["marker"]) for s in lines.values()}) == len(lines) == 4
+    steps = json.loads((directory / "results.json").read_text())["steps"]
+    lines = iot_report._lines(steps)
+    admits = architectures.admits
+    expected = {(r["arch"], r["ttl_ms"] if admits(r["arch"]) else None) for r in steps}
+    assert set(lines) == expected, "a line per design, and per TTL where flows are admitted"
+    assert len({(s["color"], s["marker"]) for s in lines.values()}) == len(lines)
+    designs = {architectures.design(r["arch"]).colour for r in steps}
+    assert not designs & {s["color"] for (_, ttl), s in lines.items() if ttl is not None}, \
+        "a TTL's line in a design's colour reads as that design"
 
 
 @pytest.mark.needs_root

@@ -48,14 +48,18 @@ class Published:
         return sum((m["end"] - m["start"]) / 60 for m in map(self.meta, rels))
 
     def source(self, *rels: str) -> str:
-        """'commit abc1234 of 2026-12-03, docs/results/latency/isp': where figures come from,
-        for the line that ends each block."""
-        metas = [self.meta(rel) for rel in rels]
-        commits = sorted({m["git_commit"][:7] for m in metas})
-        day = time.strftime("%Y-%m-%d", time.gmtime(max(m.get("end") or m.get("start") or 0
-                                                         for m in metas)))
-        where = ", ".join(f"`docs/results/{rel}`" for rel in rels)
-        return f"commit {', '.join(commits)} of {day}: {where}"
+        """'commit abc1234 of 2026-12-03: docs/results/latency/isp': where figures come from,
+        for the line that ends each block; one such part per commit where several made them."""
+        by_commit: dict[str, list[str]] = {}
+        for rel in rels:
+            by_commit.setdefault(self.meta(rel)["git_commit"][:7], []).append(rel)
+        parts = []
+        for commit, made in sorted(by_commit.items()):
+            day = time.strftime("%Y-%m-%d", time.gmtime(max(
+                m.get("end") or m.get("start") or 0 for m in map(self.meta, made))))
+            where = ", ".join(f"`docs/results/{rel}`" for rel in made)
+            parts.append(f"commit {commit} of {day}: {where}")
+        return "; ".join(parts)
 
 
 def spaced(x: float, decimals: int = 0) -> str:
