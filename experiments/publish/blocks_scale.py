@@ -15,8 +15,12 @@ DISCONNECT_NAMED = ("US", "DE", "FR", "GB", "RU", "CN", "IN")
 PER_COUNTRY_NAMED = ("CN", "IN")
 
 
-def capitalised(text: str) -> str:
+def _capitalised(text: str) -> str:
     return text[:1].upper() + text[1:]
+
+
+def _failure(record: dict) -> tuple[str, str]:
+    return record["failure"]["kind"], str(record["failure"]["target"])
 
 
 def _share(record: dict) -> float:
@@ -45,11 +49,10 @@ def study(pub: Published) -> dict:
                        f"{pct(_share(worst))}, where the model says {pct(model)}")
         extra.append(statistics.fmean(map(_share, by[ADMITTING])) -
                      statistics.fmean(map(_share, by[BASELINE])))
+        lost = {_failure(r): r["pairs_lost_new"] for r in by[BASELINE]}
         for d in others:  # failure by failure, the same pairs as permissionless IP
-            lost = {(r["failure"]["kind"], str(r["failure"]["target"])): r["pairs_lost_new"]
-                    for r in by[BASELINE]}
-            same[d] += all(lost.get((r["failure"]["kind"], str(r["failure"]["target"])))
-                           == r["pairs_lost_new"] for r in by[d])
+            same[d] += bool(by[d]) and all(lost.get(_failure(r)) == r["pairs_lost_new"]
+                                           for r in by[d])
         outage += [_share(r) for r in records if r["failure"]["kind"] == "authority"]
         failures += len(records)
         agree += sum(all(blast.model_pairs(r, k) == r[f"pairs_lost_{k}"]
@@ -61,7 +64,7 @@ def study(pub: Published) -> dict:
             "odd": "" if not odd else " The exception" + ("s" if len(odd) > 1 else "") +
                    ": " + "; ".join(odd) + ".",
             "others": " ".join(
-                f"{capitalised(design(d).label)}: every router or link failure cuts exactly "
+                f"{_capitalised(design(d).label)}: every router or link failure cuts exactly "
                 f"the pairs it cuts under {design(BASELINE).label}, on "
                 f"{'every graph' if k == n else f'{k} of {n} graphs'}." for d, k in same.items()),
             "extra": span(extra, lambda v: f"{100 * v:.0f}"), "outage": span(outage, pct),
