@@ -3,6 +3,7 @@ created private, and copied for results without its secrets."""
 
 from __future__ import annotations
 
+import multiprocessing
 import sqlite3
 import stat
 import time
@@ -11,7 +12,7 @@ import pytest
 
 from protocols.registered.admission import AdmissionRow
 from protocols.registered.identity import issue
-from protocols.registered.journal import RECORD_SIZE, Journal
+from protocols.registered.journal import RECORD_SIZE, Journal, JournalReader
 from protocols.registered.journal import read as read_journal
 from protocols.registered.registry import Gateway, Registry, copy_without_secrets
 from topologies.polling import wait_until
@@ -75,6 +76,51 @@ def test_journal_is_imported_exactly_once_across_crashes(db, tmp_path):
     got = again.db.execute("SELECT src, identity FROM admissions ORDER BY seq").fetchall()
     assert [s for s, _ in got] == [10 + k for k in range(700)]
     assert got[0][1] is None and got[1][1] == 1
+
+
+def _import_all(db, journal_path, start=None) -> None:
+    """Another process copying the journal, as the authority's importer does."""
+    r = Registry(db)
+    if start is not None:
+        start.wait(30)
+    while r.import_journal(JournalReader(journal_path), limit=64):
+        pass
+
+
+def test_two_processes_importing_at_once_copy_every_record_exactly_once(db, tmp_path):
+    """The importer and the authority (for an operator's ``log``) may copy at the same time:
+    neither fails on the other's lock or snapshot, and no record is copied twice."""
+    journal = Journal(tmp_path / "r.journal")
+    journal.append([row(k) for k in range(20_000)])
+    spawn = multiprocessing.get_context("spawn")
+    start = spawn.Barrier(3)
+    others = [spawn.Process(target=_import_all, args=(db, journal.path, start))
+              for _ in range(2)]
+    for p in others:
+        p.start()
+    _import_all(db, journal.path, start)
+    for p in others:
+        p.join(60)
+    assert [p.exitcode for p in others] == [0, 0]
+    got = Registry(db).db.execute("SELECT src FROM admissions ORDER BY seq").fetchall()
+    assert [s for (s,) in got] == list(range(20_000))
+
+
+def test_a_registry_reads_what_another_process_committed_and_writes_after_it(db, tmp_path):
+    """The authority's own connection holds no snapshot between its writes: rows the importer
+    copied are in its next read, and its next write does not fail on them."""
+    authority = Registry(db)
+    assert authority.admissions() == []
+    journal = Journal(tmp_path / "r.journal")
+    journal.append([row(3)])
+    spawn = multiprocessing.get_context("spawn")
+    importer = spawn.Process(target=_import_all, args=(db, journal.path))
+    importer.start()
+    importer.join(60)
+    assert [r[4] for r in authority.admissions()] == [3]
+    authority.log_action(time.time(), "revoke", "1")
+    authority.commit()
+    assert len(authority.actions()) == 1
 
 
 def test_the_copy_for_results_keeps_everything_but_the_secrets(db, tmp_path):

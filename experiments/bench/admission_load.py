@@ -165,7 +165,7 @@ def _measure(workdir: Path, seconds: float, durability: str, decisions: str) -> 
         authority.kill()
         authority.wait()
     registry = Registry(db)
-    registry.import_journal(Journal(db.with_suffix(".journal")))
+    registry.import_journal(Journal(db.with_suffix(".journal")))  # what the importer left
     logged = registry.db.execute("SELECT COUNT(*) FROM admissions").fetchone()[0]
     registry.close()
     answered = warm_up.answered + sum(p.answered for p in paced) + flood.answered
@@ -191,11 +191,11 @@ def run(seconds: float = 3.0) -> dict:
         if out.returncode != 0:
             raise RuntimeError(f"the admission benchmark failed: {out.stderr.strip()[-400:]}")
         results[name] = json.loads(out.stdout)
-    print(f"{'':>24}" + "".join(f"{f'{d} {n}':>30}" for n, _, d in RUNS))
+    print(f"{'':>22}" + "".join(f"  {f'{d} decisions, {w}':>36}" for _, w, d in RUNS))
     for k, rate in enumerate(RATES):
         cells = [f"{p['answered']}/{p['sent']} p50 {p['p50_ms']:.3f} p99 {p['p99_ms']:.3f}"
                  for n, *_ in RUNS for p in [results[n]["paced"][k]]]
-        print(f"offered {rate:>6}/s, ms: " + "".join(f"{c:>30}" for c in cells))
+        print(f"offered {rate:>6}/s, ms:" + "".join(f"  {c:>36}" for c in cells))
     print("saturation, decisions per second per core (answered / the authority's CPU s): "
           + ", ".join(f"{n} {results[n]['flood']['decisions_per_cpu_s']:.0f}"
                       for n, *_ in RUNS))
@@ -209,7 +209,7 @@ def run(seconds: float = 3.0) -> dict:
     for name, *_ in RUNS:
         result = results[name]
         print(f"admission log ({name}): {result['logged']} rows for "
-              f"{result['answered_total']} answered requests (each decision is in the log "
+              f"{result['answered_total']} answered requests (each decision is in the journal "
               "before it is answered; a decision whose answer was lost is logged too)")
     return results
 

@@ -3,7 +3,8 @@
 One process at the authority site. Its loop reads up to ``batch`` datagrams, decides each
 (``admission``), appends the batch's admission rows to the journal with one write() (and, with
 ``power`` durability, an fdatasync) and only then sends the answers: every decision a gateway
-acts on is already in the log. The journal is copied into SQLite between batches.
+acts on is already in the log. A process of its own copies the journal into SQLite
+(``importer``).
 
 * Identity: a gateway asks for a challenge on behalf of a host (one outstanding per address: a
   newer one replaces it), and sends the host's proof (``identity``); a good proof for an
@@ -43,7 +44,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import codec, identity
+from . import codec, identity, importer
 from .admission import AdmissionRow, Decision, FlowRequest, Policy, admit, covered
 from .authority_compiled import DECISIONS, CompiledDecisions
 from .authority_operator import Job, OperatorDesk
@@ -64,11 +65,6 @@ from .ops import prefix
 from .policy import Enforced
 from .registry import Gateway, Registry
 
-# The journal is copied into SQLite while no request waits, a few rows at a time: a copy
-# costs tens of microseconds a row, and a request that arrives meanwhile waits for it.
-IMPORT_S = 0.01        # rows are copied at most this long after they were decided...
-IMPORT_IDLE_CHUNK = 32  # ...or once this many wait (about 0.1 ms of copying)
-IMPORT_CHUNK = 256     # under saturation, never idle: this many every IMPORT_S anyway
 CHALLENGE_S = 10.0     # a challenge must be answered within this
 PR_SET_DUMPABLE = 4
 # a FLOW_REQUEST, header and body in one unpack: the hot path's only parse
@@ -107,7 +103,6 @@ class Authority(PolicyPush, OperatorDesk, CompiledDecisions):
         self.registry = Registry(db, durability)
         self.journal = Journal(db.with_suffix(".journal"), durability)
         self.registry.import_journal(self.journal)  # whatever a crash left unimported
-        self.unimported = 0  # journal rows not yet in SQLite: nothing to import while idle
         self.registry.checkpoint_in_background()
         self.gateways: dict[int, Gateway] = self.registry.gateways()
         self.keys = {g.id: Key(g.key) for g in self.gateways.values()}
@@ -160,47 +155,33 @@ class Authority(PolicyPush, OperatorDesk, CompiledDecisions):
         selector.register(self.sock, selectors.EVENT_READ)
         selector.register(self.wake_r, selectors.EVENT_READ)
         threading.Thread(target=self._serve_operators, name="operator", daemon=True).start()
+        importer.start(self.registry.path, self.journal.durability)
         for gateway in self.gateways:  # whatever a gateway missed while we were down
             self.send_snapshot(gateway)
         print(f"authority ready: {len(self.gateways)} gateways, durability "
               f"{self.journal.durability}", flush=True)
-        next_import = 0.0
         while True:
-            idle = True
-            wait = (0.0 if self.unimported >= IMPORT_IDLE_CHUNK else
-                    IMPORT_S if self.unimported else RETRANSMIT_S)
-            for key, _ in selector.select(wait):
+            for key, _ in selector.select(RETRANSMIT_S):
                 if key.fileobj is self.sock:
-                    idle = self.compiled_batch() if self.fast else self.serve_batch()
+                    (self.compiled_batch if self.fast else self.serve_batch)()
                 else:
                     self.run_jobs()
             self.retransmit()
-            now = time.monotonic()
-            if self.unimported and (now >= next_import or
-                                    idle and self.unimported >= IMPORT_IDLE_CHUNK):
-                chunk = IMPORT_IDLE_CHUNK if idle else IMPORT_CHUNK
-                imported = self.registry.import_journal(self.journal, chunk)
-                # fewer than asked: the journal is all in (someone else may have imported)
-                self.unimported = self.unimported - imported if imported == chunk else 0
-                next_import = now + IMPORT_S
 
-    def serve_batch(self) -> bool:
-        """Answer what has arrived (up to ``batch``); True if nothing is left waiting."""
+    def serve_batch(self) -> None:
+        """Answer what has arrived (up to ``batch``)."""
         received: list[tuple[bytes, tuple]] = []
         recv = self.sock.recvfrom
-        drained = False
         for _ in range(self.batch):
             try:
                 data, addr = recv(4096)
             except BlockingIOError:
-                drained = True
                 break
             if self.sources.get(int.from_bytes(data[4:8], "big")) != addr[0]:
                 self.counters["not from its gateway's address"] += 1  # before any HMAC
                 continue
             received.append((data, addr))
         self.answer_batch(received)
-        return drained
 
     def answer_batch(self, received: list[tuple[bytes, tuple]]) -> None:
         """Decide, log (durably), then answer each datagram, each from its gateway's address."""
@@ -217,7 +198,6 @@ class Authority(PolicyPush, OperatorDesk, CompiledDecisions):
                 print(f"error handling a datagram: {e!r}", file=sys.stderr, flush=True)
         if rows:
             self.journal.append(rows)  # durable before anyone is answered
-            self.unimported += len(rows)
         if self.dirty:
             self.commit_and_push(self.dirty)
         for reply, addr in replies:
@@ -361,9 +341,8 @@ class Authority(PolicyPush, OperatorDesk, CompiledDecisions):
         return (request_id, Reason.OK, identity_)
 
     def import_journal(self) -> int:
-        imported = self.registry.import_journal(self.journal)
-        self.unimported = max(0, self.unimported - imported)
-        return imported
+        """What the importer has not copied yet, copied now (an operator asks for the log)."""
+        return self.registry.import_journal(self.journal)
 
 
 def main() -> None:

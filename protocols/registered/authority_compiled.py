@@ -6,15 +6,15 @@ side's copy of the policy takes over every change: a binding as it is made, an o
 command once carried out.
 
 A mixin of ``authority.Authority``, whose state it uses: ``policy``, ``gateways``, ``keys``,
-``replays``, ``sender``, ``devices``, ``sock``, ``journal``, ``counters``, ``unimported``,
-``last_seen``, ``started``.
+``replays``, ``sender``, ``devices``, ``sock``, ``journal``, ``counters``, ``last_seen``,
+``started``.
 """
 
 from __future__ import annotations
 
 from . import codec
 from .codec import Key, Rejected
-from .fastpath import BATCH, CompiledPolicy, FlowServer
+from .fastpath import CompiledPolicy, FlowServer
 
 DECISIONS = ("python", "compiled")
 INTERNAL = ("answered", "to python")  # the C side's own tallies, no counter of the protocol
@@ -28,15 +28,11 @@ class CompiledDecisions:
                                codec.STARTED_US, {g.id: g.key for g in self.gateways.values()},
                                {g.id: g.address for g in self.gateways.values()}, self.devices)
 
-    def compiled_batch(self) -> bool:
-        """``serve_batch`` with the C path: True if nothing is left waiting."""
-        answered = self.fast.counts().get("answered", 0)
-        got, rest = self.fast.serve(self.sock, self.journal.fd,
-                                    self.journal.durability == "power")
-        self.unimported += self.fast.counts().get("answered", 0) - answered
+    def compiled_batch(self) -> None:
+        """``serve_batch`` with the C path."""
+        _, rest = self.fast.serve(self.sock, self.journal.fd, self.journal.durability == "power")
         if rest:
             self.answer_batch(rest)
-        return got < BATCH
 
     def authenticated(self, data: bytes, sender: int, session: int, counter: int,
                       timestamp: int) -> Key:

@@ -81,8 +81,7 @@ class OperatorDesk:
             if not isinstance(e, OperatorRefusal | KeyError | TypeError | ValueError):
                 self.counters["internal error"] += 1
                 print(f"error in operation {op}: {e!r}", file=sys.stderr, flush=True)
-            self.registry.db.execute("ROLLBACK")
-            self.registry.db.execute("BEGIN")
+            self.registry.rollback()
             self.policy = self._load_policy()
             return {"ok": False, "error": str(e) or type(e).__name__}
         if op not in READ_ONLY or outcome.flush:

@@ -9,9 +9,13 @@ what each gateway must apply, in order), and two append-only logs: ``admissions`
 whom, when, decided how and why) and ``actions`` (every operator command). Triggers refuse
 UPDATE and DELETE on the logs and the changes.
 
-The file is created readable by its owner only. A change is acknowledged only after its
-transaction commits: with ``durability="process"`` (WAL, synchronous=NORMAL) every commit
-survives a crash of the process (kill -9); ``"power"`` (synchronous=FULL) also a power cut.
+The file is created readable by its owner only. Two processes write it: the authority (people,
+policy, actions) and its importer (the journal into ``admissions``). So a connection holds no
+transaction between its writes: a read sees what the other committed, and a write takes the
+lock at once (BEGIN IMMEDIATE, waiting for the other's commit) and holds it until ``commit``.
+A change is acknowledged only after its transaction commits: with ``durability="process"``
+(WAL, synchronous=NORMAL) every commit survives a crash of the process (kill -9); ``"power"``
+(synchronous=FULL) also a power cut.
 ``copy_without_secrets`` writes the copy a results directory keeps: everything but the keys
 and the enrolment secrets.
 """
@@ -64,6 +68,7 @@ CREATE TABLE IF NOT EXISTS actions (
     seq INTEGER PRIMARY KEY, time REAL NOT NULL, action TEXT NOT NULL, target TEXT NOT NULL,
     detail TEXT NOT NULL);
 """
+BUSY_MS = 10_000  # the other writer's transactions last milliseconds; longer is a fault
 APPEND_ONLY = ("admissions", "actions", "changes")
 ADMISSION_COLUMNS = ", ".join(AdmissionRow._fields)  # a journal record, column for column
 TRIGGERS = "".join(
@@ -98,26 +103,45 @@ class Registry:
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute(f"PRAGMA synchronous={'FULL' if durability == 'power' else 'NORMAL'}")
         self.db.execute("PRAGMA foreign_keys=ON")
+        self.db.execute(f"PRAGMA busy_timeout={BUSY_MS}")
         self.db.executescript(SCHEMA + TRIGGERS)
-        self.db.execute("BEGIN")
 
     # -- set-up ----------------------------------------------------------------------------
     @classmethod
     def create(cls, path: Path, gateways: list[Gateway], cards: list[Card],
                ttl_ms: int) -> Registry:
         registry = cls(path)
-        registry.db.executemany("INSERT OR REPLACE INTO gateways VALUES (?, ?, ?, ?, ?)",
-                                [(g.id, g.name, g.region, g.key, g.address) for g in gateways])
-        registry.db.executemany("INSERT OR IGNORE INTO people VALUES (?, ?, ?)",
-                                [(c.national_id, c.real_name, c.secret) for c in cards])
+        registry.write_many("INSERT OR REPLACE INTO gateways VALUES (?, ?, ?, ?, ?)",
+                            [(g.id, g.name, g.region, g.key, g.address) for g in gateways])
+        registry.write_many("INSERT OR IGNORE INTO people VALUES (?, ?, ?)",
+                            [(c.national_id, c.real_name, c.secret) for c in cards])
         registry.set_ttl(ttl_ms)
         registry.commit()
         return registry
 
+    def begin(self) -> None:
+        """Take the write lock, unless this connection holds it (the first write after a
+        commit takes it); the other writer waits until ``commit`` or ``rollback``."""
+        if not self.db.in_transaction:
+            self.db.execute("BEGIN IMMEDIATE")
+
+    def write(self, sql: str, args: tuple = ()) -> sqlite3.Cursor:
+        self.begin()
+        return self.db.execute(sql, args)
+
+    def write_many(self, sql: str, rows) -> None:
+        self.begin()
+        self.db.executemany(sql, rows)
+
     def commit(self) -> None:
-        """Make everything since the last commit durable, then start the next transaction."""
-        self.db.execute("COMMIT")
-        self.db.execute("BEGIN")
+        """Make every write since the last commit durable and let the other writer in."""
+        if self.db.in_transaction:
+            self.db.execute("COMMIT")
+
+    def rollback(self) -> None:
+        """Forget every write since the last commit."""
+        if self.db.in_transaction:
+            self.db.execute("ROLLBACK")
 
     def checkpoint_in_background(self, interval_s: float = 0.5) -> None:
         """Take WAL checkpoints off the committing thread. Left to SQLite, every thousandth
@@ -136,7 +160,7 @@ class Registry:
         threading.Thread(target=checkpoint, name="checkpoint", daemon=True).start()
 
     def close(self) -> None:
-        self.db.execute("COMMIT")
+        self.commit()
         self.db.close()
 
     # -- reads -----------------------------------------------------------------------------
@@ -221,65 +245,74 @@ class Registry:
 
     # -- writes (durable at the next commit) -----------------------------------------------
     def add_person(self, card: Card) -> None:
-        self.db.execute("INSERT OR REPLACE INTO people VALUES (?, ?, ?)",
-                        (card.national_id, card.real_name, card.secret))
+        self.write("INSERT OR REPLACE INTO people VALUES (?, ?, ?)",
+                   (card.national_id, card.real_name, card.secret))
 
     def add_identity(self, national_id: str, now: float) -> int:
-        return self.db.execute("INSERT INTO identities (national_id, registered) VALUES (?, ?)",
-                               (national_id, now)).lastrowid
+        return self.write("INSERT INTO identities (national_id, registered) VALUES (?, ?)",
+                          (national_id, now)).lastrowid
 
     def bind(self, identity: int, address: int, gateway: int, now: float) -> None:
-        self.db.execute("DELETE FROM bindings WHERE identity = ? OR address = ?",
-                        (identity, address))
-        self.db.execute("INSERT INTO bindings VALUES (?, ?, ?, ?)",
-                        (identity, address, gateway, now))
+        self.write("DELETE FROM bindings WHERE identity = ? OR address = ?",
+                   (identity, address))
+        self.write("INSERT INTO bindings VALUES (?, ?, ?, ?)",
+                   (identity, address, gateway, now))
 
     def set_revoked(self, identity: int, when: float | None) -> None:
-        self.db.execute("UPDATE identities SET revoked = ? WHERE id = ?", (when, identity))
+        self.write("UPDATE identities SET revoked = ? WHERE id = ?", (when, identity))
 
     def block(self, address: int, length: int, now: float) -> None:
-        self.db.execute("INSERT OR REPLACE INTO blocked VALUES (?, ?, ?)",
-                        (address, length, now))
+        self.write("INSERT OR REPLACE INTO blocked VALUES (?, ?, ?)",
+                   (address, length, now))
 
     def unblock(self, address: int, length: int) -> None:
-        self.db.execute("DELETE FROM blocked WHERE address = ? AND length = ?",
-                        (address, length))
+        self.write("DELETE FROM blocked WHERE address = ? AND length = ?",
+                   (address, length))
 
     def shutdown(self, region: str, allow: list[tuple[int, int]], now: float) -> None:
-        self.db.execute("INSERT OR REPLACE INTO shutdowns VALUES (?, ?, ?)",
-                        (region, ",".join(f"{a}/{n}" for a, n in allow), now))
+        self.write("INSERT OR REPLACE INTO shutdowns VALUES (?, ?, ?)",
+                   (region, ",".join(f"{a}/{n}" for a, n in allow), now))
 
     def lift(self, region: str) -> None:
-        self.db.execute("DELETE FROM shutdowns WHERE region = ?", (region,))
+        self.write("DELETE FROM shutdowns WHERE region = ?", (region,))
 
     def set_ttl(self, ttl_ms: int) -> None:
-        self.db.execute("INSERT OR REPLACE INTO settings VALUES ('ttl_ms', ?)", (str(ttl_ms),))
+        self.write("INSERT OR REPLACE INTO settings VALUES ('ttl_ms', ?)", (str(ttl_ms),))
 
     def record_change(self, gateway: int, seq: int, action: int,
                       items: tuple[tuple[int, int, int], ...], now: float) -> None:
-        self.db.execute("INSERT INTO changes VALUES (?, ?, ?, ?, ?)",
-                        (gateway, seq, now, action, items_text(items)))
+        self.write("INSERT INTO changes VALUES (?, ?, ?, ?, ?)",
+                   (gateway, seq, now, action, items_text(items)))
 
     def import_journal(self, journal, limit: int | None = None) -> int:
         """Copy journal records not yet imported (at most ``limit``) into ``admissions``;
-        commit together with the offset reached. Returns how many were copied."""
-        row = self.db.execute("SELECT value FROM settings WHERE name = 'journal'").fetchone()
-        rows, offset = journal.read_from(int(row[0]) if row else 0, limit)
+        commit together with the offset reached. Returns how many were copied. The journal is
+        read before the write lock is taken (the lock is held only to insert), and again under
+        it if another process copied meanwhile."""
+        start = self._imported()
+        rows, offset = journal.read_from(start, limit)
+        if not rows:
+            return 0
+        self.begin()  # nobody else imports until we commit
+        if self._imported() != start:
+            rows, offset = journal.read_from(self._imported(), limit)
         if rows:
             self.log_admissions(rows)
-            self.db.execute("INSERT OR REPLACE INTO settings VALUES ('journal', ?)",
-                            (str(offset),))
-            self.commit()
+            self.write("INSERT OR REPLACE INTO settings VALUES ('journal', ?)", (str(offset),))
+        self.commit()
         return len(rows)
 
+    def _imported(self) -> int:
+        row = self.db.execute("SELECT value FROM settings WHERE name = 'journal'").fetchone()
+        return int(row[0]) if row else 0
+
     def log_admissions(self, rows: list[AdmissionRow]) -> None:
-        self.db.executemany(
-            f"INSERT INTO admissions ({ADMISSION_COLUMNS}) VALUES "
-            f"({', '.join('?' * len(AdmissionRow._fields))})", rows)
+        self.write_many(f"INSERT INTO admissions ({ADMISSION_COLUMNS}) VALUES "
+                        f"({', '.join('?' * len(AdmissionRow._fields))})", rows)
 
     def log_action(self, now: float, action: str, target: str, detail: str = "") -> None:
-        self.db.execute("INSERT INTO actions (time, action, target, detail) VALUES (?,?,?,?)",
-                        (now, action, target, detail))
+        self.write("INSERT INTO actions (time, action, target, detail) VALUES (?,?,?,?)",
+                   (now, action, target, detail))
 
 
 @contextlib.contextmanager
