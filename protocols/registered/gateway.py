@@ -66,6 +66,7 @@ from .budget import (
 from .codec import Key, Rejected, Replay, Sender
 from .gateway_admission import Admission
 from .gateway_flows import (
+    AnswerTimer,
     Flow,
     Grant,
     Pending,
@@ -112,7 +113,9 @@ class Gateway(Admission, ElementWriter, PolicySync, RegistrationService):
         self.authority = (config["authority"], PORT)
         self.fail_mode = config.get("fail_mode", "closed")
         self.ttl_ms = config.get("ttl_ms", DEFAULT_TTL_MS)
-        self.request_timeout = config.get("request_timeout_ms", 200) / 1000
+        # a question is asked at most three times, all within UNREACHABLE_S
+        self.answer_timer = AnswerTimer(config.get("request_timeout_ms", 200) / 1000,
+                                        UNREACHABLE_S / 3)
         self.lines = {iface: [ipaddress.IPv4Network(n) for n in nets]
                       for iface, nets in config["lines"].items()}
         self.devices = [ipaddress.IPv4Network(n) for n in config.get("devices", [])]
@@ -202,8 +205,9 @@ class Gateway(Admission, ElementWriter, PolicySync, RegistrationService):
         print(f"gateway {self.id} ready, fail mode {self.fail_mode}", flush=True)
         next_status = 0.0
         while True:
-            steps = [key.data for key, _ in selector.select(self._timeout())] + [
-                self.tick, self.settle_alone]
+            ready = [key.data for key, _ in selector.select(self._timeout())]
+            steps = [self.on_control, *(s for s in ready if s != self.on_control), self.tick,
+                     self.settle_alone]
             if time.monotonic() >= next_status:
                 steps.append(self.write_status)
                 next_status = time.monotonic() + 1.0
@@ -219,7 +223,8 @@ class Gateway(Admission, ElementWriter, PolicySync, RegistrationService):
         deadlines = [self.next_keepalive, self.next_renewal_check]
         if not self.synced:
             deadlines.append(self.next_sync)
-        deadlines += [p.sent + self.request_timeout for p in self.pending.values()]
+        wait = self.answer_timer.timeout()
+        deadlines += [p.sent + wait for p in self.pending.values()]
         return max(0.0, min(deadlines) - now)
 
     def tick(self) -> None:
@@ -235,8 +240,9 @@ class Gateway(Admission, ElementWriter, PolicySync, RegistrationService):
         self.reachable = now - self.last_answer < UNREACHABLE_S
         if was and not self.reachable:
             self.counters["authority lost"] += 1
+        wait = self.answer_timer.timeout()
         for flow, pending in list(self.pending.items()):
-            if now - pending.sent < self.request_timeout:
+            if now - pending.sent < wait:
                 continue
             if pending.attempts < 2 and self.reachable:
                 pending.attempts += 1
@@ -272,6 +278,7 @@ class Gateway(Admission, ElementWriter, PolicySync, RegistrationService):
                   f"{len(bound)} addresses",
                   "pending": len(self.pending), "applied": self.sequencer.applied,
                   "answer_us_buckets": dict(self.answer_times),
+                  "asks_again_after_ms": round(self.answer_timer.timeout() * 1000, 1),
                   "session": self.sender.session}
         tmp = self.status_file.with_suffix(".tmp")
         tmp.write_text(json.dumps(status))
@@ -304,9 +311,13 @@ class Gateway(Admission, ElementWriter, PolicySync, RegistrationService):
 
     # -- the authority speaks --------------------------------------------------------------
     def on_control(self) -> None:
-        """At most ``CONTROL_BATCH`` datagrams a turn of the loop: a flood at the control port
-        (the ruleset lets only the authority's address through) never starves packets."""
-        for _ in range(CONTROL_BATCH):
+        """Every answer waiting, first in each turn of the loop: an answer left in the socket
+        while new packets are asked about waits behind their questions, its own times out and
+        is asked again, and a burst of first contacts collapses into timeouts. Bounded by
+        ``CONTROL_BATCH`` datagrams more than the answers open questions can have (three
+        each), so a flood at the control port (the ruleset lets only the authority's address
+        through) never starves packets."""
+        for _ in range(CONTROL_BATCH + 3 * len(self.pending)):
             try:
                 data, _ = self.control.recvfrom(4096)
             except BlockingIOError:
@@ -363,7 +374,9 @@ class Gateway(Admission, ElementWriter, PolicySync, RegistrationService):
             return
         del self.requests[request_id]
         pending = self.pending.pop(flow)
-        self.answer_times[answer_bucket(time.monotonic() - pending.asked)] += 1
+        waited = time.monotonic() - pending.asked
+        self.answer_times[answer_bucket(waited)] += 1
+        self.answer_timer.answered(waited, pending.attempts)
         if msg.type == Type.GRANT:
             self.counters["granted"] += 1
             if not self.enforced.ttl_ms:  # once the policy says a TTL, only the policy does

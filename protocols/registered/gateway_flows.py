@@ -172,3 +172,31 @@ def _left_ms(deadline: float) -> int:
     return max(1, round((deadline - time.monotonic()) * 1000))
 
 
+
+
+class AnswerTimer:
+    """How long a question waits for its answer before it is asked again: the answers'
+    smoothed time plus four deviations (TCP's retransmission timer, RFC 6298), never under
+    ``floor`` (the configured timeout, what an idle authority needs) nor over ``ceiling``.
+    Only a question asked once is timed (Karn: an answer to a question asked twice could be
+    to either). A fixed timeout under a burst of first contacts asks every question up to
+    three times while answers queue, and the extra questions are what they queue behind."""
+
+    def __init__(self, floor_s: float, ceiling_s: float):
+        self.floor, self.ceiling = floor_s, ceiling_s
+        self.smoothed: float | None = None
+        self.deviation = 0.0
+
+    def answered(self, waited_s: float, attempts: int) -> None:
+        if attempts:
+            return
+        if self.smoothed is None:
+            self.smoothed, self.deviation = waited_s, waited_s / 2
+        else:
+            self.deviation += (abs(self.smoothed - waited_s) - self.deviation) / 4
+            self.smoothed += (waited_s - self.smoothed) / 8
+
+    def timeout(self) -> float:
+        if self.smoothed is None:
+            return self.floor
+        return min(self.ceiling, max(self.floor, self.smoothed + 4 * self.deviation))

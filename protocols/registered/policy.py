@@ -37,6 +37,11 @@ class Enforced:
     shutdown: tuple[tuple[int, int], ...] | None = None        # essential prefixes
     flushes: int = 0
     ttl_ms: int = 0  # 0: not said yet (a gateway keeps the TTL it was started with)
+    # identity -> its address, so that a farm's thousands of bindings apply in linear time
+    address_of: dict[int, int] = field(default_factory=dict, compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self.address_of = {identity: address for address, identity in self.bound.items()}
 
     @classmethod
     def of(cls, policy: Policy, gateway: int) -> Enforced:
@@ -52,12 +57,13 @@ class Enforced:
     def apply(self, action: Action, items: tuple[Item, ...]) -> None:
         if action == Action.BIND:
             for address, _, identity in items:
-                for old in [a for a, i in self.bound.items() if i == identity]:
-                    del self.bound[old]
+                self._unbind(self.address_of.get(identity))  # an identity has one address
+                self._unbind(address)
                 self.bound[address] = identity
+                self.address_of[identity] = address
         elif action == Action.UNBIND:
             for address, _, _ in items:
-                self.bound.pop(address, None)
+                self._unbind(address)
                 self.cut.pop(address, None)
         elif action == Action.CUT:
             self.cut.update({address: identity for address, _, identity in items})
@@ -76,6 +82,11 @@ class Enforced:
             self.flushes = items[0][2] if items else self.flushes + 1
         elif action == Action.TTL and items and items[0][2]:  # 0 would expire grants at once
             self.ttl_ms = items[0][2]
+
+    def _unbind(self, address: int | None) -> None:
+        identity = self.bound.pop(address, None)
+        if identity is not None and self.address_of.get(identity) == address:
+            del self.address_of[identity]
 
     def changes_to(self, target: Enforced) -> list[Change]:
         """The changes that turn this share into ``target``, at most ``MAX_ITEMS`` items

@@ -1,0 +1,45 @@
+"""The gateway's answer timer: a question is asked again only once its answer is later than
+answers have been lately, so a burst of first contacts is not asked three times over."""
+
+from __future__ import annotations
+
+from protocols.registered.gateway_flows import AnswerTimer
+
+FLOOR, CEILING = 0.2, 1.0
+
+
+def test_an_idle_authority_keeps_the_configured_timeout():
+    timer = AnswerTimer(FLOOR, CEILING)
+    assert timer.timeout() == FLOOR
+    for _ in range(50):
+        timer.answered(0.005, attempts=0)
+    assert timer.timeout() == FLOOR
+
+
+def test_answers_that_queue_lengthen_the_wait_so_their_questions_are_not_asked_again():
+    timer = AnswerTimer(FLOOR, CEILING)
+    for _ in range(20):
+        timer.answered(0.005, attempts=0)
+    waits = []
+    for k in range(30):  # a burst: answers come later and later, then at 400 ms
+        waited = min(0.4, 0.05 * (k + 1))
+        waits.append(timer.timeout())
+        timer.answered(waited, attempts=0)
+    assert timer.timeout() > 0.4 and max(waits) <= CEILING
+    for _ in range(100):  # the burst over: back to the configured timeout
+        timer.answered(0.005, attempts=0)
+    assert timer.timeout() == FLOOR
+
+
+def test_an_answer_to_a_question_asked_again_is_not_timed():
+    timer = AnswerTimer(FLOOR, CEILING)
+    for _ in range(20):
+        timer.answered(0.9, attempts=1)
+    assert timer.timeout() == FLOOR
+
+
+def test_the_wait_never_passes_the_ceiling():
+    timer = AnswerTimer(FLOOR, CEILING)
+    for _ in range(20):
+        timer.answered(5.0, attempts=0)
+    assert timer.timeout() == CEILING
