@@ -43,3 +43,17 @@ def test_the_wait_never_passes_the_ceiling():
     for _ in range(20):
         timer.answered(5.0, attempts=0)
     assert timer.timeout() == CEILING
+
+
+def test_answers_grown_slower_than_the_wait_lengthen_it_by_backing_off():
+    """Every answer slower than the wait answers a question asked twice, which is not timed:
+    only backing off lets the wait learn that answers now take 350 ms."""
+    timer = AnswerTimer(FLOOR, CEILING)
+    asked_twice = 0
+    for _ in range(20):
+        attempts = 0
+        if timer.timeout() < 0.35:  # the wait runs out before the answer comes
+            timer.asked_again()
+            attempts, asked_twice = 1, asked_twice + 1
+        timer.answered(0.35, attempts)
+    assert timer.timeout() > 0.35 and asked_twice <= 2

@@ -111,3 +111,25 @@ def test_a_shutdown_whose_essential_list_does_not_fit_one_message_is_refused(aut
                                 "allow": [f"203.0.{k}.0/24" for k in range(65)]})
     assert not answer["ok"] and "at most 64" in answer["error"]
     assert "north" not in authority.policy.shutdowns
+
+
+def test_a_datagram_that_fails_half_way_leaves_no_write_and_holds_no_lock(tmp_path,
+                                                                          monkeypatch):
+    """What a registration wrote before a bug stopped it is undone at the end of its batch:
+    left open, it would be committed by someone else's commit, and hold the registry's lock
+    against the importer meanwhile."""
+    Registry.create(tmp_path / "r.db", [Gateway(GW, "a1", "north", KEY, 0x7F000001)],
+                    [issue("NID-1", "Ada Okafor")], 5000).close()
+    auth = Authority(tmp_path / "r.db", "127.0.0.1", tmp_path / "admin.sock", port=0)
+
+    def half_way(data: bytes, rows: list) -> list[bytes]:
+        auth.registry.add_identity("NID-1", time.time())
+        raise RuntimeError("a bug after the first write")
+
+    monkeypatch.setattr(auth, "handle", half_way)
+    auth.answer_batch([(b"", ("127.0.0.1", 1))])
+    assert auth.counters["internal error"] == 1
+    assert not auth.registry.db.in_transaction
+    assert auth.registry.identity_of_person("NID-1") is None
+    auth.sock.close()
+    auth.admin.close()

@@ -3,10 +3,13 @@ importer ends with the authority, however the authority ends."""
 
 from __future__ import annotations
 
+import json
+import os
 import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 from protocols.registered.admission import AdmissionRow
 from protocols.registered.journal import Journal
@@ -49,3 +52,29 @@ def test_the_importer_copies_the_journal_and_dies_with_the_authority(tmp_path):
     assert wait_until(lambda: not alive(importer), 5), "the importer outlived the authority"
     assert [s for (s,) in reader.db.execute("SELECT src FROM admissions ORDER BY seq")] == [
         *range(3000), 7]
+
+
+def children(pid: int) -> set[int]:
+    return {int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()}
+
+
+def test_an_importer_that_ends_is_replaced_by_the_authority(tmp_path):
+    db = tmp_path / "registry.db"
+    Registry.create(db, [Gateway(1, "a1", "north", b"k" * 32, 0x7F000001)], [], 5000).close()
+    config = tmp_path / "authority.json"
+    config.write_text(json.dumps({"db": str(db), "address": "127.0.0.1", "port": 0,
+                                  "admin": str(tmp_path / "admin.sock")}))
+    authority = subprocess.Popen([sys.executable, "-m", "protocols.registered.authority",
+                                  str(config)], stdout=subprocess.PIPE, text=True)
+    try:
+        authority.stdout.readline()  # ready
+        assert wait_until(lambda: len(children(authority.pid)) == 1, 10)
+        (first,) = children(authority.pid)
+        os.kill(first, signal.SIGKILL)
+        assert wait_until(lambda: children(authority.pid) - {first}, 5), "not replaced"
+        journal = Journal(db.with_suffix(".journal"))
+        journal.append([row(5)])
+        assert wait_until(lambda: Registry(db).admissions(limit=1), 10)
+    finally:
+        authority.kill()
+        authority.wait()

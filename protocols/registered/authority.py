@@ -155,7 +155,7 @@ class Authority(PolicyPush, OperatorDesk, CompiledDecisions):
         selector.register(self.sock, selectors.EVENT_READ)
         selector.register(self.wake_r, selectors.EVENT_READ)
         threading.Thread(target=self._serve_operators, name="operator", daemon=True).start()
-        importer.start(self.registry.path, self.journal.durability)
+        copier = importer.start(self.registry.path, self.journal.durability)
         for gateway in self.gateways:  # whatever a gateway missed while we were down
             self.send_snapshot(gateway)
         print(f"authority ready: {len(self.gateways)} gateways, durability "
@@ -167,6 +167,9 @@ class Authority(PolicyPush, OperatorDesk, CompiledDecisions):
                 else:
                     self.run_jobs()
             self.retransmit()
+            if copier.poll() is not None:  # the index must not silently stop growing
+                self.counters["importer restarted"] += 1
+                copier = importer.start(self.registry.path, self.journal.durability)
 
     def serve_batch(self) -> None:
         """Answer what has arrived (up to ``batch``)."""
@@ -200,6 +203,8 @@ class Authority(PolicyPush, OperatorDesk, CompiledDecisions):
             self.journal.append(rows)  # durable before anyone is answered
         if self.dirty:
             self.commit_and_push(self.dirty)
+        else:  # what a registration that failed half-way wrote must not hold the lock
+            self.registry.rollback()
         for reply, addr in replies:
             try:
                 self.sock.sendto(reply, addr)

@@ -99,7 +99,8 @@ from .ruleset import (
 KEEPALIVE_S = 1.0
 UNREACHABLE_S = 3.0
 SYNC_S = 1.0  # a gateway asks for its snapshot this often until it has one
-CONTROL_BATCH = 64  # datagrams from the authority per turn of the loop
+CONTROL_BATCH = 64  # datagrams from the authority a turn, and as many more as open
+CONTROL_OPEN_MAX = 1024  # questions can have answers (three each), up to this
 LATE_ANSWER_S = 10.0  # how long a fail-open decision still heeds the authority's answer
 PR_SET_DUMPABLE = 4
 
@@ -240,17 +241,20 @@ class Gateway(Admission, ElementWriter, PolicySync, RegistrationService):
         self.reachable = now - self.last_answer < UNREACHABLE_S
         if was and not self.reachable:
             self.counters["authority lost"] += 1
-        wait = self.answer_timer.timeout()
+        wait, asked_again = self.answer_timer.timeout(), False
         for flow, pending in list(self.pending.items()):
             if now - pending.sent < wait:
                 continue
             if pending.attempts < 2 and self.reachable:
+                asked_again = True
                 pending.attempts += 1
                 pending.sent = now
                 self._ask(flow, pending)
             else:
                 del self.pending[flow]
                 self.fail(flow, pending)
+        if asked_again:
+            self.answer_timer.asked_again()
         while self.denials and self.denials[0][0] <= now:  # a denial is cached a second
             until, flow = heapq.heappop(self.denials)
             if self.denied.get(flow) == until:
@@ -312,12 +316,10 @@ class Gateway(Admission, ElementWriter, PolicySync, RegistrationService):
     # -- the authority speaks --------------------------------------------------------------
     def on_control(self) -> None:
         """Every answer waiting, first in each turn of the loop: an answer left in the socket
-        while new packets are asked about waits behind their questions, its own times out and
-        is asked again, and a burst of first contacts collapses into timeouts. Bounded by
-        ``CONTROL_BATCH`` datagrams more than the answers open questions can have (three
-        each), so a flood at the control port (the ruleset lets only the authority's address
-        through) never starves packets."""
-        for _ in range(CONTROL_BATCH + 3 * len(self.pending)):
+        while new packets are asked about waits behind their questions, its own is asked
+        again, and a burst of first contacts collapses into timeouts. A flood at the control
+        port (only the authority's address passes the ruleset) is bounded all the same."""
+        for _ in range(CONTROL_BATCH + min(3 * len(self.pending), CONTROL_OPEN_MAX)):
             try:
                 data, _ = self.control.recvfrom(4096)
             except BlockingIOError:

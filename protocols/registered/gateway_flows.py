@@ -186,10 +186,18 @@ class AnswerTimer:
         self.floor, self.ceiling = floor_s, ceiling_s
         self.smoothed: float | None = None
         self.deviation = 0.0
+        self.backed_off: float | None = None
+
+    def asked_again(self) -> None:
+        """A wait ran out: wait twice as long until a question asked once is answered (RFC
+        6298's back-off). Without it, answers grown slower than the wait all answer questions
+        asked twice, which are not timed, and the wait never grows."""
+        self.backed_off = min(self.ceiling, 2 * self.timeout())
 
     def answered(self, waited_s: float, attempts: int) -> None:
         if attempts:
             return
+        self.backed_off = None
         if self.smoothed is None:
             self.smoothed, self.deviation = waited_s, waited_s / 2
         else:
@@ -197,6 +205,8 @@ class AnswerTimer:
             self.smoothed += (waited_s - self.smoothed) / 8
 
     def timeout(self) -> float:
+        if self.backed_off is not None:
+            return self.backed_off
         if self.smoothed is None:
             return self.floor
         return min(self.ceiling, max(self.floor, self.smoothed + 4 * self.deviation))
