@@ -8,27 +8,28 @@ from protocols.registered.gateway_flows import AnswerTimer
 FLOOR, CEILING = 0.2, 1.0
 
 
-def test_an_idle_authority_keeps_the_configured_timeout():
-    timer = AnswerTimer(FLOOR, CEILING)
-    assert timer.timeout() == FLOOR
-    for _ in range(50):
+def answered_at_once(timer: AnswerTimer, answers: int) -> AnswerTimer:
+    """``answers`` answers 5 ms after their questions: an authority at rest."""
+    for _ in range(answers):
         timer.answered(0.005, attempts=0)
-    assert timer.timeout() == FLOOR
+    return timer
+
+
+def test_an_idle_authority_keeps_the_configured_timeout():
+    assert AnswerTimer(FLOOR, CEILING).timeout() == FLOOR
+    assert answered_at_once(AnswerTimer(FLOOR, CEILING), 50).timeout() == FLOOR
 
 
 def test_answers_that_queue_lengthen_the_wait_so_their_questions_are_not_asked_again():
-    timer = AnswerTimer(FLOOR, CEILING)
-    for _ in range(20):
-        timer.answered(0.005, attempts=0)
+    timer = answered_at_once(AnswerTimer(FLOOR, CEILING), 20)
     waits = []
     for k in range(30):  # a burst: answers come later and later, then at 400 ms
         waited = min(0.4, 0.05 * (k + 1))
         waits.append(timer.timeout())
         timer.answered(waited, attempts=0)
     assert timer.timeout() > 0.4 and max(waits) <= CEILING
-    for _ in range(100):  # the burst over: back to the configured timeout
-        timer.answered(0.005, attempts=0)
-    assert timer.timeout() == FLOOR
+    # the burst over: back to the configured timeout
+    assert answered_at_once(timer, 100).timeout() == FLOOR
 
 
 def test_an_answer_to_a_question_asked_again_is_not_timed():

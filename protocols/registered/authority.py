@@ -29,7 +29,6 @@ contains can stop the loop. The process cannot be inspected by others (not dumpa
 from __future__ import annotations
 
 import collections
-import ctypes
 import hmac
 import json
 import os
@@ -63,10 +62,10 @@ from .messages import (
 )
 from .ops import prefix
 from .policy import Enforced
+from .process import keep_private
 from .registry import Gateway, Registry
 
 CHALLENGE_S = 10.0     # a challenge must be answered within this
-PR_SET_DUMPABLE = 4
 # a FLOW_REQUEST, header and body in one unpack: the hot path's only parse
 FLOW = struct.Struct(codec.HEADER.format + codec.BODIES[Type.FLOW_REQUEST].format[1:])
 FLOW_SIZE = FLOW.size + codec.SIGNATURE
@@ -160,6 +159,7 @@ class Authority(PolicyPush, OperatorDesk, CompiledDecisions):
             self.send_snapshot(gateway)
         print(f"authority ready: {len(self.gateways)} gateways, durability "
               f"{self.journal.durability}", flush=True)
+        next_look = 0.0  # at the importer: the index must not silently stop growing
         while True:
             for key, _ in selector.select(RETRANSMIT_S):
                 if key.fileobj is self.sock:
@@ -167,9 +167,11 @@ class Authority(PolicyPush, OperatorDesk, CompiledDecisions):
                 else:
                     self.run_jobs()
             self.retransmit()
-            if copier.poll() is not None:  # the index must not silently stop growing
-                self.counters["importer restarted"] += 1
-                copier = importer.start(self.registry.path, self.journal.durability)
+            if time.monotonic() >= next_look:  # as often as a push is retransmitted, no more
+                next_look = time.monotonic() + RETRANSMIT_S
+                if copier.poll() is not None:
+                    self.counters["importer restarted"] += 1
+                    copier = importer.start(self.registry.path, self.journal.durability)
 
     def serve_batch(self) -> None:
         """Answer what has arrived (up to ``batch``)."""
@@ -351,7 +353,7 @@ class Authority(PolicyPush, OperatorDesk, CompiledDecisions):
 
 
 def main() -> None:
-    ctypes.CDLL(None).prctl(PR_SET_DUMPABLE, 0, 0, 0, 0)  # no peeking through /proc
+    keep_private()
     config = json.loads(Path(sys.argv[1]).read_text())
     Authority(Path(config["db"]), config["address"], Path(config["admin"]),
               config.get("batch", 256), config.get("port", PORT),

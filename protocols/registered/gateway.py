@@ -13,14 +13,14 @@ The kernel enforces (``ruleset``); this process decides what the kernel cannot:
   in libnftables when a flow's first reply comes back, within a millisecond if the other end
   is near: the reply is let through from the gateway's own record of the grant.
 * **Grants run out.** Twice before a grant expires, the gateway reads its element's packet
-  counter; a flow that carried packets in between, still in use, is asked about again (a
-  renewal), in the background, and on a grant its element is replaced with a fresh timeout
-  in one transaction. A denied renewal, a flush or a revocation removes the element: both
-  directions stop at once (the flow's conntrack entry stays, so its next packet is still
-  known as its initiator's). With the authority gone, renewals go unanswered and every flow
-  stops within one TTL (fail-closed); fail-open gateways grant new flows and renewals
-  themselves, and write each such decision to a journal of their own, since the authority
-  never sees them.
+  counter (on the writer's thread, too); a flow that carried packets in between, still in
+  use, is asked about again (a renewal), in the background, and on a grant its element is
+  replaced with a fresh timeout in one transaction. A denied renewal, a flush or a
+  revocation removes the element: both directions stop at once (the flow's conntrack entry
+  stays, so its next packet is still known as its initiator's). With the authority gone,
+  renewals go unanswered and every flow stops within one TTL (fail-closed); fail-open
+  gateways grant new flows and renewals themselves, and write each such decision to a
+  journal of their own, since the authority never sees them.
 * **Policy in order** (``gateway_policy``). POLICY changes are numbered;
   ``policy.Sequencer`` applies them in order and asks for a snapshot when a gap does not
   close; a snapshot is applied as a difference.
@@ -37,7 +37,6 @@ answers: a replayed or stale GRANT admits nothing. The process is not dumpable.
 from __future__ import annotations
 
 import collections
-import ctypes
 import errno
 import heapq
 import ipaddress
@@ -88,13 +87,8 @@ from .messages import (
     dotted,
 )
 from .policy import Enforced, Sequencer, Snapshot
-from .ruleset import (
-    CHAIN,
-    QUEUE,
-    QUEUE_RULES,
-    TABLE,
-    ruleset,
-)
+from .process import keep_private
+from .ruleset import CHAIN, QUEUE, QUEUE_RULES, TABLE, ruleset
 
 KEEPALIVE_S = 1.0
 UNREACHABLE_S = 3.0
@@ -102,7 +96,6 @@ SYNC_S = 1.0  # a gateway asks for its snapshot this often until it has one
 CONTROL_BATCH = 64  # datagrams from the authority a turn, and as many more as open
 CONTROL_OPEN_MAX = 1024  # questions can have answers (three each), up to this
 LATE_ANSWER_S = 10.0  # how long a fail-open decision still heeds the authority's answer
-PR_SET_DUMPABLE = 4
 
 
 class Gateway(Admission, ElementWriter, PolicySync, RegistrationService):
@@ -161,6 +154,7 @@ class Gateway(Admission, ElementWriter, PolicySync, RegistrationService):
         self.nft_lock = threading.RLock()      # one user of libnftables at a time, in order
         self.changes_queued = threading.Event()
         self.writer: threading.Thread | None = None  # write_elements, once run() starts
+        self._start_counting()
         self.pending: dict[Flow, Pending] = {}
         self.requests: dict[int, Flow] = {}
         self.decided_alone: dict[int, tuple[Flow, float]] = {}  # request id -> flow, when
@@ -202,6 +196,7 @@ class Gateway(Admission, ElementWriter, PolicySync, RegistrationService):
         selector.register(self.queue, selectors.EVENT_READ, self.on_packets)
         selector.register(self.control, selectors.EVENT_READ, self.on_control)
         selector.register(self.service, selectors.EVENT_READ, self.on_host)
+        selector.register(self.counts_ready, selectors.EVENT_READ, self.on_counted)
         self._start_writer()
         print(f"gateway {self.id} ready, fail mode {self.fail_mode}", flush=True)
         next_status = 0.0
@@ -390,7 +385,7 @@ class Gateway(Admission, ElementWriter, PolicySync, RegistrationService):
 
 
 def main() -> None:
-    ctypes.CDLL(None).prctl(PR_SET_DUMPABLE, 0, 0, 0, 0)  # no peeking through /proc
+    keep_private()
     config_path = Path(sys.argv[1])
     config = json.loads(config_path.read_text())
     Gateway(config, config_path.with_suffix(".status.json")).run()

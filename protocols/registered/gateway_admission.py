@@ -5,9 +5,11 @@ it get their verdict. A flow still in use is asked about again before its grant 
 
 from __future__ import annotations
 
+import contextlib
 import heapq
 import ipaddress
 import math
+import os
 import time
 
 from protocols.nfqueue import NF_DROP
@@ -25,7 +27,6 @@ from .gateway_flows import (
     canonical,
     element,
     look_batch,
-    packet_counts,
     parse_ip,
     renewal_margin,
 )
@@ -175,7 +176,8 @@ class Admission:
         """Flows in use whose grant is about to run out are asked about again. Each grant is
         looked at twice, from a schedule (work in proportion to the grants due, not to all
         held): two margins before expiry its element's packet count is noted, one margin
-        before it is asked about again if that count has grown since. A flow that carried
+        before it is asked about again if that count has grown since (the counts are read by
+        the element writer, off the loop, and come back to ``on_counted``). A flow that carried
         its few packets at the start (a connection attempt, a lookup) is left to expire.
         Looks due before the next batch are taken now (early by less than a quarter margin)."""
         while self.expiries and self.expiries[0][0] <= now:
@@ -190,17 +192,27 @@ class Admission:
             if grant is None or grant.expires != expires:
                 continue  # withdrawn or granted anew since: a look of an older grant
             if flow not in self.pending:
-                (sample if what == SAMPLE else decide).append(flow)
-        if not sample and not decide:
-            return
-        with self.nft_lock:
-            self.apply_elements()  # counters of elements that are there
-            used = packet_counts(self.nft, sample + decide)
-        for flow in sample:
-            self.grants[flow].seen = used.get(flow, 0)
-        for flow in decide:
-            grant = self.grants[flow]
-            if used.get(flow, 0) > grant.seen:
+                (sample if what == SAMPLE else decide).append((flow, expires))
+        if sample or decide:
+            self.count_packets(sample, decide)
+
+    def on_counted(self) -> None:
+        """The counts the writer read for ``renew``'s looks: a first look notes a grant's
+        count, a second asks about its flow again if that count has grown. A grant withdrawn
+        or given anew meanwhile, or a flow asked about meanwhile, is left alone."""
+        with contextlib.suppress(BlockingIOError):
+            os.eventfd_read(self.counts_ready)
+        now = time.monotonic()
+        while self.counted:
+            sample, decide, used = self.counted.popleft()
+            for flow, expires in sample:
+                if (grant := self.grants.get(flow)) is not None and grant.expires == expires:
+                    grant.seen = used.get(flow, 0)
+            for flow, expires in decide:
+                grant = self.grants.get(flow)
+                if grant is None or grant.expires != expires or flow in self.pending or \
+                        used.get(flow, 0) <= grant.seen:
+                    continue
                 pending = Pending(0, self._inbound(flow), True, [], now, proof=grant.proof)
                 if self.reachable:
                     self._request(flow, pending)

@@ -21,9 +21,7 @@ dumpable (it holds the registry open) and ends with the authority.
 
 from __future__ import annotations
 
-import ctypes
 import os
-import signal
 import sqlite3
 import subprocess
 import sys
@@ -31,12 +29,12 @@ import time
 from pathlib import Path
 
 from .journal import JournalReader
+from .process import keep_private
 from .registry import Registry
 
 IMPORT_S = 0.01  # with a core to spare, a decision is in SQLite about this long after
 CHUNK = 64       # rows a transaction: a quarter of a millisecond the authority may wait
 RESTING_NICE = 19
-PR_SET_PDEATHSIG, PR_SET_DUMPABLE = 1, 4
 
 
 def start(db: Path, durability: str) -> subprocess.Popen:
@@ -64,9 +62,7 @@ def run(db: Path, durability: str, authority: int) -> None:
 
 
 def main() -> None:
-    libc = ctypes.CDLL(None)
-    libc.prctl(PR_SET_DUMPABLE, 0, 0, 0, 0)
-    libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+    keep_private(end_with_parent=True)
     db, durability, authority = sys.argv[1:]
     run(Path(db), durability, int(authority))
 
