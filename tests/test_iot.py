@@ -22,6 +22,16 @@ def test_ask_to_answer_percentiles_come_from_the_gateway_buckets():
     assert iot.histogram_percentile({}, 0.5) is None
 
 
+def test_the_readme_holds_each_burst_step_to_its_round_trip_plus_five_ms():
+    from experiments.publish.blocks_scale import _answers_table
+
+    step = {"devices": 16000, "ttl_ms": 1000, "answer_p50_ms": 9.7, "gateway_cpu_share": 0.5}
+    rows = [{**step, "answer_p99_ms": p99, "authority_rtt_ms": rtt}
+            for p99, rtt in ((14.0, 9.0), (14.1, 9.0), (14.0, None))]
+    verdicts = [line.split(" | ")[5] for line in _answers_table(rows).splitlines()[2:]]
+    assert verdicts == ["held", "**missed**", "n/a"]
+
+
 def test_a_steady_window_outlasts_the_ttl_up_to_its_cap():
     s = {"steady_s": 10.0, "steady_max_s": 120.0}
     assert iot.steady_window(s, None) == 10.0
@@ -140,3 +150,4 @@ def test_a_burst_of_first_contacts_loses_no_first_datagram(tmp_path, monkeypatch
     directory = iot.run(iot.IotConfig(profile="crowd", arch="registered"), tmp_path)
     (row,) = json.loads((directory / "results.json").read_text())["steps"]
     assert (row["heard"], row["first_lost"]) == (16000, 0), row
+    assert row["authority_rtt_ms"] > 0  # what the README holds its answer times to

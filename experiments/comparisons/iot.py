@@ -17,8 +17,9 @@ one step on the same network:
   packet waits for admission), devices never heard or whose first datagram was lost, and
   datagrams from an address not their device's own;
 * at the authority: decisions (first contact and steady), CPU seconds, admission-log bytes
-  written (its journal); at the farm's gateway: CPU seconds, ask-to-answer times, grants
-  held, what it failed, and the kernel's NFQUEUE drops.
+  written (its journal); at the farm's gateway: CPU seconds, ask-to-answer times (and its
+  round trip to the authority at rest, before the step, the least answer time the network
+  allows), grants held, what it failed, and the kernel's NFQUEUE drops.
 
 From the measured steady rates ``summarize`` projects, labelled as a projection, the
 authority's cores, decisions per second, log volume and gateway state for the world's IoT
@@ -40,6 +41,7 @@ from experiments.comparisons import iot_report as report
 from experiments.config import ExperimentConfig
 from experiments.interface import Experiment
 from experiments.measures import cpu_seconds, percentile
+from experiments.probing.probes import ping_times
 from experiments.results import RunWriter
 from protocols.architectures import admits
 from protocols.registered.identity import DEVICES
@@ -74,7 +76,8 @@ HEADER = ["arch", "devices", "ttl_ms", "sent", "received", "heard", "first_lost"
           "gateway_cpu_share",
           "answer_p50_ms", "answer_p99_ms", "log_bytes_steady", "log_bytes_per_device_day",
           "log_rows_per_device_day", "renewals_observed", "grants_mean", "grants_max",
-          "failed", "nfqueue_drops"]
+          "failed", "nfqueue_drops", "authority_rtt_ms"]
+RTT_PINGS = 5  # the gateway's round trip to the authority at rest: the least of these
 
 
 class IotConfig(ExperimentConfig):
@@ -171,7 +174,9 @@ def step(net, arch_obj, farm: str, servers: list[str], devices: int, ttl_ms: int
     block = net.plan.devices[farm]
     router = net.plan.interfaces_of(farm)[0].peer
     readings = Readings(net, arch_obj, router) if ttl_ms is not None else None
+    rtt = None
     if readings:
+        rtt = min(ping_times(net, router, arch_obj.authority_node, RTT_PINGS), default=None)
         arch_obj.operator.ttl(ttl_ms)
         arch_obj.operator.flush()
         arch_obj.operator.in_force()
@@ -219,6 +224,7 @@ def step(net, arch_obj, farm: str, servers: list[str], devices: int, ttl_ms: int
         row["renewals_observed"] = int(row["steady_s"] * 1000 > ttl_ms)
         row["grants_mean"] = round(statistics.fmean(grants), 1) if grants else None
         row["grants_max"] = max(grants, default=None)
+        row["authority_rtt_ms"] = rtt
     return row
 
 

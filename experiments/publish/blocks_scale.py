@@ -6,9 +6,11 @@ from __future__ import annotations
 import statistics
 
 from experiments.comparisons import blast_radius as blast
-from experiments.publish.published import Published, ms, pct, spaced, span
+from experiments.publish.published import Published, held, ms, pct, spaced, span
 from protocols.architectures import ADMITTING, BASELINE, compared, design
 from topologies.graph import attachment, authority_site
+
+ANSWER_SLACK_MS = 5  # the gateway's target: a question answered within the round trip and this
 
 STUDY = "study/blast-radius"
 DISCONNECT_NAMED = ("US", "DE", "FR", "GB", "RU", "CN", "IN")
@@ -174,7 +176,22 @@ def iot(pub: Published) -> dict:
         "eras": _eras_table(eras),
         "beyond": ", ".join(f"{spaced(e['beyond_measured'])}" for e in eras.values()),
         "not_projected": ", ".join(_ttl(t) for t in p["not_projected"]) if p else "n/a",
+        "answers_burst": _answers_table([r for r in bsteps if r["arch"] == ADMITTING]),
     }
+
+
+def _answers_table(reg: list[dict]) -> str:
+    """Per burst step: how long a question waited for its answer at the farm's gateway,
+    against the round trip to the authority at rest (the target: within it plus 5 ms)."""
+    lines = ["| devices | TTL | ask-to-answer p50 | p99 | round trip at rest | p99 within it "
+             "+ 5 ms | gateway busy |", "|---|---|---|---|---|---|---|"]
+    for r in reg:
+        rtt, p99 = r.get("authority_rtt_ms"), r.get("answer_p99_ms")
+        within = "n/a" if rtt is None or p99 is None else held(p99 <= rtt + ANSWER_SLACK_MS)
+        lines.append(f"| {spaced(r['devices'])} | {_ttl(int(r['ttl_ms']))} | "
+                     f"{ms(r.get('answer_p50_ms'))} | {ms(p99)} | {ms(rtt)} | {within} | "
+                     f"{pct(r.get('gateway_cpu_share'))} of a core |")
+    return "\n".join(lines)
 
 
 def _eras_table(eras: dict) -> str:
