@@ -6,15 +6,19 @@ from __future__ import annotations
 
 import collections
 import contextlib
+import re
 import threading
 import time
+from types import SimpleNamespace
 
 import pytest
+from scapy.layers.inet import ICMP, IP
 
-from protocols.registered import gateway_nft
+from protocols.registered import gateway_admission
 from protocols.registered.gateway import Gateway
 from protocols.registered.gateway_flows import Pending, element, renewal_margin
 from protocols.registered.policy import Enforced
+from protocols.registered.ruleset import MARK_OUT
 
 TTL_MS = 6000
 
@@ -33,9 +37,6 @@ class HeldNft:
         self.commands.append(command)
         return 0, "", ""
 
-    def set_numeric_proto_output(self, _on: bool) -> None:
-        pass
-
 
 class Verdicts:
     def __init__(self):
@@ -53,9 +54,8 @@ def _gateway(monkeypatch, start: bool = True) -> Gateway:
     gw.element_changes = collections.deque()
     gw.counters = collections.Counter()
     gw.grants, gw.pending, gw.requests = {}, {}, {}
-    gw.looks, gw.expiries, gw.next_renewal_check = [], [], float("inf")
+    gw.expiries, gw.denied = [], {}
     gw.ttl_ms, gw.reachable, gw.enforced = TTL_MS, True, Enforced()
-    gw._start_counting()
     if start:
         gw._start_writer()
     return gw
@@ -63,14 +63,6 @@ def _gateway(monkeypatch, start: bool = True) -> Gateway:
 
 def _flow(k: int) -> tuple[int, int, int, int, int]:
     return (0xC6120000 + k, 0xC6130001, 1, 7, 0)  # 198.18.0.k -> 198.19.0.1, an echo
-
-
-def _counted(gw: Gateway) -> None:
-    """The loop's turn once the writer has handed back what it counted."""
-    deadline = time.monotonic() + 5
-    while not gw.counted and time.monotonic() < deadline:
-        time.sleep(0.01)
-    gw.on_counted()
 
 
 def _settled(gw: Gateway) -> None:
@@ -135,31 +127,79 @@ def test_a_writer_that_died_is_started_again_and_writes_what_waited(monkeypatch)
     assert gw.counters["element writer restarted"] == 1
 
 
-def test_the_loop_answers_while_a_renewal_looks_at_packet_counts(monkeypatch):
-    """``renew`` reads its grants' packet counts through libnftables; on the loop, every
-    answer waited behind those reads (12 ms a query, tens of queries a batch at 16 000
-    devices). The writer reads them now and hands the counts back."""
+
+class Queued:
+    """NFQUEUE as the gateway reads it: the packets the test puts there, then verdicts."""
+
+    def __init__(self):
+        self.waiting: list[SimpleNamespace] = []
+        self.given: list[int] = []
+
+    def receive(self) -> list[SimpleNamespace]:
+        out, self.waiting = self.waiting, []
+        return out
+
+    def verdict(self, _queue: int, packet_id: int, *_verdict) -> None:
+        self.given.append(packet_id)
+
+
+def _at(monkeypatch, now: float) -> None:
+    """The gateway's clock (its admission part's) reads ``now``."""
+    monkeypatch.setattr(gateway_admission, "time", SimpleNamespace(
+        monotonic=lambda: now, time=time.time))
+
+
+def _echo(k: int, packet_id: int) -> SimpleNamespace:
+    """An echo request of ``_flow(k)``, from the host, as the ruleset queues it."""
+    payload = bytes(IP(src=f"198.18.0.{k}", dst="198.19.0.1") / ICMP(id=7))
+    return SimpleNamespace(id=packet_id, payload=payload, mark=MARK_OUT)
+
+
+def test_grants_nobody_uses_cost_nothing_until_they_run_out(monkeypatch):
+    """Renewals are the kernel's to signal: a gateway holding many grants reads nothing about
+    them while they run (reading their packet counters took a core at 16 000 devices)."""
     gw = _gateway(monkeypatch)
     gw.nft.go.set()
+    for k in range(1, 201):
+        gw.grant(_flow(k), Pending(k, False, False, [k], time.monotonic()), TTL_MS)
+    _settled(gw)
+    written = len(gw.nft.commands)
+    clock = time.monotonic()
+    for step in range(1, 9):  # through the grants' lives and past them
+        _at(monkeypatch, clock + step * TTL_MS / 6000)
+        gw.expire(clock + step * TTL_MS / 6000)
+    _settled(gw)
+    assert gw.nft.commands[written:] == [] and not gw.grants
+
+
+def test_a_packet_in_a_grants_last_margin_passes_and_renews_its_flow(monkeypatch):
+    """The kernel holds a grant's element until one margin before the grant runs out; a packet
+    after that comes to the gateway: the flow is in use. It passes (the grant lives), the flow
+    is asked about again, and the element is held until the grant runs out meanwhile."""
+    gw = _gateway(monkeypatch)
+    gw.nft.go.set()
+    gw.queue = Queued()
     flow = _flow(1)
     gw.grant(flow, Pending(1, False, False, [1], time.monotonic()), TTL_MS)
     _settled(gw)
-    gw.nft.go.clear()
-    gw.nft.started.clear()
-    counts = iter([{flow: 5}, {flow: 9}])  # read in libnftables, which the test holds
-    monkeypatch.setattr(gateway_nft, "packet_counts",
-                        lambda nft, _flows: nft.cmd("get element") and next(counts))
-    sample_at, _, _, expires = gw.looks[0]
-    gw.renew(sample_at)  # its first look: the count is read by the writer, held there
-    assert gw.nft.started.wait(5) and "get element" not in gw.nft.commands  # not waited for
-    gw.queue.given.clear()
-    gw.grant(_flow(2), Pending(2, False, False, [12], time.monotonic()), TTL_MS)
-    assert gw.queue.given == [12]  # the loop went on while the count was being read
-    gw.nft.go.set()
-    _counted(gw)
-    assert gw.grants[flow].seen == 5
+    grant = gw.grants[flow]
+    (timeout,) = re.findall(r"timeout (\d+)ms", gw.nft.commands[-1])
+    assert int(timeout) <= TTL_MS - 1000 * renewal_margin(TTL_MS)  # a margin short of it
     asked = []
-    monkeypatch.setattr(gw, "_request", lambda f, pending: asked.append((f, pending.renewal)))
-    gw.renew(expires - renewal_margin(TTL_MS))  # one margin before expiry, used since:
-    _counted(gw)                                # so asked about again
-    assert asked == [(flow, True)] and gw.grants[flow].expires == expires
+
+    def request(f, pending):  # as the gateway asks: the question is open until answered
+        asked.append((f, pending.renewal))
+        gw.pending[f] = pending
+
+    monkeypatch.setattr(gw, "_request", request)
+    gw.queue.waiting = [_echo(1, 21)]  # before the margin: its element on its way, say
+    gw.on_packets()
+    assert gw.queue.given[-1] == 21 and asked == []
+    written = len(gw.nft.commands)
+    _at(monkeypatch, grant.renew_at + 0.01)
+    gw.queue.waiting = [_echo(1, 22), _echo(1, 23)]
+    gw.on_packets()
+    _settled(gw)
+    assert gw.queue.given[-2:] == [22, 23] and asked == [(flow, True)]
+    (held,) = gw.nft.commands[written:]
+    assert element(flow, "grants").split("{ ", 1)[1] in held and "timeout" in held

@@ -12,15 +12,17 @@ The kernel enforces (``ruleset``); this process decides what the kernel cannot:
   Elements are written on a thread of their own (``gateway_nft``), so the loop is never held
   in libnftables when a flow's first reply comes back, within a millisecond if the other end
   is near: the reply is let through from the gateway's own record of the grant.
-* **Grants run out.** Twice before a grant expires, the gateway reads its element's packet
-  counter (on the writer's thread, too); a flow that carried packets in between, still in
-  use, is asked about again (a renewal), in the background, and on a grant its element is
-  replaced with a fresh timeout in one transaction. A denied renewal, a flush or a
-  revocation removes the element: both directions stop at once (the flow's conntrack entry
-  stays, so its next packet is still known as its initiator's). With the authority gone,
-  renewals go unanswered and every flow stops within one TTL (fail-closed); fail-open
-  gateways grant new flows and renewals themselves, and write each such decision to a
-  journal of their own, since the authority never sees them.
+* **Grants run out.** The kernel holds a grant's element one margin short of the grant
+  (``gateway_flows.renewal_margin``); a packet of the flow after that comes to the queue:
+  the flow is in use. The gateway lets it through (the grant lives), holds the element until
+  the grant runs out, and asks about the flow again (a renewal), in the background; on a
+  grant its element is replaced with a fresh timeout in one transaction. Grants nobody uses
+  cost nothing until they run out. A denied renewal, a flush or a revocation removes the
+  element: both directions stop at once (the flow's conntrack entry stays, so its next
+  packet is still known as its initiator's). With the authority gone, renewals go unanswered
+  and every flow stops within one TTL (fail-closed); fail-open gateways grant new flows and
+  renewals themselves, and write each such decision to a journal of their own, since the
+  authority never sees them.
 * **Policy in order** (``gateway_policy``). POLICY changes are numbered;
   ``policy.Sequencer`` applies them in order and asks for a snapshot when a gap does not
   close; a snapshot is applied as a difference.
@@ -71,7 +73,6 @@ from .gateway_flows import (
     Pending,
     answer_bucket,
     element,
-    look_batch,
 )
 from .gateway_hosts import HOST_REQUEST_S, IP_PKTINFO, HostRequest, RegistrationService
 from .gateway_nft import ElementWriter
@@ -154,7 +155,6 @@ class Gateway(Admission, ElementWriter, PolicySync, RegistrationService):
         self.nft_lock = threading.RLock()      # one user of libnftables at a time, in order
         self.changes_queued = threading.Event()
         self.writer: threading.Thread | None = None  # write_elements, once run() starts
-        self._start_counting()
         self.pending: dict[Flow, Pending] = {}
         self.requests: dict[int, Flow] = {}
         self.decided_alone: dict[int, tuple[Flow, float]] = {}  # request id -> flow, when
@@ -167,8 +167,6 @@ class Gateway(Admission, ElementWriter, PolicySync, RegistrationService):
         self.last_answer = 0.0
         self.reachable = False
         self.next_keepalive = 0.0
-        self.next_renewal_check = 0.0
-        self.looks: list[tuple[float, int, Flow, float]] = []  # (when, what, flow, expiry)
         self.expiries: list[tuple[float, Flow]] = []
         self.synced = False  # a snapshot applied since this process started or came back
         self.next_sync = 0.0
@@ -196,7 +194,6 @@ class Gateway(Admission, ElementWriter, PolicySync, RegistrationService):
         selector.register(self.queue, selectors.EVENT_READ, self.on_packets)
         selector.register(self.control, selectors.EVENT_READ, self.on_control)
         selector.register(self.service, selectors.EVENT_READ, self.on_host)
-        selector.register(self.counts_ready, selectors.EVENT_READ, self.on_counted)
         self._start_writer()
         print(f"gateway {self.id} ready, fail mode {self.fail_mode}", flush=True)
         next_status = 0.0
@@ -216,7 +213,7 @@ class Gateway(Admission, ElementWriter, PolicySync, RegistrationService):
 
     def _timeout(self) -> float:
         now = time.monotonic()
-        deadlines = [self.next_keepalive, self.next_renewal_check]
+        deadlines = [self.next_keepalive]
         if not self.synced:
             deadlines.append(self.next_sync)
         wait = self.answer_timer.timeout()
@@ -265,9 +262,7 @@ class Gateway(Admission, ElementWriter, PolicySync, RegistrationService):
             self.counters["gap: snapshot asked"] += 1
             self._send(Type.SYNC, (self.sequencer.applied,))
             self.sequencer.gap_since = now  # ask again after another patience
-        if now >= self.next_renewal_check:
-            self.renew(now)
-            self.next_renewal_check = max(now + look_batch(self.ttl_ms), self._next_due())
+        self.expire(now)
 
     def write_status(self) -> None:
         bound = self.enforced.bound  # by name while a person could read it, then counted

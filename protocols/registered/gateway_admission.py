@@ -1,15 +1,14 @@
 """The gateway's first packets and its grants running out: a packet without a live grant for
 its flow is named, put on its host's budget, and asked about (or, without the authority, left
 to the fail mode); the answer becomes a grant element or a denial, and the packets waiting for
-it get their verdict. A flow still in use is asked about again before its grant runs out."""
+it get their verdict. A flow still in use is asked about again before its grant runs out: the
+kernel holds a grant's element one margin short of the grant, so the first packet after that
+comes here, and says the flow is in use. Nothing is read or done about grants nobody uses."""
 
 from __future__ import annotations
 
-import contextlib
 import heapq
 import ipaddress
-import math
-import os
 import time
 
 from protocols.nfqueue import NF_DROP
@@ -17,16 +16,13 @@ from protocols.nfqueue import NF_DROP
 from . import identity
 from .admission import AdmissionRow
 from .gateway_flows import (
-    DECIDE,
     NO_PROOF,
-    SAMPLE,
     Flow,
     Grant,
     Pending,
     _left_ms,
     canonical,
     element,
-    look_batch,
     parse_ip,
     renewal_margin,
 )
@@ -51,8 +47,10 @@ class Admission:
                 continue
             flow, inbound = named
             grant = self.grants.get(flow)
-            if grant is not None and grant.expires > now:  # its element is on its way
+            if grant is not None and grant.expires > now:  # its element on its way, or due
                 self.queue.verdict(QUEUE, packet.id)
+                if now >= grant.renew_at and flow not in self.pending:
+                    self.renew(flow, grant, inbound, now)
             elif self.denied.get(flow, 0) > now:
                 self.queue.verdict(QUEUE, packet.id, NF_DROP)
             elif flow in self.pending:
@@ -146,17 +144,19 @@ class Admission:
 
     def grant(self, flow: Flow, pending: Pending, ttl_ms: int) -> None:
         expires = time.monotonic() + ttl_ms / 1000
-        self.grants[flow] = Grant(expires, proof=pending.proof)
-        margin = renewal_margin(ttl_ms)
-        heapq.heappush(self.looks, (expires - 2 * margin, SAMPLE, flow, expires))
-        heapq.heappush(self.looks, (expires - margin, DECIDE, flow, expires))
+        renew_at = expires - renewal_margin(ttl_ms)
+        self.grants[flow] = Grant(expires, renew_at, proof=pending.proof)
         heapq.heappush(self.expiries, (expires, flow))
-        self.next_renewal_check = min(self.next_renewal_check, expires - 2 * margin)
         for packet_id in pending.packets:  # verdicts first: the element is not on the path
             self.queue.verdict(QUEUE, packet_id)
+        self._hold(flow, renew_at)
+
+    def _hold(self, flow: Flow, until: float) -> None:
+        """The flow's grant element, in the kernel until ``until`` (replaced: a timeout
+        cannot be changed in place)."""
         entry = f"element inet {TABLE} {element(flow, 'grants')}"
         self._element_change(lambda: f"add {entry} }}\ndelete {entry} }}\nadd {entry} timeout "
-                             f"{_left_ms(expires)}ms }}")
+                             f"{_left_ms(until)}ms }}")
 
     def deny(self, flow: Flow, pending: Pending) -> None:
         self.denied[flow] = time.monotonic() + DENY_CACHE_MS / 1000
@@ -172,58 +172,23 @@ class Admission:
             self._withdraw([flow])
 
     # -- grants running out ----------------------------------------------------------------
-    def renew(self, now: float) -> None:
-        """Flows in use whose grant is about to run out are asked about again. Each grant is
-        looked at twice, from a schedule (work in proportion to the grants due, not to all
-        held): two margins before expiry its element's packet count is noted, one margin
-        before it is asked about again if that count has grown since (the counts are read by
-        the element writer, off the loop, and come back to ``on_counted``). A flow that carried
-        its few packets at the start (a connection attempt, a lookup) is left to expire.
-        Looks due before the next batch are taken now (early by less than a quarter margin)."""
+    def renew(self, flow: Flow, grant: Grant, inbound: bool, now: float) -> None:
+        """A packet of ``flow`` in its grant's last margin: the flow is in use, so it is asked
+        about again, and its element is held until the grant runs out (the flow's packets
+        stay in the kernel meanwhile; the answer replaces it)."""
+        self._hold(flow, grant.expires)
+        pending = Pending(0, inbound, True, [], now, proof=grant.proof)
+        if self.reachable:
+            self._request(flow, pending)
+        else:
+            self.fail(flow, pending)
+
+    def expire(self, now: float) -> None:
+        """Grants run out: forgotten (their elements have left the kernel already)."""
         while self.expiries and self.expiries[0][0] <= now:
             expires, flow = heapq.heappop(self.expiries)
             if (grant := self.grants.get(flow)) is not None and grant.expires == expires:
                 del self.grants[flow]
-        sample, decide = [], []
-        horizon = now + look_batch(self.ttl_ms)
-        while self.looks and self.looks[0][0] <= horizon:
-            _, what, flow, expires = heapq.heappop(self.looks)
-            grant = self.grants.get(flow)
-            if grant is None or grant.expires != expires:
-                continue  # withdrawn or granted anew since: a look of an older grant
-            if flow not in self.pending:
-                (sample if what == SAMPLE else decide).append((flow, expires))
-        if sample or decide:
-            self.count_packets(sample, decide)
-
-    def on_counted(self) -> None:
-        """The counts the writer read for ``renew``'s looks: a first look notes a grant's
-        count, a second asks about its flow again if that count has grown. A grant withdrawn
-        or given anew meanwhile, or a flow asked about meanwhile, is left alone."""
-        with contextlib.suppress(BlockingIOError):
-            os.eventfd_read(self.counts_ready)
-        now = time.monotonic()
-        while self.counted:
-            sample, decide, used = self.counted.popleft()
-            for flow, expires in sample:
-                if (grant := self.grants.get(flow)) is not None and grant.expires == expires:
-                    grant.seen = used.get(flow, 0)
-            for flow, expires in decide:
-                grant = self.grants.get(flow)
-                if grant is None or grant.expires != expires or flow in self.pending or \
-                        used.get(flow, 0) <= grant.seen:
-                    continue
-                pending = Pending(0, self._inbound(flow), True, [], now, proof=grant.proof)
-                if self.reachable:
-                    self._request(flow, pending)
-                else:
-                    self.fail(flow, pending)
-
-    def _next_due(self) -> float:
-        """When the schedule next has a look or an expiry due (never, without grants): a
-        gateway at rest wakes for its keepalive, not four times a second for nothing."""
-        return min(self.looks[0][0] if self.looks else math.inf,
-                   self.expiries[0][0] if self.expiries else math.inf)
 
     def _inbound(self, flow: Flow) -> bool:
         return flow[0] not in self.enforced.bound

@@ -1,12 +1,11 @@
 """How the gateway names flows and writes them into its kernel sets: a queued packet's flow
-(ports, or an echo's identifier), the sets' elements, the renewal schedule's margins, the
-grants' packet counters, and the records of a grant and of an open question."""
+(ports, or an echo's identifier), the sets' elements, the renewal margin, and the records of
+a grant and of an open question."""
 
 from __future__ import annotations
 
 import ipaddress
 import math
-import re
 import socket
 import time
 from dataclasses import dataclass
@@ -24,14 +23,9 @@ from .ruleset import (
     TABLE,
 )
 
-LOOK_BATCH_S = (0.05, 0.25)  # looks are taken in batches this far apart (a quarter margin):
-# reading counters costs a set's worth of work per call, whatever the number of flows asked
-GET_CHUNK = 50  # keys per "get element": libnftables 1.0.6 overflows its stack at ~120
 ECHO_REPLY, ECHO_REQUEST = 0, 8
 Flow = tuple[int, int, int, int, int]  # initiator, responder, protocol, their ports (an
 # echo: its identifier, 0)
-_ELEMENT = re.compile(r"([\d.]+) \. ([\d.]+) \. (?:(\d+) \. )?(\d+)(?: \. (\d+))? counter "
-                      r"packets (\d+)")
 
 
 def ip_int(text: str) -> int:
@@ -81,43 +75,10 @@ def element(flow: Flow, kind: str) -> str:
 
 
 def renewal_margin(ttl_ms: int) -> float:
-    """How long before expiry a flow in use is asked about again; "in use" means packets
-    since a first look, one margin earlier."""
+    """How long before its grant runs out a flow's element leaves the kernel: a packet after
+    that says the flow is in use, and it is asked about again (a third of the TTL, at most
+    2 s: many round trips to the authority)."""
     return min(ttl_ms / 3000, 2.0)
-
-
-def look_batch(ttl_ms: int) -> float:
-    """How far apart batches of looks are: a quarter margin, within ``LOOK_BATCH_S``."""
-    low, high = LOOK_BATCH_S
-    return min(high, max(low, renewal_margin(ttl_ms) / 4))
-
-
-def packet_counts(nft, flows: list[Flow]) -> dict[Flow, int]:
-    """Packets each flow's grant element has let through (a query per set and chunk). A
-    query naming an element that is gone fails, and costs work in proportion to the whole
-    set (25 ms at 16 000 elements, against 0.4 ms for 50 found): then the set is listed
-    once (0.13 s) instead of asked about element by element, which at 16 000 devices held
-    the loop for seconds and overflowed its queue."""
-    nft.set_numeric_proto_output(True)  # "6", not "tcp": no name to map back
-    counts: dict[Flow, int] = {}
-    out = ""
-    for kind in ("grants_l4", "grants_icmp"):
-        keys = [element(f, "grants").split("{ ", 1)[1] for f in flows
-                if (f[2] == ICMP) == (kind == "grants_icmp")]
-        for k in range(0, len(keys), GET_CHUNK):
-            chunk = keys[k:k + GET_CHUNK]
-            rc, text = nft.cmd(f"get element inet {TABLE} {kind} {{ {', '.join(chunk)} }}")[:2]
-            if rc != 0:  # some element just expired
-                out += nft.cmd(f"list set inet {TABLE} {kind}")[1]
-                break
-            out += text
-    for src, dst, proto, sport, dport, packets in _ELEMENT.findall(out):
-        if dport:  # src . dst . proto . sport . dport
-            counts[(ip_int(src), ip_int(dst), int(proto), int(sport), int(dport))] = \
-                int(packets)
-        else:  # an echo: src . dst . identifier (the regex's groups shift by one)
-            counts[(ip_int(src), ip_int(dst), ICMP, int(sport), 0)] = int(packets)
-    return counts
 
 
 NO_PROOF = (0, bytes(16))  # what a flow not started by a device shows
@@ -126,11 +87,8 @@ NO_PROOF = (0, bytes(16))  # what a flow not started by a device shows
 @dataclass
 class Grant:
     expires: float
-    seen: int = 0          # its element's packet count at the first look
+    renew_at: float  # one margin before it runs out: its element leaves the kernel then
     proof: tuple[int, bytes] = NO_PROOF  # a device's, shown again when the flow is renewed
-
-
-SAMPLE, DECIDE = 0, 1  # what a grant's scheduled looks do (``Gateway.renew``)
 
 
 @dataclass

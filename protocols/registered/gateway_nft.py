@@ -1,18 +1,13 @@
 """The gateway's writer of grant and denial elements: a thread of its own, so that the loop is
 never held in libnftables, with what queued up written in transactions of ``ELEMENT_BATCH``;
-anything else run on nft comes after every change queued before it. The writer also reads
-the grants' packet counts a renewal looks at, and hands them back to the loop."""
+anything else run on nft comes after every change queued before it."""
 
 from __future__ import annotations
 
-import collections
-import os
 import sys
 import threading
 import time
 from collections.abc import Callable
-
-from .gateway_flows import Flow, packet_counts
 
 ELEMENT_BATCH = 100  # flows per transaction of grant and denial changes
 
@@ -60,29 +55,6 @@ class ElementWriter:
                     for change in batch:
                         self._nft_now(change)
 
-    def _start_counting(self) -> None:
-        """Looks asked for (``count_packets``), their counts read, and the loop's wake-up."""
-        self.count_jobs: collections.deque = collections.deque()
-        self.counted: collections.deque = collections.deque()
-        self.counts_ready = os.eventfd(0, os.EFD_NONBLOCK | os.EFD_CLOEXEC)
-
-    def count_packets(self, sample: list[tuple[Flow, float]],
-                      decide: list[tuple[Flow, float]]) -> None:
-        """Queue a look at these grants' packet counts (each flow with its grant's expiry):
-        read by the writer after the changes queued before it (counters of elements that
-        are there), handed back through ``counted`` and the ``counts_ready`` eventfd."""
-        self.count_jobs.append((sample, decide))
-        self.changes_queued.set()
-
-    def _count(self) -> None:
-        while self.count_jobs:
-            sample, decide = self.count_jobs.popleft()
-            with self.nft_lock:
-                self.apply_elements()
-                used = packet_counts(self.nft, [flow for flow, _ in sample + decide])
-            self.counted.append((sample, decide, used))
-            os.eventfd_write(self.counts_ready, 1)
-
     def _start_writer(self) -> None:
         self.writer = threading.Thread(target=self.write_elements, name="elements", daemon=True)
         self.writer.start()
@@ -96,14 +68,12 @@ class ElementWriter:
             self._start_writer()
 
     def write_elements(self) -> None:
-        """The element writer's thread: applies changes as they are queued, then reads the
-        packet counts asked for."""
+        """The element writer's thread: applies changes as they are queued."""
         while True:
             self.changes_queued.wait()
             self.changes_queued.clear()
             try:
                 self.apply_elements()
-                self._count()
             except Exception as e:  # noqa: BLE001 - nothing may stop the writer
                 self.counters["internal error"] += 1
                 print(f"error in write_elements: {e!r}", file=sys.stderr, flush=True)

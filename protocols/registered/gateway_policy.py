@@ -48,7 +48,7 @@ class PolicySync:
         """Put one change in force, then forget the grants it made void."""
         self.counters[f"change {action.name.lower()}"] += 1
         self.enforced.apply(action, items)
-        if action == Action.TTL:  # grants it gives alone and its renewal looks follow it
+        if action == Action.TTL:  # grants it gives alone follow it
             self.ttl_ms = self.enforced.ttl_ms or self.ttl_ms
             return
         nets = [ipaddress.IPv4Network(f"{dotted(a)}/{n}", strict=False) for a, n, _ in items]

@@ -17,8 +17,9 @@ For a packet between a host line and the rest of the network, in order:
   (``protocol``, ``icmp_type``);
 * a grant for the flow: grants are set elements keyed by the flow's initiator, responder,
   protocol and both ports (``grants_l4``; an echo by its identifier, ``grants_icmp``), with
-  the admission TTL as timeout and a packet counter (how the gateway knows a flow is still
-  in use and renews it before it runs out). One grant is one flow: another source port is
+  the admission TTL less a renewal margin as timeout (a packet after that goes to the
+  gateway, which lets it through while the grant lives: the flow is in use, and is renewed
+  before its grant runs out). One grant is one flow: another source port is
   another flow, asked about on its own. A packet in the flow's own direction must match the
   key as it is, a reply (conntrack's ``reply`` direction) the key reversed, so a grant for
   A:40000 -> B:80 lets B answer from port 80 to 40000 but does not let B start anything
@@ -81,8 +82,8 @@ table inet {TABLE} {{
   set cut {{ type ipv4_addr; }}
   set blocked {{ type ipv4_addr; flags interval; }}
   set essential {{ type ipv4_addr; flags interval; }}
-  set grants_icmp {{ {echo}; flags timeout; counter; }}
-  set grants_l4 {{ type {l4}; flags timeout; counter; }}
+  set grants_icmp {{ {echo}; flags timeout; }}
+  set grants_l4 {{ type {l4}; flags timeout; }}
   set denied_icmp {{ {echo}; flags timeout; }}
   set denied_l4 {{ type {l4}; flags timeout; }}
   set service_rate {{ type ipv4_addr; size 65536; flags dynamic,timeout; timeout 10s; }}
