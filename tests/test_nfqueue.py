@@ -42,3 +42,27 @@ def test_attributes_are_padded_to_four_bytes(size):
 def test_truncated_message_does_not_loop_forever():
     raw = kernel_packet_message(1, 9)[:22]
     assert nfqueue.parse_packet(raw, 0, len(raw)).id == 0
+
+
+class Sent:
+    def __init__(self):
+        self.datagrams: list[bytes] = []
+
+    def send(self, data: bytes) -> None:
+        self.datagrams.append(data)
+
+
+def test_a_turns_verdicts_go_in_one_datagram_each_message_as_alone():
+    queue = nfqueue.QueueSocket.__new__(nfqueue.QueueSocket)
+    queue.sock, queue.verdicts = Sent(), []
+    for packet_id in range(1, 4):
+        queue.verdict(5, packet_id, nfqueue.NF_DROP if packet_id == 2 else nfqueue.NF_ACCEPT)
+    assert queue.sock.datagrams == []  # given, not sent yet
+    queue.flush()
+    (datagram,) = queue.sock.datagrams
+    alone = [nfqueue._message(nfqueue.NFQNL_MSG_VERDICT, 5, nfqueue._attr(
+        nfqueue.NFQA_VERDICT_HDR, struct.pack("!II", v, k))) for k, v in
+        ((1, nfqueue.NF_ACCEPT), (2, nfqueue.NF_DROP), (3, nfqueue.NF_ACCEPT))]
+    assert datagram == b"".join(alone)
+    queue.flush()
+    assert len(queue.sock.datagrams) == 1  # nothing given twice

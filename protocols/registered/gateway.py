@@ -65,6 +65,7 @@ from .budget import (
     Budget,
 )
 from .codec import Key, Rejected, Replay, Sender
+from .datagrams import Outbox
 from .gateway_admission import Admission
 from .gateway_flows import (
     AnswerTimer,
@@ -72,7 +73,6 @@ from .gateway_flows import (
     Grant,
     Pending,
     answer_bucket,
-    element,
 )
 from .gateway_hosts import HOST_REQUEST_S, IP_PKTINFO, HostRequest, RegistrationService
 from .gateway_nft import ElementWriter
@@ -89,7 +89,7 @@ from .messages import (
 )
 from .policy import Enforced, Sequencer, Snapshot
 from .process import keep_private
-from .ruleset import CHAIN, QUEUE, QUEUE_RULES, TABLE, ruleset
+from .ruleset import CHAIN, QUEUE, QUEUE_RULES, ruleset
 
 KEEPALIVE_S = 1.0
 UNREACHABLE_S = 3.0
@@ -144,6 +144,7 @@ class Gateway(Admission, ElementWriter, PolicySync, RegistrationService):
         self.service.bind(("0.0.0.0", SERVICE_PORT))
         self.service.setblocking(False)
         self.sender = Sender()
+        self.outbox = Outbox(self.control, self.authority)  # this turn's questions
         self.authority_key = {0: self.key}.get  # only the authority (sender 0) speaks to us
         self.replays: dict[int, Replay] = {0: Replay()}
         self.counters: collections.Counter = collections.Counter()
@@ -171,13 +172,27 @@ class Gateway(Admission, ElementWriter, PolicySync, RegistrationService):
         self.synced = False  # a snapshot applied since this process started or came back
         self.next_sync = 0.0
 
-    def _send(self, msg_type: Type, body: tuple) -> None:
+    def _send(self, msg_type: Type, body: tuple, with_turn: bool = False) -> None:
+        """``with_turn``: sent with the others of this turn of the loop (``send_turn``)."""
         session, counter = self.sender.next(0)
         data = codec.encode(msg_type, self.id, session, counter, body, self.key)
+        if with_turn:
+            self.outbox.add(data)
+            return
         try:
             self.control.sendto(data, self.authority)
-        except OSError as e:  # by cause: a full send buffer (EAGAIN) is not a lost route
-            self.counters[f"send failed ({errno.errorcode.get(e.errno, e.errno)})"] += 1
+        except OSError as e:
+            self._send_failed(e.errno)
+
+    def _send_failed(self, code: int) -> None:
+        """By cause: a full send buffer (EAGAIN) is not a lost route."""
+        self.counters[f"send failed ({errno.errorcode.get(code, code)})"] += 1
+
+    def send_turn(self) -> None:
+        """What this turn of the loop decided, sent: its questions, then its verdicts."""
+        for code in self.outbox.flush():
+            self._send_failed(code)
+        self.queue.flush()
 
     def _next_request_id(self) -> int:
         self.last_request_id = (self.last_request_id + 1) & 0xFFFFFFFF
@@ -200,7 +215,7 @@ class Gateway(Admission, ElementWriter, PolicySync, RegistrationService):
         while True:
             ready = [key.data for key, _ in selector.select(self._timeout())]
             steps = [self.on_control, *(s for s in ready if s != self.on_control), self.tick,
-                     self.settle_alone]
+                     self.settle_alone, self.send_turn]
             if time.monotonic() >= next_status:
                 steps.append(self.write_status)
                 next_status = time.monotonic() + 1.0
@@ -277,17 +292,6 @@ class Gateway(Admission, ElementWriter, PolicySync, RegistrationService):
         tmp = self.status_file.with_suffix(".tmp")
         tmp.write_text(json.dumps(status))
         tmp.replace(self.status_file)
-
-    def _withdraw(self, flows: list[Flow]) -> None:
-        """Remove these flows' grant elements: both directions stop. Their conntrack entries
-        stay, so that the next packet of either side is still known as the flow its
-        initiator started, and asked about as that flow (dropping them made a server's next
-        packet look like a new flow it started towards the host)."""
-        if not flows:
-            return
-        self._nft("\n".join(f"add element inet {TABLE} {element(f, 'grants')} }}\n"
-                            f"delete element inet {TABLE} {element(f, 'grants')} }}"
-                            for f in flows))
 
     def _forget(self, affected) -> None:
         """Withdraw the grants of the flows ``affected`` names, and drop the questions still

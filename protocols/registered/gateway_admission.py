@@ -101,7 +101,7 @@ class Admission:
         flags = (FlowFlag.INBOUND if pending.inbound else 0) | (
             FlowFlag.RENEWAL if pending.renewal else 0)
         self._send(Type.FLOW_REQUEST, (pending.request_id, src, dst, proto, int(flags), sport,
-                                       dport, *pending.proof))
+                                       dport, *pending.proof), with_turn=True)
 
     def fail(self, flow: Flow, pending: Pending) -> None:
         """No answer. While the authority is reachable, that is one question lost: its packets

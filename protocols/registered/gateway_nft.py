@@ -9,6 +9,9 @@ import threading
 import time
 from collections.abc import Callable
 
+from .gateway_flows import Flow, element
+from .ruleset import TABLE
+
 ELEMENT_BATCH = 100  # flows per transaction of grant and denial changes
 
 
@@ -54,6 +57,17 @@ class ElementWriter:
                 if len(batch) == 1 or self._nft_now("\n".join(batch), quiet=True)[0] != 0:
                     for change in batch:
                         self._nft_now(change)
+
+    def _withdraw(self, flows: list[Flow]) -> None:
+        """Remove these flows' grant elements: both directions stop. Their conntrack entries
+        stay, so that the next packet of either side is still known as the flow its
+        initiator started, and asked about as that flow (dropping them made a server's next
+        packet look like a new flow it started towards the host)."""
+        if not flows:
+            return
+        self._nft("\n".join(f"add element inet {TABLE} {element(f, 'grants')} }}\n"
+                            f"delete element inet {TABLE} {element(f, 'grants')} }}"
+                            for f in flows))
 
     def _start_writer(self) -> None:
         self.writer = threading.Thread(target=self.write_elements, name="elements", daemon=True)
