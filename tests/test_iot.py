@@ -32,6 +32,15 @@ def test_the_readme_holds_each_burst_step_to_its_round_trip_plus_five_ms():
     assert verdicts == ["held", "**missed**", "n/a"]
 
 
+def test_the_projections_cores_range_from_this_runs_cost_to_the_bare_limits():
+    from experiments.publish.blocks_scale import _eras_table
+
+    eras = {"2020": {"devices": 1e9, "label": "a count", "by_ttl": {"1000": {
+        "decisions_per_s": 2e8, "authority_cores": 20000, "log_tb_per_day": 1.0}}}}
+    (row,) = _eras_table(eras, (400_000, 4_000_000)).splitlines()[2:]
+    assert row.split(" | ")[3] == "20 000 / 500 / 50"
+
+
 def test_a_steady_window_outlasts_the_ttl_up_to_its_cap():
     s = {"steady_s": 10.0, "steady_max_s": 120.0}
     assert iot.steady_window(s, None) == 10.0

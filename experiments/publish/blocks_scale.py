@@ -6,6 +6,7 @@ from __future__ import annotations
 import statistics
 
 from experiments.comparisons import blast_radius as blast
+from experiments.publish.blocks_bench import ADMISSION
 from experiments.publish.published import Published, held, ms, pct, spaced, span
 from protocols.architectures import ADMITTING, BASELINE, compared, design
 from topologies.graph import attachment, authority_site
@@ -153,8 +154,9 @@ def iot(pub: Published) -> dict:
     short = min(lost_full)
     at_short = _step(steps, arch=ADMITTING, devices=largest, ttl_ms=short) or {}
     eras = p["eras"] if p else {}
+    costs = _costs(pub.summary(ADMISSION))
     return {
-        "source": pub.source(full, burst),
+        "source": pub.source(full, burst, ADMISSION),
         "minutes_full": f"{pub.minutes(full):.0f} min", "minutes_burst":
         f"{pub.minutes(burst):.0f} min", "largest": spaced(largest),
         "p_first": span(_by(steps, BASELINE, "first_p50_ms"), ms),
@@ -173,7 +175,8 @@ def iot(pub: Published) -> dict:
         "cpu_short": pct(at_short.get("cpu_share"), 1),
         "per_cpu": spaced(p["decisions_per_cpu_s"]) if p else "n/a",
         "log_short": _range_kb(reg, short, largest), "record_bytes": _record_bytes(reg),
-        "eras": _eras_table(eras),
+        "eras": _eras_table(eras, costs),
+        "per_cpu_compiled": spaced(costs[0]), "per_cpu_bare": spaced(costs[1]),
         "beyond": ", ".join(f"{spaced(e['beyond_measured'])}" for e in eras.values()),
         "not_projected": ", ".join(_ttl(t) for t in p["not_projected"]) if p else "n/a",
         "answers_burst": _answers_table([r for r in bsteps if r["arch"] == ADMITTING]),
@@ -194,16 +197,26 @@ def _answers_table(reg: list[dict]) -> str:
     return "\n".join(lines)
 
 
-def _eras_table(eras: dict) -> str:
+def _costs(admission: dict) -> tuple[float, float]:
+    """Decisions per CPU second where a decision costs least: the compiled authority at
+    saturation (``bench admission``'s flood) and the bare limit (C: one HMAC verify, one
+    lookup and one HMAC sign a decision)."""
+    return (admission["compiled"]["flood"]["decisions_per_cpu_s"],
+            admission["bare_limit"]["per_cpu_second"])
+
+
+def _eras_table(eras: dict, costs: tuple[float, float]) -> str:
     """One row per published count of the world's IoT and TTL: what the authority would
-    need."""
-    lines = ["| devices (source) | TTL | decisions/s | authority cores | admission log a day |",
-             "|---|---|---|---|---|"]
+    need, its cores a range from this run's cost per decision to the bare limit's."""
+    lines = ["| devices (source) | TTL | decisions/s | authority cores: at this run's cost / "
+             "compiled, saturated / bare limit | admission log a day |", "|---|---|---|---|---|"]
     for e in eras.values():
         for t, v in sorted(e["by_ttl"].items(), key=lambda kv: int(kv[0])):
+            cores = " / ".join(spaced(c) for c in (
+                v["authority_cores"], *(v["decisions_per_s"] / per_cpu for per_cpu in costs)))
             lines.append(f"| {e['devices'] / 1e9:g} billion ({e['label']}) | {_ttl(int(t))} | "
-                         f"{spaced(v['decisions_per_s'] / 1e6)} million | "
-                         f"{spaced(v['authority_cores'])} | {spaced(v['log_tb_per_day'])} TB |")
+                         f"{spaced(v['decisions_per_s'] / 1e6)} million | {cores} | "
+                         f"{spaced(v['log_tb_per_day'])} TB |")
     return "\n".join(lines)
 
 
