@@ -61,11 +61,13 @@ def test_a_run_of_equal_datagrams_is_one_send():
     assert (sock.gso, sock.plain) == (1, 1)
 
 
-@pytest.mark.parametrize("refusal", [errno.EIO, errno.EAGAIN])
+@pytest.mark.parametrize("refusal", [errno.EIO, errno.EAGAIN, errno.ENETUNREACH])
 def test_a_refused_run_goes_one_by_one_and_gso_is_left_only_if_unsupported(refusal):
+    """A full buffer or a route lost in an outage is that send's trouble; only a refusal of
+    GSO itself turns it off for good."""
     sock = Sends(refuse=refusal)
     outbox = Outbox(sock, ("127.0.0.1", 9))
     for _ in range(10):
         outbox.add(b"q" * 102)
     outbox.flush()
-    assert sock.plain == 10 and outbox.gso == (refusal == errno.EAGAIN)
+    assert sock.plain == 10 and outbox.gso == (refusal != errno.EIO)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import collections
 import contextlib
 import re
+import sys
 import threading
 import time
 from types import SimpleNamespace
@@ -14,11 +15,14 @@ from types import SimpleNamespace
 import pytest
 from scapy.layers.inet import ICMP, IP
 
-from protocols.registered import gateway_admission
+from protocols.registered import codec, gateway_admission
+from protocols.registered.codec import Key, Replay, Sender
+from protocols.registered.datagrams import Outbox
 from protocols.registered.gateway import Gateway
-from protocols.registered.gateway_flows import Pending, element, renewal_margin
+from protocols.registered.gateway_flows import AnswerTimer, Pending, element, renewal_margin
+from protocols.registered.messages import Type
 from protocols.registered.policy import Enforced
-from protocols.registered.ruleset import MARK_OUT
+from protocols.registered.ruleset import MARK_OUT, MARK_OUT_REPLY
 
 TTL_MS = 6000
 
@@ -203,3 +207,105 @@ def test_a_packet_in_a_grants_last_margin_passes_and_renews_its_flow(monkeypatch
     assert gw.queue.given[-2:] == [22, 23] and asked == [(flow, True)]
     (held,) = gw.nft.commands[written:]
     assert element(flow, "grants").split("{ ", 1)[1] in held and "timeout" in held
+
+
+@pytest.mark.parametrize("fail_mode", ["closed", "open"])
+def test_without_the_authority_a_busy_flow_renews_once_a_grant(monkeypatch, fail_mode):
+    """A question that fails at once is never open: every packet in the margin started
+    another renewal, another element write and (fail-open) another journal row."""
+    gw = _gateway(monkeypatch)
+    gw.nft.go.set()
+    gw.queue, gw.reachable, gw.fail_mode, gw.alone = Queued(), False, fail_mode, []
+    gw.id, gw.decided_alone = 3, {}
+    flow = _flow(1)
+    gw.grant(flow, Pending(1, False, False, [1], time.monotonic()), TTL_MS)
+    _settled(gw)
+    written = len(gw.nft.commands)
+    _at(monkeypatch, gw.grants[flow].renew_at + 0.01)
+    gw.queue.waiting = [_echo(1, 100 + k) for k in range(100)]
+    gw.on_packets()
+    _settled(gw)
+    held = sum(c.count("timeout") for c in gw.nft.commands[written:])  # one a change
+    assert held == 1 and len(gw.alone) == (fail_mode == "open")
+    assert gw.queue.given[-100:] == [100 + k for k in range(100)]  # all let through
+
+
+def test_a_renewal_is_asked_in_the_flows_direction_not_its_packets(monkeypatch):
+    """Between two hosts of one gateway the responder's reply is marked as from a host, in
+    the reply direction: the renewal it starts is still the initiator's outbound flow."""
+    gw = _gateway(monkeypatch)
+    gw.nft.go.set()
+    gw.queue = Queued()
+    flow = _flow(1)
+    gw.enforced.bound.update({flow[0]: 1, flow[1]: 2})
+    gw.grant(flow, Pending(1, False, False, [1], time.monotonic()), TTL_MS)
+    asked = []
+    monkeypatch.setattr(gw, "_request", lambda f, pending: asked.append(pending.inbound))
+    _at(monkeypatch, gw.grants[flow].renew_at + 0.01)
+    reply = bytes(IP(src="198.19.0.1", dst="198.18.0.1") / ICMP(type=0, id=7))
+    gw.queue.waiting = [SimpleNamespace(id=9, payload=reply, mark=MARK_OUT_REPLY)]
+    gw.on_packets()
+    assert asked == [False]
+
+
+class Wire:
+    """The control socket: every datagram in the order it leaves, GSO runs cut."""
+
+    def __init__(self):
+        self.datagrams: list[bytes] = []
+
+    def sendto(self, data: bytes, _address) -> None:
+        self.datagrams.append(data)
+
+    def sendmsg(self, buffers, ancillary, _flags, _address) -> None:
+        ((_, _, size),) = ancillary
+        data = b"".join(buffers)
+        size = int.from_bytes(size, sys.byteorder)
+        self.datagrams += [data[k:k + size] for k in range(0, len(data), size)]
+
+
+def test_a_turns_questions_reach_the_authority_in_their_counters_order(monkeypatch):
+    """Questions wait for the end of the turn; a keepalive sent meanwhile went first, with a
+    higher counter, and pushed the earliest of a large turn out of the replay window."""
+    gw = _gateway(monkeypatch)
+    gw.id, gw.key, gw.sender, gw.authority = 3, Key(b"k" * 32), Sender(), ("198.18.128.1", 1)
+    gw.control, gw.queue = Wire(), Queued()
+    gw.queue.verdicts = []
+    gw.queue.flush = lambda: None
+    gw.outbox = Outbox(gw.control, gw.authority)
+    for k in range(1100):
+        gw._send(Type.FLOW_REQUEST, (k, 1, 2, 6, 0, 3, 4, 0, bytes(16)), with_turn=True)
+    gw._send(Type.KEEPALIVE, (0,))
+    gw.send_turn()
+    replay, refused = Replay(), 0
+    for data in gw.control.datagrams:
+        _, _, session, counter, _ = codec.peek(data)
+        refused += replay.accept(session, counter) is not None
+    assert len(gw.control.datagrams) == 1101 and refused == 0
+
+
+def test_unsent_verdicts_wake_the_loop_at_once(monkeypatch):
+    gw = _gateway(monkeypatch)
+    gw.next_keepalive, gw.synced, gw.answer_timer = time.monotonic() + 1, True, AnswerTimer(
+        0.2, 1.0)
+    gw.queue, gw.outbox = Queued(), SimpleNamespace(kept=[])
+    gw.queue.verdicts = []
+    assert gw._timeout() > 0.5
+    gw.queue.verdicts = [b"a verdict the kernel did not take"]
+    assert gw._timeout() == 0
+
+
+def test_answers_to_questions_asked_once_teach_the_answer_timer(monkeypatch):
+    gw = _gateway(monkeypatch)
+    gw.nft.go.set()
+    gw.sender, gw.answer_times = SimpleNamespace(session=5), collections.Counter()
+    gw.decided_alone = {}
+    gw.answer_timer = AnswerTimer(0.2, 1.0)
+    for k in range(30):
+        flow = _flow(k + 1)
+        gw.pending[flow] = Pending(k, False, False, [], time.monotonic(),
+                                   asked=time.monotonic() - 0.3)
+        gw.requests[k] = flow
+        gw.on_answer(SimpleNamespace(type=Type.GRANT, body=(k, 5, *flow[:3], 0, *flow[3:],
+                                                            0, TTL_MS, 1)))
+    assert gw.answer_timer.timeout() > 0.3  # answers come in 300 ms: it waits longer

@@ -11,6 +11,9 @@ import struct
 
 UDP_SEGMENT = 103  # linux/udp.h (Python names it from 3.12 on)
 SEGMENTS = 64      # datagrams in one send, at most (the kernel's limit is higher)
+# what a kernel or device without UDP GSO answers; anything else (a full buffer, a route gone
+# in an outage) is that send's own trouble
+GSO_REFUSED = (errno.EINVAL, errno.EIO, errno.EOPNOTSUPP, errno.ENOPROTOOPT)
 
 
 class Outbox:
@@ -42,7 +45,7 @@ class Outbox:
                     at = end
                     continue
                 except OSError as e:
-                    if e.errno not in (errno.EAGAIN, errno.ENOBUFS):
+                    if e.errno in GSO_REFUSED:
                         self.gso = False  # no GSO on this path: one by one from now on
             for data in kept[at:end]:
                 try:

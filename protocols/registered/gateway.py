@@ -8,7 +8,7 @@ The kernel enforces (``ruleset``); this process decides what the kernel cannot:
   responder, protocol and both ports, an echo by its identifier), so a reply finds the grant
   of the flow it belongs to; within its host's budget, the gateway asks the authority
   (``inbound`` when the remote end started it) and gives the verdict. A grant becomes a set
-  element with the admission TTL as timeout, so the rest of the flow never leaves the kernel.
+  element (until its renewal is due), so the rest of the flow never leaves the kernel.
   Elements are written on a thread of their own (``gateway_nft``), so the loop is never held
   in libnftables when a flow's first reply comes back, within a millisecond if the other end
   is near: the reply is let through from the gateway's own record of the grant.
@@ -179,6 +179,7 @@ class Gateway(Admission, ElementWriter, PolicySync, RegistrationService):
         if with_turn:
             self.outbox.add(data)
             return
+        self.send_questions()  # counters in order on the wire: the authority's replay window
         try:
             self.control.sendto(data, self.authority)
         except OSError as e:
@@ -188,10 +189,13 @@ class Gateway(Admission, ElementWriter, PolicySync, RegistrationService):
         """By cause: a full send buffer (EAGAIN) is not a lost route."""
         self.counters[f"send failed ({errno.errorcode.get(code, code)})"] += 1
 
-    def send_turn(self) -> None:
-        """What this turn of the loop decided, sent: its questions, then its verdicts."""
+    def send_questions(self) -> None:
         for code in self.outbox.flush():
             self._send_failed(code)
+
+    def send_turn(self) -> None:
+        """What this turn of the loop decided, sent: its questions, then its verdicts."""
+        self.send_questions()
         self.queue.flush()
 
     def _next_request_id(self) -> int:
@@ -215,7 +219,7 @@ class Gateway(Admission, ElementWriter, PolicySync, RegistrationService):
         while True:
             ready = [key.data for key, _ in selector.select(self._timeout())]
             steps = [self.on_control, *(s for s in ready if s != self.on_control), self.tick,
-                     self.settle_alone, self.send_turn]
+                     self.send_turn, self.settle_alone, self.send_turn]  # verdicts before a sync
             if time.monotonic() >= next_status:
                 steps.append(self.write_status)
                 next_status = time.monotonic() + 1.0
@@ -229,6 +233,8 @@ class Gateway(Admission, ElementWriter, PolicySync, RegistrationService):
     def _timeout(self) -> float:
         now = time.monotonic()
         deadlines = [self.next_keepalive]
+        if self.queue.verdicts or self.outbox.kept:  # a send failed: try again at once
+            deadlines.append(now)
         if not self.synced:
             deadlines.append(self.next_sync)
         wait = self.answer_timer.timeout()
@@ -372,7 +378,7 @@ class Gateway(Admission, ElementWriter, PolicySync, RegistrationService):
         pending = self.pending.pop(flow)
         waited = time.monotonic() - pending.asked
         self.answer_times[answer_bucket(waited)] += 1
-        self.answer_timer.answered(waited, pending.attempts)
+        self.answer_timer.answered(waited, pending.attempts - 1)  # asked again, how often
         if msg.type == Type.GRANT:
             self.counters["granted"] += 1
             if not self.enforced.ttl_ms:  # once the policy says a TTL, only the policy does

@@ -49,8 +49,8 @@ class Admission:
             grant = self.grants.get(flow)
             if grant is not None and grant.expires > now:  # its element on its way, or due
                 self.queue.verdict(QUEUE, packet.id)
-                if now >= grant.renew_at and flow not in self.pending:
-                    self.renew(flow, grant, inbound, now)
+                if now >= grant.renew_at and not grant.renewing:
+                    self.renew(flow, grant, now)
             elif self.denied.get(flow, 0) > now:
                 self.queue.verdict(QUEUE, packet.id, NF_DROP)
             elif flow in self.pending:
@@ -147,7 +147,7 @@ class Admission:
         renew_at = expires - renewal_margin(ttl_ms)
         self.grants[flow] = Grant(expires, renew_at, proof=pending.proof)
         heapq.heappush(self.expiries, (expires, flow))
-        for packet_id in pending.packets:  # verdicts first: the element is not on the path
+        for packet_id in pending.packets:  # with this turn's: the element is not on the path
             self.queue.verdict(QUEUE, packet_id)
         self._hold(flow, renew_at)
 
@@ -172,12 +172,15 @@ class Admission:
             self._withdraw([flow])
 
     # -- grants running out ----------------------------------------------------------------
-    def renew(self, flow: Flow, grant: Grant, inbound: bool, now: float) -> None:
+    def renew(self, flow: Flow, grant: Grant, now: float) -> None:
         """A packet of ``flow`` in its grant's last margin: the flow is in use, so it is asked
-        about again, and its element is held until the grant runs out (the flow's packets
-        stay in the kernel meanwhile; the answer replaces it)."""
+        about again (once a grant: without the authority, a question fails at once and is
+        not open), and its element is held until the grant runs out (the flow's packets stay
+        in the kernel meanwhile; the answer replaces it). Asked in the flow's direction, not
+        the packet's: a reply between two hosts of this gateway is no inbound flow."""
+        grant.renewing = True
         self._hold(flow, grant.expires)
-        pending = Pending(0, inbound, True, [], now, proof=grant.proof)
+        pending = Pending(0, self._inbound(flow), True, [], now, proof=grant.proof)
         if self.reachable:
             self._request(flow, pending)
         else:

@@ -88,6 +88,7 @@ NO_PROOF = (0, bytes(16))  # what a flow not started by a device shows
 class Grant:
     expires: float
     renew_at: float  # one margin before it runs out: its element leaves the kernel then
+    renewing: bool = False  # a packet came after renew_at: asked about again (once)
     proof: tuple[int, bytes] = NO_PROOF  # a device's, shown again when the flow is renewed
 
 
@@ -128,8 +129,6 @@ def _prefix_set(name: str, prefixes) -> str:
 def _left_ms(deadline: float) -> int:
     """Milliseconds until a monotonic deadline, at least 1 (nft's smallest timeout)."""
     return max(1, round((deadline - time.monotonic()) * 1000))
-
-
 
 
 class AnswerTimer:

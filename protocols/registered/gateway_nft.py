@@ -39,8 +39,8 @@ class ElementWriter:
         """Queue a grant's or denial's set change, written when it is applied (a timeout then
         counts from its deadline, not from the queueing). The writer takes what queued up
         while it was busy in transactions of up to ``ELEMENT_BATCH``: a fifth of the cost of
-        one per flow, which is what a burst of first connections needs. ``_nft`` and
-        ``renew`` write what is still queued themselves, before they go on."""
+        one per flow, which is what a burst of first connections needs. ``_nft`` writes
+        what is still queued itself, before it goes on."""
         self.element_changes.append(commands)
         self.changes_queued.set()
 
