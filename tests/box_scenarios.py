@@ -25,6 +25,7 @@ from gateway_box import (
 
 from protocols.registered import codec, journal
 from protocols.registered.codec import Key
+from protocols.registered.gateway import UNREACHABLE_S
 from protocols.registered.messages import GATEWAY_PORT, Action, FlowFlag, PolicyFlag, Reason, Type
 
 
@@ -107,7 +108,12 @@ def round_one(host: int, remote: int, workdir: Path) -> dict:
     auth.answer = False
     while sender.poll() is None:  # still in use: its next renewal goes unanswered
         auth.serve(0.1)
+    # the last question fails after two waits, each up to a third of UNREACHABLE_S once the
+    # answer timer has backed off (its questions went unanswered): then nothing is open
+    deadline = time.monotonic() + 2 * UNREACHABLE_S / 3 + 2.0  # and a status written
     auth.serve(1.5)
+    while status(workdir).get("pending") and time.monotonic() < deadline:
+        auth.serve(0.2)
     auth.ttl_ms = 3000
     out["waited_on_a_renewal"] = status(workdir).get("counters", {}).get(
         "waiting on a renewal", 0)

@@ -107,14 +107,14 @@ def test_hosts_reach_only_the_registration_service_on_the_gateway_itself():
 
 
 def test_flows_with_ports_use_the_port_keyed_sets_and_echoes_their_identifier():
-    assert flows.element((0xC6130102, 0xCB00710A, 6, 40000, 443), "grants") == \
-        "grants_l4 { 198.19.1.2 . 203.0.113.10 . 6 . 40000 . 443"
+    assert flows.entry((0xC6130102, 0xCB00710A, 6, 40000, 443), "grants") == (
+        "grants_l4", bytes.fromhex("c6130102" "cb00710a" "06000000" "9c400000" "01bb0000"))
     for proto in (17, 33, 132, 136):  # UDP, DCCP, SCTP, UDP-Lite: ports too
-        assert flows.element((1, 2, proto, 5, 9), "grants").startswith("grants_l4 ")
+        assert flows.entry((1, 2, proto, 5, 9), "grants")[0] == "grants_l4"
         assert flows.parse_ip(struct.pack("!BBHHHBBH4s4sHHI", 0x45, 0, 28, 0, 0, 64, proto,
                                             0, bytes(4), bytes(4), 5, 9, 0))[3:] == (5, 9)
-    assert flows.element((0xC6130102, 0xCB00710A, 1, 101, 0), "denied") == \
-        "denied_icmp { 198.19.1.2 . 203.0.113.10 . 101"
+    assert flows.entry((0xC6130102, 0xCB00710A, 1, 101, 0), "denied") == (
+        "denied_icmp", bytes.fromhex("c6130102" "cb00710a" "00650000"))
 
 
 def test_parse_ip_reads_addresses_and_ports_and_echo_identifiers():

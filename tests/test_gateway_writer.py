@@ -1,4 +1,4 @@
-"""The gateway's element writer, with libnftables replaced by a recorder the test holds up:
+"""The gateway's element writer, with the kernel's table replaced by a recorder the test holds up:
 packets are answered while an element is being written, and a flush's withdrawal reaches
 the kernel after every grant queued before it (else a flushed flow would be let in again)."""
 
@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import collections
 import contextlib
-import re
 import sys
 import threading
 import time
@@ -19,27 +18,33 @@ from protocols.registered import codec, gateway_admission
 from protocols.registered.codec import Key, Replay, Sender
 from protocols.registered.datagrams import Outbox
 from protocols.registered.gateway import Gateway
-from protocols.registered.gateway_flows import AnswerTimer, Pending, element, renewal_margin
+from protocols.registered.gateway_flows import AnswerTimer, Pending, entry, renewal_margin
 from protocols.registered.messages import Type
 from protocols.registered.policy import Enforced
 from protocols.registered.ruleset import MARK_OUT, MARK_OUT_REPLY
+from protocols.registered.setelements import Change
 
 TTL_MS = 6000
 
 
-class HeldNft:
-    """Records every command; each waits until the test lets them go (``go``)."""
+class HeldTable:
+    """Records every transaction of element changes; each waits until the test lets them go
+    (``go``)."""
 
     def __init__(self):
-        self.commands: list[str] = []
+        self.commands: list[list[Change]] = []
         self.started = threading.Event()
         self.go = threading.Event()
 
-    def cmd(self, command: str) -> tuple[int, str, str]:
+    def apply(self, changes: list[Change]) -> list:
         self.started.set()
         self.go.wait(5)
-        self.commands.append(command)
-        return 0, "", ""
+        self.commands.append(changes)
+        return []
+
+
+def _timeouts(transaction: list[Change]) -> list[int]:
+    return [c.timeout_ms for c in transaction if c.timeout_ms is not None]
 
 
 class Verdicts:
@@ -53,7 +58,7 @@ class Verdicts:
 def _gateway(monkeypatch, start: bool = True) -> Gateway:
     """A gateway's state without its sockets, queue or kernel table."""
     gw = Gateway.__new__(Gateway)
-    gw.nft, gw.queue = HeldNft(), Verdicts()
+    gw.sets, gw.queue = HeldTable(), Verdicts()
     gw.nft_lock, gw.changes_queued = threading.RLock(), threading.Event()
     gw.element_changes = collections.deque()
     gw.counters = collections.Counter()
@@ -80,54 +85,52 @@ def _settled(gw: Gateway) -> None:
 def test_the_loop_answers_while_an_element_is_being_written(monkeypatch):
     gw = _gateway(monkeypatch)
     gw.grant(_flow(1), Pending(1, False, False, [11], time.monotonic()), TTL_MS)
-    assert gw.nft.started.wait(5)  # the writer is in libnftables, held there
+    assert gw.sets.started.wait(5)  # the writer is writing, held there
     # meanwhile the loop goes on: another flow's answer gives its verdict at once
     gw.queue.given.clear()
     gw.grant(_flow(2), Pending(2, False, False, [12], time.monotonic()), TTL_MS)
-    assert gw.queue.given == [12] and gw.nft.commands == []  # answered, nothing written yet
-    gw.nft.go.set()
+    assert gw.queue.given == [12] and gw.sets.commands == []  # answered, nothing written yet
+    gw.sets.go.set()
     _settled(gw)
-    written = "\n".join(gw.nft.commands)
-    assert written.count("timeout") == 2 and not gw.element_changes
+    assert sum(len(_timeouts(c)) for c in gw.sets.commands) == 2 and not gw.element_changes
 
 
-@pytest.mark.parametrize("writer", ["in libnftables", "not yet scheduled"])
+@pytest.mark.parametrize("writer", ["writing", "not yet scheduled"])
 def test_a_flush_reaches_the_kernel_after_every_grant_queued_before_it(monkeypatch, writer):
     gw = _gateway(monkeypatch)
     flows = [_flow(k) for k in range(1, 151)]  # more than a transaction's worth
     with contextlib.ExitStack() as held:
         if writer == "not yet scheduled":
-            gw.nft.go.set()
+            gw.sets.go.set()
             held.enter_context(gw.nft_lock)  # the writer cannot take what is queued
         for k, flow in enumerate(flows):
             gw.grant(flow, Pending(k, False, False, [k], time.monotonic()), TTL_MS)
-        if writer == "in libnftables":
-            assert gw.nft.started.wait(5)
-            gw.nft.go.set()
+        if writer == "writing":
+            assert gw.sets.started.wait(5)
+            gw.sets.go.set()
         gw._forget(lambda flow: True)  # a flush
     _settled(gw)
-    added = [k for k, c in enumerate(gw.nft.commands) for line in c.splitlines()
-             if "timeout" in line]
-    (withdrawal,) = [k for k, c in enumerate(gw.nft.commands)
-                     if "delete element" in c and "timeout" not in c]
+    added = [k for k, c in enumerate(gw.sets.commands) for _ in _timeouts(c)]
+    (withdrawal,) = [k for k, c in enumerate(gw.sets.commands)
+                     if not all(x.add for x in c) and not _timeouts(c)]
     assert len(added) == len(flows) and max(added) < withdrawal
-    withdrawn = gw.nft.commands[withdrawal]
-    assert all(element(f, "grants").split("{ ", 1)[1] in withdrawn for f in flows)
+    withdrawn = {c.key for c in gw.sets.commands[withdrawal] if not c.add}
+    assert all(entry(f, "grants")[1] in withdrawn for f in flows)
     assert not gw.grants and not gw.element_changes
 
 
 def test_a_writer_that_died_is_started_again_and_writes_what_waited(monkeypatch):
     gw = _gateway(monkeypatch, start=False)
-    gw.nft.go.set()
+    gw.sets.go.set()
     gw.write_elements = lambda: None  # a writer that ends at once
     gw._start_writer()
     gw.writer.join(5)
     del gw.write_elements
     gw.grant(_flow(1), Pending(1, False, False, [1], time.monotonic()), TTL_MS)
-    assert gw.element_changes and gw.nft.commands == []  # nobody writes it
+    assert gw.element_changes and gw.sets.commands == []  # nobody writes it
     gw._keep_writer()  # as every pass of the loop does
     _settled(gw)
-    assert [c for c in gw.nft.commands if "timeout" in c]
+    assert [c for c in gw.sets.commands if _timeouts(c)]
     assert gw.counters["element writer restarted"] == 1
 
 
@@ -163,17 +166,17 @@ def test_grants_nobody_uses_cost_nothing_until_they_run_out(monkeypatch):
     """Renewals are the kernel's to signal: a gateway holding many grants reads nothing about
     them while they run (reading their packet counters took a core at 16 000 devices)."""
     gw = _gateway(monkeypatch)
-    gw.nft.go.set()
+    gw.sets.go.set()
     for k in range(1, 201):
         gw.grant(_flow(k), Pending(k, False, False, [k], time.monotonic()), TTL_MS)
     _settled(gw)
-    written = len(gw.nft.commands)
+    written = len(gw.sets.commands)
     clock = time.monotonic()
     for step in range(1, 9):  # through the grants' lives and past them
         _at(monkeypatch, clock + step * TTL_MS / 6000)
         gw.expire(clock + step * TTL_MS / 6000)
     _settled(gw)
-    assert gw.nft.commands[written:] == [] and not gw.grants
+    assert gw.sets.commands[written:] == [] and not gw.grants
 
 
 def test_a_packet_in_a_grants_last_margin_passes_and_renews_its_flow(monkeypatch):
@@ -181,13 +184,13 @@ def test_a_packet_in_a_grants_last_margin_passes_and_renews_its_flow(monkeypatch
     after that comes to the gateway: the flow is in use. It passes (the grant lives), the flow
     is asked about again, and the element is held until the grant runs out meanwhile."""
     gw = _gateway(monkeypatch)
-    gw.nft.go.set()
+    gw.sets.go.set()
     gw.queue = Queued()
     flow = _flow(1)
     gw.grant(flow, Pending(1, False, False, [1], time.monotonic()), TTL_MS)
     _settled(gw)
     grant = gw.grants[flow]
-    (timeout,) = re.findall(r"timeout (\d+)ms", gw.nft.commands[-1])
+    (timeout,) = _timeouts(gw.sets.commands[-1])
     assert int(timeout) <= TTL_MS - 1000 * renewal_margin(TTL_MS)  # a margin short of it
     asked = []
 
@@ -199,14 +202,14 @@ def test_a_packet_in_a_grants_last_margin_passes_and_renews_its_flow(monkeypatch
     gw.queue.waiting = [_echo(1, 21)]  # before the margin: its element on its way, say
     gw.on_packets()
     assert gw.queue.given[-1] == 21 and asked == []
-    written = len(gw.nft.commands)
+    written = len(gw.sets.commands)
     _at(monkeypatch, grant.renew_at + 0.01)
     gw.queue.waiting = [_echo(1, 22), _echo(1, 23)]
     gw.on_packets()
     _settled(gw)
     assert gw.queue.given[-2:] == [22, 23] and asked == [(flow, True)]
-    (held,) = gw.nft.commands[written:]
-    assert element(flow, "grants").split("{ ", 1)[1] in held and "timeout" in held
+    (held,) = gw.sets.commands[written:]
+    assert {c.key for c in held} == {entry(flow, "grants")[1]} and _timeouts(held)
 
 
 @pytest.mark.parametrize("fail_mode", ["closed", "open"])
@@ -214,18 +217,18 @@ def test_without_the_authority_a_busy_flow_renews_once_a_grant(monkeypatch, fail
     """A question that fails at once is never open: every packet in the margin started
     another renewal, another element write and (fail-open) another journal row."""
     gw = _gateway(monkeypatch)
-    gw.nft.go.set()
+    gw.sets.go.set()
     gw.queue, gw.reachable, gw.fail_mode, gw.alone = Queued(), False, fail_mode, []
     gw.id, gw.decided_alone = 3, {}
     flow = _flow(1)
     gw.grant(flow, Pending(1, False, False, [1], time.monotonic()), TTL_MS)
     _settled(gw)
-    written = len(gw.nft.commands)
+    written = len(gw.sets.commands)
     _at(monkeypatch, gw.grants[flow].renew_at + 0.01)
     gw.queue.waiting = [_echo(1, 100 + k) for k in range(100)]
     gw.on_packets()
     _settled(gw)
-    held = sum(c.count("timeout") for c in gw.nft.commands[written:])  # one a change
+    held = sum(len(_timeouts(c)) for c in gw.sets.commands[written:])  # one a change
     assert held == 1 and len(gw.alone) == (fail_mode == "open")
     assert gw.queue.given[-100:] == [100 + k for k in range(100)]  # all let through
 
@@ -234,7 +237,7 @@ def test_a_renewal_is_asked_in_the_flows_direction_not_its_packets(monkeypatch):
     """Between two hosts of one gateway the responder's reply is marked as from a host, in
     the reply direction: the renewal it starts is still the initiator's outbound flow."""
     gw = _gateway(monkeypatch)
-    gw.nft.go.set()
+    gw.sets.go.set()
     gw.queue = Queued()
     flow = _flow(1)
     gw.enforced.bound.update({flow[0]: 1, flow[1]: 2})
@@ -297,7 +300,7 @@ def test_unsent_verdicts_wake_the_loop_at_once(monkeypatch):
 
 def test_answers_to_questions_asked_once_teach_the_answer_timer(monkeypatch):
     gw = _gateway(monkeypatch)
-    gw.nft.go.set()
+    gw.sets.go.set()
     gw.sender, gw.answer_times = SimpleNamespace(session=5), collections.Counter()
     gw.decided_alone = {}
     gw.answer_timer = AnswerTimer(0.2, 1.0)

@@ -1,7 +1,8 @@
 """Datagrams to one address gathered over a turn of a daemon's loop and sent together: each
 run of equal size as one send that the kernel cuts into datagrams (UDP GSO), as the
 authority's compiled path sends its answers. At a burst of first contacts a gateway asks
-thousands of questions a second; a send each was a fifth of its loop."""
+thousands of questions a second; a send per question and a netlink message per verdict
+were half of its loop."""
 
 from __future__ import annotations
 

@@ -89,13 +89,14 @@ from .messages import (
 )
 from .policy import Enforced, Sequencer, Snapshot
 from .process import keep_private
-from .ruleset import CHAIN, QUEUE, QUEUE_RULES, ruleset
+from .ruleset import CHAIN, QUEUE, QUEUE_RULES, TABLE, ruleset
+from .setelements import Change, SetWriter
 
 KEEPALIVE_S = 1.0
 UNREACHABLE_S = 3.0
 SYNC_S = 1.0  # a gateway asks for its snapshot this often until it has one
 CONTROL_BATCH = 64  # datagrams from the authority a turn, and as many more as open
-CONTROL_OPEN_MAX = 1024  # questions can have answers (three each), up to this
+CONTROL_OPEN_MAX = 1024  # questions can have answers (two each), up to this
 LATE_ANSWER_S = 10.0  # how long a fail-open decision still heeds the authority's answer
 
 
@@ -108,7 +109,7 @@ class Gateway(Admission, ElementWriter, PolicySync, RegistrationService):
         self.authority = (config["authority"], PORT)
         self.fail_mode = config.get("fail_mode", "closed")
         self.ttl_ms = config.get("ttl_ms", DEFAULT_TTL_MS)
-        # a question is asked at most three times, all within UNREACHABLE_S
+        # a question is asked at most twice (``tick``), each wait within UNREACHABLE_S / 3
         self.answer_timer = AnswerTimer(config.get("request_timeout_ms", 200) / 1000,
                                         UNREACHABLE_S / 3)
         self.lines = {iface: [ipaddress.IPv4Network(n) for n in nets]
@@ -136,6 +137,7 @@ class Gateway(Admission, ElementWriter, PolicySync, RegistrationService):
         if subprocess.run(["iptables", "-w", "-C", "FORWARD", "-j", CHAIN],
                           capture_output=True).returncode:  # not hooked yet
             subprocess.run(["iptables", "-w", "-I", "FORWARD", "-j", CHAIN], check=True)
+        self.sets = SetWriter(TABLE)
         self.queue = QueueSocket()
         self.queue.bind(QUEUE, copy_mode=COPY_PACKET, copy_range=64)
         self.control = codec.control_socket(config["address"], GATEWAY_PORT)
@@ -152,8 +154,8 @@ class Gateway(Admission, ElementWriter, PolicySync, RegistrationService):
         self.grants: dict[Flow, Grant] = {}   # the grants; the kernel's elements follow
         self.denied: dict[Flow, float] = {}
         self.denials: list[tuple[float, Flow]] = []  # (until, flow): the cache's expiries
-        self.element_changes: collections.deque[Callable[[], str]] = collections.deque()
-        self.nft_lock = threading.RLock()      # one user of libnftables at a time, in order
+        self.element_changes: collections.deque[Callable[[], list[Change]]] = collections.deque()
+        self.nft_lock = threading.RLock()  # one writer to the kernel's table at a time, in order
         self.changes_queued = threading.Event()
         self.writer: threading.Thread | None = None  # write_elements, once run() starts
         self.pending: dict[Flow, Pending] = {}
@@ -173,17 +175,12 @@ class Gateway(Admission, ElementWriter, PolicySync, RegistrationService):
         self.next_sync = 0.0
 
     def _send(self, msg_type: Type, body: tuple, with_turn: bool = False) -> None:
-        """``with_turn``: sent with the others of this turn of the loop (``send_turn``)."""
+        """``with_turn``: sent with the others of this turn of the loop (``send_turn``); else
+        now, after them (counters in order on the wire: the authority's replay window)."""
         session, counter = self.sender.next(0)
-        data = codec.encode(msg_type, self.id, session, counter, body, self.key)
-        if with_turn:
-            self.outbox.add(data)
-            return
-        self.send_questions()  # counters in order on the wire: the authority's replay window
-        try:
-            self.control.sendto(data, self.authority)
-        except OSError as e:
-            self._send_failed(e.errno)
+        self.outbox.add(codec.encode(msg_type, self.id, session, counter, body, self.key))
+        if not with_turn:
+            self.send_questions()
 
     def _send_failed(self, code: int) -> None:
         """By cause: a full send buffer (EAGAIN) is not a lost route."""

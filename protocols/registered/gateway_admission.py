@@ -22,12 +22,14 @@ from .gateway_flows import (
     Pending,
     _left_ms,
     canonical,
-    element,
+    entry,
     parse_ip,
     renewal_margin,
 )
+from .gateway_nft import replaced
 from .messages import FlowFlag, Reason, Type
-from .ruleset import QUEUE, TABLE
+from .ruleset import QUEUE
+from .setelements import Change
 
 DENY_CACHE_MS = 1000
 UDP = 17
@@ -154,9 +156,7 @@ class Admission:
     def _hold(self, flow: Flow, until: float) -> None:
         """The flow's grant element, in the kernel until ``until`` (replaced: a timeout
         cannot be changed in place)."""
-        entry = f"element inet {TABLE} {element(flow, 'grants')}"
-        self._element_change(lambda: f"add {entry} }}\ndelete {entry} }}\nadd {entry} timeout "
-                             f"{_left_ms(until)}ms }}")
+        self._element_change(lambda: replaced(flow, "grants", _left_ms(until)))
 
     def deny(self, flow: Flow, pending: Pending) -> None:
         self.denied[flow] = time.monotonic() + DENY_CACHE_MS / 1000
@@ -164,8 +164,7 @@ class Admission:
         for packet_id in pending.packets:
             self.queue.verdict(QUEUE, packet_id, NF_DROP)
         until = self.denied[flow]
-        self._element_change(lambda: f"add element inet {TABLE} {element(flow, 'denied')} "
-                             f"timeout {_left_ms(until)}ms }}")
+        self._element_change(lambda: [Change(True, *entry(flow, "denied"), _left_ms(until))])
         # a renewal refused: cut it now (even if its grant has run out here: the kernel's
         # element may have been applied later than the grant was made)
         if self.grants.pop(flow, None) is not None or pending.renewal:

@@ -13,7 +13,6 @@ from dataclasses import dataclass
 from .messages import (
     ADMITTED,
     ICMP,
-    dotted,
 )
 from .ruleset import (
     MARK_IN,
@@ -22,6 +21,7 @@ from .ruleset import (
     MARKS,
     TABLE,
 )
+from .setelements import echo_key, l4_key
 
 ECHO_REPLY, ECHO_REQUEST = 0, 8
 Flow = tuple[int, int, int, int, int]  # initiator, responder, protocol, their ports (an
@@ -65,13 +65,13 @@ def canonical(fields: tuple[int, int, int, int, int], mark: int) -> tuple[Flow, 
     return flow, mark in (MARK_OUT_REPLY, MARK_IN)
 
 
-def element(flow: Flow, kind: str) -> str:
-    """A flow as an element of the ``grants`` or ``denied`` sets (``..._l4`` with ports,
-    ``..._icmp`` for an echo, by its identifier)."""
+def entry(flow: Flow, kind: str) -> tuple[str, bytes]:
+    """A flow's set (``kind`` is ``grants`` or ``denied``; ``..._l4`` with ports, ``..._icmp``
+    for an echo, by its identifier) and its key there."""
     src, dst, proto, sport, dport = flow
     if proto == ICMP:
-        return f"{kind}_icmp {{ {dotted(src)} . {dotted(dst)} . {sport}"
-    return f"{kind}_l4 {{ {dotted(src)} . {dotted(dst)} . {proto} . {sport} . {dport}"
+        return f"{kind}_icmp", echo_key(src, dst, sport)
+    return f"{kind}_l4", l4_key(src, dst, proto, sport, dport)
 
 
 def renewal_margin(ttl_ms: int) -> float:

@@ -1,5 +1,6 @@
 """The gateway's writer of grant and denial elements: a thread of its own, so that the loop is
-never held in libnftables, with what queued up written in transactions of ``ELEMENT_BATCH``;
+never held by the kernel, with what queued up written in transactions of ``ELEMENT_BATCH``
+over nf_tables' netlink (``setelements``: a tenth of libnftables' cost for a few elements);
 anything else run on nft comes after every change queued before it."""
 
 from __future__ import annotations
@@ -9,8 +10,8 @@ import threading
 import time
 from collections.abc import Callable
 
-from .gateway_flows import Flow, element
-from .ruleset import TABLE
+from .gateway_flows import Flow, entry
+from .setelements import Change
 
 ELEMENT_BATCH = 100  # flows per transaction of grant and denial changes
 
@@ -35,39 +36,50 @@ class ElementWriter:
             print(f"nft: {err.strip()} in: {command[:200]}", file=sys.stderr, flush=True)
         return rc, out
 
-    def _element_change(self, commands: Callable[[], str]) -> None:
-        """Queue a grant's or denial's set change, written when it is applied (a timeout then
+    def _elements_now(self, changes: list[Change], quiet: bool = False) -> bool:
+        """Write ``changes`` in one transaction; ``quiet``: a refusal is the caller's to
+        handle (a batch retried change by change)."""
+        try:
+            refused = [f"{c.set} {c.key.hex()}: errno {e}" for c, e in self.sets.apply(changes)]
+        except OSError as e:  # a change must never be lost to an exception
+            refused = [repr(e)]
+        if refused and not quiet:
+            self.counters["nft error"] += 1
+            print(f"nft: refused {'; '.join(refused[:3])}", file=sys.stderr, flush=True)
+        return not refused
+
+    def _element_change(self, changes: Callable[[], list[Change]]) -> None:
+        """Queue a grant's or denial's set changes, made when they are applied (a timeout then
         counts from its deadline, not from the queueing). The writer takes what queued up
-        while it was busy in transactions of up to ``ELEMENT_BATCH``: a fifth of the cost of
-        one per flow, which is what a burst of first connections needs. ``_nft`` writes
+        while it was busy in transactions of up to ``ELEMENT_BATCH`` flows. ``_nft`` writes
         what is still queued itself, before it goes on."""
-        self.element_changes.append(commands)
+        self.element_changes.append(changes)
         self.changes_queued.set()
 
     def apply_elements(self) -> None:
         """The queued element changes, in order, in transactions of ``ELEMENT_BATCH`` flows;
-        a transaction the kernel refuses is retried change by change (one bad change must
-        not cost the others). Taken from the queue under the lock, so a command run by
-        ``_nft`` comes after every change queued before it."""
+        a transaction the kernel refuses is retried flow by flow (one bad change must not
+        cost the others). Taken from the queue under the lock, so a command run by ``_nft``
+        comes after every change queued before it."""
         with self.nft_lock:
             while self.element_changes:
                 batch = []
                 while self.element_changes and len(batch) < ELEMENT_BATCH:
                     batch.append(self.element_changes.popleft()())
-                if len(batch) == 1 or self._nft_now("\n".join(batch), quiet=True)[0] != 0:
-                    for change in batch:
-                        self._nft_now(change)
+                if len(batch) == 1 or not self._elements_now(sum(batch, []), quiet=True):
+                    for changes in batch:
+                        self._elements_now(changes)
 
     def _withdraw(self, flows: list[Flow]) -> None:
-        """Remove these flows' grant elements: both directions stop. Their conntrack entries
-        stay, so that the next packet of either side is still known as the flow its
+        """Remove these flows' grant elements now: both directions stop. Their conntrack
+        entries stay, so that the next packet of either side is still known as the flow its
         initiator started, and asked about as that flow (dropping them made a server's next
         packet look like a new flow it started towards the host)."""
         if not flows:
             return
-        self._nft("\n".join(f"add element inet {TABLE} {element(f, 'grants')} }}\n"
-                            f"delete element inet {TABLE} {element(f, 'grants')} }}"
-                            for f in flows))
+        with self.nft_lock:
+            self.apply_elements()
+            self._elements_now([c for f in flows for c in replaced(f, "grants", None)])
 
     def _start_writer(self) -> None:
         self.writer = threading.Thread(target=self.write_elements, name="elements", daemon=True)
@@ -93,3 +105,12 @@ class ElementWriter:
                 print(f"error in write_elements: {e!r}", file=sys.stderr, flush=True)
                 time.sleep(0.01)
                 self.changes_queued.set()  # what is left is tried again
+
+
+def replaced(flow: Flow, kind: str, timeout_ms: int | None) -> list[Change]:
+    """The flow's element removed whether or not it is there (added first: deleting what is
+    not there is refused), then added with ``timeout_ms`` unless that is None (a timeout
+    cannot be changed in place)."""
+    name, key = entry(flow, kind)
+    again = [Change(True, name, key, timeout_ms)] if timeout_ms is not None else []
+    return [Change(True, name, key), Change(False, name, key), *again]

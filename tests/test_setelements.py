@@ -1,0 +1,86 @@
+"""The gateway's set elements written over netlink (``setelements``) are the elements nft's own
+text would have written, in the gateway's real table: the same keys, the same timeouts; a
+transaction is all or nothing, and the kernel's refusal names the change it refused."""
+
+from __future__ import annotations
+
+import json
+import random
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.needs_root
+
+CHILD = """
+import json, random, sys
+from nftables import Nftables
+from protocols.registered.gateway_flows import entry
+from protocols.registered.messages import dotted
+from protocols.registered.ruleset import TABLE, ruleset
+from protocols.registered.setelements import Change, SetWriter
+
+nft = Nftables()
+nft.set_json_output(True)
+assert nft.cmd(ruleset({"lo": ["198.19.1.0/29"]}, "198.18.128.1", ["198.18.0.0/18"]))[0] == 0
+rng = random.Random(int(sys.argv[1]))
+
+def listed(name):
+    rc, out, err = nft.cmd(f"list set inet {TABLE} {name}")
+    assert rc == 0, err
+    for item in json.loads(out)["nftables"]:
+        if "set" in item:
+            return sorted(json.dumps(unexpiring(e), sort_keys=True)
+                          for e in item["set"].get("elem", []))
+
+def unexpiring(e):  # how long is left differs between two writes; the rest may not
+    if isinstance(e, dict):
+        return {k: unexpiring(v) for k, v in e.items() if k != "expires"}
+    return e
+
+def text(flow, kind, ms):  # the element as nft's text wrote it before
+    src, dst, proto, sport, dport = flow
+    name = entry(flow, kind)[0]
+    key = f"{dotted(src)} . {dotted(dst)} . {sport}" if proto == 1 else \\
+        f"{dotted(src)} . {dotted(dst)} . {proto} . {sport} . {dport}"
+    return f"add element inet {TABLE} {name} {{ {key} timeout {ms}s }}"
+
+flows = [(rng.getrandbits(32) or 1, rng.getrandbits(32) or 1, p, rng.getrandbits(16),
+          0 if p == 1 else rng.getrandbits(16))
+         for p in (rng.choice([1, 6, 17, 33, 132, 136]) for _ in range(300))]
+seen = {}
+for kind in ("grants", "denied"):  # one set written each way, then compared
+    writer = SetWriter(TABLE)
+    ms = {f: 1000 * rng.randint(60, 3600) for f in flows}
+    refused = writer.apply([Change(True, *entry(f, kind), ms[f]) for f in flows])
+    by_netlink = {n: listed(n) for n in (f"{kind}_l4", f"{kind}_icmp")}
+    assert nft.cmd("\\n".join(f"flush set inet {TABLE} {n}" for n in by_netlink))[0] == 0
+    rc, _, err = nft.cmd("\\n".join(text(f, kind, ms[f] // 1000) for f in flows))
+    assert rc == 0, err
+    by_text = {n: listed(n) for n in by_netlink}
+    seen[kind] = {"refused": len(refused), "same": by_netlink == by_text,
+                  "elements": sum(map(len, by_text.values()))}
+# a transaction with one bad change: nothing of it applied, the bad one named
+writer = SetWriter(TABLE)
+before = listed("grants_l4")
+new, absent = entry((1, 2, 6, 3, 4), "grants"), entry((1, 2, 6, 3, 5), "grants")
+refused = writer.apply([Change(True, *new, 5000), Change(False, *absent)])
+seen["atomic"] = {"refused": [[c.key == absent[1], code] for c, code in refused],
+                  "unchanged": listed("grants_l4") == before}
+print(json.dumps(seen))
+"""
+
+
+def test_netlink_elements_are_nfts_own_and_a_refused_change_applies_nothing():
+    seed = str(random.getrandbits(32))
+    out = subprocess.run(["unshare", "--net", sys.executable, "-c", CHILD, seed],
+                         capture_output=True, text=True, timeout=120,
+                         cwd=Path(__file__).parent.parent)
+    assert out.returncode == 0, (seed, out.stderr[-1500:])
+    seen = json.loads(out.stdout)
+    for kind in ("grants", "denied"):
+        assert seen[kind]["refused"] == 0 and seen[kind]["elements"] == 300, seen
+        assert seen[kind]["same"], seen
+    assert seen["atomic"] == {"refused": [[True, 2]], "unchanged": True}  # ENOENT
