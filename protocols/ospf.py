@@ -143,7 +143,7 @@ def daemons(router: str, workdir: str, names: list[str]) -> list[Daemon]:
 def expected_prefixes(g: nx.Graph, plan: AddressPlan) -> set[IPv4Network]:
     """What every router must reach once converged: every end node's line, every device
     block."""
-    return {plan.line(e) for e in end_nodes(g)} | set(plan.devices.values())
+    return {plan.line(e) for e in end_nodes(g)} | set(plan.blocks())
 
 
 def missing_routes(net: EmulatedNetwork, routers_: list[str]) -> dict[str, int]:

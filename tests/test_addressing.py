@@ -84,21 +84,59 @@ def test_static_routes_follow_lowest_delay():
 def test_a_device_farm_gets_a_routed_block_and_nothing_else_moves():
     g = topologies.build("isp")
     before = addressing.plan(g)
-    farms = [h for h in graph.hosts(g)][:2]
+    farms = [h for h in graph.hosts(g)][:3]
     for farm in farms:
         g.nodes[farm]["farm"] = True
     after = addressing.plan(g)
     assert after.interfaces == before.interfaces and after.loopbacks == before.loopbacks
-    assert list(after.devices.values()) == list(addressing.DEVICE_BLOCKS)
-    block = after.devices[farms[0]]
+    # small farms keep the blocks they always had: published results name these addresses
+    assert [after.devices[f] for f in farms[:2]] == [(IPv4Network("198.18.64.0/18"),),
+                                                     (IPv4Network("198.18.192.0/18"),)]
+    (block,) = after.devices[farms[0]]
     assert after.own_prefixes(farms[0]) == [after.line(farms[0]), block]
     assert after.node_of(block[1234]) == farms[0] and block in after.prefixes()
     used = [i.address.ip for i in after.interfaces.values()] + list(after.loopbacks.values())
-    assert not any(a in b for a in used for b in after.devices.values())
+    assert not any(a in b for a in used for b in after.blocks())
     router = after.interfaces_of(farms[0])[0].peer
     assert (block, after.address(farms[0])) not in routes.static_routes(g, after)[router]
     assert any(p == block for p, _ in routes.static_routes(g, after)[
         next(r for r in graph.routers(g) if r != router)])
-    g.nodes[graph.hosts(g)[2]]["farm"] = True
-    with pytest.raises(graph.TopologyError, match="device blocks"):
+
+
+def test_a_farm_of_64000_devices_has_an_address_each_routed_and_taken_from_nobody():
+    g = topologies.build("isp")
+    before = addressing.plan(g)
+    farm = graph.hosts(g)[0]
+    g.nodes[farm]["farm"] = 64000
+    after = addressing.plan(g)
+    assert after.interfaces == before.interfaces and after.loopbacks == before.loopbacks
+    blocks = after.devices[farm]
+    addresses = addressing.device_addresses(blocks)[:64000]
+    assert len(set(addresses)) == 64000 and addressing.capacity(blocks) >= 64000
+    assert addresses[:16382] == addressing.device_addresses([IPv4Network("198.18.64.0/18")])
+    assert all(addressing.is_national(IPv4Address(a)) and IPv4Address(a) not in
+               addressing.UNROUTED for a in addresses)
+    assert {after.node_of(IPv4Address(a)) for a in addresses[::997]} == {farm}
+    assert after.node_of(IPv4Address(addresses[-1])) == farm
+    used = [i.address.ip for i in after.interfaces.values()] + list(after.loopbacks.values())
+    assert not any(a in b for a in used for b in blocks)
+    everything = set(after.prefixes())
+    assert set(blocks) <= everything
+    for r, table in routes.static_routes(g, after).items():
+        assert set(blocks) <= {p for p, _ in table} | ({*blocks} if farm in g[r] else set())
+
+
+def test_the_plan_refuses_farms_it_has_no_room_for_in_one_sentence():
+    g = topologies.build("isp")
+    g.nodes[graph.hosts(g)[0]]["farm"] = 70000
+    with pytest.raises(graph.TopologyError, match="room for 65262 devices"):
         addressing.plan(g)
+    g = topologies.build("ring,n=4")
+    for k in range(1, 131):  # end lines of routers up to 130
+        graph.add_end(g, f"x{k}", "host", graph.add_router(g, f"xa{k}", "access"))
+        g.add_edge(f"xa{k}", "r1", delay_ms=1.0)
+    g.nodes[graph.hosts(g)[0]]["farm"] = 40000
+    with pytest.raises(graph.TopologyError, match="routers 128 and up"):
+        addressing.plan(g)
+    g.nodes[graph.hosts(g)[0]]["farm"] = 30000  # two /18s: no end line taken
+    assert addressing.capacity(addressing.plan(g).devices[graph.hosts(g)[0]]) >= 30000

@@ -17,6 +17,7 @@ from helpers import registered_network, run_and_expect
 
 import topologies
 from experiments.probing import probes
+from topologies.addressing import device_addresses
 
 pytestmark = pytest.mark.needs_root
 HOST, REMOTE = "198.19.1.2", "203.0.113.2"  # the gateway box's
@@ -239,9 +240,8 @@ def test_a_device_speaking_from_a_siblings_address_is_refused_and_named(farm):
     address, and the log blamed the sibling; revoking a device changed nothing. Each device
     now proves every flow it starts with its own secret."""
     net, arch, provisioned = farm
-    first = int.from_bytes(bytes(map(int, provisioned["first"].split("."))), "big")
     (k, k_secret), (j, j_secret) = provisioned["devices"][0], provisioned["devices"][1]
-    at_k, at_j = first, first + 1
+    at_k, at_j = device_addresses(net.plan.devices["h3"])[:2]
     assert speaks(net, j, j_secret, at_j, 9801), "a device as itself gets through (control)"
     since = time.time()
     assert not speaks(net, k, k_secret, at_j, 9802)  # k, from j's address, with its own proof

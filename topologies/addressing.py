@@ -5,8 +5,10 @@ paired run see identical addresses, and results name the same nodes.
 
 =====================  ===================  =================================================
 national links         198.18.0.0/18        a /30 per router-router link
-device blocks          198.18.64.0/18       a device farm's devices (``farm`` hosts, at most
-                       198.18.192.0/18      two), routed to the farm's line address
+device blocks          198.18.64.0/18       device farms' devices (``farm`` hosts), routed
+                       198.18.192.0/18      to the farm's line address; a farm takes these
+                       198.19.128.0/17      blocks in order, as many as its devices need
+                       (but 198.19.255.0/24)
 national loopbacks     198.18.128.0/18      a /32 per router (OSPF router id)
 national end lines     198.19.K.0/24        K = the attachment router; a /29 per end node
 unused (censor lies)   198.19.255.0/24      answers that lead nowhere
@@ -18,9 +20,13 @@ foreign end lines      203.0.113.0/24       a /29 per foreign server
 An end line is a /29 so that an end node can move to a spare address of its own line (the
 "address change" evasion): the router's .1, the node's .2, spares .3-.6.
 
-A device farm (a host whose graph node says ``farm``) stands for thousands of IoT devices, each
-with an address of its own, in one namespace: its block is routed to the farm's line address
-(the router holds one route, not one neighbour entry per device) and is local in the farm.
+A device farm (a host whose graph node says ``farm``: how many devices) stands for thousands of
+IoT devices, each with an address of its own, in one namespace: its blocks are routed to the
+farm's line address (the router holds a route a block, not one neighbour entry per device)
+and are local in the farm. Device k has the k-th address of its farm's blocks, each block's
+first and last left out (``device_addresses``). Farms of up to 16 382 devices take a /18 each;
+farms of more than 32 764 in all take the end lines of routers 128 and up too
+(198.19.128.0/17), so their graph may have hosts on 127 routers at most (the plan says so).
 """
 
 from __future__ import annotations
@@ -36,9 +42,10 @@ from .graph import TopologyError, end_nodes, is_foreign, is_router, natural_key,
 NATIONAL = IPv4Network("198.18.0.0/15")
 NATIONAL_LINKS = IPv4Network("198.18.0.0/18")
 NATIONAL_LOOPBACKS = IPv4Network("198.18.128.0/18")
-DEVICE_BLOCKS = (IPv4Network("198.18.64.0/18"), IPv4Network("198.18.192.0/18"))
 NATIONAL_LINES = IPv4Network("198.19.0.0/16")
 UNROUTED = IPv4Network("198.19.255.0/24")
+DEVICE_BLOCKS = (IPv4Network("198.18.64.0/18"), IPv4Network("198.18.192.0/18"),
+                 *sorted(IPv4Network("198.19.128.0/17").address_exclude(UNROUTED)))
 FOREIGN_LINKS = IPv4Network("192.0.2.0/25")
 FOREIGN_LOOPBACKS = IPv4Network("192.0.2.128/25")
 FOREIGN_LINES = IPv4Network("203.0.113.0/24")
@@ -62,7 +69,7 @@ class Interface:
 class AddressPlan:
     interfaces: dict[tuple[str, str], Interface] = field(default_factory=dict)
     loopbacks: dict[str, IPv4Address] = field(default_factory=dict)
-    devices: dict[str, IPv4Network] = field(default_factory=dict)  # farm -> its device block
+    devices: dict[str, tuple[IPv4Network, ...]] = field(default_factory=dict)  # farm -> blocks
 
     def intf(self, node: str, peer: str) -> Interface:
         """The interface of ``node`` on its link to ``peer``."""
@@ -95,13 +102,17 @@ class AddressPlan:
         return [NATIONAL_LINKS, NATIONAL_LOOPBACKS, *lines]
 
     def own_prefixes(self, end: str) -> list[IPv4Network]:
-        """What an end node may send from: its line, and a farm's device block."""
-        return [self.line(end), *([self.devices[end]] if end in self.devices else [])]
+        """What an end node may send from: its line, and a farm's device blocks."""
+        return [self.line(end), *self.devices.get(end, ())]
+
+    def blocks(self) -> list[IPv4Network]:
+        """Every farm's device blocks."""
+        return [b for blocks in self.devices.values() for b in blocks]
 
     def node_of(self, address: IPv4Address | str) -> str | None:
         address = IPv4Address(str(address))
-        for farm, block in self.devices.items():
-            if address in block:
+        for farm, blocks in self.devices.items():
+            if any(address in b for b in blocks):
                 return farm
         for node, lo in self.loopbacks.items():
             if lo == address:
@@ -115,7 +126,7 @@ class AddressPlan:
         """Every prefix a router must be able to reach."""
         nets = {i.address.network for i in self.interfaces.values()}
         nets |= {IPv4Network(f"{lo}/32") for lo in self.loopbacks.values()}
-        return sorted(nets | set(self.devices.values()))
+        return sorted(nets | set(self.blocks()))
 
 
 class _Pool:
@@ -184,13 +195,44 @@ def plan(g: nx.Graph) -> AddressPlan:
         gw, addr = list(line.hosts())[:2]
         add(router, end, IPv4Interface(f"{gw}/{LINE_PREFIX}"))
         add(end, router, IPv4Interface(f"{addr}/{LINE_PREFIX}"))
-    farms = [e for e in end_nodes(g) if g.nodes[e].get("farm")]
-    if len(farms) > len(DEVICE_BLOCKS) or any(is_foreign(g, next(iter(g.neighbors(f))))
-                                               for f in farms):
-        raise TopologyError(f"the address plan has device blocks for {len(DEVICE_BLOCKS)} "
-                            "national farms")
-    p.devices = dict(zip(farms, DEVICE_BLOCKS[:len(farms)], strict=True))
+    p.devices = _device_blocks(g, len(line_blocks))
     return p
+
+
+def _device_blocks(g: nx.Graph, routers_with_ends: int) -> dict[str, tuple[IPv4Network, ...]]:
+    """Each farm's blocks, taken in order until they hold its devices."""
+    free = list(DEVICE_BLOCKS)
+    out = {}
+    for farm in (e for e in end_nodes(g) if g.nodes[e].get("farm")):
+        if is_foreign(g, next(iter(g.neighbors(farm)))):
+            raise TopologyError(f"farm {farm} is abroad; the address plan has device blocks "
+                                "for national farms only")
+        need, taken = int(g.nodes[farm]["farm"]), []
+        while need > 0 and free:
+            taken.append(free.pop(0))
+            need -= capacity(taken[-1:])
+        if need > 0:
+            raise TopologyError(f"the address plan has room for {capacity(DEVICE_BLOCKS)} "
+                                "devices in all its farms")
+        out[farm] = tuple(taken)
+    lines_end = int(NATIONAL_LINES.network_address) + 256 * (routers_with_ends + 1)
+    if any(int(b.network_address) < lines_end for blocks in out.values() for b in blocks
+           if b.subnet_of(NATIONAL_LINES)):
+        raise TopologyError("farms of more than 32 764 devices in all take the end lines of "
+                            f"routers 128 and up; this graph has hosts on {routers_with_ends}")
+    return out
+
+
+def capacity(blocks) -> int:
+    """How many devices ``blocks`` hold (each block's first and last address left out)."""
+    return sum(b.num_addresses - 2 for b in blocks)
+
+
+def device_addresses(blocks) -> list[int]:
+    """A farm's device addresses, device 0 first: its blocks' in order, each block's first
+    and last left out. ``blocks``: networks or their text, in the plan's order."""
+    return [a for b in (IPv4Network(str(b)) for b in blocks)
+            for a in range(int(b.network_address) + 1, int(b.broadcast_address))]
 
 
 def is_national(address: IPv4Address | str) -> bool:

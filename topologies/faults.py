@@ -87,14 +87,14 @@ class Faults:
                 if "LOWER_UP" in line}
 
     def _route_devices(self, farms) -> None:
-        """A farm's device block: local in the farm (every address of it is the farm's own,
-        without one entry each), routed to the farm's line address by its router."""
+        """A farm's device blocks: local in the farm (every address of them is the farm's
+        own, without one entry each), routed to the farm's line address by its router."""
         for farm in farms:
-            block = self.plan.devices[farm]
-            self.exec(farm, "ip", "route", "replace", "local", str(block), "dev", "lo",
-                      privileged=True)
-            self.exec(self.plan.interfaces_of(farm)[0].peer, "ip", "route", "replace",
-                      str(block), "via", self.address(farm), check=False)
+            for block in self.plan.devices[farm]:
+                self.exec(farm, "ip", "route", "replace", "local", str(block), "dev", "lo",
+                          privileged=True)
+                self.exec(self.plan.interfaces_of(farm)[0].peer, "ip", "route", "replace",
+                          str(block), "via", self.address(farm), check=False)
 
     def _restore_static_routes(self, nodes) -> None:
         """The kernel drops routes through an interface that went down; put them back. End

@@ -31,8 +31,9 @@ def static_routes(g: nx.Graph, plan: AddressPlan) -> dict[str, list[tuple[IPv4Ne
             owners.setdefault(intf.address.network, []).append(intf.node)
     for r, lo in plan.loopbacks.items():
         owners.setdefault(IPv4Network(f"{lo}/32"), []).append(r)
-    for farm, block in plan.devices.items():
-        owners[block] = [plan.interfaces_of(farm)[0].peer]
+    for farm, blocks in plan.devices.items():
+        for block in blocks:
+            owners[block] = [plan.interfaces_of(farm)[0].peer]
     table = {}
     for r in core:
         dist, paths = nx.single_source_dijkstra(core, r, weight=path_weight(g))

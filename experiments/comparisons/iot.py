@@ -133,11 +133,11 @@ class Readings:
                 "nfqueue": nfqueue_drops(self.net, self.router)}
 
 
-def _sinks(net, servers: list[str], port: int, first: str) -> list[subprocess.Popen]:
+def _sinks(net, servers: list[str], port: int, blocks: str) -> list[subprocess.Popen]:
     out = []
     for server in servers:
         p = net.popen(server, [sys.executable, "-m", "experiments.probing.telemetry", "sink",
-                               str(port), first], stdout=subprocess.PIPE,
+                               str(port), blocks], stdout=subprocess.PIPE,
                       stderr=subprocess.PIPE, text=True)
         p.stderr.readline()  # "listening"
         out.append(p)
@@ -171,7 +171,7 @@ def step(net, arch_obj, farm: str, servers: list[str], devices: int, ttl_ms: int
          port: int, s: dict, seed: int) -> dict:
     """One device count (and TTL): the devices' view, and under registered access the
     authority's and the gateway's."""
-    block = net.plan.devices[farm]
+    blocks = [str(b) for b in net.plan.devices[farm]]
     router = net.plan.interfaces_of(farm)[0].peer
     readings = Readings(net, arch_obj, router) if ttl_ms is not None else None
     rtt = None
@@ -180,12 +180,12 @@ def step(net, arch_obj, farm: str, servers: list[str], devices: int, ttl_ms: int
         arch_obj.operator.ttl(ttl_ms)
         arch_obj.operator.flush()
         arch_obj.operator.in_force()
-    sinks = _sinks(net, servers, port, str(block[1]))
+    sinks = _sinks(net, servers, port, ",".join(blocks))
     before = readings.read() if readings else None
     sender = net.popen(farm, [sys.executable, "-m", "experiments.probing.telemetry", "send"],
                        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     sender.stdin.write(json.dumps({
-        "first": str(block[1]), "count": devices, "sinks": [[net.address(v), port]
+        "blocks": blocks, "count": devices, "sinks": [[net.address(v), port]
                                                             for v in servers],
         "period_s": s["period_s"], "jitter": s["jitter"], "chatty_share": s["chatty_share"],
         "chatty_period_s": s["chatty_period_s"],

@@ -1,24 +1,25 @@
 """IoT telemetry: one process speaks for every device of a farm, one sink per cloud site.
 
-``send``, in the farm (its device block is local there: ``topologies.addressing``), reads its
+``send``, in the farm (its device blocks are local there: ``topologies.addressing``), reads its
 settings as JSON on stdin:
 
-    {"first": "198.18.64.1", "count": 1000, "sinks": [["198.19.3.2", 9301], ...],
+    {"blocks": ["198.18.64.0/18"], "count": 1000, "sinks": [["198.19.3.2", 9301], ...],
      "period_s": 10, "jitter": 0.2, "chatty_share": 0.1, "chatty_period_s": 1,
      "duration_s": 25, "seed": 1}
 
-Device k (address first + k) reports to sink k mod len(sinks) every period (a chatty device:
-every chatty period), each interval drawn within +-jitter of it, the first at a random phase
-within one period. Each datagram leaves from the device's own address (IP_PKTINFO) and
-carries the device's proof (``identity.device_header``: under registered access, from the
-identities and secrets its maker provisioned, the file ``"devices"`` names; otherwise
-empty) and then (device, sequence number, send time). At the end it prints {"devices", "sent",
-"max_lag_ms"}: how far behind its schedule the sender itself ever fell.
+Device k (the k-th address of the farm's blocks: ``addressing.device_addresses``) reports to
+sink k mod len(sinks) every period (a chatty device: every chatty period), each interval drawn
+within +-jitter of it, the first at a random phase within one period. Each datagram leaves
+from the device's own address (IP_PKTINFO) and carries the device's proof
+(``identity.device_header``: under registered access, from the identities and secrets its
+maker provisioned, the file ``"devices"`` names; otherwise empty) and then (device, sequence
+number, send time). At the end it prints {"devices", "sent", "max_lag_ms"}: how far behind
+its schedule the sender itself ever fell.
 
-``sink PORT FIRST``, on a server: until SIGINT or SIGTERM, notes for each device the first datagram
-it got (its sequence number and one-way delay) and how many; then prints {"devices":
-{k: [first_seq, delay_s, count]}, "wrong_source": n} (n: datagrams whose source address was
-not their device's own, FIRST + k).
+``sink PORT BLOCKS`` (the farm's, comma-separated), on a server: until SIGINT or SIGTERM, notes
+for each device the first datagram it got (its sequence number and one-way delay) and how
+many; then prints {"devices": {k: [first_seq, delay_s, count]}, "wrong_source": n} (n:
+datagrams whose source address was not their device's own).
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ import time
 from pathlib import Path
 
 from protocols.registered import identity
+from topologies.addressing import device_addresses
 
 DATAGRAM = struct.Struct("!IId")  # device, sequence number, send time (CLOCK_MONOTONIC)
 HEADER = identity.DEVICE_PROOF.size  # the device's proof comes first
@@ -53,7 +55,7 @@ def schedule(settings: dict) -> list[tuple[float, int, float]]:
     return out
 
 
-def proofs(settings: dict, first: int, sinks: list[tuple[str, int]]) -> list[bytes]:
+def proofs(settings: dict, addresses: list[int], sinks: list[tuple[str, int]]) -> list[bytes]:
     """Each device's proof for its one flow (to its sink), from what its maker provisioned:
     an empty one without (permissionless networks have nothing to prove)."""
     empty = identity.DEVICE_PROOF.pack(identity.DEVICE_MAGIC, 0, bytes(16))
@@ -64,15 +66,15 @@ def proofs(settings: dict, first: int, sinks: list[tuple[str, int]]) -> list[byt
     for k in range(settings["count"]):
         ident, secret = provisioned[k]
         host, port = sinks[k % len(sinks)]
-        out.append(identity.device_header(ident, bytes.fromhex(secret), first + k,
+        out.append(identity.device_header(ident, bytes.fromhex(secret), addresses[k],
                                           int(ipaddress.IPv4Address(host)), port))
     return out
 
 
 def send(settings: dict) -> dict:
-    first = int(ipaddress.IPv4Address(settings["first"]))
+    addresses = device_addresses(settings["blocks"])[:settings["count"]]
     sinks = [(a, int(p)) for a, p in settings["sinks"]]
-    headers = proofs(settings, first, sinks)
+    headers = proofs(settings, addresses, sinks)
     jitter, rng = settings["jitter"], random.Random(settings["seed"] + 1)
     sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4 << 20)
@@ -88,7 +90,7 @@ def send(settings: dict) -> dict:
             time.sleep(due - now)
             now = time.monotonic()
         lag = max(lag, now - due)
-        source = PKTINFO.pack(0, (first + k).to_bytes(4, "big"), bytes(4))
+        source = PKTINFO.pack(0, addresses[k].to_bytes(4, "big"), bytes(4))
         try:
             sock.sendmsg([headers[k], DATAGRAM.pack(k, seq, now)],
                          [(socket.IPPROTO_IP, IP_PKTINFO, source)], 0, sinks[k % len(sinks)])
@@ -100,7 +102,7 @@ def send(settings: dict) -> dict:
     return {"devices": settings["count"], "sent": sent, "max_lag_ms": round(lag * 1000, 3)}
 
 
-def sink(port: int, first: str) -> dict:
+def sink(port: int, blocks: list[str]) -> dict:
     stop: list[bool] = []
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stop.append(True))
@@ -110,7 +112,7 @@ def sink(port: int, first: str) -> dict:
     sock.settimeout(0.2)
     print("listening", file=sys.stderr, flush=True)
     devices: dict[int, list] = {}
-    wrong, base = 0, int(ipaddress.IPv4Address(first))
+    wrong, own = 0, device_addresses(blocks)
     while not stop:
         try:
             data, (source, _) = sock.recvfrom(64)
@@ -125,7 +127,7 @@ def sink(port: int, first: str) -> dict:
             devices[k] = [seq, now - sent, 1]
         else:
             seen[2] += 1
-        wrong += int(ipaddress.IPv4Address(source)) != base + k
+        wrong += k >= len(own) or int(ipaddress.IPv4Address(source)) != own[k]
     return {"devices": devices, "wrong_source": wrong}
 
 
@@ -134,10 +136,10 @@ def main() -> None:
     if mode == "send":
         print(json.dumps(send(json.loads(sys.stdin.read()))), flush=True)
     elif mode == "sink" and len(sys.argv) == 4:
-        print(json.dumps(sink(int(sys.argv[2]), sys.argv[3])), flush=True)
+        print(json.dumps(sink(int(sys.argv[2]), sys.argv[3].split(","))), flush=True)
     else:
         sys.exit("usage: python -m experiments.probing.telemetry send < SETTINGS.json | "
-                 "sink PORT FIRST")
+                 "sink PORT BLOCKS")
 
 
 if __name__ == "__main__":

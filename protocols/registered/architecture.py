@@ -37,7 +37,7 @@ from pathlib import Path
 from protocols import people
 from protocols.design import Design, Option
 from protocols.ospf import Ospf, OspfSettings
-from topologies.addressing import NATIONAL
+from topologies.addressing import NATIONAL, capacity, device_addresses
 from topologies.graph import DEFAULT_SEED, attachment, authority_site, end_nodes, routers
 from topologies.network import PRIVATE, Daemon, EmulatedNetwork, NetworkError
 from topologies.polling import STARTUP_S, wait_until
@@ -134,26 +134,26 @@ class Registered:
                 raise NetworkError(f"host registration failed: {'; '.join(failures[:3])}")
 
     def _enrol_devices(self, registry: Registry) -> None:
-        """Every farm's devices: ``farm`` on its graph node is how many, from the block's
-        first address on."""
+        """Every farm's devices: ``farm`` on its graph node is how many, at the addresses
+        of its blocks (``addressing.device_addresses``)."""
         net, now = self.net, time.time()
-        for farm, block in net.plan.devices.items():
+        for farm, blocks in net.plan.devices.items():
             count = int(net.graph.nodes[farm]["farm"])
-            if not 0 < count < block.num_addresses - 1:
-                raise NetworkError(f"a farm holds 1 to {block.num_addresses - 2} devices, "
-                                   f"not {count}")
+            if not 0 < count <= capacity(blocks):
+                raise NetworkError(f"a farm holds 1 to {capacity(blocks)} devices, not {count}")
             gateway = self.gateways.get(net.plan.interfaces_of(farm)[0].peer)
             if gateway is None:
                 raise NetworkError(f"farm {farm} is not on an access router")
             provisioned = []  # what the maker puts in each device: its identity, its secret
+            addresses = device_addresses(blocks)
             for k in range(1, count + 1):
                 card = issue(f"DEV-{farm}-{k}", f"device {k} of {farm}")
                 registry.add_person(card)
                 identity_ = registry.add_identity(card.national_id, now)
-                registry.bind(identity_, int(block[k]), gateway, now)
+                registry.bind(identity_, addresses[k - 1], gateway, now)
                 provisioned.append([identity_, card.secret.hex()])
             write_private(net.private_dir(farm) / DEVICES, json.dumps(
-                {"first": str(block[1]), "devices": provisioned}).encode(), net.users[farm])
+                {"devices": provisioned}).encode(), net.users[farm])
         registry.commit()
 
     def infrastructure(self) -> list[str]:
@@ -189,7 +189,7 @@ class Registered:
             "db": str(workdir / "registry.db"), "address": net.address(self.authority_node),
             "admin": str(workdir / "admin.sock"), "durability": self.durability,
             "infrastructure": self.infrastructure(), "national": [str(NATIONAL)],
-            "devices": [str(b) for b in net.plan.devices.values()]}).encode(), None)
+            "devices": [str(b) for b in net.plan.blocks()]}).encode(), None)
         self.authority_daemon = net.start_daemon(Daemon(
             self.authority_node, "authority", [sys.executable, "-m",
                                                "protocols.registered.authority", str(config)],
@@ -230,8 +230,8 @@ class Registered:
             "authority": net.address(self.authority_node), "fail_mode": self.fail_mode,
             "ttl_ms": self.ttl_ms, "lines": lines, "durability": self.durability,
             "infrastructure": self.infrastructure(),
-            "devices": [str(net.plan.devices[h]) for h in g.neighbors(gw.name)
-                        if h in net.plan.devices]}).encode(), None)
+            "devices": [str(b) for h in g.neighbors(gw.name)
+                        for b in net.plan.devices.get(h, ())]}).encode(), None)
         self._status_file(gw.name).unlink(missing_ok=True)
         net.start_daemon(Daemon(gw.name, "gateway", [sys.executable, "-m",
                                                      "protocols.registered.gateway",
