@@ -14,7 +14,7 @@ from types import SimpleNamespace
 import pytest
 from scapy.layers.inet import ICMP, IP
 
-from protocols.registered import codec, gateway_admission
+from protocols.registered import codec, gateway, gateway_admission
 from protocols.registered.codec import Key, Replay, Sender
 from protocols.registered.datagrams import Outbox
 from protocols.registered.gateway import Gateway
@@ -62,7 +62,7 @@ def _gateway(monkeypatch, start: bool = True) -> Gateway:
     gw.nft_lock, gw.changes_queued = threading.RLock(), threading.Event()
     gw.element_changes = collections.deque()
     gw.counters = collections.Counter()
-    gw.grants, gw.pending, gw.requests = {}, {}, {}
+    gw.grants, gw.pending, gw.requests = {}, collections.OrderedDict(), {}
     gw.expiries, gw.denied = [], {}
     gw.ttl_ms, gw.reachable, gw.enforced = TTL_MS, True, Enforced()
     if start:
@@ -312,3 +312,43 @@ def test_answers_to_questions_asked_once_teach_the_answer_timer(monkeypatch):
         gw.on_answer(SimpleNamespace(type=Type.GRANT, body=(k, 5, *flow[:3], 0, *flow[3:],
                                                             0, TTL_MS, 1)))
     assert gw.answer_timer.timeout() > 0.3  # answers come in 300 ms: it waits longer
+
+
+class Watched(Pending):
+    """A question that counts how often its time asked is read."""
+
+    reads = 0
+
+    def __getattribute__(self, name):
+        if name == "sent":
+            type(self).reads += 1
+        return super().__getattribute__(name)
+
+
+def test_a_turn_of_the_loop_looks_at_the_oldest_questions_only(monkeypatch):
+    """At 64 000 devices thousands of questions are open: the loop read every one's time at
+    each turn (tick and its wake-up), a fifth of the gateway's CPU; questions are kept in
+    the order last asked, so a turn reads those due and the next."""
+    gw = _gateway(monkeypatch)
+    gw.sets.go.set()
+    gw.queue, gw.outbox = Queued(), SimpleNamespace(kept=[])
+    gw.queue.verdicts = []
+    gw.synced, gw.reachable, gw.answer_timer = True, True, AnswerTimer(0.2, 1.0)
+    gw.sender, gw.id, gw.key = Sender(), 3, Key(bytes(32))
+    gw.host_requests, gw.decided_alone, gw.denials, gw.last_request_id = {}, {}, [], 0
+    gw.sequencer = SimpleNamespace(wants_snapshot=lambda now: False)
+    gw.last_answer = gw.next_keepalive = time.monotonic() + 60
+    monkeypatch.setattr(gw, "_keep_writer", lambda: None)
+    asked = []
+    monkeypatch.setattr(gw, "_ask", lambda flow, pending: asked.append(flow))
+    start = time.monotonic()
+    for k in range(1, 5001):
+        gw._request(_flow(k), Watched(0, False, False, [], start + k * 1e-4))
+    Watched.reads = 0
+    later = start + 0.2 + 10.5e-4  # the first ten are due
+    _at(monkeypatch, later)
+    monkeypatch.setattr(gateway, "time", SimpleNamespace(monotonic=lambda: later))
+    gw.tick()
+    gw._timeout()
+    assert Watched.reads <= 20 and asked[5000:] == [_flow(k) for k in range(1, 11)]
+    assert list(gw.pending)[-10:] == asked[5000:]  # asked again: now the newest

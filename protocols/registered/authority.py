@@ -49,6 +49,7 @@ from .authority_compiled import DECISIONS, CompiledDecisions
 from .authority_operator import Job, OperatorDesk
 from .authority_push import RETRANSMIT_S, Outgoing, PolicyPush
 from .codec import Key, Rejected, Replay, Sender
+from .datagrams import Outbox
 from .journal import Journal
 from .messages import (
     MAGIC,
@@ -127,6 +128,7 @@ class Authority(PolicyPush, OperatorDesk, CompiledDecisions):
         self.started = time.time()
         self.dirty: set[int] = set()  # gateways whose share a registration changed
         self.sock = codec.control_socket(address, port)
+        self.outboxes: dict[tuple[str, int], Outbox] = {}  # a gateway's answers, this batch
         self.jobs: queue.Queue[Job] = queue.Queue()
         self.wake_r, self.wake_w = socket.socketpair()
         self.wake_r.setblocking(False)
@@ -207,11 +209,13 @@ class Authority(PolicyPush, OperatorDesk, CompiledDecisions):
             self.commit_and_push(self.dirty)
         else:  # what a registration that failed half-way wrote must not hold the lock
             self.registry.rollback()
-        for reply, addr in replies:
-            try:
-                self.sock.sendto(reply, addr)
-            except OSError:  # no route back, a full buffer: that gateway asks again
-                self.counters["answer unsent"] += 1
+        for reply, addr in replies:  # each gateway's together (UDP GSO), in order
+            if addr not in self.outboxes:
+                self.outboxes[addr] = Outbox(self.sock, addr)
+            self.outboxes[addr].add(reply)
+        for addr in {addr for _, addr in replies}:
+            # no route back, a full buffer: that gateway asks again
+            self.counters["answer unsent"] += len(self.outboxes[addr].flush())
 
     def flow(self, data: bytes, rows: list[AdmissionRow]) -> bytes:
         """The hot path: one FLOW_REQUEST, checked, decided, logged (in ``rows``), answered."""

@@ -158,7 +158,8 @@ class Gateway(Admission, ElementWriter, PolicySync, RegistrationService):
         self.nft_lock = threading.RLock()  # one writer to the kernel's table at a time, in order
         self.changes_queued = threading.Event()
         self.writer: threading.Thread | None = None  # write_elements, once run() starts
-        self.pending: dict[Flow, Pending] = {}
+        # open questions, the last asked last (all wait alike): a turn looks at the oldest
+        self.pending: collections.OrderedDict[Flow, Pending] = collections.OrderedDict()
         self.requests: dict[int, Flow] = {}
         self.decided_alone: dict[int, tuple[Flow, float]] = {}  # request id -> flow, when
         self.alone: list[tuple[AdmissionRow, Flow | None, Pending | None]] = []  # this turn
@@ -234,8 +235,8 @@ class Gateway(Admission, ElementWriter, PolicySync, RegistrationService):
             deadlines.append(now)
         if not self.synced:
             deadlines.append(self.next_sync)
-        wait = self.answer_timer.timeout()
-        deadlines += [p.sent + wait for p in self.pending.values()]
+        if self.pending:
+            deadlines.append(next(iter(self.pending.values())).sent + self.answer_timer.timeout())
         return max(0.0, min(deadlines) - now)
 
     def tick(self) -> None:
@@ -252,13 +253,15 @@ class Gateway(Admission, ElementWriter, PolicySync, RegistrationService):
         if was and not self.reachable:
             self.counters["authority lost"] += 1
         wait, asked_again = self.answer_timer.timeout(), False
-        for flow, pending in list(self.pending.items()):
+        while self.pending:
+            flow, pending = next(iter(self.pending.items()))
             if now - pending.sent < wait:
-                continue
+                break
             if pending.attempts < 2 and self.reachable:
                 asked_again = True
                 pending.attempts += 1
                 pending.sent = now
+                self.pending.move_to_end(flow)
                 self._ask(flow, pending)
             else:
                 del self.pending[flow]

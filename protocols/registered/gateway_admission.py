@@ -94,6 +94,7 @@ class Admission:
         pending.request_id = self._next_request_id()
         pending.asked = time.monotonic()
         self.pending[flow] = pending
+        self.pending.move_to_end(flow)  # asked last (``Gateway.pending``)
         self.requests[pending.request_id] = flow
         self.counters["renewals asked" if pending.renewal else "asked"] += 1
         self._ask(flow, pending)
