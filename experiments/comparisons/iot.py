@@ -57,7 +57,7 @@ PROFILES = {
              "jitter": 0.2, "chatty_share": 0.1, "chatty_period_s": 1.0, "steady_s": 30.0,
              "steady_max_s": 120.0},
     # where the farm's gateway is the bottleneck: short TTLs at thousands of devices
-    "burst": {"devices": [4000, 16000], "ttl_ms": [1000, 10000, 60000], "period_s": 10.0,
+    "burst": {"devices": [4000, 16000, 64000], "ttl_ms": [1000, 10000, 60000], "period_s": 10.0,
               "jitter": 0.2, "chatty_share": 0.1, "chatty_period_s": 1.0, "steady_s": 10.0,
               "steady_max_s": 15.0},
 }

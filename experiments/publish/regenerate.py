@@ -69,7 +69,7 @@ STEPS = (
     Step("zoo_sndlib_polska", ("run", "all", "--topo", "zoo:sndlib/polska"), 7),
     Step("study", ("study", "blast-radius"), 45, named=False),
     Step("full", ("run", "iot", "--profile", "full"), 35),
-    Step("burst", ("run", "iot", "--profile", "burst"), 5),
+    Step("burst", ("run", "iot", "--profile", "burst"), 12),
     Step("world", ("run", "planet", "--profile", "full"), 1),
     Step("bringup", ("bench", "bringup", "--topo", "isp"), 2, dirname="isp"),
     Step("recovery", ("bench", "recovery", "--topo", "isp"), 4, dirname="isp"),
