@@ -14,7 +14,7 @@ from types import SimpleNamespace
 import pytest
 from scapy.layers.inet import ICMP, IP
 
-from protocols.registered import codec, gateway, gateway_admission
+from protocols.registered import codec, gateway, gateway_admission, gateway_flows
 from protocols.registered.codec import Key, Replay, Sender
 from protocols.registered.datagrams import Outbox
 from protocols.registered.gateway import Gateway
@@ -58,7 +58,7 @@ class Verdicts:
 def _gateway(monkeypatch, start: bool = True) -> Gateway:
     """A gateway's state without its sockets, queue or kernel table."""
     gw = Gateway.__new__(Gateway)
-    gw.sets, gw.queue = HeldTable(), Verdicts()
+    gw.sets, gw.queue, gw.in_place = HeldTable(), Verdicts(), False
     gw.nft_lock, gw.changes_queued = threading.RLock(), threading.Event()
     gw.element_changes = collections.deque()
     gw.counters = collections.Counter()
@@ -111,10 +111,10 @@ def test_a_flush_reaches_the_kernel_after_every_grant_queued_before_it(monkeypat
         gw._forget(lambda flow: True)  # a flush
     _settled(gw)
     added = [k for k, c in enumerate(gw.sets.commands) for _ in _timeouts(c)]
-    (withdrawal,) = [k for k, c in enumerate(gw.sets.commands)
-                     if not all(x.add for x in c) and not _timeouts(c)]
-    assert len(added) == len(flows) and max(added) < withdrawal
-    withdrawn = {c.key for c in gw.sets.commands[withdrawal] if not c.add}
+    withdrawals = [k for k, c in enumerate(gw.sets.commands)
+                   if not all(x.add for x in c) and not _timeouts(c)]  # a batch each hundred
+    assert len(added) == len(flows) and max(added) < min(withdrawals)
+    withdrawn = {c.key for k in withdrawals for c in gw.sets.commands[k] if not c.add}
     assert all(entry(f, "grants")[1] in withdrawn for f in flows)
     assert not gw.grants and not gw.element_changes
 
@@ -352,3 +352,44 @@ def test_a_turn_of_the_loop_looks_at_the_oldest_questions_only(monkeypatch):
     gw._timeout()
     assert Watched.reads <= 20 and asked[5000:] == [_flow(k) for k in range(1, 11)]
     assert list(gw.pending)[-10:] == asked[5000:]  # asked again: now the newest
+
+
+def test_a_batch_retried_change_by_change_counts_its_timeouts_from_the_retry(monkeypatch):
+    """A refused batch is written again flow by flow; the changes are made again, so an
+    element written a second later lives a second less (reused, the retry held grants up to
+    the socket's 5 s wait past their renewal)."""
+    gw = _gateway(monkeypatch, start=False)
+    clock = time.monotonic()
+
+    def at(now):  # grants are made, and their elements' timeouts counted, at ``now``
+        _at(monkeypatch, now)
+        monkeypatch.setattr(gateway_flows, "time", SimpleNamespace(monotonic=lambda: now))
+
+    at(clock)
+    written = []
+
+    class RefusesBatches:
+        def apply(self, changes):
+            if len(changes) > 3:  # the batch: refused, and it took a second
+                at(clock + 1)
+                return [(changes[0], 1)]
+            written.append(changes)
+            return []
+
+    gw.sets = RefusesBatches()
+    for k in (1, 2):
+        gw.grant(_flow(k), Pending(k, False, False, [k], clock), TTL_MS)
+    gw.apply_elements()
+    timeouts = [t for changes in written for t in _timeouts(changes)]
+    full = round((TTL_MS / 1000 - renewal_margin(TTL_MS)) * 1000)
+    assert len(timeouts) == 2 and all(abs(t - (full - 1000)) <= 1 for t in timeouts), timeouts
+
+
+def test_where_the_kernel_changes_a_timeout_in_place_a_hold_is_one_change(monkeypatch):
+    gw = _gateway(monkeypatch)
+    gw.sets.go.set()
+    for in_place, changes in ((False, 3), (True, 1)):
+        gw.in_place = in_place
+        gw.grant(_flow(1), Pending(1, False, False, [1], time.monotonic()), TTL_MS)
+        _settled(gw)
+        assert len(gw.sets.commands[-1]) == changes and _timeouts(gw.sets.commands[-1])

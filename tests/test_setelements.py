@@ -1,6 +1,7 @@
 """The gateway's set elements written over netlink (``setelements``) are the elements nft's own
 text would have written, in the gateway's real table: the same keys, the same timeouts; a
-transaction is all or nothing, and the kernel's refusal names the change it refused."""
+transaction is all or nothing, and the kernel's refusal names the change it refused; a
+withdrawal of thousands of grants (a flush) leaves none behind."""
 
 from __future__ import annotations
 
@@ -69,6 +70,30 @@ new, absent = entry((1, 2, 6, 3, 4), "grants"), entry((1, 2, 6, 3, 5), "grants")
 refused = writer.apply([Change(True, *new, 5000), Change(False, *absent)])
 seen["atomic"] = {"refused": [[c.key == absent[1], code] for c, code in refused],
                   "unchanged": listed("grants_l4") == before}
+# a flush withdraws thousands of grants at once: every one leaves the kernel
+import collections, threading
+from protocols.registered.gateway import Gateway
+from protocols.registered.gateway_nft import replaced
+many = [(0xC6124000 + k, 0xCB007102, 17, 40000 + k % 20000, 9300) for k in range(5000)]
+for at in range(0, len(many), 300):
+    assert not writer.apply([c for f in many[at:at + 300] for c in replaced(f, "grants", 60000)])
+gw = Gateway.__new__(Gateway)
+gw.sets, gw.nft_lock, gw.element_changes = writer, threading.RLock(), collections.deque()
+gw.counters = collections.Counter()
+gw._withdraw(many)
+seen["withdrawn"] = {"left": len(listed("grants_l4")) - len(before),
+                     "errors": gw.counters["nft error"]}
+# a hold (a renewal's, an answer's): the element's timeout is the new one, whether this
+# kernel changes it in place (one change) or not (three); the probe leaves nothing behind
+gw.nft = nft
+gw._open_sets()
+probe_left = len(listed("grants_l4")) - len(before)
+flow = (0xC6130102, 0xCB007102, 6, 40001, 443)
+writer.apply(replaced(flow, "grants", 60000))
+assert not gw.sets.apply(gw._held(flow, 2000))
+timeouts = [json.loads(e)["elem"]["timeout"] for e in listed("grants_l4")
+            if json.loads(e)["elem"]["val"]["concat"][3] == 40001]
+seen["held"] = {"probe_left": probe_left, "timeouts": timeouts, "in_place": gw.in_place}
 print(json.dumps(seen))
 """
 
@@ -84,3 +109,5 @@ def test_netlink_elements_are_nfts_own_and_a_refused_change_applies_nothing():
         assert seen[kind]["refused"] == 0 and seen[kind]["elements"] == 300, seen
         assert seen[kind]["same"], seen
     assert seen["atomic"] == {"refused": [[True, 2]], "unchanged": True}  # ENOENT
+    assert seen["withdrawn"] == {"left": 0, "errors": 0}  # one batch was too large a message
+    assert seen["held"]["probe_left"] == 0 and seen["held"]["timeouts"] == [2], seen["held"]

@@ -28,7 +28,7 @@ from .delaypath import DelayPath, DelayPathError, Queue, hold_low_latency
 from .polling import wait_until
 from .runstate import MARKER, RunState
 
-# Two scratch namespaces see only each other: any addresses would do; these are the plan's.
+# Two scratch namespaces see only each other: any addresses would do (two of the national range).
 A_ADDRESS, B_ADDRESS = "198.19.254.1", "198.19.254.2"
 NODE = "calibration"
 

@@ -89,8 +89,8 @@ from .messages import (
 )
 from .policy import Enforced, Sequencer, Snapshot
 from .process import keep_private
-from .ruleset import CHAIN, QUEUE, QUEUE_RULES, TABLE, ruleset
-from .setelements import Change, SetWriter
+from .ruleset import CHAIN, QUEUE, QUEUE_RULES, ruleset
+from .setelements import Change
 
 KEEPALIVE_S = 1.0
 UNREACHABLE_S = 3.0
@@ -137,7 +137,7 @@ class Gateway(Admission, ElementWriter, PolicySync, RegistrationService):
         if subprocess.run(["iptables", "-w", "-C", "FORWARD", "-j", CHAIN],
                           capture_output=True).returncode:  # not hooked yet
             subprocess.run(["iptables", "-w", "-I", "FORWARD", "-j", CHAIN], check=True)
-        self.sets = SetWriter(TABLE)
+        self._open_sets()
         self.queue = QueueSocket()
         self.queue.bind(QUEUE, copy_mode=COPY_PACKET, copy_range=64)
         self.control = codec.control_socket(config["address"], GATEWAY_PORT)

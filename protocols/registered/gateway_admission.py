@@ -26,7 +26,6 @@ from .gateway_flows import (
     parse_ip,
     renewal_margin,
 )
-from .gateway_nft import replaced
 from .messages import FlowFlag, Reason, Type
 from .ruleset import QUEUE
 from .setelements import Change
@@ -157,7 +156,7 @@ class Admission:
     def _hold(self, flow: Flow, until: float) -> None:
         """The flow's grant element, in the kernel until ``until`` (replaced: a timeout
         cannot be changed in place)."""
-        self._element_change(lambda: replaced(flow, "grants", _left_ms(until)))
+        self._element_change(lambda: self._held(flow, _left_ms(until)))
 
     def deny(self, flow: Flow, pending: Pending) -> None:
         self.denied[flow] = time.monotonic() + DENY_CACHE_MS / 1000

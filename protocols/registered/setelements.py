@@ -6,7 +6,9 @@ kernel to check names and types: measured in a router's namespace with the gatew
 a transaction of one element cost 186 us of CPU (one of ten, 26 us an element), most of the
 gateway's load at 16 000 devices. Here a transaction is one netlink batch of prepacked
 messages (begin, NEWSETELEM / DELSETELEM, end), each acknowledged: the kernel applies all of
-a batch or none, and says which message it refused.
+a batch or none, and says which message it refused. A batch must fit the socket's buffers
+(``MAX_CHANGES``: the callers cut larger work into transactions), and acknowledgements carry
+no copy of their message (NETLINK_CAP_ACK), so that a batch's acks fit the receive buffer.
 
 A key is the set's concatenation as the kernel stores it: each field in network order, padded
 with zeros to four bytes (an address 4, a protocol 1 + 3, a port 2 + 2).
@@ -34,6 +36,10 @@ HEADER = struct.Struct("=IHHII")  # nlmsghdr: length, type, flags, sequence, por
 NFGEN = struct.Struct("!BBH")  # nfgenmsg: family, version, resource id (network order)
 ERROR = struct.Struct("=i")  # nlmsgerr's code, then the message it answers
 ACK_WAIT_S = 5.0  # the kernel answers a batch at once; past this, the socket is broken
+SOL_NETLINK, NETLINK_CAP_ACK = 270, 10
+SO_SNDBUFFORCE, SO_RCVBUFFORCE = 32, 33  # asm-generic/socket.h (Python names neither)
+BUFFER = 4 << 20  # both ways (SO_*BUFFORCE: the gateway is root), far above MAX_CHANGES' need
+MAX_CHANGES = 1024  # messages a batch, at most (88 bytes each, a 36-byte ack each)
 
 
 class Change(NamedTuple):
@@ -69,7 +75,9 @@ class SetWriter:
     def __init__(self, table: str, family: int = NFPROTO_INET):
         self.sock = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, NETLINK_NETFILTER)
         self.sock.bind((0, 0))
-        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20)
+        self.sock.setsockopt(socket.SOL_SOCKET, SO_SNDBUFFORCE, BUFFER)
+        self.sock.setsockopt(socket.SOL_SOCKET, SO_RCVBUFFORCE, BUFFER)
+        self.sock.setsockopt(SOL_NETLINK, NETLINK_CAP_ACK, 1)
         self.table = _attr(LIST_TABLE, table.encode() + b"\0")
         self.family = family
         self.sock.settimeout(ACK_WAIT_S)
@@ -92,10 +100,28 @@ class SetWriter:
                              NLM_F_ACK | (NLM_F_CREATE if change.add else 0), body, self.family)
 
     def apply(self, changes: list[Change]) -> list[tuple[Change, int]]:
-        """Apply ``changes`` as one transaction: all or none. Returns what the kernel refused,
-        with its errno (empty: all applied)."""
+        """Apply ``changes`` (at most ``MAX_CHANGES``) as one transaction: all or none.
+        Returns what the kernel refused, with its errno (empty: all applied). Raises OSError
+        when the answer is not known (then the socket is emptied, so that the next batch
+        reads its own acks)."""
         if not changes:
             return []
+        if len(changes) > MAX_CHANGES:
+            raise ValueError(f"{len(changes)} changes in one batch; at most {MAX_CHANGES}")
+        try:
+            return self._apply(changes)
+        except OSError:
+            self._drain()
+            raise
+
+    def _drain(self) -> None:
+        try:
+            while True:
+                self.sock.recv(1 << 16, socket.MSG_DONTWAIT)
+        except OSError:  # empty (EAGAIN), or its overflow reported: either way now clear
+            pass
+
+    def _apply(self, changes: list[Change]) -> list[tuple[Change, int]]:
         self.seq %= 1 << 30
         begin = self._message(NFNL_MSG_BATCH_BEGIN, 0, b"", socket.AF_UNSPEC,
                               NFNL_SUBSYS_NFTABLES)
