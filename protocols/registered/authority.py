@@ -214,8 +214,8 @@ class Authority(PolicyPush, OperatorDesk, CompiledDecisions):
                 self.outboxes[addr] = Outbox(self.sock, addr)
             self.outboxes[addr].add(reply)
         for addr in {addr for _, addr in replies}:
-            # no route back, a full buffer: that gateway asks again
-            self.counters["answer unsent"] += len(self.outboxes[addr].flush())
+            if unsent := len(self.outboxes[addr].flush()):  # no route back, a full buffer:
+                self.counters["answer unsent"] += unsent      # that gateway asks again
 
     def flow(self, data: bytes, rows: list[AdmissionRow]) -> bytes:
         """The hot path: one FLOW_REQUEST, checked, decided, logged (in ``rows``), answered."""
