@@ -7,13 +7,17 @@ from __future__ import annotations
 
 import json
 import random
+import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
-pytestmark = pytest.mark.needs_root
+from protocols.registered.gateway import Gateway
+from protocols.registered.setelements import ACK_WAIT_S, SetWriter
 
 CHILD = """
 import json, random, sys
@@ -98,6 +102,7 @@ print(json.dumps(seen))
 """
 
 
+@pytest.mark.needs_root
 def test_netlink_elements_are_nfts_own_and_a_refused_change_applies_nothing():
     seed = str(random.getrandbits(32))
     out = subprocess.run(["unshare", "--net", sys.executable, "-c", CHILD, seed],
@@ -111,3 +116,39 @@ def test_netlink_elements_are_nfts_own_and_a_refused_change_applies_nothing():
     assert seen["atomic"] == {"refused": [[True, 2]], "unchanged": True}  # ENOENT
     assert seen["withdrawn"] == {"left": 0, "errors": 0}  # one batch was too large a message
     assert seen["held"]["probe_left"] == 0 and seen["held"]["timeouts"] == [2], seen["held"]
+
+
+def test_what_is_left_on_the_socket_is_read_without_waiting():
+    """After an answer it could not read, the writer empties its socket; with the socket's
+    timeout set, a read waits before it looks, so emptying took the whole 5 s wait while the
+    writer held the table's lock."""
+    writer = SetWriter.__new__(SetWriter)
+    writer.sock, other = socket.socketpair(socket.AF_UNIX, socket.SOCK_DGRAM)
+    writer.sock.settimeout(ACK_WAIT_S)
+    other.send(b"an ack past its wait")
+    start = time.monotonic()
+    writer._drain()
+    assert time.monotonic() - start < ACK_WAIT_S / 5 and writer.sock.gettimeout() == ACK_WAIT_S
+    with pytest.raises(TimeoutError):  # emptied, and waiting again as before
+        writer.sock.settimeout(0.01)
+        writer.sock.recv(100)
+
+
+def test_the_in_place_probe_says_no_unless_both_its_writes_were_taken():
+    """A first write lost and the second taken lists the probe at 1 s on any kernel: that is
+    no evidence the kernel changed a timeout in place."""
+    for refused_first, expected in ((True, False), (False, True)):
+        gw = Gateway.__new__(Gateway)
+        writes = []
+
+        def apply(changes, refused_first=refused_first, writes=writes):
+            writes.append(changes)
+            return [(changes[0], 105)] if refused_first and len(writes) == 1 else []
+
+        listing = iter(["x timeout 1m expires 59s y", "x timeout 1s expires 999ms y"])
+        gw._nft_now = lambda command, quiet=False, listing=listing: (0, next(listing))
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr("protocols.registered.gateway_nft.SetWriter",
+                          lambda table: SimpleNamespace(apply=apply))
+            gw._open_sets()
+        assert gw.in_place is expected

@@ -154,8 +154,7 @@ class Admission:
         self._hold(flow, renew_at)
 
     def _hold(self, flow: Flow, until: float) -> None:
-        """The flow's grant element, in the kernel until ``until`` (replaced: a timeout
-        cannot be changed in place)."""
+        """The flow's grant element, in the kernel until ``until`` (``ElementWriter._held``)."""
         self._element_change(lambda: self._held(flow, _left_ms(until)))
 
     def deny(self, flow: Flow, pending: Pending) -> None:

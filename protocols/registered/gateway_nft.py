@@ -43,10 +43,13 @@ class ElementWriter:
         Found out on a probe element no flow has (every address 0), removed after."""
         self.sets, self.in_place = SetWriter(TABLE), False
         probe = (0, 0, 0, 0, 0)
+        name, key = entry(probe, "grants")
+        listed = []
         for timeout_ms in (60000, 1000):  # quiet: before the counters exist
-            self._elements_now([Change(True, *entry(probe, "grants"), timeout_ms)], quiet=True)
-        listed = self._nft_now(f"list set inet {TABLE} {entry(probe, 'grants')[0]}", True)[1]
-        self.in_place = "timeout 1s" in listed
+            if self._elements_now([Change(True, name, key, timeout_ms)], quiet=True):
+                listed.append(self._nft_now(f"list set inet {TABLE} {name}", True)[1])
+        self.in_place = (len(listed) == 2 and "timeout 1m " in listed[0]
+                         and "timeout 1s " in listed[1])
         self._elements_now(replaced(probe, "grants", None), quiet=True)
 
     def _elements_now(self, changes: list[Change], quiet: bool = False) -> bool:

@@ -40,6 +40,7 @@ SOL_NETLINK, NETLINK_CAP_ACK = 270, 10
 SO_SNDBUFFORCE, SO_RCVBUFFORCE = 32, 33  # asm-generic/socket.h (Python names neither)
 BUFFER = 4 << 20  # both ways (SO_*BUFFORCE: the gateway is root), far above MAX_CHANGES' need
 MAX_CHANGES = 1024  # messages a batch, at most (88 bytes each, a 36-byte ack each)
+DRAIN_READS = 4096  # reads of what was left, at most: more than a full receive buffer holds
 
 
 class Change(NamedTuple):
@@ -115,11 +116,19 @@ class SetWriter:
             raise
 
     def _drain(self) -> None:
+        """Read what is left (acks past their wait, an overflow's report) without waiting
+        (with a timeout set, Python waits before every read, whatever its flags)."""
+        self.sock.settimeout(0)
         try:
-            while True:
-                self.sock.recv(1 << 16, socket.MSG_DONTWAIT)
-        except OSError:  # empty (EAGAIN), or its overflow reported: either way now clear
-            pass
+            for _ in range(DRAIN_READS):
+                try:
+                    self.sock.recv(1 << 16)
+                except BlockingIOError:
+                    return
+                except OSError:  # an overflow reported (ENOBUFS): read on
+                    continue
+        finally:
+            self.sock.settimeout(ACK_WAIT_S)
 
     def _apply(self, changes: list[Change]) -> list[tuple[Change, int]]:
         self.seq %= 1 << 30
