@@ -185,8 +185,9 @@ import json, os, socket, sys
 tried = {}
 for name, path in json.loads(sys.argv[1]).items():
     try:
-        if name == "operator socket":
-            s = socket.socket(socket.AF_UNIX); s.connect(path); tried[name] = "connected"
+        if name.endswith("socket"):
+            kind = socket.SOCK_SEQPACKET if "spawner" in name else socket.SOCK_STREAM
+            s = socket.socket(socket.AF_UNIX, kind); s.connect(path); tried[name] = "connected"
         elif name.startswith("write"):
             with open(path, "ab") as f: f.write(b"x"); tried[name] = "written"
         else:
@@ -204,11 +205,12 @@ def test_no_host_can_read_keys_the_registry_or_the_operator_socket(isp):
     net, _, arch = isp
     gateway_py = gateway_module.__file__
     authority = arch.authority_daemon.process.pid
-    gateway = next(d for d in net.daemons if d.node == "a1" and d.name == "gateway").process.pid
+    gateway = arch.gateway_daemon("a1").pid()
     targets = {
         "registry": str(arch.authority_dir() / "registry.db"),
         "gateway key": str(arch.gateway_dir() / "a1.json"),
         "operator socket": str(arch.authority_dir() / "admin.sock"),
+        "gateway spawner socket": str(arch.gateway_dir() / "spawner.sock"),
         "another host's card": str(net.private_dir("h2") / "card.json"),
         "registry via /proc": f"/proc/{authority}/root{arch.authority_dir()}/registry.db",
         "gateway key via /proc": f"/proc/{gateway}/root{arch.gateway_dir()}/a1.json",
@@ -228,7 +230,7 @@ def test_no_host_can_read_keys_the_registry_or_the_operator_socket(isp):
     # closed to anyone but root where they are
     assert {out[k] for k in out if "/proc" in targets[k]} == {"PermissionError"}, out
     for path in (arch.authority_dir() / "registry.db", arch.gateway_dir() / "a1.json",
-                 arch.authority_dir() / "admin.sock"):
+                 arch.authority_dir() / "admin.sock", arch.gateway_dir() / "spawner.sock"):
         assert path.stat().st_uid == 0 and path.stat().st_mode & 0o077 == 0, path
 
 

@@ -65,7 +65,7 @@ def test_a_queue_held_elsewhere_is_refused(run_dir):
 
 
 def _calibrate(backend: str) -> calibration.Calibration:
-    from topologies.network import netem_available
+    from topologies.shaping import netem_available
 
     if backend == "netem" and not netem_available():
         pytest.skip("this kernel has no netem (make vmtest runs this where it has)")

@@ -5,8 +5,10 @@ keeps. (Attacks on the layer are in test_attacks.py.)"""
 from __future__ import annotations
 
 import csv
+import os
 import sqlite3
 import time
+from pathlib import Path
 
 import pytest
 from helpers import run_and_expect
@@ -129,6 +131,28 @@ def test_a_gateway_that_restarts_gets_its_policy_back(isp):
     net.restore("a3")
     assert run_and_expect(lambda: probes.ping(net, "h3", "web1").ok, timeout=10)
     assert run_and_expect(lambda: probes.ping(net, "web1", "h7").ok, timeout=5)
+
+
+def _memory_kb(pid: int) -> dict[str, int]:
+    lines = Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines()[1:]
+    return {k: int(v.split()[0]) for k, v in (line.split(":", 1) for line in lines)}
+
+
+def test_each_gateway_is_its_own_process_in_its_router_and_shares_one_interpreter(isp):
+    """Forked by the spawner into its router's namespaces, a gateway keeps private only what
+    it changed: well under half the interpreter it shares (alone, it would keep all of it)."""
+    net, _, arch = isp
+    spawner = arch.spawner.server.pid()
+    pids = {router: arch.gateway_daemon(router).pid() for router in arch.gateways}
+    assert len(set(pids.values())) == len(pids)
+    for router, pid in pids.items():
+        for ns in ("net", "mnt"):
+            assert os.readlink(f"/proc/{pid}/ns/{ns}") == \
+                os.readlink(f"/proc/{net[router].pid}/ns/{ns}"), (router, ns)
+        assert int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1]) == spawner
+    interpreter = _memory_kb(spawner)["Rss"]
+    private = {r: _memory_kb(pid)["Private_Dirty"] for r, pid in pids.items()}
+    assert max(private.values()) < interpreter / 2, (interpreter, private)
 
 
 def test_the_log_ties_every_flow_to_an_identity(isp):

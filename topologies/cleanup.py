@@ -100,10 +100,16 @@ def kill(pids: list[int], timeout: float = 5.0) -> None:
     for pid in pids:
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGKILL)
-    wait_until(lambda: not any(map(_alive, pids)), timeout, 0.02)
+    wait_until(lambda: not any(map(alive, pids)), timeout, 0.02)
 
 
-def _alive(pid: int) -> bool:
+def start_time(pid: int) -> int | None:
+    """When ``pid`` started, in clock ticks after boot (with the pid, it names one process)."""
+    stat = _read(f"/proc/{pid}/stat").rsplit(b")", 1)
+    return int(stat[1].split()[19]) if len(stat) == 2 else None
+
+
+def alive(pid: int) -> bool:
     """True unless gone or a zombie (a zombie holds no namespace, socket or file)."""
     stat = _read(f"/proc/{pid}/stat").rsplit(b")", 1)
     return len(stat) == 2 and stat[1].split()[0] != b"Z"

@@ -26,7 +26,6 @@ import subprocess
 import time
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
-from functools import cache
 from pathlib import Path
 
 import networkx as nx
@@ -63,25 +62,6 @@ def _end_shell(node) -> None:
     node.shell = None
 
 
-
-@cache
-def netem_available() -> bool:
-    """Try netem on the loopback of a throwaway namespace."""
-    probe = subprocess.run(["unshare", "--net", "tc", "qdisc", "add", "dev", "lo", "root",
-                            "netem", "delay", "1ms"], capture_output=True)
-    return probe.returncode == 0
-
-
-def resolve_backend(requested: str) -> str:
-    if requested == "auto":
-        return "netem" if netem_available() else "userspace"
-    if requested not in shaping.BACKENDS:
-        raise NetworkError(f"unknown delay backend {requested!r}; use auto, netem or userspace")
-    if requested == "netem" and not netem_available():
-        raise NetworkError("this kernel has no netem qdisc; use --backend userspace (or auto)")
-    return requested
-
-
 def require_root() -> None:
     if os.geteuid() != 0:
         raise NetworkError("building an emulated network needs root; run it with sudo")
@@ -91,7 +71,8 @@ def require_root() -> None:
 
 @dataclass
 class Daemon:
-    """A process that belongs to a node: killed when the node crashes, restarted on restore.
+    """A process that belongs to a node: killed when the node crashes, restarted on restore;
+    or, with node "", to the machine: lab machinery serving every node (the run ends it).
 
     ``pidfile`` is for programs that fork into the background (FRR); otherwise the network
     keeps the child itself.
@@ -106,12 +87,21 @@ class Daemon:
     privileged: bool = False  # in a host: run as root, not as the host's user
 
     def pid(self) -> int | None:
+        """A pidfile's second word, if any, is the process's start time: a pid freed and
+        taken by another process since is not this daemon's."""
         if self.pidfile:
             try:
-                return int(self.pidfile.read_text().split()[0])
-            except (OSError, ValueError, IndexError):
+                pid, *start = map(int, self.pidfile.read_text().split()[:2])
+            except (OSError, ValueError):
                 return None
+            return pid if not start or cleanup.start_time(pid) == start[0] else None
         return self.process.pid if self.process else None
+
+    def alive(self) -> bool:
+        if self.process:
+            return self.process.poll() is None
+        pid = self.pid()
+        return pid is not None and cleanup.alive(pid)
 
 
 class EmulatedNetwork(Faults, Diagnosis):
@@ -159,7 +149,7 @@ class EmulatedNetwork(Faults, Diagnosis):
         from .mininet_topo import GraphTopo
 
         t0 = time.monotonic()
-        self.backend = resolve_backend(self.requested_backend)
+        self.backend = shaping.resolve_backend(self.requested_backend)
         self.run = RunState.create()
         os.environ[MARKER] = self.run.run_id  # inherited by every process Mininet spawns
         try:
@@ -200,7 +190,7 @@ class EmulatedNetwork(Faults, Diagnosis):
     def _teardown(self) -> None:
         t0 = time.monotonic()
         self.run.record(phase="teardown")
-        for daemon in self.daemons:
+        for daemon in reversed(self.daemons):  # a machine's daemon after what it started
             self._kill(daemon)
         if self.delay is not None:
             self.delay.stop()
@@ -299,8 +289,10 @@ class EmulatedNetwork(Faults, Diagnosis):
             self._start_forking(daemon)
         else:
             log = open(daemon.log, "ab") if daemon.log else subprocess.DEVNULL  # noqa: SIM115
-            daemon.process = self.popen(daemon.node, daemon.argv, daemon.privileged, stdout=log,
-                                        stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+            argv = self._argv(daemon.node, daemon.argv, daemon.privileged) if daemon.node else \
+                daemon.argv
+            daemon.process = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT,
+                                              stdin=subprocess.DEVNULL)
             if daemon.log:
                 log.close()
         return daemon

@@ -22,11 +22,14 @@ Loss is an iptables ``statistic`` match at the same place as the delay.
 
 from __future__ import annotations
 
+import subprocess
 from dataclasses import dataclass, field
+from functools import cache
 
 import networkx as nx
 
 from .addressing import AddressPlan
+from .errors import NetworkError
 from .graph import LinkSpec, is_router
 
 BACKENDS = ("netem", "userspace")
@@ -118,3 +121,21 @@ def plan_shaping(g: nx.Graph, plan: AddressPlan, backend: str,
         direction(g, plan, a, b, backend, out, netem_cost_ms)
         direction(g, plan, b, a, backend, out, netem_cost_ms)
     return out
+
+
+@cache
+def netem_available() -> bool:
+    """Try netem on the loopback of a throwaway namespace."""
+    probe = subprocess.run(["unshare", "--net", "tc", "qdisc", "add", "dev", "lo", "root",
+                            "netem", "delay", "1ms"], capture_output=True)
+    return probe.returncode == 0
+
+
+def resolve_backend(requested: str) -> str:
+    if requested == "auto":
+        return "netem" if netem_available() else "userspace"
+    if requested not in BACKENDS:
+        raise NetworkError(f"unknown delay backend {requested!r}; use auto, netem or userspace")
+    if requested == "netem" and not netem_available():
+        raise NetworkError("this kernel has no netem qdisc; use --backend userspace (or auto)")
+    return requested

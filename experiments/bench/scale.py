@@ -18,7 +18,7 @@ A graph *runs* when it comes up, every sampled pair connects, the delay path's p
 rest stays under ``LATE_P99_US`` and the machine keeps ``CPU_HEADROOM`` of its cores and
 ``MEMORY_HEADROOM`` of its memory free. A design's ceiling is below its first graph that does
 not run, and the row says which of these gave out (the ladder goes on: a larger graph of
-another shape may still run); the largest graph up to which everything ran under both designs
+another shape may still run); the largest graph up to which everything ran under every design
 is what ``topologies.zoo.CEILING`` holds.
 """
 
@@ -46,7 +46,7 @@ SAMPLE = 12
 LATE_P99_US = 1024
 CPU_HEADROOM = 0.25     # a quarter of the cores idle at rest: experiments add their own load
 MEMORY_HEADROOM = 0.10
-KINDS = ("gateway", "authority", "services", "prober", "zebra", "ospfd", "staticd", "mgmtd",
+KINDS = ("gateway", "box", "authority", "services", "prober", "zebra", "ospfd", "staticd", "mgmtd",
          "delayd", "bash", "dnsmasq", "python")
 
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from topologies import calibration, cleanup, delaypath
-from topologies.network import netem_available
+from topologies.shaping import netem_available
 
 SETUP = "sudo make setup"
 REQUIREMENTS = Path(__file__).resolve().parents[2] / "scripts" / "requirements.txt"

@@ -138,13 +138,15 @@ def scale(pub: Published) -> dict:
         return (f"{r['ready_s']:.1f} s, {_mb(r['pss_mb'])}, {r['rest']['run_cpu_cores']:.2f}, "
                 f"{r['rest']['late_p99']}" + ("" if r["runs"] else f" (**{r['gave_out']}**)"))
 
-    lines = ["| graph | PoPs | routers | permissionless: ready, PSS, cores at rest, delay p99 "
-             "| registered: the same |", "|---|---|---|---|---|"]
+    designs = list(dict.fromkeys(r["arch"] for r in rows))
+    lines = ["| graph | PoPs | routers | " + " | ".join(
+        f"{d}: " + ("ready, PSS, cores at rest, delay p99" if k == 0 else "the same")
+        for k, d in enumerate(designs)) + " |", "|---|---|---|" + "---|" * len(designs)]
     for g in graphs:
         by = {r["arch"]: r for r in rows if r["graph"] == g}
         first = next(iter(by.values()))
         lines.append(f"| {g} | {first['pops']} | {first['routers']} | "
-                     f"{cell(by.get(BASELINE))} | {cell(by.get(ADMITTING))} |")
+                     + " | ".join(cell(by.get(d)) for d in designs) + " |")
     c = s["ceiling"]
     reg = [r for r in rows if r["arch"] == ADMITTING and not r.get("error")]
     big = max(reg, key=lambda r: r["routers"])

@@ -18,6 +18,7 @@ admits or denies every flow, gateways that enforce it both ways, policy kept in 
                  renewals), gateway_nft (the element writer), gateway_policy (policy in
                  order), gateway_hosts (the hosts' registration service)
     hostclient   a host proving who it is
+    records      what a run keeps: the registry without secrets, the admission log as CSV
     operator     the operator's client API
     architecture the architecture: civil register, daemons, hosts registering, records
 

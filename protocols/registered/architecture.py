@@ -23,12 +23,10 @@ secrets, into a results directory before the network goes away.
 
 from __future__ import annotations
 
-import csv
 import json
 import os
 import random
 import secrets
-import sqlite3
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -37,19 +35,19 @@ from pathlib import Path
 from protocols import people
 from protocols.design import Design, Option
 from protocols.ospf import Ospf, OspfSettings
+from protocols.spawned import Spawner
 from topologies.addressing import NATIONAL, capacity, device_addresses
 from topologies.graph import DEFAULT_SEED, attachment, authority_site, end_nodes, routers
 from topologies.network import PRIVATE, Daemon, EmulatedNetwork, NetworkError
 from topologies.polling import STARTUP_S, wait_until
 from topologies.private import write_private
 
+from . import records
 from .identity import DEVICES, Card, issue
 from .instruments import AuthorityInstruments
-from .journal import JournalReader
-from .journal import read as read_journal
-from .messages import DEFAULT_TTL_MS, PORT, PROTOCOLS, TTL_BOUNDS_MS, Reason, dotted
+from .messages import DEFAULT_TTL_MS, PORT, TTL_BOUNDS_MS
 from .operator import Operator, OperatorError
-from .registry import ADMISSION_COLUMNS, Gateway, Registry, scrubbed_copy
+from .registry import Gateway, Registry
 
 SPARE_PEOPLE = 8
 TTL = Option("ttl_ms", "--ttl", DEFAULT_TTL_MS, "how long a grant lives, in ms",
@@ -91,6 +89,7 @@ class Registered:
         self.want_load_gateway = load_gateway
         self.authority_node = ""
         self.authority_daemon: Daemon | None = None
+        self.spawner: Spawner | None = None      # every gateway's
         self.net: EmulatedNetwork | None = None
 
     # -- bring-up --------------------------------------------------------------------------
@@ -123,6 +122,8 @@ class Registered:
         self._enrol_devices(registry)
         registry.close()
         self._start_authority(workdir)
+        self.spawner = Spawner(net, "protocols.registered.gateway", self.gateway_dir())
+        self.spawner.start()
         for gw in gateways:
             self._start_gateway(gw)
         for gw in gateways:
@@ -233,10 +234,8 @@ class Registered:
             "devices": [str(b) for h in g.neighbors(gw.name)
                         for b in net.plan.devices.get(h, ())]}).encode(), None)
         self._status_file(gw.name).unlink(missing_ok=True)
-        net.start_daemon(Daemon(gw.name, "gateway", [sys.executable, "-m",
-                                                     "protocols.registered.gateway",
-                                                     str(config)],
-                                log=self.gateway_dir() / f"{gw.name}.log"))
+        net.start_daemon(self.spawner.daemon(gw.name, "gateway", config,
+                                             self.gateway_dir() / f"{gw.name}.log"))
 
     def _status_file(self, router: str) -> Path:
         return self.gateway_dir() / f"{router}.status.json"
@@ -265,7 +264,7 @@ class Registered:
         lines = []
         for router in sorted(set(routers) & set(self.gateways)):
             daemon = self.gateway_daemon(router)
-            alive = daemon.process is not None and daemon.process.poll() is None
+            alive = daemon.alive()
             status = self.gateway_status(router)
             path = self._status_file(router)
             age = time.time() - path.stat().st_mtime if path.exists() else float("nan")
@@ -281,7 +280,7 @@ class Registered:
         daemon = self.gateway_daemon(router)
 
         def reached() -> bool:
-            if daemon.process and daemon.process.poll() is not None:
+            if not daemon.alive():
                 raise NetworkError(f"the gateway on {router} died: "
                                    f"{_tail(self.gateway_dir() / f'{router}.log')}")
             return bool(self.gateway_status(router).get("reachable"))
@@ -333,44 +332,8 @@ class Registered:
 
     # -- records ---------------------------------------------------------------------------
     def keep_records(self, dest: Path) -> list[Path]:
-        """The registry (keys and secrets removed) and the admission log as CSV, into
-        ``dest``: what the authority logged, plus what fail-open gateways decided alone."""
-        dest.mkdir(parents=True, exist_ok=True)
-        db, source = dest / "registry.db", self.authority_dir() / "registry.db"
-        try:
-            self.operator.checkpoint()  # the authority imports its journal and commits
-        except OperatorError:  # down, or not answering: import what it journaled, reading
-            registry = Registry(source)  # only (it may still be writing the journal)
-            registry.import_journal(JournalReader(source.with_suffix(".journal")))
-            registry.close()
-        with scrubbed_copy(source, db) as copy:
-            self._add_gateway_records(copy, dest / "admissions.csv")
-        return [db, dest / "admissions.csv"]
-
-    def _add_gateway_records(self, copy: sqlite3.Connection, csv_path: Path) -> None:
-        """What fail-open gateways decided alone joins the authority's log; the whole log
-        goes out as CSV."""
-        for journal in sorted(self.gateway_dir().glob("*.journal")):
-            rows, _ = read_journal(journal)  # the gateway may be writing it
-            copy.executemany(f"INSERT INTO admissions ({ADMISSION_COLUMNS}) VALUES "
-                             f"({', '.join('?' * len(ADMISSION_COLUMNS.split(', ')))})", rows)
-        names = {i: n for i, n in copy.execute("SELECT id, name FROM gateways")}
-        with open(csv_path, "w", newline="") as f:
-            out = csv.writer(f)
-            out.writerow(["time", "gateway", "identity", "national_id", "src", "dst", "proto",
-                          "sport", "dport", "inbound", "renewal", "granted", "reason",
-                          "decided_by"])
-            for row in copy.execute(
-                    "SELECT a.time, a.gateway, a.identity, i.national_id, a.src, a.dst, a.proto,"
-                    " a.sport, a.dport, a.inbound, a.renewal, a.granted, a.reason, a.by_gateway "
-                    "FROM admissions a LEFT JOIN identities i ON i.id = a.identity "
-                    "ORDER BY a.time"):
-                (when, gw, ident, nid, src, dst, proto, sport, dport, inbound, renewal, granted,
-                 why, by_gateway) = row
-                out.writerow([f"{when:.6f}", names.get(gw, gw), ident or "", nid or "",
-                              dotted(src), dotted(dst), PROTOCOLS.get(proto, proto), sport, dport,
-                              inbound, renewal, granted, Reason(why).text,
-                              "gateway" if by_gateway else "authority"])
+        """The registry without secrets and the whole admission log as CSV (``records``)."""
+        return records.keep(dest, self.operator, self.authority_dir(), self.gateway_dir())
 
     def describe(self) -> dict:
         return {"architecture": self.name, "routing": "OSPF (FRR)",

@@ -231,7 +231,7 @@ class Gateway(Admission, ElementWriter, PolicySync, RegistrationService):
     def _timeout(self) -> float:
         now = time.monotonic()
         deadlines = [self.next_keepalive]
-        if self.queue.verdicts or self.outbox.kept:  # a send failed: try again at once
+        if self.queue.verdicts:  # their send failed (a failed question's is the timer's)
             deadlines.append(now)
         if not self.synced:
             deadlines.append(self.next_sync)

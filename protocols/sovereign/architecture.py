@@ -26,6 +26,7 @@ from pathlib import Path
 from protocols import people
 from protocols.design import Design
 from protocols.ospf import Ospf, OspfSettings
+from protocols.spawned import Spawner
 from topologies.graph import DEFAULT_SEED, authority_site, end_nodes, is_foreign, routers
 from topologies.network import Daemon, NetworkError
 from topologies.polling import STARTUP_S, wait_until
@@ -55,6 +56,7 @@ class Sovereign:
         self.regulator_node = ""
         self.regulator: Daemon | None = None
         self.boxes: list[str] = []
+        self.spawner: Spawner | None = None  # every box's
         self.subscribers: Subscribers | None = None
         self.spares: list[str] = []
 
@@ -83,6 +85,8 @@ class Sovereign:
             privileged=True))
         if not wait_until(lambda: net.listening(self.regulator_node, PORT), STARTUP_S, 0.1):
             raise NetworkError(f"the regulator did not start: {self._tail('regulator.log')}")
+        self.spawner = Spawner(net, "protocols.sovereign.box", self.directory())
+        self.spawner.start()
         for router in routers(g):
             if g.nodes[router]["role"] in ("access", "border"):
                 self._start_box(router)
@@ -102,9 +106,8 @@ class Sovereign:
             "router": router, "border": border, "watched": watched,
             "region": g.nodes[router].get("region", ""),
             "regulator": self.net.address(self.regulator_node)}).encode(), None)
-        self.net.start_daemon(Daemon(router, "box", [sys.executable, "-m",
-                                                     "protocols.sovereign.box", str(config)],
-                                     log=self.directory() / f"{router}.log"))
+        self.net.start_daemon(self.spawner.daemon(router, "box", config,
+                                                  self.directory() / f"{router}.log"))
         self.boxes.append(router)
 
     # -- rules -----------------------------------------------------------------------------

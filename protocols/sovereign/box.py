@@ -188,7 +188,8 @@ class Box:
         return len(new)
 
 
-def main(config_path: Path) -> None:
+def main() -> None:
+    config_path = Path(sys.argv[1])
     config = json.loads(config_path.read_text())
     place = Place(config["router"], config["border"], tuple(config["watched"]),
                   config.get("region", ""))
@@ -196,4 +197,4 @@ def main(config_path: Path) -> None:
 
 
 if __name__ == "__main__":
-    main(Path(sys.argv[1]))
+    main()
