@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import subprocess
 import time
+from pathlib import Path
 
 import pytest
 
@@ -76,6 +77,22 @@ def test_the_records_hold_what_a_box_stopped(isp):
                           5, 0.25), tools.records(who.victim, since)
     finally:
         tools.undo("destination", aim)
+
+
+def _children_cpu_ticks(pid: int) -> int:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return int(fields[13]) + int(fields[14])  # cutime + cstime: children it waited for
+
+
+def test_a_box_at_rest_starts_no_program(isp):
+    """Its records are listed twice a second in the box itself: an ``nft`` program each time
+    cost a 163-router graph half a core and the delay path its punctuality at rest."""
+    net, _, arch, _ = isp
+    pids = [d.pid() for d in net.daemons if d.name == "box"]
+    before = {pid: _children_cpu_ticks(pid) for pid in pids}
+    time.sleep(4)
+    assert {pid: _children_cpu_ticks(pid) - t for pid, t in before.items()} == \
+        dict.fromkeys(pids, 0)
 
 
 def test_the_regulator_dying_takes_no_traffic_and_no_rule(isp):
