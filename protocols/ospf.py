@@ -29,6 +29,8 @@ from topologies.network import Daemon, EmulatedNetwork, NetworkError
 FRR = "/usr/lib/frr"
 ANNOUNCED = [NATIONAL, *FOREIGN]
 IGMP_GROUPS = 1024  # per socket, in each router's namespace (the kernel's default is 20)
+QUIET_S = 6.0  # no LSA originated anew for longer than ospfd's 5 s minimum between two
+QUIET_TIMEOUT_S = 120.0
 
 
 class RoutingError(ValueError):
@@ -175,6 +177,20 @@ def bfd_sessions_down(net: EmulatedNetwork, routers_: list[str]) -> dict[str, in
     return out
 
 
+def lsdb_state(net: EmulatedNetwork, router: str) -> tuple | None:
+    """What changes in ``router``'s link-state database whenever any router originates a new
+    instance of an LSA (its sequence number, hence its checksum, changes): per area, the count
+    and checksum sum of each kind. One database is enough: a single area floods to all."""
+    shown = net.exec(router, "vtysh", "--vty_socket", str(net.workdir("frr", router)), "-c",
+                     "show ip ospf json", check=False).stdout
+    try:
+        areas = json.loads(shown or "{}").get("areas", {})
+    except ValueError:
+        return None
+    return tuple(sorted((area, key, value) for area, fields in areas.items()
+                        for key, value in fields.items() if key.startswith("lsa"))) or None
+
+
 class Ospf:
     """Start OSPF on every router of a network and wait until it has converged."""
 
@@ -213,6 +229,24 @@ class Ospf:
                                                     or "%" in w))
                 out.append(f"{router}$ vtysh {command}: {text[:1200]}")
         return "\n".join(out)
+
+    def wait_quiet(self, net: EmulatedNetwork) -> float | None:
+        """Seconds from now until the routers stopped originating new LSAs (0: already quiet),
+        once nothing has changed for ``QUIET_S``; None if they still did after
+        ``QUIET_TIMEOUT_S``. Routes converge before the flooding ends: on sndlib/brain the
+        routers went on re-originating for 20 s, sending LS updates on every link, and a
+        network measured "at rest" then is not."""
+        router = next(r for r in routers(net.graph) if r not in net.crashed)
+        t0 = time.monotonic()
+        state, changed = lsdb_state(net, router), t0
+        while time.monotonic() - changed < QUIET_S:
+            if time.monotonic() - t0 > QUIET_TIMEOUT_S:
+                return None
+            time.sleep(0.5)
+            now = lsdb_state(net, router)
+            if now != state:
+                state, changed = now, time.monotonic()
+        return round(changed - t0, 1)
 
     def wait_converged(self, net: EmulatedNetwork, t0: float | None = None) -> float:
         """Seconds from ``t0`` until every live router reaches every end-node line (and,
