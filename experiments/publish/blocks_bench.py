@@ -151,6 +151,8 @@ def scale(pub: Published) -> dict:
     reg = [r for r in rows if r["arch"] == ADMITTING and not r.get("error")]
     big = max(reg, key=lambda r: r["routers"])
     gw = big["memory"].get("gateway", {"count": 0, "pss_mb": 0})
+    quiet = ", ".join(f"{r['arch']} {r['quiet_s']:.0f} s" for r in rows
+                      if r["graph"] == big["graph"] and r.get("quiet_s") is not None)
     return {"source": pub.source(SCALE), "table": "\n".join(lines),
             "cores": s["machine"]["cores"], "memory": _mb(s["machine"]["memory_mb"]),
             "minutes": f"{pub.minutes(SCALE):.0f} min",
@@ -158,7 +160,8 @@ def scale(pub: Published) -> dict:
                                  f"PoPs), stopped by {v['stopped_by']}"
                                  for arch, v in c.items()),
             "gateway_mb": f"{gw['pss_mb'] / max(1, gw['count']):.1f} MB",
-            "big": big["graph"], "big_mb": _mb(big["pss_mb"])}
+            "big": big["graph"], "big_mb": _mb(big["pss_mb"]),
+            "quiet": quiet}
 
 
 def _mb(value: float) -> str:
