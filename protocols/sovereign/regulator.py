@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import random
 import sys
 import time
 from pathlib import Path
@@ -22,6 +23,10 @@ from pathlib import Path
 from .rules import PORT, Rules, RulesError
 
 POLL_S = 0.05
+# a keepalive after a silence drawn from this range: a rule set reaches every box at once, and
+# a fixed period would keep every box's keepalive in step with every other's ever after (the
+# delay path then serves them in one burst); the box gives its regulator up after 3 s
+KEEPALIVE_S = (0.5, 1.0)
 RULES, ACKS = "rules.json", "acks.json"
 
 
@@ -74,7 +79,8 @@ class Regulator:
                 while self.rules.version <= have:
                     changed = self.changed
                     try:
-                        await asyncio.wait_for(changed.wait(), timeout=1.0)
+                        await asyncio.wait_for(changed.wait(),
+                                               timeout=random.uniform(*KEEPALIVE_S))
                     except TimeoutError:
                         writer.write(b"{}\n")  # a keepalive: the box knows it is heard
                         await writer.drain()
