@@ -233,9 +233,11 @@ class Ospf:
     def wait_quiet(self, net: EmulatedNetwork) -> float | None:
         """Seconds from now until the routers stopped originating new LSAs (0: already quiet),
         once nothing has changed for ``QUIET_S``; None if they still did after
-        ``QUIET_TIMEOUT_S``. Routes converge before the flooding ends: on sndlib/brain the
-        routers went on re-originating for 20 s, sending LS updates on every link, and a
-        network measured "at rest" then is not."""
+        ``QUIET_TIMEOUT_S``. Routes converge before the flooding ends, and FRR's ospfd
+        refreshes every router LSA once more about a minute after it started (same content,
+        a new instance flooded on every link: on zoo:TataNld and sndlib/brain 15-20 s of
+        LS updates); a network measured "at rest" during either is not. A wave that begins
+        more than ``QUIET_S`` after the last change is not waited for."""
         router = next(r for r in routers(net.graph) if r not in net.crashed)
         t0 = time.monotonic()
         state, changed = lsdb_state(net, router), t0
