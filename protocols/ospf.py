@@ -29,8 +29,12 @@ from topologies.network import Daemon, EmulatedNetwork, NetworkError
 FRR = "/usr/lib/frr"
 ANNOUNCED = [NATIONAL, *FOREIGN]
 IGMP_GROUPS = 1024  # per socket, in each router's namespace (the kernel's default is 20)
-QUIET_S = 6.0  # no LSA originated anew for longer than ospfd's 5 s minimum between two
+# quiet: no LSA originated anew for longer than ospfd's minimum between two originations of
+# one LSA (5 s)
+QUIET_S = 6.0
 QUIET_TIMEOUT_S = 120.0
+UNANSWERED = 5  # lsdb_state reads in a row without an answer: routing is not quiet, it is gone
+VTYSH_S = 10.0
 
 
 class RoutingError(ValueError):
@@ -167,8 +171,7 @@ def bfd_sessions_down(net: EmulatedNetwork, routers_: list[str]) -> dict[str, in
     for r in routers_:
         neighbours = [n for n in net.graph.neighbors(r) if is_router(net.graph, n)
                       and n not in net.crashed]
-        shown = net.exec(r, "vtysh", "--vty_socket", str(net.workdir("frr", r)), "-c",
-                         "show bfd peers json", check=False).stdout
+        shown = vtysh(net, r, "show bfd peers json").stdout
         try:
             up = sum(p.get("status") == "up" for p in json.loads(shown or "[]"))
         except ValueError:
@@ -177,17 +180,23 @@ def bfd_sessions_down(net: EmulatedNetwork, routers_: list[str]) -> dict[str, in
     return out
 
 
+def vtysh(net: EmulatedNetwork, router: str, command: str) -> subprocess.CompletedProcess:
+    """One vtysh command on ``router``'s daemons (its own vty sockets), never waiting long."""
+    return net.exec(router, "vtysh", "--vty_socket", str(net.workdir("frr", router)), "-c",
+                    command, check=False, timeout=VTYSH_S)
+
+
 def lsdb_state(net: EmulatedNetwork, router: str) -> tuple | None:
     """What changes in ``router``'s link-state database whenever any router originates a new
-    instance of an LSA (its sequence number, hence its checksum, changes): per area, the count
-    and checksum sum of each kind. One database is enough: a single area floods to all."""
-    shown = net.exec(router, "vtysh", "--vty_socket", str(net.workdir("frr", router)), "-c",
-                     "show ip ospf json", check=False).stdout
+    instance of an LSA (its sequence number, hence its checksum, changes): the count and
+    checksum sum of each kind, per area and AS-wide (external LSAs: a farm's redistributed
+    block). One database is enough: a single area floods to all. None: no answer."""
     try:
-        areas = json.loads(shown or "{}").get("areas", {})
-    except ValueError:
+        shown = json.loads(vtysh(net, router, "show ip ospf json").stdout or "{}")
+    except (ValueError, subprocess.TimeoutExpired):
         return None
-    return tuple(sorted((area, key, value) for area, fields in areas.items()
+    scopes = {"": shown, **shown.get("areas", {})}
+    return tuple(sorted((scope, key, value) for scope, fields in scopes.items()
                         for key, value in fields.items() if key.startswith("lsa"))) or None
 
 
@@ -220,10 +229,8 @@ class Ospf:
         whose LSA lacks a line cannot be reached through it), one line per command."""
         out = []
         for router in routers_:
-            workdir = net.workdir("frr", router)
             for command in ("show ip ospf neighbor", "show ip ospf database router self-originate"):
-                r = net.exec(router, "vtysh", "--vty_socket", str(workdir), "-c", command,
-                             check=False, timeout=10)
+                r = vtysh(net, router, command)
                 text = " | ".join(w.strip() for w in (r.stdout + r.stderr).splitlines()
                                   if w.strip() and ("Full" in w or "Link" in w or "Seq" in w
                                                     or "%" in w))
@@ -238,15 +245,21 @@ class Ospf:
         a new instance flooded on every link: on zoo:TataNld and sndlib/brain 15-20 s of
         LS updates); a network measured "at rest" during either is not. A wave that begins
         more than ``QUIET_S`` after the last change is not waited for."""
-        router = next(r for r in routers(net.graph) if r not in net.crashed)
+        router = next((r for r in routers(net.graph) if r not in net.crashed), None)
+        if router is None:
+            raise NetworkError("no router is running: routing cannot be quiet")
         t0 = time.monotonic()
-        state, changed = lsdb_state(net, router), t0
-        while time.monotonic() - changed < QUIET_S:
+        state, changed, unanswered = lsdb_state(net, router), t0, 0
+        while time.monotonic() - changed < QUIET_S or state is None:
             if time.monotonic() - t0 > QUIET_TIMEOUT_S:
                 return None
             time.sleep(0.5)
             now = lsdb_state(net, router)
-            if now != state:
+            unanswered = unanswered + 1 if now is None else 0
+            if unanswered >= UNANSWERED:
+                raise NetworkError(f"ospfd on {router} did not answer {UNANSWERED} times in a "
+                                   "row")
+            if now is not None and now != state:
                 state, changed = now, time.monotonic()
         return round(changed - t0, 1)
 

@@ -95,8 +95,8 @@ probe_left = len(listed("grants_l4")) - len(before)
 flow = (0xC6130102, 0xCB007102, 6, 40001, 443)
 writer.apply(replaced(flow, "grants", 60000))
 assert not gw.sets.apply(gw._held(flow, 2000))
-timeouts = [json.loads(e)["elem"]["timeout"] for e in listed("grants_l4")
-            if json.loads(e)["elem"]["val"]["concat"][3] == 40001]
+timeouts = [json.loads(e)["elem"]["timeout"] for e in listed("grants_l4")  # the flow's own:
+            if json.loads(e)["elem"]["val"]["concat"][::3] == [dotted(flow[0]), 40001]]
 seen["held"] = {"probe_left": probe_left, "timeouts": timeouts, "in_place": gw.in_place}
 print(json.dumps(seen))
 """

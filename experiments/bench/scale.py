@@ -9,7 +9,8 @@ registered. For each, with the network at rest after bring-up:
   per-router cost shows as such), and what the machine lost in available memory (kernel
   objects included: namespaces, veths, conntrack, sets);
 * at rest means once routing is quiet (``Ospf.wait_quiet``: routes converge before the
-  routers stop flooding new LSAs; on sndlib/brain that took 20 s more);
+  routers stop flooding new instances of their LSAs, and ospfd refreshes them all once about
+  a minute after it starts);
 * CPU at rest over ``REST_S``: the whole machine's busy share (less what it was before the
   run started) and the run's own processes';
 * honesty of the delay path at rest: release lateness p99 of the packets it held, in each of
@@ -174,7 +175,8 @@ def verdict(row: dict) -> str:
     if row.get("error"):
         return row["error"]
     if row.get("quiet_s", 0) is None:
-        return f"routing: OSPF still re-originating LSAs {QUIET_TIMEOUT_S:g} s after convergence"
+        return (f"routing: OSPF still re-originating LSAs {QUIET_TIMEOUT_S:g} s after the "
+                "network was ready")
     if row["reach"]["connected"] < row["reach"]["pairs"]:
         return (f"first connections: {row['reach']['pairs'] - row['reach']['connected']} of "
                 f"{row['reach']['pairs']} sampled pairs failed")

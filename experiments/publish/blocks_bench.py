@@ -151,8 +151,9 @@ def scale(pub: Published) -> dict:
     reg = [r for r in rows if r["arch"] == ADMITTING and not r.get("error")]
     big = max(reg, key=lambda r: r["routers"])
     gw = big["memory"].get("gateway", {"count": 0, "pss_mb": 0})
-    quiet = ", ".join(f"{r['arch']} {r['quiet_s']:.0f} s" for r in rows
-                      if r["graph"] == big["graph"] and r.get("quiet_s") is not None)
+    quiet = ", ".join(f"{r['arch']} " + (f"{r['quiet_s']:.0f} s" if r.get("quiet_s") is not None
+                                          else "past the bench's patience")
+                      for r in rows if r["graph"] == big["graph"] and not r.get("error"))
     return {"source": pub.source(SCALE), "table": "\n".join(lines),
             "cores": s["machine"]["cores"], "memory": _mb(s["machine"]["memory_mb"]),
             "minutes": f"{pub.minutes(SCALE):.0f} min",
