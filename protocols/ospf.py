@@ -6,8 +6,8 @@ under the run directory (the file system is shared by all namespaces, so default
 collide). Daemons drop to the ``frr`` user, which must own that directory.
 
 Interface cost follows the link's one-way delay (1 + 100 per ms), so OSPF prefers the same
-low-delay paths as the static baseline. Links between routers are point-to-point (no DR
-election delay); end-node lines are passive and announced as stub networks.
+low-delay paths as the static baseline. Every interface is point-to-point (no DR election):
+end-node lines are passive and announced as stub networks.
 """
 
 from __future__ import annotations
@@ -82,7 +82,11 @@ def frr_configs(g: nx.Graph, plan: AddressPlan, router: str, settings: OspfSetti
     ospf, passive = [*head], []
     for intf in plan.interfaces_of(router):
         if not is_router(g, intf.peer):
+            # Point-to-point even though passive: a passive broadcast line still waits out the
+            # dead interval (40 s by default), then elects itself DR and re-originates its
+            # router LSA, which floods every network well after it is ready.
             passive.append(intf.name)
+            ospf += [f"interface {intf.name}", " ip ospf network point-to-point", "!"]
             continue
         timers = ([f" ip ospf dead-interval minimal hello-multiplier {settings.hello_multiplier}"]
                   if settings.hello_multiplier else
@@ -240,11 +244,10 @@ class Ospf:
     def wait_quiet(self, net: EmulatedNetwork) -> float | None:
         """Seconds from now until the routers stopped originating new LSAs (0: already quiet),
         once nothing has changed for ``QUIET_S``; None if they still did after
-        ``QUIET_TIMEOUT_S``. Routes converge before the flooding ends, and FRR's ospfd
-        refreshes every router LSA once more about a minute after it started (same content,
-        a new instance flooded on every link: on zoo:TataNld and sndlib/brain 15-20 s of
-        LS updates); a network measured "at rest" during either is not. A wave that begins
-        more than ``QUIET_S`` after the last change is not waited for."""
+        ``QUIET_TIMEOUT_S``. Routes converge before the flooding ends; a network measured "at
+        rest" during it is not. A wave that begins more than ``QUIET_S`` after the last
+        change is not waited for (passive broadcast host lines made one 40-60 s after start:
+        see ``frr_configs``)."""
         router = next((r for r in routers(net.graph) if r not in net.crashed), None)
         if router is None:
             raise NetworkError("no router is running: routing cannot be quiet")

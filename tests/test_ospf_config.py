@@ -23,11 +23,15 @@ def test_router_links_are_point_to_point_with_timers_and_delay_cost():
                                   " ip ospf cost 201"]  # a1-c1: 2 ms
 
 
-def test_host_lines_are_passive_and_everything_is_announced():
+def test_host_lines_are_passive_point_to_point_and_everything_is_announced():
+    """Point-to-point, not broadcast: a passive broadcast line elects itself designated router
+    once its 40 s wait ends and floods a new router LSA over the whole network."""
     text = configs()["ospfd"]
     g = topologies.build("isp")
     line = addressing.plan(g).intf("a1", "h1").name
-    assert f"\ninterface {line}\n" not in text and f" passive-interface {line}" in text
+    block = text.split(f"\ninterface {line}\n", 1)[1].split("!", 1)[0]
+    assert block.splitlines() == [" ip ospf network point-to-point"]
+    assert f" passive-interface {line}" in text
     for net in ("198.18.0.0/15", "192.0.2.0/24", "203.0.113.0/24"):
         assert f" network {net} area 0" in text
     assert " ospf router-id 198.18.128.1" in text

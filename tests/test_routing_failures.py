@@ -56,7 +56,7 @@ def test_link_failure_on_a_redundant_path_heals(settings, mode, bound):
 
 def test_routing_is_quiet_only_once_no_lsa_is_originated_anew():
     """A network measured at rest must be: after convergence the routers may still flood new
-    instances of their LSAs (FRR refreshes every router LSA about a minute after it starts).
+    instances of their LSAs.
     A link cut 2 s into the wait makes its routers originate new router LSAs: quiet is
     counted from then."""
     net, routing = ospf_network("isp", OspfSettings())

@@ -9,8 +9,7 @@ registered. For each, with the network at rest after bring-up:
   per-router cost shows as such), and what the machine lost in available memory (kernel
   objects included: namespaces, veths, conntrack, sets);
 * at rest means once routing is quiet (``Ospf.wait_quiet``: routes converge before the
-  routers stop flooding new instances of their LSAs, and ospfd refreshes them all once about
-  a minute after it starts);
+  routers stop flooding new instances of their LSAs);
 * CPU at rest over ``REST_S``: the whole machine's busy share (less what it was before the
   run started) and the run's own processes';
 * honesty of the delay path at rest: release lateness p99 of the packets it held, in each of
