@@ -55,7 +55,7 @@ def load_raw(name: str) -> nx.Graph:
 # Graphs larger than this are refused unless asked for (",ceiling=false"): the largest graph
 # up to which 'splinterlab bench scale' ran every rung under every design here
 # (docs/results/bench-scale/ladder; a test holds the two equal).
-CEILING = {"pops": 143, "basis": "the largest graph 'splinterlab bench scale' ran under every "
+CEILING = {"pops": 161, "basis": "the largest graph 'splinterlab bench scale' ran under every "
                                 "design on two cores and 24 GiB"}
 
 
