@@ -40,8 +40,8 @@ if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
 fi
 
 # Small C parts, each rebuilt whenever one of its files changes: the userspace delay path, the
-# bare limit of an admission decision and a gateway asking as fast as asked (bench admission's
-# yardstick and load), the compiled decisions.
+# bare limit of an admission decision, the floor of its datagram I/O and a gateway asking as
+# fast as asked (bench admission's yardsticks and load), the compiled decisions.
 build() {  # build TARGET FILE... -- [GCC ARGUMENTS...]: the .c files of FILE are compiled
     local target=$1 stale= files=()
     shift
@@ -59,6 +59,7 @@ build() {  # build TARGET FILE... -- [GCC ARGUMENTS...]: the .c files of FILE ar
 build .venv/bin/splinterlab-delayd topologies/delayd.c --
 build .venv/bin/splinterlab-barelimit protocols/registered/{barelimit.c,hmac256.h,bigendian.h} -- -lcrypto
 build .venv/bin/splinterlab-loadgen protocols/registered/{loadgen.c,hmac256.h,bigendian.h} -- -lcrypto
+build .venv/bin/splinterlab-iofloor protocols/registered/{iofloor.c,serveio.h} --
 build .venv/lib/libsplinterlab-admit.so \
-    protocols/registered/{admitcore.c,flowcore.c,admitcore.h,hmac256.h,bigendian.h} \
+    protocols/registered/{admitcore.c,flowcore.c,admitcore.h,hmac256.h,bigendian.h,serveio.h} \
     -- -shared -fPIC -lcrypto

@@ -10,6 +10,7 @@ from pathlib import Path
 SOURCES = {"splinterlab-delayd": "topologies/delayd.c",
            "splinterlab-barelimit": "protocols/registered/barelimit.c",
            "splinterlab-loadgen": "protocols/registered/loadgen.c",
+           "splinterlab-iofloor": "protocols/registered/iofloor.c",
            "libsplinterlab-admit.so": "protocols/registered/admitcore.c and flowcore.c"}
 
 

@@ -11,7 +11,10 @@ journal durability (``process``: write() before answering; ``power``: and fdatas
   is the number of decisions divided by the CPU seconds the authority used.
 
 Afterwards the admission log is read back: every decision counted must be in it. Beside it,
-the bare limit (``barelimit``): the same decision's cryptography and lookup in C, no more.
+two yardsticks: the bare limit (``barelimit``), the same decision's cryptography and lookup in
+C and no more; and the floor of the compiled path's datagram I/O (``iofloor``, under the same
+saturating load), its reads, journal writes and answers with nothing decided. Together they
+bound what any authority on this machine's UDP sockets could do.
 """
 
 from __future__ import annotations
@@ -36,10 +39,12 @@ from protocols.registered.identity import issue
 from protocols.registered.journal import Journal
 from protocols.registered.messages import GATEWAY_PORT, PORT, Type
 from protocols.registered.registry import Gateway, Registry
+from topologies.programs import built
 
 ADDRESS = "127.0.0.1"
 GATEWAY = 1
 BOUND = 1000
+IOFLOOR = "splinterlab-iofloor"
 RATES = (2000, 6000, 11000, 100000)  # Ethane's operating points, and ten times its best
 
 
@@ -138,7 +143,21 @@ def inside_namespace(seconds: float, durability: str, decisions: str) -> dict:
     """The benchmark proper; runs in its own network namespace (see ``run``)."""
     subprocess.run(["ip", "link", "set", "lo", "up"], check=True)
     with tempfile.TemporaryDirectory(prefix="splinterlab-admission-") as tmp:
+        if durability == "floor":
+            return _floor(Path(tmp), seconds)
         return _measure(Path(tmp), seconds, durability, decisions)
+
+
+def _floor(workdir: Path, seconds: float) -> dict:
+    """``iofloor`` answering the load that saturates the authority."""
+    floor = subprocess.Popen([str(built(IOFLOOR)), str(PORT), str(workdir / "floor.journal")],
+                             stdout=subprocess.PIPE, text=True)
+    try:
+        floor.stdout.readline()  # "ready"
+        offered = loadgen.offer(os.urandom(32), GATEWAY, PORT, 0, seconds)
+    finally:
+        floor.terminate()
+    return {**json.loads(floor.communicate(timeout=10)[0]), "answered": offered["answered"]}
 
 
 def _measure(workdir: Path, seconds: float, durability: str, decisions: str) -> dict:
@@ -178,19 +197,22 @@ RUNS = (("process", "process", "python"), ("power", "power", "python"),
         ("compiled", "process", "compiled"))
 
 
+def _in_namespace(seconds: float, durability: str, decisions: str) -> dict:
+    out = subprocess.run(["unshare", "--net", sys.executable, "-m",
+                          "experiments.bench.admission_load", "bench", str(seconds),
+                          durability, decisions],
+                         capture_output=True, text=True)
+    if out.returncode != 0:
+        raise RuntimeError(f"the admission benchmark failed: {out.stderr.strip()[-400:]}")
+    return json.loads(out.stdout)
+
+
 def run(seconds: float = 3.0) -> dict:
     """Run the benchmark in a fresh network namespace, once per durability setting (the
     journal's write() alone; write() and fdatasync per batch) with the Python decisions and
     once with the compiled ones, and print the figures side by side."""
-    results = {}
-    for name, durability, decisions in RUNS:
-        out = subprocess.run(["unshare", "--net", sys.executable, "-m",
-                              "experiments.bench.admission_load", "bench", str(seconds),
-                              durability, decisions],
-                             capture_output=True, text=True)
-        if out.returncode != 0:
-            raise RuntimeError(f"the admission benchmark failed: {out.stderr.strip()[-400:]}")
-        results[name] = json.loads(out.stdout)
+    results = {name: _in_namespace(seconds, durability, decisions)
+               for name, durability, decisions in RUNS}
     print(f"{'':>22}" + "".join(f"  {f'{d} decisions, {w}':>36}" for _, w, d in RUNS))
     for k, rate in enumerate(RATES):
         cells = [f"{p['answered']}/{p['sent']} p50 {p['p50_ms']:.3f} p99 {p['p99_ms']:.3f}"
@@ -206,12 +228,26 @@ def run(seconds: float = 3.0) -> dict:
               f"{rate:.0f} per CPU second; the bare limit (C on one core: verify, look up, "
               f"sign, nothing else) {bare['per_cpu_second']:.0f}, "
               f"{bare['per_cpu_second'] / rate:.1f} times as many")
+    floor = results["io_floor"] = _in_namespace(seconds, "floor", "none")
+    both = floor["with_bare_limit"] = bounded(bare["per_cpu_second"], floor["per_cpu_second"])
+    compiled = results["compiled"]["flood"]["decisions_per_cpu_s"]
+    print(f"the compiled path's datagram I/O alone (C: poll, recvmmsg, one journal write(), "
+          f"answers by UDP GSO; nothing checked or decided): {floor['per_cpu_second']:.0f} "
+          f"per CPU second, {floor['system_share']:.0%} of it in the kernel; the bare limit "
+          f"with that I/O: {both:.0f}; the compiled authority {both / compiled:.2f} times "
+          "slower than that")
     for name, *_ in RUNS:
         result = results[name]
         print(f"admission log ({name}): {result['logged']} rows for "
               f"{result['answered_total']} answered requests (each decision is in the journal "
               "before it is answered; a decision whose answer was lost is logged too)")
     return results
+
+
+def bounded(bare: float, floor: float) -> float:
+    """Decisions per CPU second of work costing both the bare limit's and the I/O floor's
+    (their times per decision add)."""
+    return 1 / (1 / bare + 1 / floor)
 
 
 def generate(config: dict, rate: int, seconds: float) -> dict:

@@ -99,7 +99,24 @@ def admission(pub: Published) -> dict:
                      f"look its source up, sign the answer, nothing else) is "
                      f"{spaced(bare['per_cpu_second'])} decisions per CPU second: " + ", ".join(
                          f"{bare['per_cpu_second'] / s[n]['flood']['decisions_per_cpu_s']:.1f} "
-                         f"times the {head[n]} authority's" for n in runs if n != "power") + ".")}
+                         f"times the {head[n]} authority's" for n in runs if n != "power") + "."
+                     + _floor(s))}
+
+
+def _floor(s: dict) -> str:
+    """The I/O floor beside the bare limit, in results that measured it."""
+    floor = s.get("io_floor")
+    if floor is None:
+        return ""
+    both = floor["with_bare_limit"]
+    compiled = s["compiled"]["flood"]["decisions_per_cpu_s"]
+    return (f" The compiled path's datagram I/O alone (C: poll, one `recvmmsg`, one journal "
+            f"`write()` per batch, the answers by UDP GSO; nothing checked or decided, "
+            f"`splinterlab-iofloor`) runs at {spaced(floor['per_cpu_second'])} datagrams per "
+            f"CPU second, {floor['system_share']:.0%} of that CPU in the kernel: with the bare "
+            f"limit's work on top, an authority that reads, logs and answers as this one does "
+            f"decides at most {spaced(both)} per CPU second here, and the compiled authority is "
+            f"{both / compiled:.2f} times short of that.")
 
 
 def bringup(pub: Published) -> dict:

@@ -11,7 +11,6 @@
  */
 #define _GNU_SOURCE
 #include <netinet/in.h>
-#include <netinet/udp.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -21,23 +20,17 @@
 #include "admitcore.h"
 #include "bigendian.h"
 #include "hmac256.h"
+#include "serveio.h"
 
 #define HEADER 32
 #define FLOW_BODY 38
 #define ANSWER_BODY 38
 #define SIG 32
 #define FLOW_SIZE (HEADER + FLOW_BODY + SIG)
-#define ROW 31
-#define RECORD (8 + ROW)
+#define ROW (RECORD - 8) /* a record less the journal's frame */
 #define GATEWAYS 4096 /* gateway ids below this; any other sender is unknown */
 #define WINDOW_US 5000000ull
 #define REPLAY_BITS 1024
-#define BATCH 256    /* datagrams per sl_serve, as the Python loop's batch */
-#define DATAGRAM 2048 /* longer ones are no message of the protocol */
-#define SEGMENTS 64   /* answers to one gateway sent as one (UDP GSO), at most this many */
-#ifndef UDP_SEGMENT
-#define UDP_SEGMENT 103
-#endif
 enum { FLOW_REQUEST = 5, GRANT = 6, DENY = 7, INBOUND = 1, RENEWAL = 2 };
 /* what sl_flow did: the names codec.Rejected gives, in codec's order */
 enum verdict {
@@ -226,42 +219,6 @@ int sl_flow(server *s, const unsigned char *d, uint32_t n, double now, uint64_t 
     return ANSWERED;
 }
 
-static int same_gateway(const struct mmsghdr *a, const struct mmsghdr *b)
-{
-    const struct sockaddr_in *x = a->msg_hdr.msg_name, *y = b->msg_hdr.msg_name;
-    return x->sin_addr.s_addr == y->sin_addr.s_addr && x->sin_port == y->sin_port;
-}
-
-/* The answers, each run of them to one gateway in one send that the kernel cuts into
- * datagrams (UDP GSO: a third of the cost of one send each, here); where the kernel refuses
- * that, one datagram each. A failed send loses its own answers only. */
-static void send_answers(server *s, int fd, struct mmsghdr *answers, struct iovec *iov,
-                         int n)
-{
-    char control[CMSG_SPACE(sizeof(uint16_t))];
-    for (int at = 0, run; at < n; at += run) {
-        for (run = 1; at + run < n && run < SEGMENTS && same_gateway(&answers[at],
-                                                                     &answers[at + run]);)
-            run++;
-        struct msghdr h = answers[at].msg_hdr;
-        h.msg_iov = iov + at, h.msg_iovlen = (size_t)run;
-        if (run > 1) {
-            memset(control, 0, sizeof control);
-            h.msg_control = control, h.msg_controllen = sizeof control;
-            struct cmsghdr *c = CMSG_FIRSTHDR(&h);
-            c->cmsg_level = SOL_UDP, c->cmsg_type = UDP_SEGMENT;
-            c->cmsg_len = CMSG_LEN(sizeof(uint16_t));
-            uint16_t size = FLOW_SIZE;
-            memcpy(CMSG_DATA(c), &size, sizeof size);
-        }
-        if (sendmsg(fd, &h, MSG_DONTWAIT) >= 0)
-            continue;
-        for (int i = at; i < at + run; i++) /* one by one, as any kernel takes them */
-            if (sendmsg(fd, &answers[i].msg_hdr, MSG_DONTWAIT) < 0)
-                s->counts[UNSENT]++;
-    }
-}
-
 /* One batch, as Authority.serve_batch: up to BATCH datagrams read from ``fd``; a datagram not
  * from its gateway's address is counted and dropped before any HMAC; FLOW_REQUESTs decided,
  * their records written to ``journal`` in one write() (and fdatasync'd if ``power``) before
@@ -316,16 +273,10 @@ int sl_serve(server *s, int fd, int journal, int power, unsigned char *rest, uin
         answered++;
     }
     if (answered) { /* durable before anyone is answered */
-        size_t left = (size_t)answered * RECORD;
-        for (unsigned char *p = records; left;) {
-            ssize_t wrote = write(journal, p, left);
-            if (wrote < 0)
-                return -1;
-            p += wrote, left -= (size_t)wrote;
-        }
-        if (power && fdatasync(journal))
+        if (write_all(journal, records, (size_t)answered * RECORD) ||
+            (power && fdatasync(journal)))
             return -1;
-        send_answers(s, fd, answers, oiov, answered);
+        s->counts[UNSENT] += (uint64_t)send_runs(fd, answers, oiov, answered, FLOW_SIZE);
     }
     return got;
 }

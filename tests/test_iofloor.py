@@ -1,0 +1,52 @@
+"""The I/O floor does the compiled path's I/O and nothing else: every datagram the load
+generator sends comes back as it went, and each costs one journal record of the admission
+log's size; its rate is counted from the CPU time it used."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+
+import pytest
+from test_loadgen import free_port
+
+from experiments.bench import loadgen
+from experiments.bench.admission_load import IOFLOOR, bounded
+from protocols.registered.journal import RECORD_SIZE
+from topologies.programs import built
+
+
+@pytest.fixture
+def floor(tmp_path):
+    port, journal = free_port(), tmp_path / "journal"
+    server = subprocess.Popen([str(built(IOFLOOR)), str(port), str(journal)],
+                              stdout=subprocess.PIPE, text=True)
+    assert server.stdout.readline() == "ready\n"
+
+    def stop() -> dict:
+        server.terminate()
+        return json.loads(server.communicate(timeout=10)[0])
+    yield port, journal, stop
+    server.kill()
+    server.wait()
+
+
+def test_every_datagram_comes_back_and_is_journaled(floor):
+    port, journal, stop = floor
+    offered = loadgen.offer(os.urandom(32), 1, port, 4000, 0.5)
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:  # one alone, of its own size
+        s.settimeout(2)
+        s.sendto(b"x" * 57, ("127.0.0.1", port))
+        assert s.recv(2048) == b"x" * 57
+    result = stop()
+    assert offered["sent"] == 2000 and offered["answered"] == 2000, offered
+    assert result["datagrams"] == 2001 and result["unsent"] == 0, result
+    assert journal.stat().st_size == 2001 * RECORD_SIZE
+    assert result["cpu_s"] > 0 and result["per_cpu_second"] > 0
+    assert 0 < result["system_share"] <= 1
+
+
+def test_work_costing_both_yardsticks_is_slower_than_either():
+    assert bounded(3e6, 1e6) == pytest.approx(750_000)
