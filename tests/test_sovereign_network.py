@@ -125,10 +125,11 @@ def test_a_throttled_destination_gets_its_rate(isp):
 def test_the_lab_acts_with_the_regulator_s_boxes(isp, capsys):
     """The lab's design-neutral commands (act, records, central) on this design."""
     from experiments.commands.console import SplinterCLI
+    from experiments.lab import Lab
 
     net, services, arch, who = isp
     lab = object.__new__(SplinterCLI)  # Mininet's CLI starts reading stdin in __init__
-    lab.net, lab.services, lab.architecture = net, services, arch
+    lab.attach(Lab.of(net, services, arch))
     lab.do_act(f"person {who.victim}")
     try:
         assert not probes.ping(net, who.user, who.victim, timeout=1).ok

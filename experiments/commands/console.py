@@ -12,27 +12,27 @@ import time
 
 from mininet.cli import CLI
 
-import topologies
 from experiments.commands import operator_cli
 from experiments.commands.lab_instruments import InstrumentCommands
+from experiments.lab import Lab
 from experiments.model.reachability import users
-from experiments.paired import bring_up
-from experiments.probing import probes, webprobe
+from experiments.probing import probes
 from protocols.architectures import admits, design
 from protocols.censor import CensorError, CensorPolicy
 from protocols.registered.operator import OperatorError
-from protocols.services import Services
-from topologies.network import EmulatedNetwork, NetworkError
+from topologies.network import NetworkError
 
 
 class SplinterCLI(InstrumentCommands, CLI):
     prompt = "splinterlab> "
 
-    def __init__(self, net: EmulatedNetwork, architecture, services: Services, **kwargs):
-        self.net = net
-        self.architecture = architecture
-        self.services = services
-        super().__init__(net.mn, **kwargs)
+    def __init__(self, lab: Lab, **kwargs):
+        self.attach(lab)
+        super().__init__(lab.net.mn, **kwargs)
+
+    def attach(self, lab: Lab) -> None:
+        self.lab, self.net = lab, lab.net
+        self.architecture, self.services = lab.architecture, lab.services
 
     def _act(self, action, *args):
         try:
@@ -47,17 +47,17 @@ class SplinterCLI(InstrumentCommands, CLI):
         if len(words) < 3 or words[2] not in ("up", "down"):
             print("usage: link A B down [carrier|silent] | link A B up")
         elif words[2] == "down":
-            self._act(self.net.link_down, words[0], words[1], *words[3:4])
+            self._act(self.lab.fail, words[0], words[1], *words[3:4])
         else:
-            self._act(self.net.link_up, words[0], words[1])
+            self._act(self.lab.restore, words[0], words[1])
 
     def do_crash(self, line: str) -> None:
         """crash R: router R dies (daemons killed, interfaces down)."""
-        self._act(self.net.crash, line.strip())
+        self._act(self.lab.fail, line.strip())
 
     def do_restore(self, line: str) -> None:
         """restore R: router R comes back (interfaces up, daemons restarted)."""
-        self._act(self.net.restore, line.strip())
+        self._act(self.lab.restore, line.strip())
 
     def do_pingall(self, line: str) -> None:
         """pingall: one ping between every ordered pair of users (not the authority site)."""
@@ -74,12 +74,12 @@ class SplinterCLI(InstrumentCommands, CLI):
         if len(words) not in (2, 3) or words[1] not in self.services.records:
             print("usage: probe HOST SITE [method]   ('sites' lists the sites)")
             return
-        r = self._act(webprobe.web_probe, self.net, self.services, *words)
+        r = self._act(self.lab.probe, *words)
         if r:
-            verdict = "ok" if r.ok else f"FAILED ({r.label}): {r.detail}"
-            timing = f"connect {r.connect_ms:.1f} ms, total {r.total_ms:.1f} ms" \
-                if r.connect_ms and r.total_ms else ""
-            print(f"  {r.host} -> {r.site} via {r.method}: {verdict} {timing}")
+            verdict = "ok" if r["label"] is None else f"FAILED ({r['label']}): {r['detail']}"
+            timing = f"connect {r['connect_ms']:.1f} ms, total {r['total_ms']:.1f} ms" \
+                if r["connect_ms"] and r["total_ms"] else ""
+            print(f"  {r['host']} -> {r['site']} via {r['method']}: {verdict} {timing}")
 
     def do_readdress(self, line: str) -> None:
         """readdress HOST [ADDRESS]: HOST moves to another address of its line."""
@@ -228,9 +228,9 @@ def pingall(net) -> bool:
 
 
 def up(spec: str, arch: str, backend: str, test: str | None, options: dict) -> int:
-    graph = topologies.build(spec)
     t0 = time.monotonic()
-    with bring_up(graph, arch, backend=backend, **options) as (net, services, architecture):
+    with Lab(spec, arch, backend=backend, **options) as lab:
+        net, graph, architecture = lab.net, lab.graph, lab.architecture
         facts = [f"network {net.timings['bringup_s']:.2f} s", f"delay backend {net.backend}"]
         convergence = getattr(getattr(architecture, "routing", None), "convergence_s", None)
         if convergence is not None:
@@ -240,5 +240,5 @@ def up(spec: str, arch: str, backend: str, test: str | None, options: dict) -> i
         if test == "pingall":
             return 0 if pingall(net) else 1
         print(greeting(arch, graph))
-        SplinterCLI(net, architecture, services)
+        SplinterCLI(lab)
     return 0

@@ -1,0 +1,212 @@
+"""``Lab``: one network under one design, driven from Python (a notebook, the ``up`` console).
+
+    from splinterlab import Lab
+    with Lab("isp", "registered") as lab:
+        lab.ping("h3", "h9")
+        lab.act("person", "h9")           # the design's operator cuts h9 off, as it can
+        lab.ping("h3", "h9")
+        lab.log()                          # who the operator's records tie to whom: a DataFrame
+
+(``docs/lab.ipynb`` is the ten-minute lab as a notebook; a test runs it.)
+
+Every action is one the experiments take, through the same objects: failures through the
+network, probes from hosts, each design's censor and central element through its instruments
+(``protocols.instruments``), so a lab loops over what a design can do, never over its name.
+Wrong input is a ``LabError`` of one sentence; the network goes away however the block ends.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict
+
+import topologies
+from experiments import subjects
+from experiments.model.reachability import users
+from experiments.paired import bring_up
+from experiments.probing import probes, webprobe
+from protocols import architectures
+from protocols.instruments import ACTIONS, THROTTLE, Aim
+from topologies.graph import DEFAULT_SEED, end_nodes, hosts, routers
+
+TARGETS = {"person": "person", "destination": "destination", "name": "name",
+           "region": "region", THROTTLE: "destination"}  # the Aim field each action takes
+
+
+class LabError(ValueError):
+    """An action the lab cannot take as asked, in one sentence."""
+
+
+class Lab:
+    """A network up under ``arch`` on the topology ``topo`` (a spec, as ``up`` takes it) for
+    the length of a ``with`` block."""
+
+    def __init__(self, topo: str = "isp", arch: str = "registered", seed: int = DEFAULT_SEED,
+                 backend: str = "auto", **options):
+        if arch not in architectures.names():
+            raise LabError(f"the design must be one of: {', '.join(architectures.names())}")
+        self.topo, self.arch = topo, arch
+        self.graph = topologies.build(topo)
+        self._up = bring_up(self.graph, arch, seed=seed, backend=backend, **options)
+        self._tools = None
+        self.acted: dict[str, Aim] = {}  # action -> its aim, while in force
+        self.central_down = False
+
+    @classmethod
+    def of(cls, net, services, architecture) -> Lab:
+        """A lab over a network already up (a test's): it leaves the network as it is."""
+        lab = cls.__new__(cls)
+        lab.topo, lab.arch, lab.graph = net.graph.graph.get("name", "the topology"), \
+            architecture.name, net.graph
+        lab.net, lab.services, lab.architecture = net, services, architecture
+        lab._tools, lab.acted, lab.central_down, lab.started = None, {}, False, time.time()
+        return lab
+
+    def __enter__(self) -> Lab:
+        self.net, self.services, self.architecture = self._up.__enter__()
+        self.started = time.time()
+        return self
+
+    def __exit__(self, *exc) -> bool | None:
+        return self._up.__exit__(*exc)
+
+    def start(self) -> Lab:
+        """Up, for a notebook whose cells cannot share a ``with`` block; ``stop`` ends it."""
+        return self.__enter__()
+
+    def stop(self) -> None:
+        self.__exit__(None, None, None)
+
+    # -- what there is ----------------------------------------------------------------------
+    @property
+    def hosts(self) -> list[str]:
+        return hosts(self.graph)
+
+    @property
+    def routers(self) -> list[str]:
+        return routers(self.graph)
+
+    @property
+    def sites(self) -> dict[str, list[str]]:
+        """Names the resolvers know, and their true addresses."""
+        return dict(self.services.records)
+
+    def _node(self, name: str, among: list[str] | None = None) -> str:
+        if name not in (among if among is not None else self.graph):
+            raise LabError(f"{name!r} is not a node of {self.topo}" if among is None else
+                           f"{name!r} is none of: {', '.join(among)}")
+        return name
+
+    # -- probes -----------------------------------------------------------------------------
+    def ping(self, src: str, dst: str, count: int = 3) -> dict:
+        """``count`` pings from ``src`` to ``dst``: sent, received, average RTT in ms."""
+        result = probes.ping(self.net, self._node(src), self._node(dst), count=count)
+        return {**asdict(result), "ok": result.ok}
+
+    def pingall(self):
+        """One ping between every ordered pair of users, as a DataFrame (not the authority
+        site: under registered access it answers gateways only)."""
+        import pandas as pd
+
+        return pd.DataFrame([{**asdict(r), "ok": r.ok}
+                             for r in probes.pingall(self.net, users(self.graph))])
+
+    def probe(self, host: str, site: str, method: str = "direct") -> dict:
+        """DNS, TCP and HTTP from ``host`` to ``site`` by ``method`` (an evasion or not)."""
+        self._node(site, list(self.services.records))
+        return asdict(webprobe.web_probe(self.net, self.services, self._node(host), site,
+                                         method))
+
+    # -- failures ---------------------------------------------------------------------------
+    def fail(self, a: str, b: str | None = None, mode: str = "carrier") -> None:
+        """Cut the link ``a``-``b`` (``mode``: carrier lost, or silent), or crash router
+        ``a``."""
+        if b is None:
+            self.net.crash(self._node(a, self.routers))
+        else:
+            self.net.link_down(self._node(a), self._node(b), mode)
+
+    def restore(self, a: str, b: str | None = None) -> None:
+        """Repair the link ``a``-``b``, or bring router ``a`` back."""
+        if b is None:
+            self.net.restore(self._node(a, self.routers))
+        else:
+            self.net.link_up(self._node(a), self._node(b))
+
+    # -- the operator's instruments ---------------------------------------------------------
+    def instruments(self):
+        """This design's censor and central element's tools (a LabError where it has none)."""
+        if self._tools is None:
+            if not hasattr(self.architecture, "instruments"):
+                raise LabError(f"{self.arch} gives its operator no censor")
+            self._tools = self.architecture.instruments(self.net, self.services)
+        return self._tools
+
+    @property
+    def actions(self) -> tuple[str, ...]:
+        return (*ACTIONS, *((THROTTLE,) if self.instruments().can_throttle else ()))
+
+    def aim(self, action: str, target: str | None = None) -> Aim:
+        """The experiments' aim (``experiments.subjects``), with ``target`` in the field
+        ``action`` takes."""
+        g, who = self.graph, subjects.choose(self.graph)
+        aim = {"person": who.victim, "destination": who.blocked_site, "name": who.named_site,
+               "region": who.region}
+        if target is not None:
+            field = TARGETS.get(action)
+            if field is None:
+                raise LabError(f"{action} takes no target")
+            known = {"person": self.hosts, "destination": list(self.services.records),
+                     "name": list(self.services.records),
+                     "region": sorted({g.nodes[h].get("region") for h in self.hosts} - {None})}
+            if target not in known[field]:
+                raise LabError(f"{action} takes one of: {', '.join(known[field])}")
+            aim[field] = target
+        inside = tuple(sorted(h for h in self.hosts if g.nodes[h].get("region") == aim["region"]))
+        return Aim(aim["person"], aim["destination"], aim["name"], aim["region"], inside,
+                   tuple(who.essential))
+
+    def act(self, action: str, target: str | None = None) -> float:
+        """The operator cuts off a person (a host), a destination or a name (a site), a
+        region, the country, or slows a destination (``throttle``), with this design's
+        instruments; milliseconds until in force."""
+        tools = self.instruments()
+        if action not in self.actions:
+            raise LabError(f"the action must be one of: {', '.join(self.actions)}")
+        if action in self.acted:
+            raise LabError(f"{action} is in force already: undo it first")
+        aim = self.aim(action, target)
+        started = time.monotonic()
+        tools.act(action, aim)
+        self.acted[action] = aim
+        return 1000 * (time.monotonic() - started)
+
+    def undo(self, action: str) -> None:
+        if action not in self.acted:
+            raise LabError(f"{action} is not in force (in force: "
+                           f"{', '.join(self.acted) or 'nothing'})")
+        self.instruments().undo(action, self.acted.pop(action))
+
+    def records(self, host: str) -> list[str]:
+        """What the operator's own records tie ``host`` to since the lab started: node names
+        where an address is a node's."""
+        names = {self.net.address(n): n for n in end_nodes(self.graph)}
+        found = self.instruments().records(self._node(host, self.hosts), self.started)
+        return sorted(names.get(a, a) for a in found)
+
+    def log(self):
+        """Every host's records (``records``) as a DataFrame: host, destination."""
+        import pandas as pd
+
+        return pd.DataFrame([{"host": h, "destination": d} for h in self.hosts
+                             for d in self.records(h)], columns=["host", "destination"])
+
+    def central(self, up: bool) -> None:
+        """This design's central element (the authority, the regulator) fails or comes back."""
+        name = architectures.design(self.architecture.name).central
+        if not name:
+            raise LabError(f"{self.arch} has no central element")
+        if up == self.central_down:  # not already so
+            (self.architecture.restart_central if up else self.architecture.kill_central)()
+            self.central_down = not up
+
