@@ -45,5 +45,5 @@ def test_every_datagram_comes_back_and_is_journaled(floor):
     assert result["datagrams"] == 2001 and result["unsent"] == 0, result
     assert journal.stat().st_size == 2001 * RECORD_SIZE
     assert result["cpu_s"] > 0 and result["per_cpu_second"] > 0
-    assert 0 < result["system_share"] <= 1
+    assert 0 <= result["system_share"] <= 1  # split by tick samples: 0 in a short run
 
