@@ -33,16 +33,17 @@ def test_unknown_command_is_a_usage_error(capsys):
     assert code == 2 and err.startswith("splinterlab: argument command: invalid choice")
 
 
-@pytest.mark.parametrize("argv", [["up"], ["fidelity"], ["clean"], ["bench", "bringup"]])
+@pytest.mark.parametrize("argv", [["up"], ["lab"], ["fidelity"], ["clean"], ["bench", "bringup"]])
 def test_root_commands_say_so_without_root(capsys, monkeypatch, argv):
     monkeypatch.setattr(os, "geteuid", lambda: 1000)
     code, _, err = run(capsys, *argv)
     assert code == 1 and "needs root" in err and "sudo" in err
 
 
-def test_unknown_architecture_is_a_usage_error(capsys, monkeypatch):
+@pytest.mark.parametrize("command", ["up", "lab"])
+def test_unknown_architecture_is_a_usage_error(capsys, monkeypatch, command):
     monkeypatch.setattr(os, "geteuid", lambda: 0)
-    code, _, err = run(capsys, "up", "--arch", "nope", "--topo", "line")
+    code, _, err = run(capsys, command, "--arch", "nope", "--topo", "line")
     assert code == 2 and "no architecture 'nope'" in err
 
 

@@ -41,6 +41,22 @@ def _terminate(signum, frame):
 
 
 # -- parser ----------------------------------------------------------------------------------
+def _network_options(s) -> None:
+    """What ``up`` and ``lab`` bring up: the topology, the design, its routing and settings."""
+    s.add_argument("--topo", default=topologies.DEFAULT)
+    s.add_argument("--arch", default=architectures.BASELINE,
+                   help=f"one of {', '.join(architectures.names())}")
+    s.add_argument("--backend", default="auto", choices=["auto", "netem", "userspace"])
+    s.add_argument("--hello", type=int, help="OSPF hello interval, s (default 1)")
+    s.add_argument("--dead", type=int, help="OSPF dead interval, s (default 3)")
+    s.add_argument("--hello-multiplier", type=int, metavar="N",
+                   help="OSPF fast hellos: N hellos a second, dead after 1 s")
+    s.add_argument("--bfd", action="store_true", help="BFD on router links (100 ms x 3)")
+    s.add_argument("--censor", metavar="POLICY.toml", help="border censor policy "
+                   "(permissionless): block_addresses, block_names, block_keywords, cut_border")
+    _design_options(s)
+
+
 def _design_options(s) -> None:
     """Every design's own settings, as each design declares them (default None: a flag given
     to a design that does not take it is refused)."""
@@ -83,20 +99,14 @@ def build_parser() -> argparse.ArgumentParser:
     s.set_defaults(func=h.cmd_fidelity)
 
     s = sub.add_parser("up", help="bring a network up and open the Mininet CLI")
-    s.add_argument("--topo", default=topologies.DEFAULT)
-    s.add_argument("--arch", default=architectures.BASELINE,
-                   help=f"one of {', '.join(architectures.names())}")
-    s.add_argument("--backend", default="auto", choices=["auto", "netem", "userspace"])
+    _network_options(s)
     s.add_argument("--test", choices=["pingall"], help="run a test instead of the CLI")
-    s.add_argument("--hello", type=int, help="OSPF hello interval, s (default 1)")
-    s.add_argument("--dead", type=int, help="OSPF dead interval, s (default 3)")
-    s.add_argument("--hello-multiplier", type=int, metavar="N",
-                   help="OSPF fast hellos: N hellos a second, dead after 1 s")
-    s.add_argument("--bfd", action="store_true", help="BFD on router links (100 ms x 3)")
-    s.add_argument("--censor", metavar="POLICY.toml", help="border censor policy "
-                   "(permissionless): block_addresses, block_names, block_keywords, cut_border")
-    _design_options(s)
     s.set_defaults(func=h.cmd_up)
+
+    s = sub.add_parser("lab", help="bring a network up and serve the lab's page on 127.0.0.1")
+    _network_options(s)
+    s.add_argument("--port", type=int, default=0, help="default: any free port")
+    s.set_defaults(func=h.cmd_lab)
 
     s = sub.add_parser("operator", help="operator commands for a running registered network")
     s.add_argument("--run", help="run id (default: the running one)")

@@ -145,6 +145,15 @@ def cmd_up(args) -> int:
     return console.up(args.topo, args.arch, args.backend, args.test, options)
 
 
+def cmd_lab(args) -> int:
+    from experiments.web import server
+
+    options = architecture_options(args)
+    architectures.get(args.arch, **options)  # unknown architecture: say so before asking for root
+    _need_root("splinterlab lab")
+    return server.serve(args.topo, args.arch, args.port, args.backend, options)
+
+
 def cmd_operator(args) -> int:
     from experiments.commands import operator_cli
     from protocols.registered.operator import OperatorError

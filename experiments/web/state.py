@@ -1,0 +1,120 @@
+"""What the page shows of a running lab, as JSON: where every node is drawn, what is up, who
+is cut off, and the flows of the last round between users by outcome.
+
+Flows come from one ``probes.Matrix`` round at a time (a prober per user): every pair opens a
+new TCP connection (a new flow, which a design that admits flows must admit) and pings (the
+pair's existing flow). A pair's outcome is named as the design knows it: admitted or denied
+where flows are admitted, passing or lost where they are not.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import networkx as nx
+
+from experiments.lab import Lab
+from experiments.model.reachability import users
+from experiments.probing.probes import Matrix
+from protocols.architectures import admits
+from topologies.graph import routers
+
+ROUND_TIMEOUT_S = 0.4  # a pair not connected within this is not reached this round
+PAUSE_S = 0.1          # between rounds
+
+
+def layout(g: nx.Graph) -> dict[str, tuple[float, float]]:
+    """Each node's place in a unit square: routers with a geographic position (``pos``, lon
+    and lat, as the zoo's graphs have) where they are, every other node by a spring layout
+    around them (the same each time)."""
+    fixed = {n: (g.nodes[n]["pos"][0], -g.nodes[n]["pos"][1]) for n in g
+             if "pos" in g.nodes[n]}
+    if fixed:
+        xs, ys = zip(*fixed.values(), strict=True)
+        span = max(max(xs) - min(xs), max(ys) - min(ys)) or 1.0
+        fixed = {n: ((x - min(xs)) / span, (y - min(ys)) / span) for n, (x, y) in fixed.items()}
+    pos = nx.spring_layout(g, pos=fixed or None, fixed=list(fixed) or None, seed=1,
+                           k=0.3 / max(1, len(g)) ** 0.5 if fixed else None)
+    xs, ys = zip(*(p for p in pos.values()), strict=True)
+    w, h = (max(xs) - min(xs)) or 1.0, (max(ys) - min(ys)) or 1.0
+    return {n: (round((x - min(xs)) / w, 4), round((y - min(ys)) / h, 4))
+            for n, (x, y) in pos.items()}
+
+
+class LiveState:
+    """The lab's state, a round of flows at a time, in a thread of its own; ``snapshot()`` is
+    the latest, ``version`` counts its changes. After an action (``acted``) the round under
+    way is thrown away, since some of its flows began before, and the next starts at once."""
+
+    def __init__(self, lab: Lab):
+        self.lab = lab
+        self.users = users(lab.graph)
+        self.places = layout(lab.graph)
+        self.words = ("admitted", "denied") if admits(lab.architecture.name) else \
+            ("passing", "lost")
+        self.flows: dict[str, str] = {}
+        self.round = self.version = self.actions = 0
+        self.changed = threading.Condition()
+        self.stopping, self.poke = threading.Event(), threading.Event()
+        self.thread = threading.Thread(target=self._rounds, daemon=True)
+
+    def start(self) -> LiveState:
+        self.thread.start()
+        return self
+
+    def stop(self) -> None:
+        self.stopping.set()
+        self.thread.join(timeout=10)
+
+    def _rounds(self) -> None:
+        with Matrix(self.lab.net, self.users, ROUND_TIMEOUT_S) as matrix:
+            while not self.stopping.is_set():
+                before = self.actions
+                lost_new, _ = matrix.round()
+                if self.actions != before:
+                    continue
+                ok, bad = self.words
+                flows = {f"{s}>{d}": bad if (s, d) in lost_new else ok
+                         for s in self.users for d in self.users if s != d}
+                with self.changed:
+                    self.flows, self.round = flows, self.round + 1
+                    self._changed()
+                self.poke.wait(PAUSE_S)
+                self.poke.clear()
+
+    def _changed(self) -> None:
+        self.version += 1
+        self.changed.notify_all()
+
+    def acted(self) -> None:
+        """The lab was just changed: say so now, and measure the flows anew."""
+        with self.changed:
+            self.actions += 1
+            self._changed()
+        self.poke.set()
+
+    def wait(self, after: int, timeout: float) -> None:
+        """Until a version later than ``after`` (or ``timeout``)."""
+        with self.changed:
+            self.changed.wait_for(lambda: self.version > after, timeout=timeout)
+
+    def snapshot(self) -> dict:
+        lab, g = self.lab, self.lab.graph
+        net = lab.net
+        cut = {aim.person for action, aim in lab.acted.items() if action == "person"}
+        nodes = []
+        for n in g:
+            role = g.nodes[n]["role"]
+            state = ("crashed" if n in net.crashed else "cut off" if n in cut else "up")
+            x, y = self.places[n]
+            nodes.append({"id": n, "role": role, "router": n in routers(g), "x": x, "y": y,
+                          "label": g.nodes[n].get("label", n), "state": state})
+        links = [{"a": a, "b": b, "up": tuple(sorted((a, b))) not in net.down_links}
+                 for a, b in g.edges]
+        return {"topology": lab.topo, "design": lab.arch, "round": self.round,
+                "version": self.version,
+                "time": time.time(), "nodes": nodes, "links": links, "flows": self.flows,
+                "outcomes": list(self.words), "acted": sorted(lab.acted),
+                "actions": list(lab.actions) if hasattr(lab.architecture, "instruments")
+                else []}
