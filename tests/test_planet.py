@@ -223,3 +223,19 @@ def test_planet_runs_on_the_world_only():
 
     with pytest.raises(ValueError, match="world backbone only"):
         PlanetConfig(topo="isp").settings()
+
+
+def test_from_python_an_experiment_is_a_function_returning_its_results(line, tmp_path,
+                                                                        monkeypatch):
+    import splinterlab
+    from experiments.comparisons import planet as experiment
+    from experiments.results import load
+
+    monkeypatch.setattr(experiment.world, "load", lambda: line)
+    directory = splinterlab.run("planet", out=tmp_path, name="mine")
+    assert directory == tmp_path / "planet" / "mine"
+    assert load(directory, "planet").meta["status"] == "complete"
+    with pytest.raises(ValueError, match="takes no --topo"):
+        splinterlab.run("planet", topo="isp")
+    with pytest.raises(ValueError, match="there is no experiment 'lag'"):
+        splinterlab.run("lag")

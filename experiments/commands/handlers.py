@@ -169,42 +169,29 @@ def cmd_operator(args) -> int:
 
 
 def _experiment(name: str) -> Experiment:
-    if name not in EXPERIMENTS:
-        raise UsageError(f"there is no experiment {name!r}; choose one of "
-                         f"{', '.join(EXPERIMENTS)} or all")
-    return EXPERIMENTS[name]
+    from experiments import runs
+
+    try:
+        return runs.experiment(name)
+    except ValueError as e:
+        raise UsageError(str(e)) from None
 
 
 def cmd_run(args) -> int:
+    from experiments import runs
+
     if args.experiment == "all":
         chosen = [EXPERIMENTS[name] for name in COMPARISONS]
     else:
         chosen = [_experiment(args.experiment)]
-    if args.seed < 0:
-        raise UsageError("--seed must be zero or positive")
-    emulated = any(e.emulated for e in chosen)
-    if not emulated and args.topo is not None:
-        raise UsageError(f"{args.experiment} runs the graph model on its own graph; it takes "
-                         "no --topo")
-    topo = args.topo or topologies.DEFAULT
-    graph = topologies.build(topo) if emulated else None  # bad topology: usage error, early
-    configs = []
-    for experiment in chosen:
-        if experiment.emulated:
-            experiment.check(graph)
-            config = experiment.config(topo=topo, arch=args.arch, profile=args.profile,
-                                       seed=args.seed, backend=args.backend,
-                                       name=args.name or "")
-        else:
-            config = experiment.config(profile=args.profile, seed=args.seed,
-                                       name=args.name or "")
-        try:
-            config.settings()
-        except ValueError as e:
-            raise UsageError(str(e)) from None
-        configs.append(config)
-    if emulated:
+    try:  # every one checked before any runs (or root is asked for)
+        configs = [runs.configure(e, args.topo, args.arch, args.profile, args.seed,
+                                  args.backend, args.name or "") for e in chosen]
+    except ValueError as e:
+        raise UsageError(str(e)) from None
+    if any(e.emulated for e in chosen):
         _need_root("splinterlab run")
+    topo = args.topo or topologies.DEFAULT
     out = Path(args.out) if args.out else None
     made = {}
     for experiment, config in zip(chosen, configs, strict=True):
