@@ -17,6 +17,7 @@ Wrong input is a ``LabError`` of one sentence; the network goes away however the
 
 from __future__ import annotations
 
+import atexit
 import time
 from dataclasses import asdict
 
@@ -29,6 +30,7 @@ from protocols import architectures
 from protocols.instruments import ACTIONS, THROTTLE, Aim
 from topologies.graph import DEFAULT_SEED, end_nodes, hosts, routers
 
+MAX_PINGS = 100  # a ping of the page's holds one of its server's threads until done
 TARGETS = {"person": "person", "destination": "destination", "name": "name",
            "region": "region", THROTTLE: "destination"}  # the Aim field each action takes
 
@@ -71,10 +73,14 @@ class Lab:
         return self._up.__exit__(*exc)
 
     def start(self) -> Lab:
-        """Up, for a notebook whose cells cannot share a ``with`` block; ``stop`` ends it."""
-        return self.__enter__()
+        """Up, for a notebook whose cells cannot share a ``with`` block; ``stop`` ends it, or
+        the interpreter's exit does (a notebook that failed half-way leaves no network)."""
+        self.__enter__()
+        atexit.register(self.stop)
+        return self
 
     def stop(self) -> None:
+        atexit.unregister(self.stop)
         self.__exit__(None, None, None)
 
     # -- what there is ----------------------------------------------------------------------
@@ -100,6 +106,8 @@ class Lab:
     # -- probes -----------------------------------------------------------------------------
     def ping(self, src: str, dst: str, count: int = 3) -> dict:
         """``count`` pings from ``src`` to ``dst``: sent, received, average RTT in ms."""
+        if type(count) is not int or not 1 <= count <= MAX_PINGS:
+            raise LabError(f"count must be a whole number from 1 to {MAX_PINGS}")
         result = probes.ping(self.net, self._node(src), self._node(dst), count=count)
         return {**asdict(result), "ok": result.ok}
 
@@ -122,14 +130,18 @@ class Lab:
         """Cut the link ``a``-``b`` (``mode``: carrier lost, or silent), or crash router
         ``a``."""
         if b is None:
-            self.net.crash(self._node(a, self.routers))
+            if self._node(a, self.routers) in self.net.crashed:
+                raise LabError(f"{a} has crashed already")
+            self.net.crash(a)
         else:
             self.net.link_down(self._node(a), self._node(b), mode)
 
     def restore(self, a: str, b: str | None = None) -> None:
         """Repair the link ``a``-``b``, or bring router ``a`` back."""
         if b is None:
-            self.net.restore(self._node(a, self.routers))
+            if self._node(a, self.routers) not in self.net.crashed:
+                raise LabError(f"{a} is running: only a crashed router is restored")
+            self.net.restore(a)
         else:
             self.net.link_up(self._node(a), self._node(b))
 

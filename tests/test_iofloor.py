@@ -8,6 +8,7 @@ import json
 import os
 import socket
 import subprocess
+import threading
 
 import pytest
 from test_loadgen import free_port
@@ -47,3 +48,30 @@ def test_every_datagram_comes_back_and_is_journaled(floor):
     assert result["cpu_s"] > 0 and result["per_cpu_second"] > 0
     assert 0 <= result["system_share"] <= 1  # split by tick samples: 0 in a short run
 
+
+
+def test_datagrams_of_several_sizes_come_back_as_they_went(floor):
+    """Runs of one size only, and runs too large for one send (34 x 2 000 bytes is over
+    UDP's 64 KiB) sent one by one: every datagram comes back whole."""
+    port, _, stop = floor
+    sent = [bytes([k % 256]) * size for k, size in
+            enumerate([2000] * 34 + [57] * 34 + [102] * 34 + [57] * 10)]
+    got = []
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20)  # the answers come at once
+        s.settimeout(3)
+        s.bind(("127.0.0.1", 0))
+
+        def receive() -> None:
+            try:
+                while len(got) < len(sent):
+                    got.append(s.recv(4096))
+            except TimeoutError:
+                pass
+        reader = threading.Thread(target=receive)
+        reader.start()
+        for datagram in sent:
+            s.sendto(datagram, ("127.0.0.1", port))
+        reader.join()
+    assert sorted(got) == sorted(sent)
+    assert stop()["unsent"] == 0

@@ -55,3 +55,5 @@ def test_a_lab_names_what_it_refuses():
         lab._node("h99")
     with pytest.raises(LabError, match="'c1' is none of: h1"):
         lab._node("c1", lab.hosts)
+    with pytest.raises(LabError, match="count must be a whole number from 1 to 100"):
+        lab.ping("h1", "h2", count=10**9)  # refused before anything is sent

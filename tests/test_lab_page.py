@@ -90,19 +90,29 @@ def test_a_student_cuts_a_person_off_and_cuts_a_link(served, browser):
     denied = wait_for(lambda: outcome("h9") == "denied", 5)
     print(f"h9 drawn cut off {shown:.3f} s, its flows denied {time.monotonic() - clicked:.3f} s "
           "after the click")
-    assert shown is not None and denied is not None and time.monotonic() - clicked < 1.0
+    assert shown is not None and shown < 1.0  # the action, on the page within a second
+    assert denied is not None and time.monotonic() - clicked < 2.0  # and a round measured
     assert outcome("h3") == "partly"  # h3 still reaches everyone but h9
     assert "person" in browser.find_element(By.ID, "acted").text
     lab.undo("person")
     assert wait_for(lambda: outcome("h9") == "admitted", 5) is not None
     assert time.monotonic() - clicked < 10
 
+    def counters() -> tuple[int, str]:
+        text = browser.find_element(By.ID, "counters").text
+        return int(text.split()[1].rstrip(":")), text
+
     link = browser.find_element(By.CSS_SELECTOR, 'line[data-link="c1 c2"]')
     link.click()
     browser.find_element(By.XPATH, "//button[text()='cut']").click()
     assert wait_for(lambda: "down" in browser.find_element(
         By.CSS_SELECTOR, 'line[data-link="c1 c2"]').get_attribute("class"), 2) is not None
-    healed = wait_for(lambda: " 0 denied" in browser.find_element(By.ID, "counters").text, 10)
-    print(f"every new flow admitted again {healed} s after the cut was drawn")
-    assert healed is not None
+    cut_at = counters()[0]  # rounds from here on began after the cut
+
+    def healed() -> bool:
+        at, text = counters()
+        return at > cut_at + 1 and " 0 denied" in text
+    took = wait_for(healed, 10)  # the core is redundant: routing heals around the cut
+    print(f"every flow admitted again {took} s after the cut was drawn: {counters()[1]}")
+    assert took is not None
     lab.restore("c1", "c2")

@@ -13,8 +13,8 @@ journal durability (``process``: write() before answering; ``power``: and fdatas
 Afterwards the admission log is read back: every decision counted must be in it. Beside it,
 two yardsticks: the bare limit (``barelimit``), the same decision's cryptography and lookup in
 C and no more; and the floor of the compiled path's datagram I/O (``iofloor``, under the same
-saturating load), its reads, journal writes and answers with nothing decided: where the
-compiled authority's CPU goes.
+flood), its reads, journal writes and answers with nothing decided: where the compiled
+authority's CPU goes.
 """
 
 from __future__ import annotations
@@ -231,7 +231,7 @@ def run(seconds: float = 3.0) -> dict:
     floor = results["io_floor"] = _in_namespace(seconds, "floor", "none")
     compiled = results["compiled"]["flood"]["decisions_per_cpu_s"]
     print(f"the compiled path's datagram I/O alone (C: poll, recvmmsg, one journal write(), "
-          f"answers by UDP GSO; nothing checked or decided), under the same load: "
+          f"answers by UDP GSO; nothing checked or decided), offered the same flood: "
           f"{floor['per_cpu_second']:.0f} datagrams per CPU second, "
           f"{floor['system_share']:.0%} of it in the kernel; per request "
           f"{bare['per_cpu_second'] / floor['per_cpu_second']:.1f} times the bare limit's work; "

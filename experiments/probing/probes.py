@@ -295,13 +295,16 @@ class Matrix(LineProbers):
     def __init__(self, net, nodes: list[str], timeout: float):
         self.nodes = nodes
         self.address = {n: net.address(n) for n in nodes}
-        self.port = 20000
+        self.rounds = 0
         super().__init__(net, nodes, lambda n: ["matrix", str(timeout),
                                                 *(self.address[d] for d in nodes if d != n)])
 
     def round(self) -> tuple[set, set]:
-        self.port += 1
-        answers = self.ask({n: f"round {self.port}" for n in self.nodes})
+        """Each round's new flows go to a port of their own (20001 on, again after 40 000
+        rounds: a lab's page runs them for hours)."""
+        self.rounds += 1
+        port = 20000 + 1 + (self.rounds - 1) % 40000
+        answers = self.ask({n: f"round {port}" for n in self.nodes})
         by_address = {a: n for n, a in self.address.items()}
         lost_new, lost_existing = set(), set()
         for src, answer in answers.items():

@@ -36,6 +36,7 @@ class LabServer(ThreadingHTTPServer):
     def __init__(self, lab: Lab, port: int = 0):
         super().__init__(("127.0.0.1", port), Handler)
         self.lab, self.token = lab, secrets.token_urlsafe(24)
+        self.acting = threading.Lock()  # one action at a time: a double click acts once
         self.live = LiveState(lab)
         self.serving = threading.Thread(target=self.serve_forever, daemon=True)
 
@@ -58,15 +59,19 @@ class LabServer(ThreadingHTTPServer):
         if name not in CALLS or not isinstance(args, list):
             raise ValueError(f"the page may call {', '.join(CALLS)}, with a list of arguments")
         if name == "central":
-            args = [args[0] == "up"] if args else args
-        try:
-            return getattr(self.lab, name)(*args)
-        finally:
-            self.live.acted()
+            if args not in (["up"], ["down"]):
+                raise ValueError('central takes "up" or "down"')
+            args = [args == ["up"]]
+        with self.acting:
+            try:
+                return getattr(self.lab, name)(*args)
+            finally:
+                self.live.acted()
 
 
 class Handler(BaseHTTPRequestHandler):
     server: LabServer
+    timeout = 10  # a connection that never asks holds no thread for longer
 
     def log_message(self, *args) -> None:  # the console stays the lab's
         pass
@@ -120,7 +125,10 @@ class Handler(BaseHTTPRequestHandler):
             pass  # the page went away
 
     def do_POST(self) -> None:
-        if not self._allowed() or urlparse(self.path).path != "/do":
+        if not self._allowed():
+            return
+        if urlparse(self.path).path != "/do":
+            self._send(HTTPStatus.NOT_FOUND, "text/plain", b"no such action\n")
             return
         try:
             asked = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))))

@@ -54,6 +54,7 @@ class LiveState:
         self.words = ("admitted", "denied") if admits(lab.architecture.name) else \
             ("passing", "lost")
         self.flows: dict[str, str] = {}
+        self.error = ""  # why the rounds stopped, if they did
         self.round = self.version = self.actions = 0
         self.changed = threading.Condition()
         self.stopping, self.poke = threading.Event(), threading.Event()
@@ -65,9 +66,19 @@ class LiveState:
 
     def stop(self) -> None:
         self.stopping.set()
+        with self.changed:
+            self.changed.notify_all()  # the event streams end now, not at their next wait
         self.thread.join(timeout=10)
 
     def _rounds(self) -> None:
+        try:
+            self._measure()
+        except Exception as e:  # noqa: BLE001 - shown on the page, not lost in a thread
+            with self.changed:
+                self.error = f"flows are no longer measured: {e}"
+                self._changed()
+
+    def _measure(self) -> None:
         with Matrix(self.lab.net, self.users, ROUND_TIMEOUT_S) as matrix:
             while not self.stopping.is_set():
                 before = self.actions
@@ -102,7 +113,8 @@ class LiveState:
     def snapshot(self) -> dict:
         lab, g = self.lab, self.lab.graph
         net = lab.net
-        cut = {aim.person for action, aim in lab.acted.items() if action == "person"}
+        acted = dict(lab.acted)  # changed by the server's threads meanwhile
+        cut = {aim.person for action, aim in acted.items() if action == "person"}
         nodes = []
         for n in g:
             role = g.nodes[n]["role"]
@@ -115,6 +127,6 @@ class LiveState:
         return {"topology": lab.topo, "design": lab.arch, "round": self.round,
                 "version": self.version,
                 "time": time.time(), "nodes": nodes, "links": links, "flows": self.flows,
-                "outcomes": list(self.words), "acted": sorted(lab.acted),
+                "outcomes": list(self.words), "acted": sorted(acted), "error": self.error,
                 "actions": list(lab.actions) if hasattr(lab.architecture, "instruments")
                 else []}

@@ -276,7 +276,7 @@ int sl_serve(server *s, int fd, int journal, int power, unsigned char *rest, uin
         if (write_all(journal, records, (size_t)answered * RECORD) ||
             (power && fdatasync(journal)))
             return -1;
-        s->counts[UNSENT] += (uint64_t)send_runs(fd, answers, oiov, answered, FLOW_SIZE);
+        s->counts[UNSENT] += (uint64_t)send_runs(fd, answers, oiov, answered);
     }
     return got;
 }

@@ -3,8 +3,7 @@
  * BATCH datagrams, one write() of a RECORD-byte record per datagram to a journal file, and
  * each datagram sent back to its sender as the answer, in GSO runs (serveio.h). No source
  * check, no HMAC, no lookup, no replay window: what is left is the kernel's share and the
- * loop's, which no authority on UDP sockets here avoids. Answers go in GSO runs of the first
- * datagram's size: the load generator's requests are all one size.
+ * loop's, which no authority on UDP sockets here avoids.
  *
  *   splinterlab-iofloor PORT JOURNAL
  *   (serves on 127.0.0.1:PORT until SIGTERM, then prints)
@@ -82,7 +81,7 @@ int main(int argc, char **argv)
             perror("iofloor: journal");
             return 1;
         }
-        unsent += (unsigned long)send_runs(fd, msgs, oiov, got, (uint16_t)msgs[0].msg_len);
+        unsent += (unsigned long)send_runs(fd, msgs, oiov, got);
         datagrams += (unsigned long)got;
     }
     struct rusage use;

@@ -28,15 +28,17 @@ static inline int same_address(const struct mmsghdr *a, const struct mmsghdr *b)
     return x->sin_addr.s_addr == y->sin_addr.s_addr && x->sin_port == y->sin_port;
 }
 
-/* The n datagrams of ``size`` bytes (``msgs`` each name its address and iov[i]); returns how
- * many were not sent. A failed send loses its own datagrams only. */
-static inline int send_runs(int fd, struct mmsghdr *msgs, struct iovec *iov, int n,
-                            uint16_t size)
+/* The n datagrams iov[i], each to the address msgs[i] names (msgs[i]'s own iov: the same
+ * datagram, for a send of its own); a run is consecutive datagrams of one size to one
+ * address. Returns how many were not sent; a failed send loses its own datagrams only. */
+static inline int send_runs(int fd, struct mmsghdr *msgs, struct iovec *iov, int n)
 {
     char control[CMSG_SPACE(sizeof(uint16_t))];
     int unsent = 0;
     for (int at = 0, run; at < n; at += run) {
-        for (run = 1; at + run < n && run < SEGMENTS && same_address(&msgs[at], &msgs[at + run]);)
+        uint16_t size = (uint16_t)iov[at].iov_len;
+        for (run = 1; at + run < n && run < SEGMENTS && iov[at + run].iov_len == size &&
+                      same_address(&msgs[at], &msgs[at + run]);)
             run++;
         struct msghdr h = msgs[at].msg_hdr;
         h.msg_iov = iov + at, h.msg_iovlen = (size_t)run;
