@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 
 import topologies
+from experiments import runs
 from experiments.commands import handlers as h
 from experiments.commands.handlers import EnvironmentProblem, UsageError
 from experiments.paired import ALL
@@ -119,7 +120,7 @@ def build_parser() -> argparse.ArgumentParser:
                    "comparisons)")
     s.add_argument("--topo", help=f"topology spec (default {topologies.DEFAULT})")
     s.add_argument("--arch", default=ALL, choices=[ALL, *architectures.compared()])
-    s.add_argument("--profile", default="quick",
+    s.add_argument("--profile", default=runs.PROFILE,
                    help="quick: minutes; full: more of everything, repetitions and CIs; "
                         "iot also has burst (its gateway's bottleneck)")
     s.add_argument("--seed", type=int, default=DEFAULT_SEED)
