@@ -158,6 +158,14 @@ class Lab:
     def actions(self) -> tuple[str, ...]:
         return (*ACTIONS, *((THROTTLE,) if self.instruments().can_throttle else ()))
 
+    def targets(self) -> dict[str, list[str]]:
+        """What each action that takes a target may be aimed at."""
+        sites = list(self.services.records)
+        known = {"person": self.hosts, "destination": sites, "name": sites,
+                 "region": sorted({self.graph.nodes[h].get("region") for h in self.hosts}
+                                  - {None})}
+        return {action: known[field] for action, field in TARGETS.items()}
+
     def aim(self, action: str, target: str | None = None) -> Aim:
         """The experiments' aim (``experiments.subjects``), with ``target`` in the field
         ``action`` takes."""
@@ -165,15 +173,12 @@ class Lab:
         aim = {"person": who.victim, "destination": who.blocked_site, "name": who.named_site,
                "region": who.region}
         if target is not None:
-            field = TARGETS.get(action)
-            if field is None:
+            known = self.targets().get(action)
+            if known is None:
                 raise LabError(f"{action} takes no target")
-            known = {"person": self.hosts, "destination": list(self.services.records),
-                     "name": list(self.services.records),
-                     "region": sorted({g.nodes[h].get("region") for h in self.hosts} - {None})}
-            if target not in known[field]:
-                raise LabError(f"{action} takes one of: {', '.join(known[field])}")
-            aim[field] = target
+            if target not in known:
+                raise LabError(f"{action} takes one of: {', '.join(known)}")
+            aim[TARGETS[action]] = target
         inside = tuple(sorted(h for h in self.hosts if g.nodes[h].get("region") == aim["region"]))
         return Aim(aim["person"], aim["destination"], aim["name"], aim["region"], inside,
                    tuple(who.essential))

@@ -8,6 +8,7 @@ import pytest
 
 from experiments.commands import cli
 from experiments.probing import probes
+from protocols import architectures
 
 
 def run(capsys, *argv):
@@ -45,6 +46,20 @@ def test_unknown_architecture_is_a_usage_error(capsys, monkeypatch, command):
     monkeypatch.setattr(os, "geteuid", lambda: 0)
     code, _, err = run(capsys, command, "--arch", "nope", "--topo", "line")
     assert code == 2 and "no architecture 'nope'" in err
+
+
+def test_lab_gives_each_design_the_settings_it_takes(capsys, monkeypatch):
+    from experiments.commands.cli import build_parser
+    from experiments.commands.handlers import lab_options
+
+    options = lab_options(build_parser().parse_args(["lab", "--ttl", "500", "--hello", "2"]))
+    assert tuple(options) == architectures.compared()
+    assert options["registered"]["ttl_ms"] == 500 and "ttl_ms" not in options["permissionless"]
+    assert options["permissionless"]["ospf"].hello == options["sovereign"]["ospf"].hello == 2
+    monkeypatch.setattr(os, "geteuid", lambda: 0)
+    code, _, err = run(capsys, "lab", "--arch", "permissionless,sovereign", "--ttl", "500")
+    assert code == 2 and err.strip() == ("splinterlab: --ttl: none of permissionless, "
+                                         "sovereign takes it")
 
 
 def test_topo_show_writes_a_png(capsys, tmp_path):

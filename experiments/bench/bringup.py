@@ -83,10 +83,10 @@ def run(args) -> int:
     """One benchmark, recorded (``experiments.bench.record``) under ``args.out``."""
     from experiments.bench.record import BenchConfig, recorded
 
-    graph = topologies.build(args.topo) if args.what in ("bringup", "recovery", "access") \
+    graph = topologies.build(args.topo) if args.what in ("bringup", "recovery", "access", "lab") \
         else None
     config = BenchConfig(topo=args.topo if graph is not None else "", name=args.name or "",
-                         arch=args.arch if args.what == "bringup" else "",
+                         arch=args.arch if args.what in ("bringup", "lab") else "",
                          params={"repeat": args.repeat, "graphs": args.graphs})
     with recorded(args.what, config, args.out, graph) as (writer, figures):
         figures.update(_measure(args, writer))
@@ -113,6 +113,12 @@ def _measure(args, writer) -> dict:
         from experiments.bench import admission_load
 
         return admission_load.run()
+    if args.what == "lab":
+        from experiments.bench import labpage
+        from protocols import architectures
+
+        return labpage.run(args.topo, architectures.compared() if args.arch == ALL
+                           else (args.arch,), writer.dir)
     if args.what == "scale":
         from experiments.bench import scale
 

@@ -42,11 +42,16 @@ def _terminate(signum, frame):
 
 
 # -- parser ----------------------------------------------------------------------------------
-def _network_options(s) -> None:
-    """What ``up`` and ``lab`` bring up: the topology, the design, its routing and settings."""
+def _network_options(s, several: bool = False) -> None:
+    """What ``up`` and ``lab`` bring up: the topology, the design (``several``: designs side
+    by side), its routing and settings."""
     s.add_argument("--topo", default=topologies.DEFAULT)
-    s.add_argument("--arch", default=architectures.BASELINE,
-                   help=f"one of {', '.join(architectures.names())}")
+    if several:
+        s.add_argument("--arch", default=ALL, help=f"{ALL} (every design compared, side by "
+                       f"side) or designs joined by commas, of {', '.join(architectures.names())}")
+    else:
+        s.add_argument("--arch", default=architectures.BASELINE,
+                       help=f"one of {', '.join(architectures.names())}")
     s.add_argument("--backend", default="auto", choices=["auto", "netem", "userspace"])
     s.add_argument("--hello", type=int, help="OSPF hello interval, s (default 1)")
     s.add_argument("--dead", type=int, help="OSPF dead interval, s (default 3)")
@@ -104,8 +109,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--test", choices=["pingall"], help="run a test instead of the CLI")
     s.set_defaults(func=h.cmd_up)
 
-    s = sub.add_parser("lab", help="bring a network up and serve the lab's page on 127.0.0.1")
-    _network_options(s)
+    s = sub.add_parser("lab", help="bring a network up per design and serve the lab's page "
+                       "on 127.0.0.1")
+    _network_options(s, several=True)
     s.add_argument("--port", type=int, default=0, help="default: any free port")
     s.set_defaults(func=h.cmd_lab)
 
@@ -165,14 +171,15 @@ def build_parser() -> argparse.ArgumentParser:
     s.set_defaults(func=h.cmd_readme)
 
     s = sub.add_parser("bench", help="benchmarks that print figures")
-    s.add_argument("what", choices=["bringup", "recovery", "admission", "access", "scale"])
+    s.add_argument("what", choices=["bringup", "recovery", "admission", "access", "scale",
+                                    "lab"])
     s.add_argument("graphs", nargs="*", help="scale: zoo graph names to climb (default: a "
                    "ladder from 11 to 143 PoPs)")
     s.add_argument("--topo", default=topologies.DEFAULT)
     s.add_argument("--out", type=Path, help="results root (default: results/)")
     s.add_argument("--name", help="results directory name (default: the time and topology)")
     s.add_argument("--arch", default=ALL, choices=[ALL, *architectures.names()],
-                   help="bringup: one architecture, or all")
+                   help="bringup, lab: one architecture, or all")
     s.add_argument("--repeat", type=int, default=3)
     s.set_defaults(func=h.cmd_bench)
     return p

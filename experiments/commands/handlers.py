@@ -91,13 +91,15 @@ def cmd_fidelity(args) -> int:
     return 0 if fidelity.passed(rows) else 1
 
 
+OSPF_FLAGS = ("hello", "dead", "hello_multiplier", "bfd")  # OspfSettings' fields, as flags
+
+
 def architecture_options(args) -> dict:
     """Architecture settings from the command line, checked before anything is built."""
     from protocols import censor, ospf
 
-    ospf_flags = {k: v for k, v in (("hello", args.hello), ("dead", args.dead),
-                                    ("hello_multiplier", args.hello_multiplier),
-                                    ("bfd", args.bfd)) if v not in (None, False)}
+    ospf_flags = {k: getattr(args, k) for k in OSPF_FLAGS
+                  if getattr(args, k) not in (None, False)}
     design = architectures.design(args.arch)
     if not design.routing and (ospf_flags or args.censor):
         raise UsageError("--hello, --dead, --hello-multiplier, --bfd and --censor apply to "
@@ -145,13 +147,43 @@ def cmd_up(args) -> int:
     return console.up(args.topo, args.arch, args.backend, args.test, options)
 
 
-def cmd_lab(args) -> int:
-    from experiments.web import server
+def lab_options(args) -> dict[str, dict]:
+    """``lab``'s designs (``all``: those compared; or names joined by commas), each with the
+    settings it takes of those given (checked as ``up`` checks them); a setting that none of
+    them takes is refused."""
+    import argparse
 
-    options = architecture_options(args)
-    architectures.get(args.arch, **options)  # unknown architecture: say so before asking for root
+    from experiments.paired import ALL
+
+    archs = architectures.compared() if args.arch == ALL else \
+        tuple(dict.fromkeys(a for a in args.arch.split(",") if a))
+    if not archs:
+        raise UsageError(f"--arch takes {ALL} or designs joined by commas")
+    for a in archs:
+        architectures.design(a)  # an unknown one is named before root is asked for
+    flags = {o.name: o.flag for d in architectures.DESIGNS for o in d.options}
+    flags |= {k: "--" + k.replace("_", "-") for k in (*OSPF_FLAGS, "censor")}
+    given = {k for k in flags if getattr(args, k, None) not in (None, False)}
+
+    def takes(arch: str) -> set[str]:
+        d = architectures.design(arch)
+        return {o.name for o in d.options} | (set(OSPF_FLAGS) if d.routing else set()) | \
+            ({"censor"} if d.border_censor else set())
+
+    unused = sorted(flags[k] for k in given - set().union(*map(takes, archs)))
+    if unused:
+        raise UsageError(f"{', '.join(unused)}: none of {', '.join(archs)} takes it")
+    return {a: architecture_options(argparse.Namespace(**{
+        **vars(args), **{k: None for k in given - takes(a)}, "arch": a})) for a in archs}
+
+
+def cmd_lab(args) -> int:
+    from experiments.web import front
+
+    options = lab_options(args)
+    topologies.build(args.topo)  # a wrong spec is said before any panel starts
     _need_root("splinterlab lab")
-    return server.serve(args.topo, args.arch, args.port, args.backend, options)
+    return front.serve(args.topo, tuple(options), options, args.backend, args.port)
 
 
 def cmd_operator(args) -> int:

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from experiments.publish import blocks_bench as bench
 from experiments.publish import blocks_comparisons as comparisons
+from experiments.publish import blocks_lab
 from experiments.publish import blocks_questions as questions
 from experiments.publish import blocks_scale as scale
 from experiments.publish.published import Published
@@ -37,4 +38,5 @@ BLOCKS: dict[str, Callable[[Path], dict]] = {
     "access": _on(bench.access),
     "admission": _on(bench.admission),
     "distro": _on(bench.distro),
+    "lab": _on(blocks_lab.lab),
 }

@@ -76,6 +76,7 @@ STEPS = (
     Step("admission", ("bench", "admission"), 2, dirname="local"),
     Step("ladder", ("bench", "scale"), 12),
     Step("userspace", ("fidelity", "--backend", "userspace"), 3),
+    Step("lab", ("bench", "lab", "--topo", "isp"), 2, dirname="isp"),
     Step("vmtest", (), 15),
     Step("trixie", (), 9),
     Step(SUITE, (), 18),

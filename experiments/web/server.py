@@ -1,48 +1,94 @@
-"""``splinterlab lab``: a running ``Lab`` served to a browser on 127.0.0.1 only.
+"""A running ``Lab``'s state and actions over HTTP, on 127.0.0.1 only (one design's panel of
+``splinterlab lab``; ``front`` serves the page that shows the panels side by side).
 
-The page holds operator powers over a root process, so every request must carry the token
-printed at start (in the address, as Jupyter does); any other is refused with 403. Routes:
+Every request must carry the lab's token (in the address, as Jupyter does): the panel holds
+operator powers over a root process. Any other is refused with 403. Routes:
 
-    GET  /?token=T         the page (page.html)
     GET  /state?token=T    the state now (``state.LiveState.snapshot``), JSON
-    GET  /events?token=T   the state again after every round of flows (server-sent events)
+    GET  /events?token=T   the state again after every change (server-sent events)
     POST /do?token=T       {"call": NAME, "args": [...]}: one of the lab's actions (CALLS);
                            {"result": ...} or {"error": one sentence}
+
+The front's page is another origin (another port): answers allow that origin only.
 """
 
 from __future__ import annotations
 
-import contextlib
 import hmac
 import json
 import secrets
+import sys
 import threading
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 from urllib.parse import parse_qs, urlparse
 
 from experiments.lab import Lab
 from experiments.web.state import LiveState
 
-PAGE = Path(__file__).with_name("page.html")
 CALLS = ("act", "undo", "fail", "restore", "central", "probe", "ping")  # what the page may do
-EVENT_WAIT_S = 1.0  # a state is sent at least this often, a round or not
+EVENT_WAIT_S = 1.0  # a state is sent at least this often, a change or not
 
 
-class LabServer(ThreadingHTTPServer):
+class Guarded(BaseHTTPRequestHandler):
+    """Answers only requests carrying the server's ``token``."""
+
+    timeout = 10  # a connection that never asks holds no thread for longer
+
+    def log_message(self, *args) -> None:  # the console stays the lab's
+        pass
+
+    def allowed(self) -> bool:
+        given = parse_qs(urlparse(self.path).query).get("token", [""])[0]
+        if hmac.compare_digest(given.encode(), self.server.token.encode()):
+            return True
+        self.send(HTTPStatus.FORBIDDEN, "text/plain",
+                  b"forbidden: open the address splinterlab lab printed, token and all\n")
+        return False
+
+    def head(self, status: HTTPStatus, kind: str) -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", kind)
+        self.send_header("Cache-Control", "no-store")
+        origin = getattr(self.server, "origin", None)
+        if origin:
+            self.send_header("Access-Control-Allow-Origin", origin)
+
+    def send(self, status: HTTPStatus, kind: str, body: bytes) -> None:
+        self.head(status, kind)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def json(self, status: HTTPStatus, value: object) -> None:
+        self.send(status, "application/json", json.dumps(value, default=str).encode())
+
+
+class Quiet(ThreadingHTTPServer):
+    """A server whose threads end with the process, and for which a page going away
+    mid-answer (a browser closed) is no error."""
+
     daemon_threads = True
 
-    def __init__(self, lab: Lab, port: int = 0):
+    def handle_error(self, request, client_address) -> None:
+        if not isinstance(sys.exc_info()[1], ConnectionError):
+            super().handle_error(request, client_address)
+
+
+class LabServer(Quiet):
+    """``lab``'s panel: ``token`` (a new one if not given) opens it; ``origin`` (the front's
+    page) may read its answers."""
+
+    def __init__(self, lab: Lab, port: int = 0, token: str | None = None,
+                 origin: str | None = None):
         super().__init__(("127.0.0.1", port), Handler)
-        self.lab, self.token = lab, secrets.token_urlsafe(24)
-        self.acting = threading.Lock()  # one action at a time: a double click acts once
+        self.lab, self.token, self.origin = lab, token or secrets.token_urlsafe(24), origin
         self.live = LiveState(lab)
         self.serving = threading.Thread(target=self.serve_forever, daemon=True)
 
     @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.server_port}/?token={self.token}"
+    def base(self) -> str:
+        return f"http://127.0.0.1:{self.server_port}"
 
     def __enter__(self) -> LabServer:
         self.live.start()
@@ -62,56 +108,29 @@ class LabServer(ThreadingHTTPServer):
             if args not in (["up"], ["down"]):
                 raise ValueError('central takes "up" or "down"')
             args = [args == ["up"]]
-        with self.acting:
+        with self.live.acting:  # one action at a time: a double click acts once
             try:
                 return getattr(self.lab, name)(*args)
             finally:
                 self.live.acted()
 
 
-class Handler(BaseHTTPRequestHandler):
+class Handler(Guarded):
     server: LabServer
-    timeout = 10  # a connection that never asks holds no thread for longer
-
-    def log_message(self, *args) -> None:  # the console stays the lab's
-        pass
-
-    def _allowed(self) -> bool:
-        given = parse_qs(urlparse(self.path).query).get("token", [""])[0]
-        if hmac.compare_digest(given.encode(), self.server.token.encode()):
-            return True
-        self._send(HTTPStatus.FORBIDDEN, "text/plain",
-                   b"forbidden: open the address splinterlab lab printed, token and all\n")
-        return False
-
-    def _send(self, status: HTTPStatus, kind: str, body: bytes) -> None:
-        self.send_response(status)
-        self.send_header("Content-Type", kind)
-        self.send_header("Content-Length", str(len(body)))
-        self.send_header("Cache-Control", "no-store")
-        self.end_headers()
-        self.wfile.write(body)
-
-    def _json(self, status: HTTPStatus, value: object) -> None:
-        self._send(status, "application/json", json.dumps(value, default=str).encode())
 
     def do_GET(self) -> None:
-        if not self._allowed():
+        if not self.allowed():
             return
         route = urlparse(self.path).path
-        if route == "/":
-            self._send(HTTPStatus.OK, "text/html; charset=utf-8", PAGE.read_bytes())
-        elif route == "/state":
-            self._json(HTTPStatus.OK, self.server.live.snapshot())
+        if route == "/state":
+            self.json(HTTPStatus.OK, self.server.live.snapshot())
         elif route == "/events":
             self._events()
         else:
-            self._send(HTTPStatus.NOT_FOUND, "text/plain", b"no such page\n")
+            self.send(HTTPStatus.NOT_FOUND, "text/plain", b"no such page\n")
 
     def _events(self) -> None:
-        self.send_response(HTTPStatus.OK)
-        self.send_header("Content-Type", "text/event-stream")
-        self.send_header("Cache-Control", "no-store")
+        self.head(HTTPStatus.OK, "text/event-stream")
         self.end_headers()
         live, seen = self.server.live, -1
         try:
@@ -121,29 +140,19 @@ class Handler(BaseHTTPRequestHandler):
                 seen = state["version"]
                 self.wfile.write(f"data: {json.dumps(state)}\n\n".encode())
                 self.wfile.flush()
-        except (BrokenPipeError, ConnectionResetError):
+        except ConnectionError:
             pass  # the page went away
 
     def do_POST(self) -> None:
-        if not self._allowed():
+        if not self.allowed():
             return
         if urlparse(self.path).path != "/do":
-            self._send(HTTPStatus.NOT_FOUND, "text/plain", b"no such action\n")
+            self.send(HTTPStatus.NOT_FOUND, "text/plain", b"no such action\n")
             return
         try:
             asked = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))))
             result = self.server.call(asked.get("call"), asked.get("args", []))
         except Exception as e:  # noqa: BLE001 - any refusal, lab's or design's: one sentence
-            self._json(HTTPStatus.BAD_REQUEST, {"error": str(e) or type(e).__name__})
+            self.json(HTTPStatus.BAD_REQUEST, {"error": str(e) or type(e).__name__})
             return
-        self._json(HTTPStatus.OK, {"result": result})
-
-
-def serve(spec: str, arch: str, port: int, backend: str, options: dict) -> int:
-    """``splinterlab lab``: the network up, the page served until Ctrl-C."""
-    with Lab(spec, arch, backend=backend, **options) as lab, LabServer(lab, port) as server:
-        print(f"*** {spec} is up under {arch}; the lab is at\n    {server.url}\n"
-              "*** (127.0.0.1 only; the token is its key. Ctrl-C ends it.)", flush=True)
-        with contextlib.suppress(KeyboardInterrupt):
-            threading.Event().wait()
-    return 0
+        self.json(HTTPStatus.OK, {"result": result})

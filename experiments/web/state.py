@@ -1,5 +1,6 @@
 """What the page shows of a running lab, as JSON: where every node is drawn, what is up, who
-is cut off, and the flows of the last round between users by outcome.
+is cut off, the flows of the last round between users by outcome, and what the operator's
+records tie to whom, newest first (the log as a stream).
 
 Flows come from one ``probes.Matrix`` round at a time (a prober per user): every pair opens a
 new TCP connection (a new flow, which a design that admits flows must admit) and pings (the
@@ -17,11 +18,15 @@ import networkx as nx
 from experiments.lab import Lab
 from experiments.model.reachability import users
 from experiments.probing.probes import Matrix
+from experiments.probing.webprobe import METHODS
+from protocols import architectures
 from protocols.architectures import admits
 from topologies.graph import routers
 
 ROUND_TIMEOUT_S = 0.4  # a pair not connected within this is not reached this round
 PAUSE_S = 0.1          # between rounds
+LOG_EVERY_S = 2.0      # the operator's records are read this often
+LOG_SHOWN = 12         # the newest records sent to the page
 
 
 def layout(g: nx.Graph) -> dict[str, tuple[float, float]]:
@@ -45,7 +50,9 @@ def layout(g: nx.Graph) -> dict[str, tuple[float, float]]:
 class LiveState:
     """The lab's state, a round of flows at a time, in a thread of its own; ``snapshot()`` is
     the latest, ``version`` counts its changes. After an action (``acted``) the round under
-    way is thrown away, since some of its flows began before, and the next starts at once."""
+    way is thrown away, since some of its flows began before, and the next starts at once.
+    The records are read in another thread, a host at a time holding ``acting`` as an action
+    does (the design's instruments serve one caller at a time)."""
 
     def __init__(self, lab: Lab):
         self.lab = lab
@@ -54,29 +61,56 @@ class LiveState:
         self.words = ("admitted", "denied") if admits(lab.architecture.name) else \
             ("passing", "lost")
         self.flows: dict[str, str] = {}
-        self.error = ""  # why the rounds stopped, if they did
+        self.records: list[dict] = []  # newest first: when first seen, host, destination
+        self.recorded = 0  # pairs the records tie, all told
+        self.error = ""  # why the rounds or the records stopped, if they did
         self.round = self.version = self.actions = 0
         self.changed = threading.Condition()
+        self.acting = threading.Lock()
         self.stopping, self.poke = threading.Event(), threading.Event()
-        self.thread = threading.Thread(target=self._rounds, daemon=True)
+        self.threads = [threading.Thread(target=self._guarded, args=(work, what), daemon=True)
+                        for work, what in ((self._measure, "flows are no longer measured"),
+                                           (self._read_records, "records are no longer read"))]
 
     def start(self) -> LiveState:
-        self.thread.start()
+        for thread in self.threads:
+            thread.start()
         return self
 
     def stop(self) -> None:
         self.stopping.set()
+        self.poke.set()
         with self.changed:
             self.changed.notify_all()  # the event streams end now, not at their next wait
-        self.thread.join(timeout=10)
+        for thread in self.threads:
+            thread.join(timeout=10)
 
-    def _rounds(self) -> None:
+    def _guarded(self, work, what: str) -> None:
         try:
-            self._measure()
+            work()
         except Exception as e:  # noqa: BLE001 - shown on the page, not lost in a thread
             with self.changed:
-                self.error = f"flows are no longer measured: {e}"
+                self.error = f"{what}: {e}"
                 self._changed()
+
+    def _read_records(self) -> None:
+        if not hasattr(self.lab.architecture, "instruments"):
+            return
+        seen: set[tuple[str, str]] = set()
+        while not self.stopping.wait(LOG_EVERY_S):
+            pairs = set()
+            for host in self.lab.hosts:  # an action waits for one host's records at most
+                with self.acting:
+                    pairs |= {(host, d) for d in self.lab.records(host)}
+            new = sorted(pairs - seen)
+            seen |= pairs
+            if new:
+                now = time.time()
+                with self.changed:
+                    self.records = ([{"t": now, "host": h, "destination": d} for h, d in new]
+                                    + self.records)[:LOG_SHOWN]
+                    self.recorded = len(seen)
+                    self._changed()
 
     def _measure(self) -> None:
         with Matrix(self.lab.net, self.users, ROUND_TIMEOUT_S) as matrix:
@@ -124,9 +158,14 @@ class LiveState:
                           "label": g.nodes[n].get("label", n), "state": state})
         links = [{"a": a, "b": b, "up": tuple(sorted((a, b))) not in net.down_links}
                  for a, b in g.edges]
-        return {"topology": lab.topo, "design": lab.arch, "round": self.round,
-                "version": self.version,
+        operated = hasattr(lab.architecture, "instruments")
+        design = architectures.design(lab.arch)
+        return {"topology": lab.topo, "design": lab.arch, "label": design.label,
+                "colour": design.colour, "round": self.round, "version": self.version,
                 "time": time.time(), "nodes": nodes, "links": links, "flows": self.flows,
                 "outcomes": list(self.words), "acted": sorted(acted), "error": self.error,
-                "actions": list(lab.actions) if hasattr(lab.architecture, "instruments")
-                else []}
+                "actions": list(lab.actions) if operated else [],
+                "targets": lab.targets() if operated else {},
+                "central": design.central, "central_down": lab.central_down,
+                "sites": sorted(lab.sites), "methods": list(METHODS),
+                "records": self.records, "recorded": self.recorded}

@@ -24,7 +24,8 @@ CREATE INDEX IF NOT EXISTS leases_by_address ON leases (address, since);
 
 class Subscribers:
     def __init__(self, path: Path):
-        self.db = sqlite3.connect(path)
+        # any thread: the lab's page reads and acts from its server's (one caller at a time)
+        self.db = sqlite3.connect(path, check_same_thread=False)
         self.db.executescript(SCHEMA)
 
     def sign_up(self, national_id: str, real_name: str, host: str | None) -> None:
