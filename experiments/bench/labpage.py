@@ -18,6 +18,7 @@ from experiments.web.browser import chromium, wait_for
 from experiments.web.front import Front
 
 TIMEOUT_S = 30  # for anything the page must show: beyond it the step is recorded as not shown
+SHOTS = "screenshots"  # their directory: photographs, not plots redrawn from data
 
 
 def _state(front: Front, panel: dict) -> dict:
@@ -34,13 +35,15 @@ def _rounds(front: Front) -> dict[str, int]:
     return {p["design"]: _state(front, p)["round"] for p in front.panels}
 
 
-def run(spec: str, archs: tuple[str, ...], out_dir) -> dict:
+def run(spec: str, archs: tuple[str, ...], results_dir) -> dict:
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import Select
 
     import topologies
 
     graph = topologies.build(spec)
+    out_dir = results_dir / SHOTS
+    out_dir.mkdir(exist_ok=True)
     victim, region = subjects.choose(graph).victim, subjects.choose(graph).region
     figures: dict = {"designs": list(archs), "nodes": len(graph), "victim": victim,
                      "region": region, "steps": {}}
