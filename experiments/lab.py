@@ -18,6 +18,7 @@ Wrong input is a ``LabError`` of one sentence; the network goes away however the
 from __future__ import annotations
 
 import atexit
+import functools
 import time
 from dataclasses import asdict
 
@@ -39,6 +40,23 @@ class LabError(ValueError):
     """An action the lab cannot take as asked, in one sentence."""
 
 
+def _noted(method):
+    """Kept in the lab's journal (``Lab.results``): when, what, with what, what came of it."""
+    @functools.wraps(method)
+    def noting(self, *args, **kwargs):
+        entry = {"t_s": round(time.time() - self.started, 3), "call": method.__name__,
+                 "args": " ".join(map(str, [*args, *kwargs.values()]))}
+        try:
+            result = method(self, *args, **kwargs)
+        except Exception as e:
+            self.journal.append({**entry, "refused": str(e)})
+            raise
+        self.journal.append({**entry, **(result if isinstance(result, dict) else
+                                         {} if result is None else {"result": result})})
+        return result
+    return noting
+
+
 class Lab:
     """A network up under ``arch`` on the topology ``topo`` (a spec, as ``up`` takes it) for
     the length of a ``with`` block."""
@@ -50,9 +68,7 @@ class Lab:
         self.topo, self.arch = topo, arch
         self.graph = topologies.build(topo)
         self._up = bring_up(self.graph, arch, seed=seed, backend=backend, **options)
-        self._tools = None
-        self.acted: dict[str, Aim] = {}  # action -> its aim, while in force
-        self.central_down = False
+        self._fresh(None, None, None)  # no network until started
 
     @classmethod
     def of(cls, net, services, architecture) -> Lab:
@@ -60,13 +76,19 @@ class Lab:
         lab = cls.__new__(cls)
         lab.topo, lab.arch, lab.graph = net.graph.graph.get("name", "the topology"), \
             architecture.name, net.graph
-        lab.net, lab.services, lab.architecture = net, services, architecture
-        lab._tools, lab.acted, lab.central_down, lab.started = None, {}, False, time.time()
+        lab._fresh(net, services, architecture)
         return lab
 
-    def __enter__(self) -> Lab:
-        self.net, self.services, self.architecture = self._up.__enter__()
+    def _fresh(self, net, services, architecture) -> None:
+        self.net, self.services, self.architecture = net, services, architecture
+        self._tools = None
+        self.acted: dict[str, Aim] = {}  # action -> its aim, while in force
+        self.central_down = False
+        self.journal: list[dict] = []  # what the lab did and measured (``results``)
         self.started = time.time()
+
+    def __enter__(self) -> Lab:
+        self._fresh(*self._up.__enter__())
         return self
 
     def __exit__(self, *exc) -> bool | None:
@@ -104,6 +126,7 @@ class Lab:
         return name
 
     # -- probes -----------------------------------------------------------------------------
+    @_noted
     def ping(self, src: str, dst: str, count: int = 3) -> dict:
         """``count`` pings from ``src`` to ``dst``: sent, received, average RTT in ms."""
         if type(count) is not int or not 1 <= count <= MAX_PINGS:
@@ -119,6 +142,7 @@ class Lab:
         return pd.DataFrame([{**asdict(r), "ok": r.ok}
                              for r in probes.pingall(self.net, users(self.graph))])
 
+    @_noted
     def probe(self, host: str, site: str, method: str = "direct") -> dict:
         """DNS, TCP and HTTP from ``host`` to ``site`` by ``method`` (an evasion or not)."""
         self._node(site, list(self.services.records))
@@ -126,6 +150,7 @@ class Lab:
                                          method))
 
     # -- failures ---------------------------------------------------------------------------
+    @_noted
     def fail(self, a: str, b: str | None = None, mode: str = "carrier") -> None:
         """Cut the link ``a``-``b`` (``mode``: carrier lost, or silent), or crash router
         ``a``."""
@@ -136,6 +161,7 @@ class Lab:
         else:
             self.net.link_down(self._node(a), self._node(b), mode)
 
+    @_noted
     def restore(self, a: str, b: str | None = None) -> None:
         """Repair the link ``a``-``b``, or bring router ``a`` back."""
         if b is None:
@@ -183,6 +209,7 @@ class Lab:
         return Aim(aim["person"], aim["destination"], aim["name"], aim["region"], inside,
                    tuple(who.essential))
 
+    @_noted
     def act(self, action: str, target: str | None = None) -> float:
         """The operator cuts off a person (a host), a destination or a name (a site), a
         region, the country, or slows a destination (``throttle``), with this design's
@@ -198,6 +225,7 @@ class Lab:
         self.acted[action] = aim
         return 1000 * (time.monotonic() - started)
 
+    @_noted
     def undo(self, action: str) -> None:
         if action not in self.acted:
             raise LabError(f"{action} is not in force (in force: "
@@ -218,6 +246,7 @@ class Lab:
         return pd.DataFrame([{"host": h, "destination": d} for h in self.hosts
                              for d in self.records(h)], columns=["host", "destination"])
 
+    @_noted
     def central(self, up: bool) -> None:
         """This design's central element (the authority, the regulator) fails or comes back."""
         name = architectures.design(self.architecture.name).central
@@ -227,3 +256,11 @@ class Lab:
             (self.architecture.restart_central if up else self.architecture.kill_central)()
             self.central_down = not up
 
+    def results(self):
+        """What this lab did and measured, a row per call (ping, probe, fail, restore, act,
+        undo, central): seconds since it started, the call, its arguments, and what came of
+        it (a ping's sent, received and rtt_ms; an action's milliseconds until in force;
+        ``refused`` and why), as a DataFrame."""
+        import pandas as pd
+
+        return pd.DataFrame(self.journal)

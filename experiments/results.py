@@ -237,6 +237,23 @@ def load(directory: Path, experiment: str | None = None) -> Results:
     return Results(directory, meta, summary)
 
 
+def frames(directory: Path | str, table: str | None = None):
+    """A results directory's tables (its CSV files, compressed or not) as pandas DataFrames:
+    ``table`` by name, or every one in a dict by name (``splinterlab.results``)."""
+    import pandas as pd
+
+    found = load(Path(directory))
+    names = sorted({p.name.removesuffix(".gz").removesuffix(".csv")
+                    for p in found.dir.glob("*.csv*")})
+    if table is not None and table not in names:
+        raise ResultsError(f"{found.dir} has no table {table!r}; it has "
+                           f"{', '.join(names) or 'none'}")
+
+    def frame(name: str):
+        return pd.read_csv(io.StringIO(read_text(found.dir / f"{name}.csv")))
+    return frame(table) if table is not None else {n: frame(n) for n in names}
+
+
 def find(paths: list[Path]) -> list[Path]:
     """Every results directory at or under ``paths`` (default: results/)."""
     found = []
