@@ -290,14 +290,17 @@ def outage(net, src: str, dst: str, action, window: float, interval: float = 0.0
 
 
 class Matrix(LineProbers):
-    """One prober per end node; ``round()`` returns the pairs lost, new and existing."""
+    """One prober per end node; ``round()`` returns the pairs lost, new and existing, of the
+    pairs probed: each node's ``peers`` (default: every other node)."""
 
-    def __init__(self, net, nodes: list[str], timeout: float):
+    def __init__(self, net, nodes: list[str], timeout: float,
+                 peers: dict[str, list[str]] | None = None):
         self.nodes = nodes
+        self.peers = peers or {n: [d for d in nodes if d != n] for n in nodes}
         self.address = {n: net.address(n) for n in nodes}
         self.rounds = 0
         super().__init__(net, nodes, lambda n: ["matrix", str(timeout),
-                                                *(self.address[d] for d in nodes if d != n)])
+                                                *(self.address[d] for d in self.peers[n])])
 
     def round(self) -> tuple[set, set]:
         """Each round's new flows go to a port of their own (20001 on, again after 40 000
@@ -310,5 +313,5 @@ class Matrix(LineProbers):
         for src, answer in answers.items():
             for kind, lost in (("new", lost_new), ("existing", lost_existing)):
                 reached = {by_address.get(a) for a in answer[kind]}
-                lost |= {(src, d) for d in self.nodes if d != src and d not in reached}
+                lost |= {(src, d) for d in self.peers[src] if d not in reached}
         return lost_new, lost_existing

@@ -2,9 +2,10 @@
 is cut off, the flows of the last round between users by outcome, and what the operator's
 records tie to whom, newest first (the log as a stream).
 
-Flows come from one ``probes.Matrix`` round at a time (a prober per user): every pair opens a
-new TCP connection (a new flow, which a design that admits flows must admit) and pings (the
-pair's existing flow). A pair's outcome is named as the design knows it: admitted or denied
+Flows come from one ``probes.Matrix`` round at a time (a prober per user): every pair of
+users (on a large graph, a spread of pairs: ``peers``) opens a new TCP connection (a new
+flow, which a design that admits flows must admit) and pings (the pair's existing flow). A
+pair's outcome is named as the design knows it: admitted or denied
 where flows are admitted, passing or lost where they are not.
 """
 
@@ -25,6 +26,7 @@ from topologies.graph import routers
 
 ROUND_TIMEOUT_S = 0.4  # a pair not connected within this is not reached this round
 PAUSE_S = 0.1          # between rounds
+PEERS = 24             # the most other users each user's flows go to, every round
 LOG_EVERY_S = 2.0      # the operator's records are read this often
 LOG_SHOWN = 12         # the newest records sent to the page
 
@@ -47,6 +49,17 @@ def layout(g: nx.Graph) -> dict[str, tuple[float, float]]:
             for n, (x, y) in pos.items()}
 
 
+def peers(users: list[str], most: int = PEERS) -> dict[str, list[str]]:
+    """Whom each user's flows go to in a round: every other user, or where there are more
+    than ``most`` others, at most ``most`` of them spread evenly around the list (so each
+    user is reached by as many): a round stays short on the zoo's largest graphs."""
+    out = {}
+    for i, u in enumerate(users):
+        others = users[i + 1:] + users[:i]
+        out[u] = others[::-(-len(others) // most)][:most] if len(others) > most else others
+    return out
+
+
 class LiveState:
     """The lab's state, a round of flows at a time, in a thread of its own; ``snapshot()`` is
     the latest, ``version`` counts its changes. After an action (``acted``) the round under
@@ -57,6 +70,7 @@ class LiveState:
     def __init__(self, lab: Lab):
         self.lab = lab
         self.users = users(lab.graph)
+        self.peers = peers(self.users)
         self.places = layout(lab.graph)
         self.words = ("admitted", "denied") if admits(lab.architecture.name) else \
             ("passing", "lost")
@@ -113,7 +127,7 @@ class LiveState:
                     self._changed()
 
     def _measure(self) -> None:
-        with Matrix(self.lab.net, self.users, ROUND_TIMEOUT_S) as matrix:
+        with Matrix(self.lab.net, self.users, ROUND_TIMEOUT_S, self.peers) as matrix:
             while not self.stopping.is_set():
                 before = self.actions
                 lost_new, _ = matrix.round()
@@ -121,7 +135,7 @@ class LiveState:
                     continue
                 ok, bad = self.words
                 flows = {f"{s}>{d}": bad if (s, d) in lost_new else ok
-                         for s in self.users for d in self.users if s != d}
+                         for s in self.users for d in self.peers[s]}
                 with self.changed:
                     self.flows, self.round = flows, self.round + 1
                     self._changed()
