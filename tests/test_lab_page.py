@@ -60,6 +60,7 @@ def test_only_the_token_opens_the_lab(front):
 
 def test_a_student_cuts_a_person_off_and_cuts_a_link(front, browser):
     from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import Select
 
     nodes = len(state(front, "registered")["nodes"])
     start = time.monotonic()
@@ -95,6 +96,32 @@ def test_a_student_cuts_a_person_off_and_cuts_a_link(front, browser):
     assert all(f"{d}: " in answer for d in DESIGNS), answer
     click("//div[@id='controls']/button[text()='undo']")
     assert wait_for(lambda: node("registered", "h9", "outcome") == "admitted", 5) is not None
+
+    def answers(asked: str) -> dict[str, dict]:
+        """Each design's answer to ``asked`` (the page's answer box), once all are in."""
+        box = browser.find_element(By.ID, "answer")
+        assert wait_for(lambda: box.text.startswith(asked) and box.text.count("\n") ==
+                        len(DESIGNS), 20) is not None, box.text
+        return {line.split(": ", 1)[0]: json.loads(line.split(": ", 1)[1])
+                for line in box.text.splitlines()[1:]}
+
+    # the operator blocks a site abroad; h3 probes it directly, then through a tunnel
+    Select(browser.find_element(By.ID, "action")).select_by_value("destination")
+    click("//button[@id='do']")
+    assert wait_for(lambda: all("destination" in e.text for e in browser.find_elements(
+        By.CSS_SELECTOR, ".panel .acted")), 5) is not None
+    browser.find_element(By.ID, "registered-node-h3").click()
+    Select(browser.find_element(By.ID, "site")).select_by_value("news.abroad.example")
+    probed = {}
+    for method in ("direct", "tunnel"):
+        Select(browser.find_element(By.ID, "method")).select_by_value(method)
+        click("//button[@id='probe']")
+        probed[method] = answers(f"probe h3 news.abroad.example {method}")
+    print("probes of the blocked site:", {m: {d: a["label"] for d, a in got.items()}
+                                          for m, got in probed.items()})
+    assert all(a["label"] is not None for a in probed["direct"].values())  # blocked in both
+    assert probed["tunnel"]["permissionless"]["label"] is None  # the border censor evaded
+    click("//button[@id='undo']")
 
     logged = wait_for(lambda: " tie 0 pairs" not in browser.find_element(
         By.CSS_SELECTOR, "#panel-registered .log").text, 5)
