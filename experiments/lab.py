@@ -18,6 +18,7 @@ Wrong input is a ``LabError`` of one sentence; the network goes away however the
 from __future__ import annotations
 
 import atexit
+import contextlib
 import functools
 import time
 from dataclasses import asdict
@@ -190,7 +191,8 @@ class Lab:
         known = {"person": self.hosts, "destination": sites, "name": sites,
                  "region": sorted({self.graph.nodes[h].get("region") for h in self.hosts}
                                   - {None})}
-        return {action: known[field] for action, field in TARGETS.items()}
+        return {action: known[field] for action, field in TARGETS.items()
+                if action in self.actions}
 
     def aim(self, action: str, target: str | None = None) -> Aim:
         """The experiments' aim (``experiments.subjects``), with ``target`` in the field
@@ -221,7 +223,12 @@ class Lab:
             raise LabError(f"{action} is in force already: undo it first")
         aim = self.aim(action, target)
         started = time.monotonic()
-        tools.act(action, aim)
+        try:
+            tools.act(action, aim)
+        except BaseException:
+            with contextlib.suppress(Exception):  # what it did before it failed, undone
+                tools.undo(action, aim)
+            raise
         self.acted[action] = aim
         return 1000 * (time.monotonic() - started)
 
@@ -232,11 +239,12 @@ class Lab:
                            f"{', '.join(self.acted) or 'nothing'})")
         self.instruments().undo(action, self.acted.pop(action))
 
-    def records(self, host: str) -> list[str]:
-        """What the operator's own records tie ``host`` to since the lab started: node names
-        where an address is a node's."""
+    def records(self, host: str, since: float | None = None) -> list[str]:
+        """What the operator's own records tie ``host`` to since ``since`` (default: since
+        the lab started): node names where an address is a node's."""
         names = {self.net.address(n): n for n in end_nodes(self.graph)}
-        found = self.instruments().records(self._node(host, self.hosts), self.started)
+        found = self.instruments().records(self._node(host, self.hosts),
+                                           self.started if since is None else since)
         return sorted(names.get(a, a) for a in found)
 
     def log(self):

@@ -16,6 +16,7 @@ from collections import Counter
 from experiments import subjects
 from experiments.web.browser import chromium, wait_for
 from experiments.web.front import Front
+from topologies.errors import NetworkError
 
 TIMEOUT_S = 30  # for anything the page must show: beyond it the step is recorded as not shown
 SHOTS = "screenshots"  # their directory: photographs, not plots redrawn from data
@@ -35,6 +36,10 @@ def _rounds(front: Front) -> dict[str, int]:
     return {p["design"]: _state(front, p)["round"] for p in front.panels}
 
 
+def since(t: float) -> float:
+    return round(time.monotonic() - t, 3)
+
+
 def run(spec: str, archs: tuple[str, ...], results_dir) -> dict:
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import Select
@@ -44,7 +49,8 @@ def run(spec: str, archs: tuple[str, ...], results_dir) -> dict:
     graph = topologies.build(spec)
     out_dir = results_dir / SHOTS
     out_dir.mkdir(exist_ok=True)
-    victim, region = subjects.choose(graph).victim, subjects.choose(graph).region
+    chosen = subjects.choose(graph)
+    victim, region = chosen.victim, chosen.region
     figures: dict = {"designs": list(archs), "nodes": len(graph), "victim": victim,
                      "region": region, "steps": {}}
     with Front(spec, archs, {}) as front, chromium() as page:
@@ -55,28 +61,29 @@ def run(spec: str, archs: tuple[str, ...], results_dir) -> dict:
         page.get(front.url)
         drawn = wait_for(lambda: len(page.find_elements(By.CSS_SELECTOR, "circle.node"))
                          == len(archs) * len(graph), TIMEOUT_S)
-        figures["drawn_s"] = round(time.monotonic() - start, 3) if drawn is not None else None
-        wait_for(lambda: min(_rounds(front).values()) >= 2, TIMEOUT_S)
+        figures["drawn_s"] = since(start) if drawn is not None else None
+        if wait_for(lambda: min(_rounds(front).values()) >= 2, TIMEOUT_S) is None:
+            raise NetworkError(f"no round of flows measured in {TIMEOUT_S} s on every panel")
         print(f"{spec} under {', '.join(archs)}: the page drawn {figures['drawn_s']} s after "
               "it was asked for")
 
-        def step(name: str, act, shown, undo) -> None:
-            clicked = time.monotonic()
+        def step(name: str, act, shown, undo, gone: str) -> None:
+            """``act`` by clicks, until ``shown`` holds; then ``undo``, until no panel's
+            'in force' line says ``gone``."""
+            clicked = time.monotonic()  # every time from the first click
             act()
-            took = wait_for(shown, TIMEOUT_S)
+            shown_s = since(clicked) if wait_for(shown, TIMEOUT_S) is not None else None
             before = _rounds(front)  # a round under way when the action was drawn is dropped
             measured = wait_for(lambda: all(r > before[d] + 1 for d, r in
                                             _rounds(front).items()), TIMEOUT_S)
-            flows = _flows(front)
+            flows = _flows(front) if measured is not None else None
             page.save_screenshot(str(out_dir / f"{name}.png"))
-            figures["steps"][name] = {
-                "shown_s": round(took, 3) if took is not None else None,
-                "measured_s": round(time.monotonic() - clicked, 3) if measured is not None
-                else None, "flows": flows}
-            print(f"{name}: on the page {took} s after the click; flows then: {flows}")
-            if undo:
-                undo()
-                wait_for(lambda: all(name not in t for t in acted_text()), TIMEOUT_S)
+            figures["steps"][name] = {"shown_s": shown_s, "flows": flows,
+                                      "measured_s": since(clicked) if flows else None}
+            print(f"{name}: on the page {shown_s} s after the click; flows of a round begun "
+                  f"after it: {flows}")
+            undo()
+            wait_for(lambda: all(gone not in t for t in acted_text()), TIMEOUT_S)
 
         def click(xpath: str) -> None:
             page.find_element(By.XPATH, xpath).click()
@@ -90,16 +97,16 @@ def run(spec: str, archs: tuple[str, ...], results_dir) -> dict:
         step("person", cut_person, lambda: all(
             page.find_element(By.ID, f"{d}-node-{victim}").get_attribute("data-state")
             == "cut off" for d in archs),
-            lambda: click("//div[@id='controls']/button[text()='undo']"))
+            lambda: click("//div[@id='controls']/button[text()='undo']"), "person")
 
         def shut_region() -> None:
             Select(page.find_element(By.ID, "action")).select_by_value("region")
             click("//button[@id='do']")
         step("region", shut_region, lambda: all("region" in t for t in acted_text()),
-             lambda: click("//button[@id='undo']"))
+             lambda: click("//button[@id='undo']"), "region")
 
         step("central", lambda: click("//button[text()='fail the central element']"),
              lambda: sum("is down" in t for t in acted_text()) == sum(
                  bool(_state(front, p)["central"]) for p in front.panels),
-             lambda: click("//button[text()='bring it back']"))
+             lambda: click("//button[text()='bring it back']"), "is down")
     return figures

@@ -13,10 +13,9 @@ def _flows(flows: dict[str, dict[str, int]]) -> str:
     """'permissionless IP: 8 of 306 lost; registered access: 34 of 306 denied; ...'"""
     parts = []
     for design, counts in flows.items():
-        total = sum(counts.values())
-        bad = {k: v for k, v in counts.items() if k in ("lost", "denied")}
-        word, n = next(iter(bad.items())) if bad else ("stopped", 0)
-        parts.append(f"{architectures.design(design).label}: {n} of {total} {word}")
+        bad = "denied" if architectures.admits(design) else "lost"
+        parts.append(f"{architectures.design(design).label}: {counts.get(bad, 0)} of "
+                     f"{sum(counts.values())} {bad}")
     return "; ".join(parts)
 
 

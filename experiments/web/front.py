@@ -17,8 +17,11 @@ import contextlib
 import multiprocessing
 import secrets
 import signal
+import sys
 import threading
+import time
 from http import HTTPStatus
+from multiprocessing.connection import wait
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -35,7 +38,9 @@ class PanelError(NetworkError):
 
 def _panel(spec: str, arch: str, backend: str, options: dict, token: str, origin: str,
            pipe) -> None:
-    """A panel's process: the network up, its server on, until the front hangs up."""
+    """A panel's process: the network up, its server on, until the front hangs up or
+    SIGTERMs it. Ctrl-C and a closed terminal reach the front, which stops the panels: here
+    they do nothing (a handler, not SIG_IGN, which the network's processes would inherit)."""
     from experiments.lab import Lab
     from experiments.web.server import LabServer
 
@@ -43,16 +48,24 @@ def _panel(spec: str, arch: str, backend: str, options: dict, token: str, origin
         raise KeyboardInterrupt
 
     signal.signal(signal.SIGTERM, stop)
+    for sig in (signal.SIGINT, signal.SIGHUP):
+        signal.signal(sig, lambda *_: None)
+    up = False
     try:
         with Lab(spec, arch, backend=backend, **options) as lab, \
                 LabServer(lab, token=token, origin=origin) as server:
             pipe.send(("up", server.base))
+            up = True
             with contextlib.suppress(EOFError):
                 pipe.recv()
     except KeyboardInterrupt:
         pass
     except Exception as e:  # noqa: BLE001 - the front says it in one sentence
-        pipe.send(("failed", f"{arch}: {e}"))
+        if up:
+            print(f"splinterlab lab: {arch}: {e}", file=sys.stderr)
+        else:
+            with contextlib.suppress(OSError):
+                pipe.send(("failed", f"{arch}: {e}"))
 
 
 class Front(Quiet):
@@ -82,21 +95,36 @@ class Front(Quiet):
         try:
             for process in self._processes:
                 process.start()
-            for arch, pipe in zip(self.archs, self._pipes, strict=True):
-                if not pipe.poll(UP_TIMEOUT_S):
-                    raise PanelError(f"{arch} did not come up in {UP_TIMEOUT_S} s")
+            self._wait_up()
+        except BaseException:
+            for process in self._processes:  # the others need not finish coming up
+                if process.is_alive():
+                    process.terminate()
+            self.__exit__()
+            raise
+        self.serving.start()
+        return self
+
+    def _wait_up(self) -> None:
+        """Every panel up, or the first that fails said as it fails."""
+        deadline = time.monotonic() + UP_TIMEOUT_S
+        pending = dict(zip(self._pipes, self.archs, strict=True))
+        bases: dict[str, str] = {}
+        while pending:
+            ready = wait(list(pending), timeout=max(0.0, deadline - time.monotonic()))
+            if not ready:
+                raise PanelError(f"{', '.join(pending.values())} did not come up in "
+                                 f"{UP_TIMEOUT_S} s")
+            for pipe in ready:
+                arch = pending.pop(pipe)
                 try:
                     word, value = pipe.recv()
                 except EOFError:
                     raise PanelError(f"{arch}'s panel ended before it came up") from None
                 if word != "up":
                     raise PanelError(value)
-                self.panels.append({"design": arch, "base": value})
-        except BaseException:
-            self.__exit__()
-            raise
-        self.serving.start()
-        return self
+                bases[arch] = value
+        self.panels = [{"design": a, "base": bases[a]} for a in self.archs]
 
     def __exit__(self, *exc) -> None:
         if self.serving.is_alive():

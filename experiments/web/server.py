@@ -27,6 +27,8 @@ from experiments.lab import Lab
 from experiments.web.state import LiveState
 
 CALLS = ("act", "undo", "fail", "restore", "central", "probe", "ping")  # what the page may do
+LOOKS = ("probe", "ping")  # of those, what changes nothing: taken beside the actions
+MAX_BODY = 64 * 1024  # bytes a request to /do may carry
 EVENT_WAIT_S = 1.0  # a state is sent at least this often, a change or not
 
 
@@ -50,6 +52,7 @@ class Guarded(BaseHTTPRequestHandler):
         self.send_response(status)
         self.send_header("Content-Type", kind)
         self.send_header("Cache-Control", "no-store")
+        self.send_header("Referrer-Policy", "no-referrer")  # the token is in the address
         origin = getattr(self.server, "origin", None)
         if origin:
             self.send_header("Access-Control-Allow-Origin", origin)
@@ -108,6 +111,8 @@ class LabServer(Quiet):
             if args not in (["up"], ["down"]):
                 raise ValueError('central takes "up" or "down"')
             args = [args == ["up"]]
+        if name in LOOKS:  # a slow ping holds up no action, and no round is thrown away
+            return getattr(self.lab, name)(*args)
         with self.live.acting:  # one action at a time: a double click acts once
             try:
                 return getattr(self.lab, name)(*args)
@@ -150,7 +155,10 @@ class Handler(Guarded):
             self.send(HTTPStatus.NOT_FOUND, "text/plain", b"no such action\n")
             return
         try:
-            asked = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))))
+            size = int(self.headers.get("Content-Length", 0))
+            if not 0 < size <= MAX_BODY:
+                raise ValueError(f"a request carries 1 to {MAX_BODY} bytes")
+            asked = json.loads(self.rfile.read(size))
             result = self.server.call(asked.get("call"), asked.get("args", []))
         except Exception as e:  # noqa: BLE001 - any refusal, lab's or design's: one sentence
             self.json(HTTPStatus.BAD_REQUEST, {"error": str(e) or type(e).__name__})

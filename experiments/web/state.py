@@ -28,6 +28,8 @@ ROUND_TIMEOUT_S = 0.4  # a pair not connected within this is not reached this ro
 PAUSE_S = 0.1          # between rounds
 PEERS = 24             # the most other users each user's flows go to, every round
 LOG_EVERY_S = 2.0      # the operator's records are read this often
+RECORDS_OVERLAP_S = 30  # each read goes back this far before the last began (exports lag)
+RETRY_S = 2.0          # a failed round or read is tried again after this
 LOG_SHOWN = 12         # the newest records sent to the page
 
 
@@ -51,12 +53,13 @@ def layout(g: nx.Graph) -> dict[str, tuple[float, float]]:
 
 def peers(users: list[str], most: int = PEERS) -> dict[str, list[str]]:
     """Whom each user's flows go to in a round: every other user, or where there are more
-    than ``most`` others, at most ``most`` of them spread evenly around the list (so each
-    user is reached by as many): a round stays short on the zoo's largest graphs."""
+    than ``most`` others, ``most`` of them spread evenly around the list (so each user is
+    reached by as many): a round stays short on the zoo's largest graphs."""
     out = {}
     for i, u in enumerate(users):
         others = users[i + 1:] + users[:i]
-        out[u] = others[::-(-len(others) // most)][:most] if len(others) > most else others
+        out[u] = [others[k * len(others) // most] for k in range(most)] \
+            if len(others) > most else others
     return out
 
 
@@ -65,26 +68,30 @@ class LiveState:
     the latest, ``version`` counts its changes. After an action (``acted``) the round under
     way is thrown away, since some of its flows began before, and the next starts at once.
     The records are read in another thread, a host at a time holding ``acting`` as an action
-    does (the design's instruments serve one caller at a time)."""
+    does (the design's instruments serve one caller at a time), each read from a little
+    before the last began. A thread that fails says why on the page and tries again."""
 
     def __init__(self, lab: Lab):
         self.lab = lab
-        self.users = users(lab.graph)
+        g = lab.graph
+        self.users = users(g)
         self.peers = peers(self.users)
-        self.places = layout(lab.graph)
+        places, kept = layout(g), set(routers(g))
+        self.nodes = [{"id": n, "role": g.nodes[n]["role"], "router": n in kept,
+                       "x": places[n][0], "y": places[n][1]} for n in g]  # never change
         self.words = ("admitted", "denied") if admits(lab.architecture.name) else \
             ("passing", "lost")
         self.flows: dict[str, str] = {}
         self.records: list[dict] = []  # newest first: when first seen, host, destination
         self.recorded = 0  # pairs the records tie, all told
-        self.error = ""  # why the rounds or the records stopped, if they did
+        self.errors: dict[str, str] = {}  # what failed last, by thread, until it works again
         self.round = self.version = self.actions = 0
         self.changed = threading.Condition()
         self.acting = threading.Lock()
         self.stopping, self.poke = threading.Event(), threading.Event()
-        self.threads = [threading.Thread(target=self._guarded, args=(work, what), daemon=True)
-                        for work, what in ((self._measure, "flows are no longer measured"),
-                                           (self._read_records, "records are no longer read"))]
+        self.threads = [threading.Thread(target=self._again, args=(work, what), daemon=True)
+                        for work, what in ((self._measure, "flows"),
+                                           (self._read_records, "records"))]
 
     def start(self) -> LiveState:
         for thread in self.threads:
@@ -99,23 +106,35 @@ class LiveState:
         for thread in self.threads:
             thread.join(timeout=10)
 
-    def _guarded(self, work, what: str) -> None:
-        try:
-            work()
-        except Exception as e:  # noqa: BLE001 - shown on the page, not lost in a thread
-            with self.changed:
-                self.error = f"{what}: {e}"
+    def _again(self, work, what: str) -> None:
+        """``work`` until the lab stops; whatever it raises is shown on the page, and it
+        starts over after RETRY_S."""
+        while not self.stopping.is_set():
+            try:
+                work()
+            except Exception as e:  # noqa: BLE001 - shown on the page, not lost in a thread
+                self._say(what, f"{what} not measured: {e}")
+                self.stopping.wait(RETRY_S)
+
+    def _say(self, what: str, error: str) -> None:
+        with self.changed:
+            if self.errors.get(what, "") != error:
+                self.errors = {**self.errors, what: error} if error else \
+                    {k: v for k, v in self.errors.items() if k != what}
                 self._changed()
 
     def _read_records(self) -> None:
         if not hasattr(self.lab.architecture, "instruments"):
-            return
+            return self.stopping.wait()
         seen: set[tuple[str, str]] = set()
+        since = self.lab.started
         while not self.stopping.wait(LOG_EVERY_S):
-            pairs = set()
+            began, pairs = time.time(), set()
             for host in self.lab.hosts:  # an action waits for one host's records at most
                 with self.acting:
-                    pairs |= {(host, d) for d in self.lab.records(host)}
+                    pairs |= {(host, d) for d in self.lab.records(host, since)}
+            since = began - RECORDS_OVERLAP_S
+            self._say("records", "")
             new = sorted(pairs - seen)
             seen |= pairs
             if new:
@@ -125,12 +144,14 @@ class LiveState:
                                     + self.records)[:LOG_SHOWN]
                     self.recorded = len(seen)
                     self._changed()
+        return None
 
     def _measure(self) -> None:
         with Matrix(self.lab.net, self.users, ROUND_TIMEOUT_S, self.peers) as matrix:
             while not self.stopping.is_set():
                 before = self.actions
                 lost_new, _ = matrix.round()
+                self._say("flows", "")
                 if self.actions != before:
                     continue
                 ok, bad = self.words
@@ -159,25 +180,20 @@ class LiveState:
             self.changed.wait_for(lambda: self.version > after, timeout=timeout)
 
     def snapshot(self) -> dict:
-        lab, g = self.lab, self.lab.graph
-        net = lab.net
+        lab, net = self.lab, self.lab.net
         acted = dict(lab.acted)  # changed by the server's threads meanwhile
         cut = {aim.person for action, aim in acted.items() if action == "person"}
-        nodes = []
-        for n in g:
-            role = g.nodes[n]["role"]
-            state = ("crashed" if n in net.crashed else "cut off" if n in cut else "up")
-            x, y = self.places[n]
-            nodes.append({"id": n, "role": role, "router": n in routers(g), "x": x, "y": y,
-                          "label": g.nodes[n].get("label", n), "state": state})
+        nodes = [{**n, "state": "crashed" if n["id"] in net.crashed else
+                  "cut off" if n["id"] in cut else "up"} for n in self.nodes]
         links = [{"a": a, "b": b, "up": tuple(sorted((a, b))) not in net.down_links}
-                 for a, b in g.edges]
+                 for a, b in lab.graph.edges]
         operated = hasattr(lab.architecture, "instruments")
         design = architectures.design(lab.arch)
         return {"topology": lab.topo, "design": lab.arch, "label": design.label,
                 "colour": design.colour, "round": self.round, "version": self.version,
                 "time": time.time(), "nodes": nodes, "links": links, "flows": self.flows,
-                "outcomes": list(self.words), "acted": sorted(acted), "error": self.error,
+                "outcomes": list(self.words), "acted": sorted(acted),
+                "error": "; ".join(self.errors.values()),
                 "actions": list(lab.actions) if operated else [],
                 "targets": lab.targets() if operated else {},
                 "central": design.central, "central_down": lab.central_down,
