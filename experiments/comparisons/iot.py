@@ -30,10 +30,13 @@ and says how far beyond the measured points that reaches.
 from __future__ import annotations
 
 import json
+import queue
 import statistics
 import subprocess
 import sys
+import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from experiments import subjects
@@ -41,10 +44,12 @@ from experiments.comparisons import iot_report as report
 from experiments.config import ExperimentConfig
 from experiments.interface import Experiment
 from experiments.measures import cpu_seconds, percentile
+from experiments.probing import telemetry
 from experiments.probing.probes import ping_times
 from experiments.results import RunWriter
 from protocols.architectures import admits
 from protocols.registered.identity import DEVICES
+from topologies.errors import NetworkError
 from topologies.network import PRIVATE
 
 NAME = "iot"
@@ -78,6 +83,7 @@ HEADER = ["arch", "devices", "ttl_ms", "sent", "received", "heard", "first_lost"
           "log_rows_per_device_day", "renewals_observed", "grants_mean", "grants_max",
           "failed", "nfqueue_drops", "authority_rtt_ms"]
 RTT_PINGS = 5  # the gateway's round trip to the authority at rest: the least of these
+SAID_TIMEOUT_S = 60  # for the devices' sender to start, and to be late by at most
 
 
 class IotConfig(ExperimentConfig):
@@ -154,13 +160,31 @@ def wait_for_farm(net, arch_obj, farm: str, devices: int) -> None:
     """The farm's devices reach its gateway in a snapshot of the register, which for 16 000
     devices came 13 s after bring-up: a step started before counted first datagrams the
     gateway dropped as unregistered (all 4 000 of the first step) as lost."""
-    from topologies.network import NetworkError
     from topologies.polling import wait_until
 
     router = net.plan.interfaces_of(farm)[0].peer
     if not wait_until(lambda: bound_at_gateway(arch_obj, router) >= devices, 120, 0.5):
         raise NetworkError(f"the gateway on {router} bound {bound_at_gateway(arch_obj, router)} "
                            f"of the farm's {devices} devices in 120 s")
+
+
+def said(sender: subprocess.Popen) -> Callable[[str, float], None]:
+    """``wait(word, timeout)``: until the sender says ``word`` on its standard error, or a
+    NetworkError if it says anything else, ends, or says nothing within ``timeout``. A thread
+    reads the pipe (select and a buffered readline together would lose lines)."""
+    lines: queue.Queue = queue.Queue()
+    threading.Thread(target=lambda: [*map(lines.put, sender.stderr), lines.put("")],
+                     daemon=True).start()
+
+    def wait(word: str, timeout: float) -> None:
+        try:
+            line = lines.get(timeout=timeout).strip()
+        except queue.Empty:
+            line = "nothing"
+        if line != word:
+            raise NetworkError(f"the devices' sender did not say {word!r} in {timeout:g} s: "
+                               f"{line or 'it ended'}")
+    return wait
 
 
 def steady_window(s: dict, ttl_ms: int | None) -> float:
@@ -183,7 +207,8 @@ def step(net, arch_obj, farm: str, servers: list[str], devices: int, ttl_ms: int
     sinks = _sinks(net, servers, port, ",".join(blocks))
     before = readings.read() if readings else None
     sender = net.popen(farm, [sys.executable, "-m", "experiments.probing.telemetry", "send"],
-                       stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+                       stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                       text=True)
     sender.stdin.write(json.dumps({
         "blocks": blocks, "count": devices, "sinks": [[net.address(v), port]
                                                             for v in servers],
@@ -194,7 +219,11 @@ def step(net, arch_obj, farm: str, servers: list[str], devices: int, ttl_ms: int
         "devices": str(PRIVATE / DEVICES) if (net.private_dir(farm) / DEVICES).exists()
         else ""}))
     sender.stdin.close()
+    heard_from = said(sender)
+    heard_from(telemetry.SENDING, SAID_TIMEOUT_S)  # its clock starts once its proofs are made
     t0 = time.monotonic()
+    # the first period ends when it should, or (a loaded machine) once every device has spoken
+    heard_from(telemetry.SPOKEN, s["period_s"] + SAID_TIMEOUT_S)
     time.sleep(max(0.0, t0 + s["period_s"] - time.monotonic()))
     middle = readings.read() if readings else None
     grants = []

@@ -42,6 +42,7 @@ DATAGRAM = struct.Struct("!IId")  # device, sequence number, send time (CLOCK_MO
 HEADER = identity.DEVICE_PROOF.size  # the device's proof comes first
 IP_PKTINFO = 8                    # linux/in.h
 PKTINFO = struct.Struct("i4s4s")  # interface, source address to use, (unused)
+SENDING, SPOKEN = "sending", "spoken"  # the sender's clock started; every device sent once
 
 
 def schedule(settings: dict) -> list[tuple[float, int, float]]:
@@ -79,10 +80,11 @@ def send(settings: dict) -> dict:
     sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4 << 20)
     start = time.monotonic()
+    print(SENDING, file=sys.stderr, flush=True)
     heap = [(start + at, k, period, 1) for at, k, period in schedule(settings)]
     heapq.heapify(heap)
     end = start + settings["duration_s"]
-    sent, lag = 0, 0.0
+    sent, lag, first = 0, 0.0, settings["count"]
     while heap and heap[0][0] < end:
         due, k, period, seq = heapq.heappop(heap)
         now = time.monotonic()
@@ -97,6 +99,8 @@ def send(settings: dict) -> dict:
             sent += 1
         except OSError:  # no route, a full buffer: the datagram is lost, as a device's would be
             pass
+        if seq == 1 and not (first := first - 1):  # every device has spoken once, or tried
+            print(SPOKEN, file=sys.stderr, flush=True)
         heapq.heappush(heap, (due + period * rng.uniform(1 - jitter, 1 + jitter), k, period,
                               seq + 1))
     return {"devices": settings["count"], "sent": sent, "max_lag_ms": round(lag * 1000, 3)}
