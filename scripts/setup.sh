@@ -18,6 +18,13 @@ if ((${#missing[@]})); then
         echo "setup: Debian packages missing (${missing[*]}); run 'sudo make setup'." >&2
         exit 1
     fi
+    # openssh-server is there for the cluster's test bed (namespace servers, each with an
+    # sshd of its own): installing it must not start an sshd on a machine that had none
+    if [[ " ${missing[*]} " == *" openssh-server "* ]] && [ ! -e /etc/ssh/sshd_not_to_be_run ]; then
+        mkdir -p /etc/ssh
+        echo "splinterlab's setup: no system sshd here (delete this file to have one)" \
+            > /etc/ssh/sshd_not_to_be_run
+    fi
     echo "setup: installing ${missing[*]}"
     export DEBIAN_FRONTEND=noninteractive
     apt-get update -qq

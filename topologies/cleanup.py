@@ -21,9 +21,10 @@ from dataclasses import dataclass, field
 
 from . import reach
 from .polling import wait_until
-from .runstate import MARKER, runs
+from .runstate import MARKER, SERVER_MARK, runs
 
 _MARK = MARKER.encode() + b"="
+_SERVER = SERVER_MARK.encode() + b"="
 
 
 @dataclass
@@ -48,10 +49,10 @@ def _read(path: str) -> bytes:
         return b""
 
 
-def _mark_of(pid: int) -> str | None:
+def _mark_of(pid: int, mark: bytes = _MARK) -> str | None:
     for entry in _read(f"/proc/{pid}/environ").split(b"\0"):
-        if entry.startswith(_MARK):
-            return entry[len(_MARK):].decode(errors="replace")
+        if entry.startswith(mark):
+            return entry[len(mark):].decode(errors="replace")
     return None
 
 
@@ -80,12 +81,14 @@ def processes_of(run_id: str | None = None) -> list[int]:
     """Pids of processes belonging to ``run_id`` (any run if None), never our own ancestry.
 
     A marked process outside the namespace we run in is a node's; everything else in that
-    namespace is then ours too. Our own namespace (the root one; PID 1's may be unreadable)
-    and our ancestors' are never swept.
+    namespace is then ours too. Our own namespace (the root one; PID 1's may be unreadable),
+    our ancestors' and a test bed server's (where a run's commands on that server run) are
+    never swept.
     """
     spared = _ancestors()
-    protected = {_netns(pid) for pid in spared} | {None}
     pids = [int(p) for p in os.listdir("/proc") if p.isdigit()]
+    servers = {_netns(pid) for pid in pids if _mark_of(pid, _SERVER) is not None}
+    protected = {_netns(pid) for pid in spared} | servers | {None}
     marked = set()
     for pid in pids:
         mark = _mark_of(pid)

@@ -17,6 +17,7 @@ from pathlib import Path
 
 STATE_ROOT = Path("/run/splinterlab")
 MARKER = "SPLINTERLAB_RUN"
+SERVER_MARK = "SPLINTERLAB_SERVER"  # on a test bed server's sshd: its namespace is the server's
 
 
 @dataclass(frozen=True)

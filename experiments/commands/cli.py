@@ -79,7 +79,20 @@ def build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     s = sub.add_parser("doctor", help="check what this machine has and lacks")
+    s.add_argument("--cluster", action="store_true",
+                   help="also require what a server of a network spanning machines needs")
     s.set_defaults(func=h.cmd_doctor)
+
+    cluster = sub.add_parser("cluster", help="networks spanning several servers")
+    csub = cluster.add_subparsers(dest="cluster_command", required=True, parser_class=_Parser)
+    s = csub.add_parser("check", help="what each server lacks, one sentence each")
+    s.add_argument("servers", help="e.g. localhost,198.19.254.11 (as --servers takes them)")
+    s.set_defaults(func=h.cmd_cluster_check)
+    s = csub.add_parser("testbed", help="servers as namespaces of this machine, each with "
+                        "its own sshd, /run and /tmp")
+    s.add_argument("action", choices=["up", "down"])
+    s.add_argument("--servers", type=int, default=2, help="how many (default 2)")
+    s.set_defaults(func=h.cmd_testbed)
 
     topo = sub.add_parser("topo", help="list and inspect topologies")
     tsub = topo.add_subparsers(dest="topo_command", required=True, parser_class=_Parser)

@@ -16,6 +16,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from experiments.commands import cluster as cluster_cmd
 from topologies import calibration, cleanup, delaypath
 from topologies.shaping import netem_available
 
@@ -145,7 +146,26 @@ def _leftovers() -> Check:
                  required=False)
 
 
-def checks() -> list[Check]:
+def _vxlan(required: bool) -> Check:
+    """Links between servers are VXLAN tunnels."""
+    if os.geteuid() != 0:
+        return Check("VXLAN", False, "cannot test without root", required)
+    made = _in_scratch_namespace("ip", "link", "add", "vx0", "type", "vxlan", "id", "1",
+                                 "dstport", "4789", "remote", "198.19.254.2")
+    return Check("VXLAN", made.returncode == 0, "kernel tunnels for links between servers"
+                 if made.returncode == 0 else f"the kernel refuses VXLAN devices "
+                 f"({made.stderr.strip()}; CONFIG_VXLAN): links cannot cross servers", required)
+
+
+def _fuse(required: bool) -> Check:
+    """A server sees the run's directory through sshfs (FUSE)."""
+    ok = os.path.exists("/dev/fuse")
+    return Check("FUSE", ok, "/dev/fuse: the run's directory can be shared with servers" if ok
+                 else "no /dev/fuse (CONFIG_FUSE_FS): a server cannot mount the run's "
+                 "directory", required)
+
+
+def checks(cluster: bool = False) -> list[Check]:
     root = os.geteuid() == 0
     mininet_ok = bool(shutil.which("mnexec"))
     tools = [_tool(command, package, command not in OPTIONAL)
@@ -159,13 +179,16 @@ def checks() -> list[Check]:
         _nfqueue(),
         _python_packages(),
         *tools,
+        _vxlan(cluster),
+        _fuse(cluster),
         _low_latency(),
         _leftovers(),
+        Check(cluster_cmd.INSTALL, True, cluster_cmd.install_line(), required=False),
     ]
 
 
-def all_checks() -> list[Check]:
-    results = checks()
+def all_checks(cluster: bool = False) -> list[Check]:
+    results = checks(cluster)
     return [*results, _calibration(results)]
 
 
@@ -179,8 +202,9 @@ def delay_backend_line(results: list[Check]) -> str:
             "kernel has no netem")
 
 
-def run() -> int:
-    results = all_checks()
+def run(cluster: bool = False) -> int:
+    """``cluster``: also require what a server of a network spanning machines needs."""
+    results = all_checks(cluster)
     for check in results:
         print(check.line())
     print(delay_backend_line(results))

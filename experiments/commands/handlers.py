@@ -35,7 +35,22 @@ def _need_root(what: str) -> None:
 def cmd_doctor(args) -> int:
     from experiments.commands import doctor
 
-    return doctor.run()
+    return doctor.run(args.cluster)
+
+
+def cmd_cluster_check(args) -> int:
+    from experiments.commands import cluster
+    from topologies.placement import parse_servers
+
+    _need_root("splinterlab cluster check")
+    return cluster.check([s.name for s in parse_servers(args.servers)])
+
+
+def cmd_testbed(args) -> int:
+    from experiments.commands import cluster
+
+    _need_root("splinterlab cluster testbed")
+    return cluster.bed_up(args.servers) if args.action == "up" else cluster.bed_down()
 
 
 def cmd_topo_list(args) -> int:
