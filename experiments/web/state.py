@@ -129,10 +129,9 @@ class LiveState:
         seen: set[tuple[str, str]] = set()
         since = self.lab.started
         while not self.stopping.wait(LOG_EVERY_S):
-            began, pairs = time.time(), set()
-            for host in self.lab.hosts:  # an action waits for one host's records at most
-                with self.acting:
-                    pairs |= {(host, d) for d in self.lab.records(host, since)}
+            began = time.time()
+            # a host at a time holding ``acting``: an action waits for one host's read at most
+            pairs = set(self.lab.ties(since, holding=self.acting))
             since = began - RECORDS_OVERLAP_S
             self._say("records", "")
             new = sorted(pairs - seen)
