@@ -83,6 +83,7 @@ class Lab:
     def _fresh(self, net, services, architecture) -> None:
         self.net, self.services, self.architecture = net, services, architecture
         self._tools = None
+        self._names: tuple[dict, dict] | None = None  # (net.moved when built, node by address)
         self.acted: dict[str, Aim] = {}  # action -> its aim, while in force
         self.central_down = False
         self.journal: list[dict] = []  # what the lab did and measured (``results``)
@@ -242,17 +243,34 @@ class Lab:
     def records(self, host: str, since: float | None = None) -> list[str]:
         """What the operator's own records tie ``host`` to since ``since`` (default: since
         the lab started): node names where an address is a node's."""
-        names = {self.net.address(n): n for n in end_nodes(self.graph)}
         found = self.instruments().records(self._node(host, self.hosts),
                                            self.started if since is None else since)
+        names = self._by_address()
         return sorted(names.get(a, a) for a in found)
 
-    def log(self):
-        """Every host's records (``records``) as a DataFrame: host, destination."""
+    def _by_address(self) -> dict[str, str]:
+        """Each end node's name by its address now: built again only once one has moved
+        (``net.moved``), not on each of the page's reads of every host's records."""
+        if self._names is None or self._names[0] != self.net.moved:
+            moved = dict(self.net.moved)  # before the addresses: a move meanwhile rebuilds
+            self._names = (moved, {self.net.address(n): n for n in end_nodes(self.graph)})
+        return self._names[1]
+
+    def ties(self, since: float | None = None, holding=None) -> list[tuple[str, str]]:
+        """(host, destination) for every host's records (``records``); ``holding`` (a lock)
+        is held for one host's read at a time, so whoever waits for it waits for one host."""
+        out = []
+        for h in self.hosts:
+            with holding if holding is not None else contextlib.nullcontext():
+                out += [(h, d) for d in self.records(h, since)]
+        return out
+
+    def log(self, since: float | None = None):
+        """Every host's records since ``since`` (``records``) as a DataFrame: host,
+        destination."""
         import pandas as pd
 
-        return pd.DataFrame([{"host": h, "destination": d} for h in self.hosts
-                             for d in self.records(h)], columns=["host", "destination"])
+        return pd.DataFrame(self.ties(since), columns=["host", "destination"])
 
     @_noted
     def central(self, up: bool) -> None:

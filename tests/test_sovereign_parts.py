@@ -11,10 +11,12 @@ import sys
 import threading
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
 from protocols.sovereign.box import Box
+from protocols.sovereign.instruments import InspectionInstruments
 from protocols.sovereign.regulator import RULES
 from protocols.sovereign.rules import RECORD_S, Place, Rules, RulesError, iptables, nft, recorder
 from protocols.sovereign.subscribers import Subscribers
@@ -207,6 +209,42 @@ def test_a_lease_names_who_held_an_address_when_and_follows_the_person(tmp_path)
     register.sign_up("NID-00009", "Chen Novak", None)
     register.lease_to("NID-00009", "198.18.1.99", now=400.0)
     assert register.holder("198.18.1.99", 450.0) == "NID-00009"
+
+
+def test_the_records_read_only_what_the_boxes_appended_and_start_over_on_a_new_file(tmp_path):
+    """The lab's page asks for every host's records every few seconds: each read takes only
+    what a box appended since the last (a line changed in place once read is not read again),
+    a line still being written once it is whole, and a file cut short or replaced afresh."""
+    register = Subscribers(tmp_path / "s.db")
+    register.sign_up("NID-00001", "Ada Okafor", "h1")
+    register.lease("h1", "198.18.1.5", now=0.0)
+    tools = InspectionInstruments(
+        SimpleNamespace(subscribers=register, directory=lambda: tmp_path), None, None)
+    export = tmp_path / "a1.flows.jsonl"
+
+    def flow(t: float, dst: str) -> str:
+        return json.dumps({"t": t, "proto": "tcp", "src": "198.18.1.5", "dst": dst,
+                           "box": "a1"}) + "\n"
+
+    export.write_text(flow(10.0, "198.18.9.1"))
+    assert tools.records("h1", 0.0) == {"198.18.9.1"}
+    with export.open("r+") as f:  # changed in place: already read, so not read again
+        f.write(flow(10.0, "198.18.9.2"))
+    with export.open("a") as f:
+        f.write(flow(20.0, "198.18.9.3") + flow(30.0, "198.18.9.4")[:-9])  # the last cut short
+    assert tools.records("h1", 0.0) == {"198.18.9.1", "198.18.9.3"}
+    with export.open("a") as f:
+        f.write(flow(30.0, "198.18.9.4")[-9:])
+    assert tools.records("h1", 20.0) == {"198.18.9.3", "198.18.9.4"}  # at or after since
+    assert tools.records("h1", 30.5) == set()
+    export.write_text(flow(40.0, "198.18.9.5"))  # cut short and written anew
+    assert tools.records("h1", 0.0) == {"198.18.9.5"}
+    fresh = tmp_path / "new"
+    fresh.write_text("".join(flow(50.0, f"198.18.9.{i}") for i in (6, 7, 8)))
+    fresh.replace(export)  # another file, longer than what was read of the last
+    assert tools.records("h1", 0.0) == {"198.18.9.6", "198.18.9.7", "198.18.9.8"}
+    export.unlink()
+    assert tools.records("h1", 0.0) == set()
 
 
 def test_an_unreadable_entry_costs_only_itself_and_a_full_record_set_is_said(tmp_path,

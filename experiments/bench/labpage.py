@@ -22,8 +22,8 @@ TIMEOUT_S = 30  # for anything the page must show: beyond it the step is recorde
 SHOTS = "screenshots"  # their directory: photographs, not plots redrawn from data
 
 
-def _state(front: Front, panel: dict) -> dict:
-    with urllib.request.urlopen(f"{panel['base']}/state?token={front.token}", timeout=5) as r:
+def _state(front: Front, panel: dict, route: str = "/state") -> dict:
+    with urllib.request.urlopen(f"{panel['base']}{route}?token={front.token}", timeout=5) as r:
         return json.load(r)
 
 
@@ -33,7 +33,8 @@ def _flows(front: Front) -> dict[str, dict[str, int]]:
 
 
 def _rounds(front: Front) -> dict[str, int]:
-    return {p["design"]: _state(front, p)["round"] for p in front.panels}
+    """Each panel's round counter alone: polled every 50 ms while waiting for rounds."""
+    return {p["design"]: _state(front, p, "/round")["round"] for p in front.panels}
 
 
 def since(t: float) -> float:
@@ -105,8 +106,8 @@ def run(spec: str, archs: tuple[str, ...], results_dir) -> dict:
         step("region", shut_region, lambda: all("region" in t for t in acted_text()),
              lambda: click("//button[@id='undo']"), "region")
 
+        centrals = sum(bool(_state(front, p)["central"]) for p in front.panels)  # read once
         step("central", lambda: click("//button[text()='fail the central element']"),
-             lambda: sum("is down" in t for t in acted_text()) == sum(
-                 bool(_state(front, p)["central"]) for p in front.panels),
+             lambda: sum("is down" in t for t in acted_text()) == centrals,
              lambda: click("//button[text()='bring it back']"), "is down")
     return figures

@@ -23,7 +23,6 @@ import time
 from http import HTTPStatus
 from multiprocessing.connection import wait
 from pathlib import Path
-from urllib.parse import urlparse
 
 from experiments.web.server import Guarded, Quiet
 from topologies.errors import NetworkError
@@ -140,17 +139,13 @@ class Front(Quiet):
 
 class FrontHandler(Guarded):
     server: Front
+    routes = {"/": "_page", "/panels": "_panels"}
 
-    def do_GET(self) -> None:
-        if not self.allowed():
-            return
-        route = urlparse(self.path).path
-        if route == "/":
-            self.send(HTTPStatus.OK, "text/html; charset=utf-8", PAGE.read_bytes())
-        elif route == "/panels":
-            self.json(HTTPStatus.OK, self.server.panels)
-        else:
-            self.send(HTTPStatus.NOT_FOUND, "text/plain", b"no such page\n")
+    def _page(self) -> None:
+        self.send(HTTPStatus.OK, "text/html; charset=utf-8", PAGE.read_bytes())
+
+    def _panels(self) -> None:
+        self.json(HTTPStatus.OK, self.server.panels)
 
 
 def serve(spec: str, archs: tuple[str, ...], options: dict[str, dict], backend: str,

@@ -5,6 +5,7 @@ Every request must carry the lab's token (in the address, as Jupyter does): the 
 operator powers over a root process. Any other is refused with 403. Routes:
 
     GET  /state?token=T    the state now (``state.LiveState.snapshot``), JSON
+    GET  /round?token=T    {"round": N} alone: what waiting for rounds polls (the bench)
     GET  /events?token=T   the state again after every change (server-sent events)
     POST /do?token=T       {"call": NAME, "args": [...]}: one of the lab's actions (CALLS);
                            {"result": ...} or {"error": one sentence}
@@ -33,9 +34,20 @@ EVENT_WAIT_S = 1.0  # a state is sent at least this often, a change or not
 
 
 class Guarded(BaseHTTPRequestHandler):
-    """Answers only requests carrying the server's ``token``."""
+    """Answers only requests carrying the server's ``token``; a GET by ``routes`` (path -> the
+    name of the method answering it), which each server's handler declares."""
 
     timeout = 10  # a connection that never asks holds no thread for longer
+    routes: dict[str, str] = {}
+
+    def do_GET(self) -> None:
+        if not self.allowed():
+            return
+        answer = self.routes.get(urlparse(self.path).path)
+        if answer is None:
+            self.send(HTTPStatus.NOT_FOUND, "text/plain", b"no such page\n")
+        else:
+            getattr(self, answer)()
 
     def log_message(self, *args) -> None:  # the console stays the lab's
         pass
@@ -122,17 +134,13 @@ class LabServer(Quiet):
 
 class Handler(Guarded):
     server: LabServer
+    routes = {"/state": "_state", "/round": "_round", "/events": "_events"}
 
-    def do_GET(self) -> None:
-        if not self.allowed():
-            return
-        route = urlparse(self.path).path
-        if route == "/state":
-            self.json(HTTPStatus.OK, self.server.live.snapshot())
-        elif route == "/events":
-            self._events()
-        else:
-            self.send(HTTPStatus.NOT_FOUND, "text/plain", b"no such page\n")
+    def _state(self) -> None:
+        self.json(HTTPStatus.OK, self.server.live.snapshot())
+
+    def _round(self) -> None:
+        self.json(HTTPStatus.OK, {"round": self.server.live.round})
 
     def _events(self) -> None:
         self.head(HTTPStatus.OK, "text/event-stream")

@@ -5,8 +5,8 @@ records tie to whom, newest first (the log as a stream).
 Flows come from one ``probes.Matrix`` round at a time (a prober per user): every pair of
 users (on a large graph, a spread of pairs: ``peers``) opens a new TCP connection (a new
 flow, which a design that admits flows must admit) and pings (the pair's existing flow). A
-pair's outcome is named as the design knows it: admitted or denied
-where flows are admitted, passing or lost where they are not.
+pair's outcome is named as the design knows it: admitted or denied where flows are admitted,
+passing or lost where they are not.
 """
 
 from __future__ import annotations
@@ -81,6 +81,13 @@ class LiveState:
                        "x": places[n][0], "y": places[n][1]} for n in g]  # never change
         self.words = ("admitted", "denied") if admits(lab.architecture.name) else \
             ("passing", "lost")
+        operated, design = hasattr(lab.architecture, "instruments"), architectures.design(lab.arch)
+        self.fixed = {  # what no action changes, sent with every state as it is
+            "topology": lab.topo, "design": lab.arch, "label": design.label,
+            "colour": design.colour, "outcomes": list(self.words),
+            "actions": list(lab.actions) if operated else [],
+            "targets": lab.targets() if operated else {}, "central": design.central,
+            "sites": sorted(lab.sites), "methods": list(METHODS)}
         self.flows: dict[str, str] = {}
         self.records: list[dict] = []  # newest first: when first seen, host, destination
         self.recorded = 0  # pairs the records tie, all told
@@ -129,10 +136,9 @@ class LiveState:
         seen: set[tuple[str, str]] = set()
         since = self.lab.started
         while not self.stopping.wait(LOG_EVERY_S):
-            began, pairs = time.time(), set()
-            for host in self.lab.hosts:  # an action waits for one host's records at most
-                with self.acting:
-                    pairs |= {(host, d) for d in self.lab.records(host, since)}
+            began = time.time()
+            # a host at a time holding ``acting``: an action waits for one host's read at most
+            pairs = set(self.lab.ties(since, holding=self.acting))
             since = began - RECORDS_OVERLAP_S
             self._say("records", "")
             new = sorted(pairs - seen)
@@ -187,15 +193,8 @@ class LiveState:
                   "cut off" if n["id"] in cut else "up"} for n in self.nodes]
         links = [{"a": a, "b": b, "up": tuple(sorted((a, b))) not in net.down_links}
                  for a, b in lab.graph.edges]
-        operated = hasattr(lab.architecture, "instruments")
-        design = architectures.design(lab.arch)
-        return {"topology": lab.topo, "design": lab.arch, "label": design.label,
-                "colour": design.colour, "round": self.round, "version": self.version,
+        return {**self.fixed, "round": self.round, "version": self.version,
                 "time": time.time(), "nodes": nodes, "links": links, "flows": self.flows,
-                "outcomes": list(self.words), "acted": sorted(acted),
-                "error": "; ".join(self.errors.values()),
-                "actions": list(lab.actions) if operated else [],
-                "targets": lab.targets() if operated else {},
-                "central": design.central, "central_down": lab.central_down,
-                "sites": sorted(lab.sites), "methods": list(METHODS),
-                "records": self.records, "recorded": self.recorded}
+                "acted": sorted(acted), "error": "; ".join(self.errors.values()),
+                "central_down": lab.central_down, "records": self.records,
+                "recorded": self.recorded}

@@ -18,6 +18,7 @@ that time: the person, not just an address.
 from __future__ import annotations
 
 import json
+import os
 
 from protocols.instruments import THROTTLE, THROTTLE_KBIT
 from protocols.services import BOGUS
@@ -38,6 +39,7 @@ class InspectionInstruments:
         self.arch, self.net, self.services = arch, net, services
         self.parts: dict[str, dict] = {}  # action -> its share of the rules
         self.cut: set[str] = set()        # hosts whose person is cut off
+        self.read: dict = {}  # box's export -> (its inode, bytes read, the flows in them)
 
     def _rules(self) -> Rules:
         blocked = [p for part in self.parts.values() for p in part.get("blocked", ())]
@@ -93,17 +95,30 @@ class InspectionInstruments:
         return out
 
     def _flows(self, since: float) -> list[dict]:
-        """Every box's exported flows since ``since``: the collector's view."""
-        out = []
+        """Every box's exported flows since ``since``: the collector's view. A box only
+        appends, so each export is read on from where the last call stopped (the page asks for
+        every host's records every few seconds); from the start again if replaced or cut short."""
+        found = set()
         for path in self.arch.directory().glob("*.flows.jsonl"):
-            for line in path.read_text().splitlines():
+            found.add(path)
+            with path.open("rb") as f:
+                file = os.fstat(f.fileno())
+                inode, offset, flows = self.read.get(path, (file.st_ino, 0, []))
+                if inode != file.st_ino or file.st_size < offset:
+                    offset, flows = 0, []
+                f.seek(offset)
+                data = f.read()
+            whole = data.rfind(b"\n") + 1  # a batch still being written: read next time
+            new = []
+            for line in data[:whole].splitlines():
                 try:
-                    r = json.loads(line)
-                except ValueError:  # a batch still being written
+                    new.append(json.loads(line))
+                except ValueError:  # a line cut short for good
                     continue
-                if r["t"] >= since:
-                    out.append(r)
-        return out
+            flows.extend(new)
+            self.read[path] = (file.st_ino, offset + whole, flows)
+        self.read = {p: done for p, done in self.read.items() if p in found}
+        return [r for _, _, flows in self.read.values() for r in flows if r["t"] >= since]
 
     def reregister(self, host: str) -> bool:
         """The ISP checks the identity document: a person cut off gets no new line."""
