@@ -60,15 +60,16 @@ def _noted(method):
 
 class Lab:
     """A network up under ``arch`` on the topology ``topo`` (a spec, as ``up`` takes it) for
-    the length of a ``with`` block."""
+    the length of a ``with`` block; ``servers`` (``placement.Server``s) spread it."""
 
     def __init__(self, topo: str = "isp", arch: str = "registered", seed: int = DEFAULT_SEED,
-                 backend: str = "auto", **options):
+                 backend: str = "auto", servers=None, **options):
         if arch not in architectures.names():
             raise LabError(f"the design must be one of: {', '.join(architectures.names())}")
         self.topo, self.arch = topo, arch
         self.graph = topologies.build(topo)
-        self._up = bring_up(self.graph, arch, seed=seed, backend=backend, **options)
+        self._up = bring_up(self.graph, arch, seed=seed, backend=backend, servers=servers,
+                            **options)
         self._fresh(None, None, None)  # no network until started
 
     @classmethod

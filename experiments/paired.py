@@ -42,16 +42,16 @@ def make(arch: str, seed: int = DEFAULT_SEED, **options) -> Architecture:
 
 @contextlib.contextmanager
 def bring_up(graph: nx.Graph, arch: str | Architecture, seed: int = DEFAULT_SEED,
-             backend: str = "auto", writer=None,
+             backend: str = "auto", writer=None, servers=None,
              **options) -> Iterator[tuple[EmulatedNetwork, Services, Architecture]]:
     """``arch``: a name (built with ``options``) or an architecture already made. ``writer``
     (a RunWriter) records how the network was emulated and configured, once it is up and
     again once it is down (the delay path's figures then cover the whole run), and keeps what
     the architecture recorded (the registry and admission log of registered access) in the
-    results before the network goes away."""
+    results before the network goes away. ``servers``: the machines to spread it over."""
     architecture = make(arch, seed, **options) if isinstance(arch, str) else arch
     net = EmulatedNetwork(graph, static_routes=architecture.static_routes, backend=backend,
-                          seed=seed)
+                          seed=seed, servers=servers)
     try:
         with net:
             services = Services(net).start()

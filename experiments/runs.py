@@ -24,21 +24,22 @@ def experiment(name: str) -> Experiment:
 
 def configure(chosen: Experiment, topo: str | None = None, arch: str = ALL,
               profile: str = PROFILE, seed: int = DEFAULT_SEED, backend: str = "auto",
-              name: str = ""):
+              name: str = "", servers: str = ""):
     """The experiment's configuration, checked: a ValueError of one sentence if it cannot
     run as asked (the topology, the seed, the profile)."""
     if seed < 0:
         raise ValueError("--seed must be zero or positive")
     if not chosen.emulated:
-        if topo is not None:
+        if topo is not None or servers:
             raise ValueError(f"{chosen.name} runs the graph model on its own graph; it takes "
-                             "no --topo")
+                             "neither --topo nor --servers")
         config = chosen.config(profile=profile, seed=seed, name=name)
     else:
         topo = topo or topologies.DEFAULT
         chosen.check(topologies.build(topo))
         config = chosen.config(topo=topo, arch=arch, profile=profile, seed=seed,
-                               backend=backend, name=name)
+                               backend=backend, name=name, servers=servers)
+        config.spread()  # servers understood before anything runs
     config.settings()
     return config
 

@@ -134,17 +134,18 @@ def has_mgmtd() -> bool:
     return Path(f"{FRR}/mgmtd").exists()
 
 
-def daemons(router: str, workdir: str, names: list[str]) -> list[Daemon]:
+def daemons(router: str, workdir: str, names: list[str], sockets: str) -> list[Daemon]:
     """mgmtd first where FRR has one, then zebra (the others connect to its socket), then
-    ospfd and bfdd. mgmtd takes no config file: the others read their own."""
+    ospfd and bfdd. mgmtd takes no config file: the others read their own. ``sockets``: where
+    their Unix sockets go (the workdir, unless that is shared with another server)."""
     out = []
     for name in (["mgmtd"] if has_mgmtd() else []) + names:
         config = [] if name == "mgmtd" else ["-f", f"{workdir}/{name}.conf"]
-        extra = ["--bfdctl", f"{workdir}/bfdd.sock"] if name == "bfdd" and \
+        extra = ["--bfdctl", f"{sockets}/bfdd.sock"] if name == "bfdd" and \
             bfdd_takes_control_socket() else []
         out.append(Daemon(router, name, [
             f"{FRR}/{name}", "-d", *config, "-i", f"{workdir}/{name}.pid", "-z",
-            f"{workdir}/zserv.api", "--vty_socket", workdir, "-u", "frr", "-g", "frr", "-P", "0",
+            f"{sockets}/zserv.api", "--vty_socket", sockets, "-u", "frr", "-g", "frr", "-P", "0",
             "--log", f"file:{workdir}/{name}.log", *extra],
             pidfile=Path(f"{workdir}/{name}.pid")))
     return out
@@ -186,8 +187,8 @@ def bfd_sessions_down(net: EmulatedNetwork, routers_: list[str]) -> dict[str, in
 
 def vtysh(net: EmulatedNetwork, router: str, command: str) -> subprocess.CompletedProcess:
     """One vtysh command on ``router``'s daemons (its own vty sockets), never waiting long."""
-    return net.exec(router, "vtysh", "--vty_socket", str(net.workdir("frr", router)), "-c",
-                    command, check=False, timeout=VTYSH_S)
+    return net.exec(router, "vtysh", "--vty_socket", str(net.sockets(router, "frr", router)),
+                    "-c", command, check=False, timeout=VTYSH_S)
 
 
 def lsdb_state(net: EmulatedNetwork, router: str) -> tuple | None:
@@ -223,7 +224,8 @@ class Ospf:
             configs = frr_configs(net.graph, net.plan, r, self.settings, str(workdir))
             for name, text in configs.items():
                 (workdir / f"{name}.conf").write_text(text)
-            for daemon in daemons(r, str(workdir), list(configs)):
+            sockets = net.sockets(r, "frr", r, owner="frr")
+            for daemon in daemons(r, str(workdir), list(configs), str(sockets)):
                 net.start_daemon(daemon)
         self.convergence_s = self.wait_converged(net, t0)
         return self.convergence_s

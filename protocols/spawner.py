@@ -47,7 +47,8 @@ def serve(path: str, module: str) -> None:
     run = importlib.import_module(module).main
     gc.collect()
     gc.freeze()  # the collector would otherwise write to every shared object's header
-    os.setsid()  # a Ctrl-C at the terminal is for the experiment, not for this
+    if os.getsid(0) != os.getpid():  # over ssh it leads a session already
+        os.setsid()  # a Ctrl-C at the terminal is for the experiment, not for this
     signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # the kernel reaps the copies
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
     umask = os.umask(0o077)  # root's alone

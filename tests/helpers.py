@@ -28,6 +28,55 @@ def registered_network(ttl_ms: int, graph=None, **options) -> Iterator[tuple]:
         yield net, services, arch
 
 
+@contextlib.contextmanager
+def bed_of(count: int) -> Iterator[list]:
+    """``count`` namespace servers (``topologies.testbed``), ssh pointed at them, taken down
+    afterwards."""
+    import os
+
+    from topologies import testbed
+    from topologies.machines import SSH_CONFIG
+
+    servers = testbed.up(count)
+    os.environ[SSH_CONFIG] = str(testbed.STATE / "ssh_config")
+    try:
+        yield servers
+    finally:
+        os.environ.pop(SSH_CONFIG, None)
+        testbed.down()
+
+
+def left_on(server: str) -> list[str]:
+    """What a run left on a test bed server: processes other than its sshd's, run and
+    socket directories, mounts and tunnel devices there (empty: nothing)."""
+    from topologies.machines import Machine
+
+    machine = Machine(server)
+    try:
+        processes = machine.run(["ps", "-e", "-o", "comm="]).stdout.split()
+        said = machine.run(["sh", "-c", "ls -A /run/splinterlab /run/splinterlab-sockets "
+                            "2>/dev/null; grep -w fuse.sshfs /proc/mounts; "
+                            "ip -o link | grep -o 'vx[0-9a-f]*'"], check=False).stdout
+    finally:
+        machine.close()
+    return [p for p in processes if p not in ("sshd", "sh", "ps")] + \
+        [line for line in said.splitlines() if line.strip() and not line.endswith(":")]
+
+
+_BLAST_RADIUS: dict[tuple[str, str], Path] = {}
+
+
+def blast_radius_on_one_machine(spec: str, arch: str, tmp_path_factory) -> Path:
+    """The quick blast radius of ``arch`` on ``spec`` on this machine alone, run once per
+    session (the model's test and the test across servers compare the same run)."""
+    from experiments.comparisons import blast_radius
+
+    if (spec, arch) not in _BLAST_RADIUS:
+        _BLAST_RADIUS[spec, arch] = blast_radius.run(
+            blast_radius.BlastRadiusConfig(topo=spec, arch=arch), tmp_path_factory.mktemp("br"))
+    return _BLAST_RADIUS[spec, arch]
+
+
 def run_and_expect(check, timeout: float, interval: float = 0.1):
     """Poll ``check()`` until it returns something truthy (returned) or time runs out (the
     last value is returned, so the caller's assertion shows what was seen)."""

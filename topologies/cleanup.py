@@ -8,20 +8,28 @@ What a run creates, and how it is found again:
   the veths, qdiscs and netfilter rules inside them;
 * interfaces in the root namespace: none with Debian's Mininet, which creates veths inside
   the nodes; any listed in a run's manifest are deleted in case another Mininet version did;
-* files: the run's directory under /run/splinterlab.
+* files: the run's directory under /run/splinterlab;
+* on a server of a run spread over several: the same, found by the same marks by that
+  server's own clean, plus the run's tunnel devices (named after the run), its sockets'
+  directory and its mount of the controller's run directory.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import re
+import shutil
 import signal
 import subprocess
+import sys
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from . import reach
+from .machines import Machine, MachineError
 from .polling import wait_until
-from .runstate import MARKER, SERVER_MARK, runs
+from .runstate import DEVICE_PREFIX, MARKER, SERVER_MARK, SOCKETS_ROOT, STATE_ROOT, RunState, runs
 
 _MARK = MARKER.encode() + b"="
 _SERVER = SERVER_MARK.encode() + b"="
@@ -32,11 +40,12 @@ class CleanReport:
     processes: list[str] = field(default_factory=list)
     interfaces: list[str] = field(default_factory=list)
     runs: list[str] = field(default_factory=list)
+    servers: list[str] = field(default_factory=list)  # servers that could not be cleaned
 
     def lines(self) -> list[str]:
         if not (self.processes or self.interfaces or self.runs):
-            return ["clean: nothing of splinterlab's was left"]
-        return [f"clean: killed {len(self.processes)} processes, removed "
+            return [*self.servers, "clean: nothing of splinterlab's was left"]
+        return [*self.servers, f"clean: killed {len(self.processes)} processes, removed "
                 f"{len(self.interfaces)} root-namespace interfaces and "
                 f"{len(self.runs)} run directories"]
 
@@ -56,9 +65,27 @@ def _mark_of(pid: int, mark: bytes = _MARK) -> str | None:
     return None
 
 
+def _ssh_master_of(pid: int) -> str | None:
+    """The run whose server connection ``pid`` holds: ssh's shared connection retitles itself
+    over its environment, mark included, but names its socket, in the run's directory."""
+    title = _read(f"/proc/{pid}/cmdline")
+    prefix = f"ssh: {STATE_ROOT}/".encode()
+    if not (title.startswith(prefix) and b"[mux]" in title):
+        return None
+    run, _, rest = title[len(prefix):].partition(b"/")
+    return run.decode(errors="replace") if rest.startswith(b"ssh/") else None
+
+
 def _netns(pid: int | str) -> str | None:
     try:
         return os.readlink(f"/proc/{pid}/ns/net")
+    except OSError:
+        return None
+
+
+def _pid_ns(pid: int | str) -> str | None:
+    try:
+        return os.readlink(f"/proc/{pid}/ns/pid")
     except OSError:
         return None
 
@@ -86,12 +113,13 @@ def processes_of(run_id: str | None = None) -> list[int]:
     never swept.
     """
     spared = _ancestors()
-    pids = [int(p) for p in os.listdir("/proc") if p.isdigit()]
+    ours = _pid_ns("self")  # another pid namespace is another (test bed) server's to clean
+    pids = [int(p) for p in os.listdir("/proc") if p.isdigit() and _pid_ns(p) == ours]
     servers = {_netns(pid) for pid in pids if _mark_of(pid, _SERVER) is not None}
     protected = {_netns(pid) for pid in spared} | servers | {None}
     marked = set()
     for pid in pids:
-        mark = _mark_of(pid)
+        mark = _mark_of(pid) or _ssh_master_of(pid)
         if mark is not None and (run_id is None or mark == run_id):
             marked.add(pid)
     namespaces = {_netns(pid) for pid in marked} - protected
@@ -123,12 +151,56 @@ def _root_interfaces() -> set[str]:
     return {line.split(":")[1].strip().split("@")[0] for line in out.splitlines()}
 
 
+def _unmount(run_id: str | None) -> None:
+    """A server's view of a controller's run directory (sshfs), dead once its process is."""
+    for line in _read("/proc/mounts").decode().splitlines():
+        _, point, kind, *_ = line.split()
+        if kind.startswith("fuse") and Path(point).parent == STATE_ROOT and (
+                run_id is None or Path(point).name == run_id):
+            subprocess.run(["umount", "-l", point], capture_output=True)
+
+
+def _tunnels(run_id: str | None) -> list[str]:
+    """A run's tunnel devices still in this namespace (made, not yet moved into a node)."""
+    prefix = DEVICE_PREFIX + (RunState(run_id).tag if run_id else "")
+    return sorted(n for n in _root_interfaces() if n.startswith(prefix)
+                  and re.fullmatch(DEVICE_PREFIX + "[0-9a-f]{10}", n))
+
+
+def _servers(run_id: str | None) -> list[str]:
+    """Each server of a run spread over several cleans its own part (it alone sees it)."""
+    said = []
+    for run in runs():
+        if run_id is not None and run.run_id != run_id:
+            continue
+        for name in run.read().get("servers", []):
+            machine = Machine(name)
+            try:
+                if machine.local:
+                    continue
+                machine.run([str(Path(sys.executable).parent / "splinterlab"), "clean",
+                             "--run", run.run_id], timeout=120)
+            except (MachineError, OSError) as e:
+                said.append(f"clean: server {name} was not cleaned ({e})")
+            finally:
+                machine.close()
+    return said
+
+
 def clean(run_id: str | None = None) -> CleanReport:
-    """Kill the processes, delete the interfaces and files of one run (or of all runs)."""
+    """Kill the processes, delete the interfaces and files of one run (or of all runs), here
+    and on the servers it spread over."""
     report = CleanReport()
+    report.servers = _servers(run_id)
     pids = processes_of(run_id)
     report.processes = [_describe(p) for p in pids]
     kill(pids)
+    _unmount(run_id)
+    for name in _tunnels(run_id):
+        subprocess.run(["ip", "link", "del", name], capture_output=True)
+        report.interfaces.append(name)
+    for path in SOCKETS_ROOT.glob(run_id or "*"):
+        shutil.rmtree(path, ignore_errors=True)
     targets = [r for r in runs() if run_id is None or r.run_id == run_id]
     present = _root_interfaces()
     for run in targets:

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .graph import DEFAULT_SEED
+from .machines import Machine
 from .polling import wait_until
 from .programs import NotBuilt, built
 
@@ -70,10 +71,15 @@ class Queue:
 class DelayPath:
     """``start()``, then ``configure()`` as often as links change, ``stop()`` at the end."""
 
-    def __init__(self, workdir: Path, seed: int = DEFAULT_SEED):
+    def __init__(self, workdir: Path, seed: int = DEFAULT_SEED, machine: Machine | None = None,
+                 mark: dict[str, str] | None = None):
+        """``machine``: another server, which reads ``workdir`` as this one writes it (a run's
+        shared directory); ``mark``: the environment that names the run there."""
         self.config = workdir / "delay.conf"
         self.log = workdir / "delay.log"
         self.seed = seed
+        self.machine, self.mark = machine, mark or {}
+        self.remote_pid: int | None = None  # the program's pid on ``machine``
         self.process: subprocess.Popen | None = None
         self.generation = 0
         self.advance_us = 0.0
@@ -81,11 +87,28 @@ class DelayPath:
 
     def start(self) -> None:
         self.config.write_text("generation 0\n")
+        argv = [str(program()), str(self.config)]
+        if self.machine is not None:  # the same install path there; its pid written first
+            pidfile = self.config.with_suffix(".pid")
+            argv = self.machine.argv(["sh", "-c", f'echo $$ > {pidfile}; exec "$@"', "sh",
+                                      *argv], self.mark)
         with open(self.log, "ab") as log:
-            self.process = subprocess.Popen([str(program()), str(self.config)], stdout=log,
-                                            stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
-        self.scheduling = _real_time(self.process.pid)
+            self.process = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT,
+                                            stdin=subprocess.DEVNULL)
+        if self.machine is not None:
+            if not wait_until(lambda: pidfile.read_text().strip() if pidfile.exists() else
+                              None, 15, 0.01):
+                raise DelayPathError(f"{self.machine.name}: the delay process did not start: "
+                                     f"{self._tail()}")
+            self.remote_pid = int(pidfile.read_text())
+        self.scheduling = _real_time(self.process.pid, self.machine, self.remote_pid)
         self._wait_ready()
+
+    def _signal(self, sig: signal.Signals) -> None:
+        if self.machine is None:
+            self.process.send_signal(sig)
+        else:
+            self.machine.run(["kill", f"-{sig.name[3:]}", str(self.remote_pid)], check=False)
 
     def configure(self, namespaces: dict[str, int], queues: list[Queue],
                   advance_us: float | None = None) -> None:
@@ -102,7 +125,7 @@ class DelayPath:
         tmp = self.config.with_suffix(".tmp")
         tmp.write_text("\n".join(lines) + "\n")
         tmp.replace(self.config)
-        self.process.send_signal(signal.SIGHUP)
+        self._signal(signal.SIGHUP)
         self._wait_ready()
 
     def _wait_ready(self, timeout: float = 15.0) -> None:
@@ -139,7 +162,7 @@ class DelayPath:
         if self.process is None or self.process.poll() is not None:
             return self._read_stats()
         before = self._read_stats().get("written", 0)
-        self.process.send_signal(signal.SIGUSR1)
+        self._signal(signal.SIGUSR1)
         fresh = wait_until(lambda: (s := self._read_stats()).get("written", 0) > before and s,
                            2.0, 0.002)
         return fresh or self._read_stats()
@@ -154,7 +177,7 @@ class DelayPath:
         them)."""
         if self.process is None or self.process.poll() is not None:
             return
-        self.process.send_signal(signal.SIGTERM)
+        self._signal(signal.SIGTERM)
         try:
             self.process.wait(timeout=5)
         except subprocess.TimeoutExpired:
@@ -162,7 +185,7 @@ class DelayPath:
             self.process.wait()
 
 
-def _real_time(pid: int) -> str:
+def _real_time(pid: int, machine: Machine | None = None, remote_pid: int | None = None) -> str:
     """The delay path is the wire: it must run when a packet is due, not when the routing
     daemons, gateways and probers of a large graph leave it a turn (on two cores, a 62-router
     graph made it 4 ms late at p99 at rest under the ordinary scheduler). Real-time FIFO
@@ -170,7 +193,13 @@ def _real_time(pid: int) -> str:
     releases. The program itself drops back to ordinary scheduling while it polls under load
     (see ``schedule_for`` in delayd.c). Returns what it got, for the run's record."""
     try:
-        os.sched_setscheduler(pid, os.SCHED_FIFO, os.sched_param(RT_PRIORITY))
+        if machine is not None:
+            said = machine.run(["chrt", "-f", "-p", str(RT_PRIORITY), str(remote_pid)],
+                               check=False)
+            if said.returncode:
+                raise OSError(0, said.stderr.strip() or "chrt failed")
+        else:
+            os.sched_setscheduler(pid, os.SCHED_FIFO, os.sched_param(RT_PRIORITY))
         return f"SCHED_FIFO {RT_PRIORITY} while not polling"
     except OSError as e:
         print(f"delay path: real-time priority refused ({e.strerror}); its lateness will show "

@@ -73,6 +73,14 @@ class Machine:
                                f"{said[-1] if said else f'exit status {result.returncode}'}")
         return result
 
+    def stat(self, pid: int) -> tuple[str, int] | None:
+        """(state, start time in clock ticks) of process ``pid`` there; None if there is none."""
+        fields = self.run(["cat", f"/proc/{pid}/stat"], check=False).stdout.rsplit(")", 1)
+        if len(fields) != 2 or len(fields[1].split()) < 20:
+            return None
+        state, *rest = fields[1].split()
+        return state, int(rest[18])
+
     def reachable(self) -> str | None:
         """None if a root command runs there without a prompt, else why not (ssh's words)."""
         if self.local:

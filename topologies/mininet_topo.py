@@ -67,21 +67,32 @@ class Router(Node):
 class GraphTopo(Topo):
     """One Mininet node per graph node, one veth link per edge, addresses from the plan.
     With ``private_root``, every host sees only ``<private_root>/<host>`` at
-    /run/splinterlab (a private mount in its own mount namespace)."""
+    /run/splinterlab (a private mount in its own mount namespace). ``placement``: node ->
+    server, for a network spread over several (``spread``)."""
 
-    def build(self, graph: nx.Graph, static: bool = True, private_root: str | None = None):
+    def build(self, graph: nx.Graph, static: bool = True, private_root: str | None = None,
+              placement: dict[str, str] | None = None):
         plan = addressing.plan(graph)
         table = routes.static_routes(graph, plan) if static else {}
         for node in graph:
+            cls = Router if is_router(graph, node) else EndHost
+            where = {}
+            if (placement or {}).get(node, "localhost") != "localhost":  # another server's
+                from topologies.remote import REMOTE
+
+                cls = REMOTE[cls]
+                where = {"server": placement[node], "serverIP": placement[node], "user": "root"}
             if is_router(graph, node):
-                self.addHost(node, cls=Router, ip=None, loopback=str(plan.loopbacks[node]),
-                             routes=[(str(p), str(nh)) for p, nh in table.get(node, [])])
+                self.addHost(node, cls=cls, ip=None, loopback=str(plan.loopbacks[node]),
+                             routes=[(str(p), str(nh)) for p, nh in table.get(node, [])],
+                             **where)
             else:
                 (intf,) = plan.interfaces_of(node)
                 private = ([("/run/splinterlab", f"{private_root}/%(name)s")]
                            if private_root and graph.nodes[node]["role"] == "host" else [])
-                self.addHost(node, cls=EndHost, ip=str(intf.address),
-                             defaultRoute=f"via {plan.gateway(node)}", privateDirs=private)
+                self.addHost(node, cls=cls, ip=str(intf.address),
+                             defaultRoute=f"via {plan.gateway(node)}", privateDirs=private,
+                             **where)
         for a, b in sorted(graph.edges):
             ia, ib = plan.intf(a, b), plan.intf(b, a)
             self.addLink(a, b, port1=int(ia.name.rsplit("eth", 1)[1]),

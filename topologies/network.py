@@ -25,19 +25,23 @@ import signal
 import subprocess
 import time
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 
 import networkx as nx
 
 from . import addressing, calibration, cleanup, reach, shaping, source_validation
+from .daemon import Daemon
 from .delaypath import DelayPath, DelayPathError, Queue, hold_low_latency
 from .diagnosis import Diagnosis
 from .errors import NetworkError
 from .faults import Faults
 from .graph import DEFAULT_SEED, LinkSpec, hosts, is_router, natural_key
+from .placement import Server
+from .polling import wait_until
 from .private import write_private
 from .runstate import MARKER, RunState
+from .spread import Spread
 
 HOST_UID_BASE = 20000
 PRIVATE = Path("/run/splinterlab")  # where a host sees its private directory
@@ -69,49 +73,15 @@ def require_root() -> None:
         raise NetworkError("Mininet's mnexec is missing; run 'sudo make setup'")
 
 
-@dataclass
-class Daemon:
-    """A process that belongs to a node: killed when the node crashes, restarted on restore;
-    or, with node "", to the machine: lab machinery serving every node (the run ends it).
-
-    ``pidfile`` is for programs that fork into the background (FRR); otherwise the network
-    keeps the child itself.
-    """
-
-    node: str
-    name: str
-    argv: list[str]
-    pidfile: Path | None = None
-    log: Path | None = None
-    process: subprocess.Popen | None = None
-    privileged: bool = False  # in a host: run as root, not as the host's user
-
-    def pid(self) -> int | None:
-        """A pidfile's second word, if any, is the process's start time: a pid freed and
-        taken by another process since is not this daemon's."""
-        if self.pidfile:
-            try:
-                pid, *start = map(int, self.pidfile.read_text().split()[:2])
-            except (OSError, ValueError):
-                return None
-            return pid if not start or cleanup.start_time(pid) == start[0] else None
-        return self.process.pid if self.process else None
-
-    def alive(self) -> bool:
-        if self.process:
-            return self.process.poll() is None
-        pid = self.pid()
-        return pid is not None and cleanup.alive(pid)
-
-
-class EmulatedNetwork(Faults, Diagnosis):
+class EmulatedNetwork(Faults, Diagnosis, Spread):
     """Bring a graph up (``with EmulatedNetwork(g, static_routes=True) as net:``), act on it,
     tear it down. ``static_routes`` has no default: precomputed kernel routes would silently
     outrank any routing protocol started later."""
 
     def __init__(self, graph: nx.Graph, *, static_routes: bool, backend: str = "auto",
-                 seed: int = DEFAULT_SEED):
+                 seed: int = DEFAULT_SEED, servers: list[Server] | None = None):
         self.graph = graph
+        self.servers = servers or []  # none: this machine alone (``spread``)
         self.plan = addressing.plan(graph)
         self.requested_backend = backend
         self.backend = ""
@@ -129,6 +99,7 @@ class EmulatedNetwork(Faults, Diagnosis):
         self.calibration: calibration.Calibration | None = None
         self.delay_summary: dict = {}
         self._qos_fd: int | None = None
+        self._place()
 
     # -- life cycle ------------------------------------------------------------------------
     def __enter__(self) -> EmulatedNetwork:
@@ -144,9 +115,6 @@ class EmulatedNetwork(Faults, Diagnosis):
     def start(self) -> EmulatedNetwork:
         require_root()
         from mininet.log import setLogLevel
-        from mininet.net import Mininet
-
-        from .mininet_topo import GraphTopo
 
         t0 = time.monotonic()
         self.backend = shaping.resolve_backend(self.requested_backend)
@@ -160,10 +128,10 @@ class EmulatedNetwork(Faults, Diagnosis):
                         backend=self.backend,
                         interfaces=sorted(i.name for i in self.plan.interfaces.values()))
         setLogLevel("output")  # the CLI prints through this level; "info" would be chatty
+        self._join_servers()
         self._calibrate()
-        self.mn = Mininet(topo=GraphTopo(self.graph, static=self.static_routes,
-                                         private_root=str(self.run.subdir("private"))),
-                          controller=None, build=False, waitConnected=False)
+        self.mn = self._mininet(static=self.static_routes,
+                                private_root=str(self.run.subdir("private")))
         self.mn.build()
         for host, uid in self.users.items():
             os.chown(self.private_dir(host), uid, uid)
@@ -192,6 +160,10 @@ class EmulatedNetwork(Faults, Diagnosis):
         self.run.record(phase="teardown")
         for daemon in reversed(self.daemons):  # a machine's daemon after what it started
             self._kill(daemon)
+        for name, path in self.remote_delays.items():
+            path.stop()
+            self.remote_delay_summary[name] = path.summary()
+        self.remote_delays = {}
         if self.delay is not None:
             self.delay.stop()
             self.delay_summary = self.delay.summary()
@@ -228,17 +200,18 @@ class EmulatedNetwork(Faults, Diagnosis):
     def __getitem__(self, name: str):
         return self.mn[name]
 
-    def _argv(self, node: str, argv, privileged: bool, raw: bool = False) -> list[str]:
+    def _argv(self, node: str, argv, privileged: bool, raw: bool = False,
+              written: Path | None = None) -> list[str]:
         uid = self.users.get(node)
         if uid is None or privileged:
-            return ["mnexec", "-a", str(self[node].pid), *argv]
+            return self.on_server(node, ["mnexec", "-a", str(self[node].pid), *argv], written)
         # ping's file capability (cap_net_raw) must stay grantable; nothing else is. ``raw``:
         # the host's user may also craft packets (a person in control of their own machine)
         caps = ["--inh-caps=-all,+net_raw", "--ambient-caps=-all,+net_raw"] if raw else \
             ["--inh-caps=-all"]
-        return ["mnexec", "-a", str(self[node].pid), "setpriv", f"--reuid={uid}",
-                f"--regid={uid}", f"--groups={reach.HOSTS_GID}", *caps,
-                "--bounding-set=-all,+net_raw", *argv]
+        return self.on_server(node, [
+            "mnexec", "-a", str(self[node].pid), "setpriv", f"--reuid={uid}", f"--regid={uid}",
+            f"--groups={reach.HOSTS_GID}", *caps, "--bounding-set=-all,+net_raw", *argv], written)
 
     def exec(self, node: str, *argv: str, input: str | None = None, timeout: float = 60,
              check: bool = True, privileged: bool = False,
@@ -285,12 +258,17 @@ class EmulatedNetwork(Faults, Diagnosis):
     def start_daemon(self, daemon: Daemon) -> Daemon:
         if daemon not in self.daemons:
             self.daemons.append(daemon)
+        server = self.server_of(daemon.node) if daemon.node else daemon.server
+        daemon.machine = self.machines[server] if server else None
         if daemon.pidfile:
             self._start_forking(daemon)
         else:
             log = open(daemon.log, "ab") if daemon.log else subprocess.DEVNULL  # noqa: SIM115
-            argv = self._argv(daemon.node, daemon.argv, daemon.privileged) if daemon.node else \
-                daemon.argv
+            daemon.written = self.workdir("pids") / f"{daemon.node or server}-{daemon.name}" \
+                if daemon.machine else None  # what a kill there needs
+            argv = self._argv(daemon.node, daemon.argv, daemon.privileged,
+                              written=daemon.written) if daemon.node else \
+                self.on_machine(daemon.server, daemon.argv, daemon.written)
             daemon.process = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT,
                                               stdin=subprocess.DEVNULL)
             if daemon.log:
@@ -317,7 +295,10 @@ class EmulatedNetwork(Faults, Diagnosis):
 
     def _kill(self, daemon: Daemon) -> None:
         pid = daemon.pid()
-        if pid:
+        if pid and daemon.machine is not None:  # its pid there
+            daemon.machine.run(["kill", "-9", str(pid)], check=False)
+            wait_until(lambda: not daemon.alive(), 5, 0.02)
+        elif pid:
             cleanup.kill([pid])
         if daemon.process:
             with contextlib.suppress(Exception):
@@ -350,8 +331,9 @@ class EmulatedNetwork(Faults, Diagnosis):
             queues = [Queue(node, q.number, q.delay_ms, q.jitter_ms)
                       for node, todo in sorted(plans.items()) for q in todo.queues]
             try:
-                self.delay.configure({q.node: self[q.node].pid for q in queues}, queues,
-                                     advance_us=self.calibration.cost_us)
+                for path, theirs in self.delay_paths(queues):
+                    path.configure({q.node: self[q.node].pid for q in theirs}, theirs,
+                                   advance_us=self.calibration.cost_us)
             except DelayPathError as e:
                 raise NetworkError(str(e)) from None
         for node in nodes:
@@ -389,4 +371,6 @@ class EmulatedNetwork(Faults, Diagnosis):
             out["calibration"] = asdict(self.calibration)
         if self.backend == "userspace":
             out["delay_path"] = self.delay.summary() if self.delay else self.delay_summary
+        if self.servers:
+            out["spread"] = self.spread_summary()
         return out

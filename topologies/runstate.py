@@ -12,10 +12,13 @@ import json
 import os
 import shutil
 import time
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
 STATE_ROOT = Path("/run/splinterlab")
+DEVICE_PREFIX = "vx"  # + a run's tag + a number: its tunnel devices on a server
+SOCKETS_ROOT = Path("/run/splinterlab-sockets")  # on another server: a run's Unix sockets
 MARKER = "SPLINTERLAB_RUN"
 SERVER_MARK = "SPLINTERLAB_SERVER"  # on a test bed server's sshd: its namespace is the server's
 
@@ -27,6 +30,11 @@ class RunState:
     @property
     def dir(self) -> Path:
         return STATE_ROOT / self.run_id
+
+    @property
+    def tag(self) -> str:
+        """Six hex digits naming the run where names are short (a server's tunnel devices)."""
+        return f"{zlib.crc32(self.run_id.encode()):08x}"[:6]
 
     @property
     def manifest(self) -> Path:

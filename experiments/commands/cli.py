@@ -63,6 +63,12 @@ def _network_options(s, several: bool = False) -> None:
     _design_options(s)
 
 
+def _servers_option(s) -> None:
+    s.add_argument("--servers", metavar="A,B[:ROUTERS],...", help="spread the network over "
+                   "these machines (localhost: this one; others by ssh as root), as few links "
+                   "between them as can be; 'splinterlab cluster check' first")
+
+
 def _design_options(s) -> None:
     """Every design's own settings, as each design declares them (default None: a flag given
     to a design that does not take it is refused)."""
@@ -109,6 +115,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.set_defaults(func=h.cmd_designs)
 
     s = sub.add_parser("clean", help="remove everything runs left behind (even after kill -9)")
+    s.add_argument("--run", help="only this run's (default: every run's)")
     s.set_defaults(func=h.cmd_clean)
 
     s = sub.add_parser("fidelity", help="requested vs measured delay, bandwidth, packet rate")
@@ -119,6 +126,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("up", help="bring a network up and open the Mininet CLI")
     _network_options(s)
+    _servers_option(s)
     s.add_argument("--test", choices=["pingall"], help="run a test instead of the CLI")
     s.set_defaults(func=h.cmd_up)
 
@@ -147,6 +155,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--name", help="results directory name under <out>/<experiment>/ (default: "
                    "the time and topology)")
     s.add_argument("--backend", default="auto", choices=["auto", "netem", "userspace"])
+    _servers_option(s)
     s.set_defaults(func=h.cmd_run)
 
     s = sub.add_parser("study", help="one experiment over many ISP graphs, figures across "

@@ -227,9 +227,10 @@ def pingall(net) -> bool:
     return all(r.ok for r in results)
 
 
-def up(spec: str, arch: str, backend: str, test: str | None, options: dict) -> int:
+def up(spec: str, arch: str, backend: str, test: str | None, options: dict,
+       servers=None) -> int:
     t0 = time.monotonic()
-    with Lab(spec, arch, backend=backend, **options) as lab:
+    with Lab(spec, arch, backend=backend, servers=servers, **options) as lab:
         net, graph, architecture = lab.net, lab.graph, lab.architecture
         facts = [f"network {net.timings['bringup_s']:.2f} s", f"delay backend {net.backend}"]
         convergence = getattr(getattr(architecture, "routing", None), "convergence_s", None)

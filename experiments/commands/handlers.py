@@ -31,6 +31,13 @@ def _need_root(what: str) -> None:
                                  "with sudo")
 
 
+def _servers(args):
+    """``--servers``, parsed (None: this machine alone)."""
+    from topologies.placement import parse_servers
+
+    return parse_servers(args.servers) if getattr(args, "servers", None) else None
+
+
 # -- commands --------------------------------------------------------------------------------
 def cmd_doctor(args) -> int:
     from experiments.commands import doctor
@@ -40,10 +47,9 @@ def cmd_doctor(args) -> int:
 
 def cmd_cluster_check(args) -> int:
     from experiments.commands import cluster
-    from topologies.placement import parse_servers
 
     _need_root("splinterlab cluster check")
-    return cluster.check([s.name for s in parse_servers(args.servers)])
+    return cluster.check([s.name for s in _servers(args)])
 
 
 def cmd_testbed(args) -> int:
@@ -85,7 +91,7 @@ def cmd_topo_show(args) -> int:
 
 def cmd_clean(args) -> int:
     _need_root("splinterlab clean")
-    for line in cleanup.clean().lines():
+    for line in cleanup.clean(args.run).lines():
         print(line)
     return 0
 
@@ -158,8 +164,9 @@ def cmd_up(args) -> int:
 
     options = architecture_options(args)
     architectures.get(args.arch, **options)  # unknown architecture: say so before asking for root
+    servers = _servers(args)
     _need_root("splinterlab up")
-    return console.up(args.topo, args.arch, args.backend, args.test, options)
+    return console.up(args.topo, args.arch, args.backend, args.test, options, servers)
 
 
 def lab_options(args) -> dict[str, dict]:
@@ -233,7 +240,8 @@ def cmd_run(args) -> int:
         chosen = [_experiment(args.experiment)]
     try:  # every one checked before any runs (or root is asked for)
         configs = [runs.configure(e, args.topo, args.arch, args.profile, args.seed,
-                                  args.backend, args.name or "") for e in chosen]
+                                  args.backend, args.name or "", args.servers or "")
+                   for e in chosen]
     except ValueError as e:
         raise UsageError(str(e)) from None
     if any(e.emulated for e in chosen):

@@ -18,6 +18,7 @@ import topologies
 from protocols.registered.operator import Operator, OperatorError
 from protocols.services import catalogue
 from topologies import addressing
+from topologies.machines import Machine
 from topologies.runstate import runs
 
 
@@ -221,9 +222,10 @@ def live_run(run_id: str | None) -> tuple[Operator, Names]:
     """The operator and names of a running registered-access network."""
     for run in runs():
         manifest = run.read()
-        socket_path = run.dir / "authority" / "admin.sock"
-        if (run_id in (None, run.run_id)) and socket_path.exists():
+        server, socket_path = manifest.get("operator") or (None, None)
+        if run_id in (None, run.run_id) and socket_path and (server or Path(socket_path).exists()):
             graph = topologies.build(manifest["topology"])
-            return Operator(Path(socket_path)), Names(graph)
+            return Operator(Path(socket_path), via=Machine(server) if server else None), \
+                Names(graph)
     raise OperatorError("no registered-access network is running (start one with "
                         "'splinterlab up --arch registered')")

@@ -260,7 +260,8 @@ def run(config: BlastRadiusConfig, out: Path | None = None) -> Path:
             Progress(sum(map(len, plan.values())), NAME) as progress:
         for arch, failure_list in plan.items():
             options = {"ttl_ms": s["ttl_ms"]} if admits(arch) else {}
-            with bring_up(graph, arch, config.seed, config.backend, writer, **options) as (
+            with bring_up(graph, arch, config.seed, config.backend, writer,
+                          servers=config.spread(), **options) as (
                     net, _, arch_obj), Matrix(net, users(graph), timeout(graph, s)) as matrix:
                 summary.setdefault("warmup", {})[arch] = warm_up(matrix, arch)
                 for failure in failure_list:

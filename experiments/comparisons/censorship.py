@@ -349,7 +349,8 @@ def run(config: CensorshipConfig, out: Path | None = None) -> Path:
     with writer.session(final), Progress(steps, NAME) as progress:
         for rep in range(s["repetitions"]):
             for arch in summary["archs"]:
-                with bring_up(graph, arch, config.seed, config.backend, writer) as (
+                with bring_up(graph, arch, config.seed, config.backend, writer,
+                              servers=config.spread()) as (
                         net, services, arch_obj):
                     services.start_relay(who.helper)
                     operator = Controls(arch, net, services, arch_obj, who)

@@ -314,8 +314,8 @@ def run(config: IotConfig, out: Path | None = None) -> Path:
 
     with writer.session(results), Progress(total, NAME) as progress:
         for arch in summary["archs"]:
-            with bring_up(graph, arch, config.seed, config.backend, writer) as (
-                    net, _, arch_obj):
+            with bring_up(graph, arch, config.seed, config.backend, writer,
+                          servers=config.spread()) as (net, _, arch_obj):
                 if admits(arch):
                     wait_for_farm(net, arch_obj, who.user, max(s["devices"]))
                 for devices in s["devices"]:

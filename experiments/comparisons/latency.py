@@ -257,7 +257,8 @@ def run(config: LatencyConfig, out: Path | None = None) -> Path:
         for rep in range(s["repetitions"]):
             for arch in summary["archs"]:
                 options = {"load_gateway": True} if admits(arch) else {}
-                with bring_up(graph, arch, config.seed, config.backend, writer, **options) as (
+                with bring_up(graph, arch, config.seed, config.backend, writer,
+                              servers=config.spread(), **options) as (
                         net, services, arch_obj):
                     progress.step(f"{arch}: baseline")
                     baseline(net, services, log, arch, rep, s)

@@ -186,24 +186,34 @@ class Registered:
     def _start_authority(self, workdir: Path) -> None:
         net = self.net
         config = workdir / "authority.json"
+        admin = self.admin_socket()
         write_private(config, json.dumps({
             "db": str(workdir / "registry.db"), "address": net.address(self.authority_node),
-            "admin": str(workdir / "admin.sock"), "durability": self.durability,
+            "admin": str(admin), "durability": self.durability,
             "infrastructure": self.infrastructure(), "national": [str(NATIONAL)],
             "devices": [str(b) for b in net.plan.blocks()]}).encode(), None)
         self.authority_daemon = net.start_daemon(Daemon(
             self.authority_node, "authority", [sys.executable, "-m",
                                                "protocols.registered.authority", str(config)],
             log=workdir / "authority.log"))
-        self.operator = Operator(workdir / "admin.sock")
+        self.operator = Operator(admin, via=net.machine(self.authority_node))
+        net.run.record(operator=[net.server_of(self.authority_node), str(admin)])
         self._wait_authority(workdir)
 
+    def admin_socket(self) -> Path:
+        """The authority's operator socket, on the server that runs it."""
+        return self.net.sockets(self.authority_node, "authority") / "admin.sock"
+
     def _wait_authority(self, workdir: Path) -> None:
+        machine = self.net.machine(self.authority_node)
+
         def started() -> bool:
             if self.authority_daemon.process.poll() is not None:
                 raise NetworkError(f"the authority died: {_tail(workdir / 'authority.log')}")
-            return (workdir / "admin.sock").exists() and self.net.listening(
-                self.authority_node, PORT, udp=True)
+            admin = self.admin_socket()
+            there = admin.exists() if machine is None else machine.run(
+                ["test", "-S", str(admin)], check=False).returncode == 0
+            return there and self.net.listening(self.authority_node, PORT, udp=True)
 
         if not wait_until(started, STARTUP_S):
             raise NetworkError(f"the authority did not start within {STARTUP_S:g} s: "
@@ -212,7 +222,11 @@ class Registered:
     def kill_authority(self) -> None:
         """The authority dies (SIGKILL): gateways find out by themselves."""
         self.net.kill_daemon(self.authority_daemon)
-        (self.authority_dir() / "admin.sock").unlink(missing_ok=True)
+        admin, machine = self.admin_socket(), self.net.machine(self.authority_node)
+        if machine is None:
+            admin.unlink(missing_ok=True)
+        else:
+            machine.run(["rm", "-f", str(admin)])
 
     def restart_authority(self) -> None:
         """Start it again on the same registry; it re-syncs every gateway."""

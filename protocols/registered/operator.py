@@ -11,6 +11,7 @@ import json
 import socket
 from pathlib import Path
 
+from topologies.machines import Machine, MachineError
 from topologies.polling import STARTUP_S, wait_until
 
 
@@ -19,19 +20,31 @@ class OperatorError(RuntimeError):
 
 
 class Operator:
-    def __init__(self, admin_socket: Path, timeout: float = 10.0):
+    """``via``: the server where the socket is, when the authority runs on another (the
+    request then goes through socat there)."""
+
+    def __init__(self, admin_socket: Path, timeout: float = 10.0, via: Machine | None = None):
         self.path = admin_socket
         self.timeout = timeout
+        self.via = via
 
-    def call(self, op: str, **arguments) -> dict:
+    def _ask(self, request: str) -> str:
+        if self.via is not None:
+            said = self.via.run(["socat", "-t", str(self.timeout), "-",
+                                 f"UNIX-CONNECT:{self.path}"], input=request,
+                                timeout=self.timeout + 5)
+            return said.stdout.splitlines()[0]
         with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
             s.settimeout(self.timeout)
-            try:
-                s.connect(str(self.path))
-                s.sendall((json.dumps({"op": op, **arguments}) + "\n").encode())
-                answer = json.loads(s.makefile().readline())
-            except (OSError, ValueError) as e:
-                raise OperatorError(f"the authority does not answer ({e})") from None
+            s.connect(str(self.path))
+            s.sendall(request.encode())
+            return s.makefile().readline()
+
+    def call(self, op: str, **arguments) -> dict:
+        try:
+            answer = json.loads(self._ask(json.dumps({"op": op, **arguments}) + "\n"))
+        except (OSError, ValueError, IndexError, MachineError) as e:
+            raise OperatorError(f"the authority does not answer ({e})") from None
         if not answer.get("ok"):
             raise OperatorError(answer.get("error", "refused"))
         return answer

@@ -1,0 +1,94 @@
+"""Networks spread over servers of the test bed (namespace servers with their own sshd, /run,
+/tmp and processes): every pair reachable, failures as the graph model and one machine say,
+and nothing left on any server, even after kill -9."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+
+import pytest
+from helpers import bed_of, blast_radius_on_one_machine, left_on, run_and_expect
+
+from experiments.comparisons import blast_radius
+from topologies import cleanup, runstate
+from topologies import graph as graphs
+
+pytestmark = pytest.mark.needs_root
+CLI = [sys.executable, "-m", "experiments.commands.cli"]
+
+
+@pytest.fixture(scope="module")
+def bed():
+    with bed_of(2) as servers:
+        yield [s.name for s in servers]
+
+
+def up(*argv: str, **kwargs):
+    return subprocess.Popen([*CLI, "up", *argv], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, **kwargs)
+
+
+@pytest.mark.parametrize(("servers", "spec", "arch"), [
+    ("srv1,srv2", "zoo:Abilene", "registered"),  # the authority on another server
+    ("localhost,srv1", "zoo:Getnet", "permissionless")])
+def test_every_pair_reachable_across_servers(bed, servers, spec, arch):
+    run = up("--servers", servers, "--topo", spec, "--arch", arch, "--test", "pingall")
+    out, err = run.communicate(timeout=300)
+    assert run.returncode == 0, out + err
+    assert "pairs reachable" in out
+    for server in bed:
+        assert left_on(server) == [], server
+
+
+def test_blast_radius_across_servers_is_the_models_and_one_machines(bed, tmp_path,
+                                                                    tmp_path_factory):
+    """Every failure of the quick profile on zoo:Getnet under registered access, the network
+    on two servers (nothing on this one), against the graph model, and against the same run
+    on one machine (the very run tests/test_experiments holds to the model)."""
+    spread = blast_radius.run(blast_radius.BlastRadiusConfig(
+        topo="zoo:Getnet", arch="registered", servers="srv1,srv2"), tmp_path / "spread")
+    meta = json.loads((spread / "meta.json").read_text())
+    placed = meta["registered_emulation"]["spread"]
+    assert set(placed["nodes"]) == {"srv1", "srv2"} and placed["links_between"] > 0, placed
+    records = json.loads((spread / "results.json").read_text())["records"]
+    g = graphs.load(spread / "topology.json")
+    assert {r["failure"]["kind"] for r in records} >= {"router", "link", "authority"}
+    for record in records:
+        model = blast_radius.predicted(g, record["arch"], record["failure"])
+        for kind in ("new", "existing"):
+            measured = {tuple(p) for p in record[f"pairs_lost_{kind}"]}
+            assert measured == {tuple(p) for p in model[f"predicted_lost_{kind}"]}, (
+                record["failure"], kind)
+    alone = blast_radius_on_one_machine("zoo:Getnet", "registered", tmp_path_factory)
+    on_one = {json.dumps(r["failure"], sort_keys=True): r for r in
+              json.loads((alone / "results.json").read_text())["records"]}
+    for record in records:
+        twin = on_one[json.dumps(record["failure"], sort_keys=True)]
+        for kind in ("new", "existing"):
+            assert sorted(map(tuple, record[f"pairs_lost_{kind}"])) == \
+                sorted(map(tuple, twin[f"pairs_lost_{kind}"])), (record["failure"], kind)
+    for server in bed:
+        assert left_on(server) == [], server
+
+
+def test_kill_9_then_clean_leaves_nothing_on_any_server(bed):
+    run = up("--servers", "localhost,srv1,srv2", "--topo", "zoo:Abilene", "--arch",
+             "registered", stdin=subprocess.PIPE)
+    try:
+        assert run_and_expect(lambda: any(r.read().get("pid") == run.pid and
+                                          r.read().get("phase") == "up"
+                                          for r in runstate.runs()), timeout=180)
+        assert all(left_on(server) for server in bed), "the run left nothing to clean"
+        os.kill(run.pid, signal.SIGKILL)
+        run.wait()
+    finally:
+        run.kill()
+    said = subprocess.run([*CLI, "clean"], capture_output=True, text=True, timeout=300)
+    assert said.returncode == 0 and "not cleaned" not in said.stdout, said.stdout + said.stderr
+    assert cleanup.leftovers() == []
+    for server in bed:
+        assert left_on(server) == [], server
