@@ -30,9 +30,10 @@ def configure(chosen: Experiment, topo: str | None = None, arch: str = ALL,
     if seed < 0:
         raise ValueError("--seed must be zero or positive")
     if not chosen.emulated:
-        if topo is not None or servers:
-            raise ValueError(f"{chosen.name} runs the graph model on its own graph; it takes "
-                             "neither --topo nor --servers")
+        for given, flag in ((topo is not None, "--topo"), (servers, "--servers")):
+            if given:
+                raise ValueError(f"{chosen.name} runs the graph model on its own graph; it "
+                                 f"takes no {flag}")
         config = chosen.config(profile=profile, seed=seed, name=name)
     else:
         topo = topo or topologies.DEFAULT

@@ -58,18 +58,23 @@ def frr10(monkeypatch):
 
 
 def test_each_daemon_gets_its_own_paths(frr8):
-    zebra, ospfd = ospf.daemons("a1", "/w/a1", ["zebra", "ospfd"])
+    """Files in the router's directory; Unix sockets where it is told (a directory of the
+    server's own when the run's directory is shared over sshfs, which holds no socket)."""
+    zebra, ospfd = ospf.daemons("a1", "/w/a1", ["zebra", "ospfd"], "/s/a1")
     assert zebra.argv[:2] == ["/usr/lib/frr/zebra", "-d"]
     assert "-f" in ospfd.argv and ospfd.argv[ospfd.argv.index("-f") + 1] == "/w/a1/ospfd.conf"
     assert str(ospfd.pidfile) == "/w/a1/ospfd.pid"
-    (bfdd,) = ospf.daemons("a1", "/w/a1", ["bfdd"])
-    assert bfdd.argv[-2:] == ["--bfdctl", "/w/a1/bfdd.sock"]
+    for flag, path in (("-z", "/s/a1/zserv.api"), ("--vty_socket", "/s/a1"),
+                       ("--log", "file:/w/a1/ospfd.log")):
+        assert ospfd.argv[ospfd.argv.index(flag) + 1] == path
+    (bfdd,) = ospf.daemons("a1", "/w/a1", ["bfdd"], "/s/a1")
+    assert bfdd.argv[-2:] == ["--bfdctl", "/s/a1/bfdd.sock"]
 
 
 def test_frr_10_gets_its_management_daemon_first_and_no_bfd_control_socket(frr10):
     """FRR 10: mgmtd before zebra (zebra reports to it), with no config file of its own; bfdd
     has no --bfdctl (it refuses the option)."""
-    mgmtd, zebra, bfdd = ospf.daemons("a1", "/w/a1", ["zebra", "bfdd"])
+    mgmtd, zebra, bfdd = ospf.daemons("a1", "/w/a1", ["zebra", "bfdd"], "/w/a1")
     assert (mgmtd.name, zebra.name) == ("mgmtd", "zebra")
     assert "-f" not in mgmtd.argv and "--vty_socket" in mgmtd.argv
     assert mgmtd.argv[mgmtd.argv.index("--vty_socket") + 1] == "/w/a1"

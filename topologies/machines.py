@@ -16,12 +16,14 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .errors import NetworkError
+
 LOCAL = "localhost"
 SSH_CONFIG = "SPLINTERLAB_SSH_CONFIG"
 CONNECT_TIMEOUT_S = 10
 
 
-class MachineError(RuntimeError):
+class MachineError(NetworkError):
     """A machine could not be reached or refused a command; one sentence naming it."""
 
 

@@ -139,6 +139,8 @@ class EmulatedNetwork(Faults, Diagnosis, Spread):
         self._validate_sources()
         self._route_devices(self.plan.devices)
         self.timings["mininet_s"] = time.monotonic() - t0
+        if self.servers:
+            self._measure_tunnels()
         self._apply_shaping(self.graph.nodes)
         self.run.record(phase="up")
         self.timings["bringup_s"] = time.monotonic() - t0
@@ -320,7 +322,7 @@ class EmulatedNetwork(Faults, Diagnosis, Spread):
     def _apply_shaping(self, nodes) -> None:
         """tc and iptables on ``nodes``; the delay process always gets the whole network's
         queues (one configuration, applied before the rules that feed it)."""
-        plans = shaping.plan_shaping(self.graph, self.plan, self.backend,
+        plans = shaping.plan_shaping(self.shaping_graph(), self.plan, self.backend,
                                      netem_cost_ms=self.calibration.cost_us / 1000)
         for node in sorted(nodes, key=natural_key):
             todo = plans.get(node, shaping.NodeShaping())

@@ -12,8 +12,8 @@ sweep a run's leftovers without knowing anything else about it.
 
 from __future__ import annotations
 
-import ipaddress
 import re
+import socket
 import subprocess
 
 from mininet.examples.cluster import RemoteLink, RemoteMixin
@@ -87,13 +87,9 @@ def address(machine: Machine, toward: Machine | None = None) -> str:
     host = next((line.split()[1] for line in ssh.splitlines()
                  if line.startswith("hostname ")), machine.name)
     try:
-        return str(ipaddress.ip_address(host))
-    except ValueError:
-        out = subprocess.run(["getent", "ahostsv4", host], capture_output=True, text=True)
-        if not out.stdout.split():
-            raise MachineError(f"{machine.name}: its address ({host}) does not resolve") \
-                from None
-        return out.stdout.split()[0]
+        return socket.getaddrinfo(host, None, socket.AF_INET)[0][4][0]
+    except OSError:
+        raise MachineError(f"{machine.name}: its address ({host}) does not resolve") from None
 
 
 class _Tunnel:

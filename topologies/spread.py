@@ -15,17 +15,21 @@ A mixin of ``network.EmulatedNetwork`` (``graph``, ``seed``, ``run``, ``mn``).
 from __future__ import annotations
 
 import os
+import re
 import subprocess
+import sys
 from pathlib import Path
 
 from .delaypath import DelayPath
 from .errors import NetworkError
+from .graph import is_router
 from .machines import LOCAL, Machine
-from .placement import Server, place
+from .placement import Server, crossing, place
 from .polling import wait_until
 from .runstate import MARKER, SOCKETS_ROOT
 
 SFTP_SERVER = "/usr/lib/openssh/sftp-server"
+TUNNEL_PINGS = 10
 SSHFS_OPTIONS = "passive,allow_other,default_permissions,cache=no,dir_cache=no,attr_timeout=0"
 
 
@@ -39,6 +43,7 @@ class Spread:
         self._mounts: list[subprocess.Popen] = []  # ended by the run's clean (marked)
         self.remote_delays: dict[str, DelayPath] = {}  # another server's delay process
         self.remote_delay_summary: dict[str, dict] = {}  # theirs, once stopped
+        self.tunnel_ms: dict[tuple[str, str], float] = {}  # link between servers -> its own
 
     def machine(self, node: str) -> Machine | None:
         """The server running ``node``; None when it is this machine."""
@@ -84,7 +89,8 @@ class Spread:
         return self.machines[server].argv(argv, {MARKER: self.run.run_id})
 
     def _join_servers(self) -> None:
-        """Reach every server, share the run's directory with it, say so in the manifest."""
+        """Reach every server, share the run's directory with it, let its hosts reach the code
+    (``reach``: the server's own clean takes it back), say so in the manifest."""
         if not self.servers:
             return
         control = self.run.subdir("ssh")
@@ -97,6 +103,7 @@ class Spread:
         self.run.record(servers=[s.name for s in self.servers], placement=self.placement)
         for machine in self.remote_machines():
             self._mount(machine)
+            machine.run([sys.executable, "-c", "from topologies import reach; reach.grant()"])
 
     def _mount(self, machine: Machine) -> None:
         where = str(self.run.dir)
@@ -154,15 +161,49 @@ class Spread:
                 out.append((self.remote_delays[name], theirs))
         return out
 
+    def _measure_tunnels(self) -> None:
+        """Each link between servers: its own one-way latency beyond a veth pair's, from the
+        least of ``TUNNEL_PINGS`` pings before anything is shaped, taken off the delay the
+        link is given (``shaping_graph``), as calibration takes off the delay path's own."""
+        links = crossing(self.graph, self.placement)
+        if not links:
+            return
+        same = next((e for e in sorted(self.graph.edges) if self.placement[e[0]] ==
+                     self.placement[e[1]] and all(is_router(self.graph, n) for n in e)), None)
+        veth = self._least_rtt(*same) if same else self.calibration.base_rtt_ms
+        for a, b in links:
+            self.tunnel_ms[a, b] = round(max(0.0, (self._least_rtt(a, b) - veth) / 2), 4)
+        self.run.record(tunnels_ms={f"{a}-{b}": ms for (a, b), ms in self.tunnel_ms.items()})
+
+    def _least_rtt(self, a: str, b: str) -> float:
+        said = self.exec(a, "ping", "-n", "-q", "-c", str(TUNNEL_PINGS), "-i", "0.01", "-W",
+                         "1", str(self.plan.intf(b, a).address.ip), privileged=True,
+                         check=False).stdout
+        found = re.search(r"= ([\d.]+)/", said)
+        if not found:
+            raise NetworkError(f"the link {a}-{b} does not carry a ping ({self.placement[a]} "
+                               f"to {self.placement[b]}): UDP port 4789 between them?")
+        return float(found.group(1))
+
+    def shaping_graph(self):
+        """The graph as shaping should delay it: a link between servers less its tunnel's
+        own latency."""
+        if not self.tunnel_ms:
+            return self.graph
+        g = self.graph.copy()
+        for (a, b), ms in self.tunnel_ms.items():
+            g.edges[a, b]["delay_ms"] = max(0.0, g.edges[a, b].get("delay_ms", 0.0) - ms)
+        return g
+
     def spread_summary(self) -> dict:
         """What a results file says of the servers: who ran what, the links between them."""
         from collections import Counter
 
-        from .placement import crossing
-
         return {"servers": [s.name for s in self.servers],
                 "nodes": dict(sorted(Counter(self.placement.values()).items())),
                 "links_between": len(crossing(self.graph, self.placement)),
+                "tunnel_ms_taken_off": dict(sorted(
+                    (f"{a}-{b}", ms) for (a, b), ms in self.tunnel_ms.items())),
                 "tunnel": "VXLAN, made on each server and moved into the node",
                 "run_directory": "this machine's, mounted on the others with sshfs",
                 "delay_paths": {n: p.summary() for n, p in self.remote_delays.items()} or

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from ipaddress import IPv4Interface
 from pathlib import Path
 
+from . import cleanup
 from .errors import NetworkError
 from .polling import wait_until
 from .runstate import MARKER, SERVER_MARK
@@ -154,14 +155,18 @@ def up(count: int) -> list[TestServer]:
 
 def down() -> None:
     """Stop every server of the bed and remove its namespaces, links and files."""
+    pids = []
     for server in servers():
         with contextlib.suppress(OSError, ValueError):
-            pid = int(server.pidfile.read_text())
+            pids.append(int(server.pidfile.read_text()))
             with contextlib.suppress(ProcessLookupError):
-                os.killpg(pid, signal.SIGKILL)
+                os.killpg(pids[-1], signal.SIGKILL)
+    # a namespace lives on until its last process is gone, and its veth with it
+    wait_until(lambda: not any(map(cleanup.alive, pids)), 10, 0.02)
     for line in _ip("netns", "list", check=False).stdout.splitlines():
         name = line.split()[0] if line.strip() else ""
         if name.startswith("slsrv"):
             _ip("netns", "del", name, check=False)
+            _ip("link", "del", name, check=False)
     _ip("link", "del", BRIDGE, check=False)
     shutil.rmtree(STATE, ignore_errors=True)

@@ -169,6 +169,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--backend", default="auto", choices=["auto", "netem", "userspace"])
     s.add_argument("--plot-only", action="store_true",
                    help="redraw the figures from what has run (no root needed)")
+    _servers_option(s)
     s.set_defaults(func=h.cmd_study)
 
     s = sub.add_parser("plot", help="redraw plots from results (needs neither root nor Mininet)")

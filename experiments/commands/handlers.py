@@ -278,7 +278,9 @@ def cmd_study(args) -> int:
                          f"runs over many graphs ({', '.join(COMPARISONS)})")
     config = study.StudyConfig(experiment.name, tuple(args.topos or study.DEFAULT_TOPOLOGIES),
                                profile=args.profile, seed=args.seed, backend=args.backend,
-                               out=Path(args.out) if args.out else study.STUDY_ROOT)
+                               out=Path(args.out) if args.out else study.STUDY_ROOT,
+                               servers=args.servers or "")
+    _servers(args)  # understood before anything runs
     root = study.root(config)
     if not args.plot_only:
         for spec in config.topologies:  # every spec understood before anything runs

@@ -63,6 +63,7 @@ class StudyConfig:
     seed: int = DEFAULT_SEED
     backend: str = "auto"
     out: Path = STUDY_ROOT
+    servers: str = ""  # as --servers takes them; "": this machine alone
     skipped: dict[str, str] = field(default_factory=dict)  # topology -> why not
 
 
@@ -103,7 +104,8 @@ def run(config: StudyConfig, experiments: dict, progress=print) -> Path:
         shutil.rmtree(target, ignore_errors=True)  # an interrupted run starts afresh
         progress(f"study: {spec}")
         cfg = experiment.config(topo=spec, profile=config.profile, seed=config.seed,
-                                backend=config.backend, name=slug(spec))
+                                backend=config.backend, name=slug(spec),
+                                servers=config.servers)
         experiment.plot(experiment.run(cfg, config.out))
     return root(config)
 
