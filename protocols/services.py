@@ -138,7 +138,7 @@ class Services:
         for daemon in self.net.daemons:
             if daemon.name == "dnsmasq" and daemon.process:
                 self._write_hosts(daemon.node)
-                daemon.process.send_signal(1)  # SIGHUP: dnsmasq re-reads its hosts files
+                self.net.signal(daemon, 1)  # SIGHUP: dnsmasq re-reads its hosts files
 
     def set_lies(self, names: dict[str, str]) -> None:
         """Make the national resolver answer ``name -> address`` (empty: tell the truth)."""

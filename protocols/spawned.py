@@ -19,7 +19,7 @@ class Spawner:
     def __init__(self, net: EmulatedNetwork, module: str, directory: Path):
         self.net, self.module, self.directory = net, module, directory
         self.sockets: dict[str | None, Path] = {}  # server (None: this machine) -> socket
-        self.servers: dict[str | None, Daemon] = {}  # server -> its spawner
+        self.daemons: dict[str | None, Daemon] = {}  # server -> its spawner
 
     def start(self) -> None:
         """On each machine (``Daemon`` node ""), ended with the run; ready when this returns."""
@@ -33,7 +33,7 @@ class Spawner:
         log = self.directory / ("spawner.log" if server is None else f"spawner-{server}.log")
         if server is None:
             socket.unlink(missing_ok=True)
-        daemon = self.servers[server] = self.net.start_daemon(Daemon(
+        daemon = self.daemons[server] = self.net.start_daemon(Daemon(
             "", "spawner", [*SPAWNER, "serve", str(socket), self.module], log=log,
             server=server))
 

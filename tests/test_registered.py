@@ -142,7 +142,7 @@ def test_each_gateway_is_its_own_process_in_its_router_and_shares_one_interprete
     """Forked by the spawner into its router's namespaces, a gateway keeps private only what
     it changed: well under half the interpreter it shares (alone, it would keep all of it)."""
     net, _, arch = isp
-    spawner = arch.spawner.servers[None].pid()
+    spawner = arch.spawner.daemons[None].pid()
     pids = {router: arch.gateway_daemon(router).pid() for router in arch.gateways}
     assert len(set(pids.values())) == len(pids)
     for router, pid in pids.items():

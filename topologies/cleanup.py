@@ -167,31 +167,36 @@ def _tunnels(run_id: str | None) -> list[str]:
                   and re.fullmatch(DEVICE_PREFIX + "[0-9a-f]{10}", n))
 
 
-def _servers(run_id: str | None) -> list[str]:
-    """Each server of a run spread over several cleans its own part (it alone sees it)."""
-    said = []
+def _servers(run_id: str | None) -> tuple[list[str], set[str]]:
+    """Each server of a run spread over several cleans its own part (it alone sees it).
+    Returns what could not be done, and the runs it left unfinished (their manifest stays,
+    for a later clean). A server of a run (its run directory a mount) asks no one."""
+    said, unfinished = [], set()
     for run in runs():
-        if run_id is not None and run.run_id != run_id:
+        if run_id is not None and run.run_id != run_id or os.path.ismount(run.dir):
             continue
-        for name in run.read().get("servers", []):
-            machine = Machine(name)
+        manifest = run.read()
+        for name in manifest.get("servers", []):
+            machine = Machine(name, ssh_config=manifest.get("ssh_config"))
             try:
                 if machine.local:
                     continue
                 machine.run([str(Path(sys.executable).parent / "splinterlab"), "clean",
                              "--run", run.run_id], timeout=120)
             except (MachineError, OSError) as e:
-                said.append(f"clean: server {name} was not cleaned ({e})")
+                said.append(f"clean: server {name} was not cleaned ({e}); its part of run "
+                            f"{run.run_id} stays listed for the next clean")
+                unfinished.add(run.run_id)
             finally:
                 machine.close()
-    return said
+    return said, unfinished
 
 
 def clean(run_id: str | None = None) -> CleanReport:
     """Kill the processes, delete the interfaces and files of one run (or of all runs), here
     and on the servers it spread over."""
     report = CleanReport()
-    report.servers = _servers(run_id)
+    report.servers, unfinished = _servers(run_id)
     pids = processes_of(run_id)
     report.processes = [_describe(p) for p in pids]
     kill(pids)
@@ -201,7 +206,8 @@ def clean(run_id: str | None = None) -> CleanReport:
         report.interfaces.append(name)
     for path in SOCKETS_ROOT.glob(run_id or "*"):
         shutil.rmtree(path, ignore_errors=True)
-    targets = [r for r in runs() if run_id is None or r.run_id == run_id]
+    targets = [r for r in runs() if (run_id is None or r.run_id == run_id) and
+               r.run_id not in unfinished]
     present = _root_interfaces()
     for run in targets:
         for name in run.read().get("interfaces", []):

@@ -90,8 +90,7 @@ class DelayPath:
         argv = [str(program()), str(self.config)]
         if self.machine is not None:  # the same install path there; its pid written first
             pidfile = self.config.with_suffix(".pid")
-            argv = self.machine.argv(["sh", "-c", f'echo $$ > {pidfile}; exec "$@"', "sh",
-                                      *argv], self.mark)
+            argv = self.machine.argv(argv, self.mark, pidfile)
         with open(self.log, "ab") as log:
             self.process = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT,
                                             stdin=subprocess.DEVNULL)

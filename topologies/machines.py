@@ -4,7 +4,8 @@ ssh runs as root with ``BatchMode`` (a key, never a password prompt) and shares 
 connection per machine (``ControlMaster``): a command then costs a few milliseconds instead of
 a key exchange. ssh reads root's own ``~/.ssh/config`` unless ``SPLINTERLAB_SSH_CONFIG`` names
 another file (the test bed's, for instance). The command line is quoted once, here; sshd hands
-it to the remote user's shell.
+it to the remote user's shell. A shared connection lives ``PERSIST_S`` past its last session:
+one left behind by a killed run goes by itself.
 """
 
 from __future__ import annotations
@@ -21,6 +22,8 @@ from .errors import NetworkError
 LOCAL = "localhost"
 SSH_CONFIG = "SPLINTERLAB_SSH_CONFIG"
 CONNECT_TIMEOUT_S = 10
+PERSIST_S = 30  # a shared connection outlives its last session this long, never more
+SESSIONS = 6  # lasting sessions per shared connection (sshd's MaxSessions is 10 by default)
 
 
 class MachineError(NetworkError):
@@ -29,43 +32,59 @@ class MachineError(NetworkError):
 
 @dataclass
 class Machine:
-    """``name``: ``localhost`` or what ssh connects to (a host, an address, ``user@host`` or
-    a ``Host`` of the ssh configuration)."""
+    """``name``: ``localhost`` or what ssh connects to as root (a host, an address or a
+    ``Host`` of the ssh configuration)."""
 
     name: str
     control_dir: Path | None = None
+    ssh_config: str | None = None  # None: SPLINTERLAB_SSH_CONFIG's, or root's own
     _own_dir: bool = field(default=False, repr=False)
+    _lasting: int = field(default=0, repr=False)  # lasting sessions asked for so far
 
     @property
     def local(self) -> bool:
         return self.name == LOCAL
 
-    def ssh(self) -> list[str]:
-        """The ssh command line up to the remote command."""
+    def ssh(self, lasting: bool = False) -> list[str]:
+        """The ssh command line up to the remote command. A ``lasting`` session (a node's
+        shell, a daemon, a prober) takes a connection of its own kind, ``SESSIONS`` to each:
+        sshd's default allows ten on one connection, and a server runs many more."""
         if self.control_dir is None:
             self.control_dir = Path(tempfile.mkdtemp(prefix="splinterlab-ssh-"))
             self._own_dir = True
+        slot = 0
+        if lasting:
+            slot = 1 + self._lasting // SESSIONS
+            self._lasting += 1
         argv = ["ssh", "-o", "BatchMode=yes", "-o", f"ConnectTimeout={CONNECT_TIMEOUT_S}",
                 "-o", "ServerAliveInterval=5", "-o", "LogLevel=ERROR",
-                "-o", "ControlMaster=auto", "-o", f"ControlPath={self.control_dir}/%C",
-                "-o", "ControlPersist=yes"]
-        if os.environ.get(SSH_CONFIG):
-            argv += ["-F", os.environ[SSH_CONFIG]]
-        if "@" not in self.name:
-            argv += ["-l", "root"]
-        return [*argv, self.name]
+                "-o", "ControlMaster=auto", "-o", f"ControlPath={self.control_dir}/%C-{slot}",
+                "-o", f"ControlPersist={PERSIST_S}"]
+        config = self.ssh_config or os.environ.get(SSH_CONFIG)
+        if config:
+            argv += ["-F", config]
+        return [*argv, "-l", "root", self.name]
 
-    def argv(self, argv: list[str], env: dict[str, str] | None = None) -> list[str]:
-        """``argv`` to run on this machine, with ``env`` added to its environment."""
+    def argv(self, argv: list[str], env: dict[str, str] | None = None,
+             written: Path | None = None, lasting: bool = False) -> list[str]:
+        """``argv`` to run on this machine, with ``env`` added to its environment; ``written``:
+        a file its pid there is written to first (every program in ``argv`` execs the next,
+        so it is the last one's), since this machine only sees the ssh that started it. A
+        program whose pid is wanted is ``lasting`` (``ssh``)."""
+        lasting = lasting or written is not None
+        if written is not None:
+            argv = ["sh", "-c", f'echo $$ > {shlex.quote(str(written))} && exec "$@"', "sh",
+                    *argv]
         if env:
             argv = ["env", *(f"{k}={v}" for k, v in env.items()), *argv]
-        return list(argv) if self.local else [*self.ssh(), "--", shlex.join(argv)]
+        return list(argv) if self.local else [*self.ssh(lasting), "--", shlex.join(argv)]
 
     def run(self, argv: list[str], *, input: str | None = None, timeout: float = 60,
             check: bool = True, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
         try:
             result = subprocess.run(self.argv(argv, env), input=input, capture_output=True,
-                                    text=True, timeout=timeout)
+                                    text=True, timeout=timeout,
+                                    stdin=subprocess.DEVNULL if input is None else None)
         except subprocess.TimeoutExpired:
             raise MachineError(f"{self.name}: '{shlex.join(argv)}' did not finish in "
                                f"{timeout:g} s") from None
@@ -97,10 +116,14 @@ class Machine:
         return None
 
     def close(self) -> None:
-        """End the shared connection (and the directory of its socket, if ours)."""
+        """End the shared connections (and the directory of their sockets, if ours)."""
         if self.local or self.control_dir is None:
             return
-        subprocess.run([*self.ssh(), "-O", "exit"], capture_output=True, timeout=10)
+        for slot in range(1 + (self._lasting + SESSIONS - 1) // SESSIONS):
+            argv = self.ssh()
+            argv[argv.index(f"ControlPath={self.control_dir}/%C-0")] = \
+                f"ControlPath={self.control_dir}/%C-{slot}"
+            subprocess.run([*argv, "-O", "exit"], capture_output=True, timeout=10)
         if self._own_dir:
             for sock in self.control_dir.iterdir():
                 sock.unlink(missing_ok=True)

@@ -43,8 +43,9 @@ class Router(Node):
     defaults here are off, since "all" would override every interface's own setting.
     """
 
-    def config(self, loopback=None, routes=(), **params):
+    def config(self, loopback=None, routes=(), scratch=None, **params):
         result = super().config(**params)
+        self.scratch = scratch
         self.cmd("sysctl -qw net.ipv4.ip_forward=1 net.ipv4.conf.all.rp_filter=0 "
                  "net.ipv4.conf.default.rp_filter=0 " + " ".join(_NODE_SYSCTLS))
         if loopback:
@@ -54,9 +55,10 @@ class Router(Node):
         return result
 
     def batch(self, tool: str, lines: list[str]) -> str:
-        """Run many commands in one process; pty lines are too short for long command strings."""
+        """Run many commands in one process; pty lines are too short for long command strings.
+        The file is in ``scratch`` (where the router's server sees it too) if given."""
         with tempfile.NamedTemporaryFile("w", prefix="splinterlab-", suffix=".batch",
-                                         delete=False) as f:
+                                         dir=getattr(self, "scratch", None), delete=False) as f:
             f.write("\n".join(lines) + "\n")
         try:
             return self.cmd(f"{tool} -batch {f.name}")
@@ -68,10 +70,11 @@ class GraphTopo(Topo):
     """One Mininet node per graph node, one veth link per edge, addresses from the plan.
     With ``private_root``, every host sees only ``<private_root>/<host>`` at
     /run/splinterlab (a private mount in its own mount namespace). ``placement``: node ->
-    server, for a network spread over several (``spread``)."""
+    server, for a network spread over several (``spread``); ``scratch``: a directory every
+    server sees, for routers' batch files."""
 
     def build(self, graph: nx.Graph, static: bool = True, private_root: str | None = None,
-              placement: dict[str, str] | None = None):
+              placement: dict[str, str] | None = None, scratch: str | None = None):
         plan = addressing.plan(graph)
         table = routes.static_routes(graph, plan) if static else {}
         for node in graph:
@@ -85,7 +88,7 @@ class GraphTopo(Topo):
             if is_router(graph, node):
                 self.addHost(node, cls=cls, ip=None, loopback=str(plan.loopbacks[node]),
                              routes=[(str(p), str(nh)) for p, nh in table.get(node, [])],
-                             **where)
+                             scratch=scratch, **where)
             else:
                 (intf,) = plan.interfaces_of(node)
                 private = ([("/run/splinterlab", f"{private_root}/%(name)s")]

@@ -131,7 +131,8 @@ class EmulatedNetwork(Faults, Diagnosis, Spread):
         self._join_servers()
         self._calibrate()
         self.mn = self._mininet(static=self.static_routes,
-                                private_root=str(self.run.subdir("private")))
+                                private_root=str(self.run.subdir("private")),
+                                scratch=str(self.run.subdir("batch")))
         self.mn.build()
         for host, uid in self.users.items():
             os.chown(self.private_dir(host), uid, uid)
@@ -174,6 +175,7 @@ class EmulatedNetwork(Faults, Diagnosis, Spread):
             for node in self.mn.hosts:
                 _end_shell(node)
         cleanup.clean(self.run.run_id)
+        self._left_servers()
         os.environ.pop(MARKER, None)
         if self._qos_fd is not None:
             os.close(self._qos_fd)
@@ -230,8 +232,13 @@ class EmulatedNetwork(Faults, Diagnosis, Spread):
     def popen(self, node: str, argv: list[str], privileged: bool = False,
               **kwargs) -> subprocess.Popen:
         """Start a program inside a node without waiting (in a host, as its user unless
-        ``privileged``)."""
-        return subprocess.Popen(self._argv(node, argv, privileged), **kwargs)
+        ``privileged``; on another server, with no terminal input to take). Signal it with
+        ``signal``."""
+        written = self.written_for(node)
+        if written is not None:
+            kwargs.setdefault("stdin", subprocess.DEVNULL)
+        return self.started_there(subprocess.Popen(
+            self._argv(node, argv, privileged, written=written), **kwargs), node, written)
 
     def private_dir(self, host: str) -> Path:
         """Where a host's private directory is, seen from outside (it sees it at PRIVATE)."""
@@ -282,8 +289,10 @@ class EmulatedNetwork(Faults, Diagnosis, Spread):
         Its output goes to a file, never a pipe: FRR 10's daemon keeps the descriptors it was
         given, and a reader of a pipe would wait for it to exit."""
         out = daemon.log or daemon.pidfile.with_suffix(".out")
+        argv = daemon.argv if daemon.machine is None else [  # there: not ssh's own channel
+            "sh", "-c", f'exec "$@" >> {out} 2>&1 < /dev/null', "sh", *daemon.argv]
         with open(out, "ab") as f:
-            result = subprocess.run(self._argv(daemon.node, daemon.argv, daemon.privileged),
+            result = subprocess.run(self._argv(daemon.node, argv, daemon.privileged),
                                     stdin=subprocess.DEVNULL, stdout=f, stderr=subprocess.STDOUT,
                                     timeout=60)
         if result.returncode != 0:
@@ -306,8 +315,9 @@ class EmulatedNetwork(Faults, Diagnosis, Spread):
             with contextlib.suppress(Exception):
                 daemon.process.wait(timeout=5)
             daemon.process = None
-        if daemon.pidfile:
-            daemon.pidfile.unlink(missing_ok=True)
+        for path in (daemon.pidfile, daemon.written):
+            if path is not None:
+                path.unlink(missing_ok=True)
 
     def _validate_sources(self) -> None:
         for router in (n for n in self.graph if is_router(self.graph, n)):

@@ -2,11 +2,11 @@
 
 Links between servers cost a tunnel each (encapsulation, a hop through the servers' own
 network, a calibration of its own), so the routers are split into parts with as few links
-between parts as possible: recursive bisection, each half grown breadth-first from the edge of
-the graph to its share of the servers' capacity and then improved by Kernighan-Lin swaps
-(which keep both sizes). End nodes (hosts, servers, the authority) go where their router is:
-their one link never crosses. A server's capacity is counted in routers, the cost that
-``bench scale`` measures per router.
+between parts as possible: recursive bisection, each half grown breadth-first to its share
+of the servers' capacity from each of ``STARTS`` nodes in turn and improved by Kernighan-Lin
+swaps (which keep both sizes), the split cutting fewest links kept. End nodes (hosts,
+servers, the authority) go where their router is: their one link never crosses. A server's
+capacity is counted in routers, the cost that ``bench scale`` measures per router.
 
 Pure: the graph and the servers in, a mapping node -> server out.
 """
@@ -37,6 +37,9 @@ def parse_servers(text: str) -> list[Server]:
         name, _, cap = item.strip().partition(":")
         if not name:
             raise TopologyError(f"--servers {text!r}: a server's name is empty")
+        if "@" in name:
+            raise TopologyError(f"--servers: {name!r}: servers are reached as root; give the "
+                                "host alone (a Host of the ssh configuration may say more)")
         if cap and not (cap.isdigit() and int(cap) > 0):
             raise TopologyError(f"--servers: {item.strip()!r}: a capacity is a positive "
                                 "number of routers, e.g. 198.19.254.2:60")

@@ -50,7 +50,7 @@ class _Remote(RemoteMixin):
     @property
     def sshbase(self):
         machine = RemoteCommands.machines[self.server]
-        return [*machine.ssh()[:-1], "-tt"]
+        return [*machine.ssh(lasting=True)[:-1], "-tt"]
 
     def _popen(self, cmd, sudo=True, tt=True, **params):
         if isinstance(cmd, str):

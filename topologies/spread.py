@@ -20,10 +20,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+from .daemon import Daemon
 from .delaypath import DelayPath
 from .errors import NetworkError
 from .graph import is_router
-from .machines import LOCAL, Machine
+from .machines import LOCAL, SSH_CONFIG, Machine
 from .placement import Server, crossing, place
 from .polling import wait_until
 from .runstate import MARKER, SOCKETS_ROOT
@@ -41,9 +42,12 @@ class Spread:
         self.placement = place(self.graph, self.servers, self.seed) if self.servers else {}
         self.machines: dict[str, Machine] = {}
         self._mounts: list[subprocess.Popen] = []  # ended by the run's clean (marked)
+        self._made: set[tuple[str, Path]] = set()  # socket directories made on servers
         self.remote_delays: dict[str, DelayPath] = {}  # another server's delay process
         self.remote_delay_summary: dict[str, dict] = {}  # theirs, once stopped
         self.tunnel_ms: dict[tuple[str, str], float] = {}  # link between servers -> its own
+        self._started = 0  # programs started on other servers (``written_for``)
+        self._there: dict[int, tuple[Machine, Path]] = {}  # local pid -> where, its pid file
 
     def machine(self, node: str) -> Machine | None:
         """The server running ``node``; None when it is this machine."""
@@ -72,21 +76,20 @@ class Spread:
         if server is None:
             return self.workdir(*parts, owner=owner)
         path = SOCKETS_ROOT / self.run.run_id / Path(*parts)
-        self.machines[server].run(["mkdir", "-p", str(path)])
-        if owner:
-            self.machines[server].run(["chown", f"{owner}:{owner}", str(path)])
+        if (server, path) not in self._made:  # once: it is asked for in polling loops
+            self.machines[server].run(["mkdir", "-p", str(path)])
+            if owner:
+                self.machines[server].run(["chown", f"{owner}:{owner}", str(path)])
+            self._made.add((server, path))
         return path
 
     def on_machine(self, server: str | None, argv: list[str],
                    written: Path | None = None) -> list[str]:
-        """``argv`` run on ``server`` itself (not in a node), with the run's mark; ``written``:
-        a file its pid there is written to first (every program in ``argv`` execs the next,
-        so it is the pid of the last), since this machine only sees the ssh that started it."""
+        """``argv`` run on ``server`` itself (not in a node), with the run's mark (and the
+        file its pid there is ``written`` to: ``Machine.argv``)."""
         if server is None:
             return argv
-        if written is not None:
-            argv = ["sh", "-c", f'echo $$ > {written} && exec "$@"', "sh", *argv]
-        return self.machines[server].argv(argv, {MARKER: self.run.run_id})
+        return self.machines[server].argv(argv, {MARKER: self.run.run_id}, written)
 
     def _join_servers(self) -> None:
         """Reach every server, share the run's directory with it, let its hosts reach the code
@@ -100,7 +103,8 @@ class Spread:
             if why:
                 raise NetworkError(f"server {machine.name}: ssh as root without a prompt "
                                    f"fails ({why}); 'splinterlab cluster check' says more")
-        self.run.record(servers=[s.name for s in self.servers], placement=self.placement)
+        self.run.record(servers=[s.name for s in self.servers], placement=self.placement,
+                        ssh_config=os.environ.get(SSH_CONFIG))
         for machine in self.remote_machines():
             self._mount(machine)
             machine.run([sys.executable, "-c", "from topologies import reach; reach.grant()"])
@@ -112,7 +116,7 @@ class Spread:
         sftp = subprocess.Popen([SFTP_SERVER], stdin=to_here, stdout=from_here)
         mount = subprocess.Popen(machine.argv(
             ["sh", "-c", f"mkdir -p {where} && exec sshfs -f -o {SSHFS_OPTIONS} "
-             f"controller:{where} {where}"], env={MARKER: self.run.run_id}),
+             f"controller:{where} {where}"], env={MARKER: self.run.run_id}, lasting=True),
             stdin=to_server, stdout=from_server)
         for fd in (to_server, from_here, to_here, from_server):
             os.close(fd)
@@ -122,6 +126,14 @@ class Spread:
         if not wait_until(seen, 15, 0.1):
             raise NetworkError(f"server {machine.name}: the run's directory could not be "
                                "mounted there (sshfs)")
+
+    def _left_servers(self) -> None:
+        """After the run's clean, which ended its mounts' processes (they carry its mark):
+        collect them."""
+        for process in self._mounts:
+            process.kill()
+            process.wait(timeout=5)
+        self._mounts, self._made, self._there = [], set(), {}
 
     def _mininet(self, **topo):
         """Mininet for the graph: each node on its server, links between servers tunnels."""
@@ -142,6 +154,32 @@ class Spread:
         """``argv`` (run in ``node``'s namespace) as this machine runs it: over ssh, with the
         run's mark, if ``node`` is on another server (``on_machine``)."""
         return self.on_machine(self.server_of(node), argv, written)
+
+    def written_for(self, node: str) -> Path | None:
+        """Where a program started on ``node`` writes its pid, if on another server."""
+        if self.machine(node) is None:
+            return None
+        self._started += 1
+        return self.workdir("pids") / f"{node}-{self._started}"
+
+    def started_there(self, process: subprocess.Popen, node: str,
+                      written: Path | None) -> subprocess.Popen:
+        if written is not None:
+            self._there[process.pid] = (self.machine(node), written)
+        return process
+
+    def signal(self, target, sig: int) -> None:
+        """``sig`` to a process ``popen`` started or to a ``Daemon``: on another server, by
+        its pid there (this machine's signal would reach only the ssh that started it)."""
+        machine, written = (target.machine, target.written) if isinstance(target, Daemon) \
+            else self._there.get(target.pid, (None, None))
+        if machine is None:
+            (target.process if isinstance(target, Daemon) else target).send_signal(sig)
+            return
+        pid = wait_until(lambda: written.read_text().strip() if written.exists() else None,
+                         5, 0.01)
+        if pid:
+            machine.run(["kill", f"-{int(sig)}", pid], check=False)
 
     def delay_paths(self, queues: list) -> list[tuple[DelayPath, list]]:
         """Each server's delay process with the queues of its nodes (this machine's always,

@@ -83,7 +83,7 @@ def _sshd_config(server: TestServer) -> Path:
         f"ListenAddress {server.address}", f"HostKey {STATE / 'host'}",
         f"AuthorizedKeysFile {STATE / 'authorized_keys'}", "PermitRootLogin prohibit-password",
         "PasswordAuthentication no", "KbdInteractiveAuthentication no", "UsePAM no",
-        "UseDNS no", "MaxStartups 100:30:200", "MaxSessions 100",
+        "UseDNS no", "MaxStartups 100:30:200",  # MaxSessions: sshd's default, 10
         "PidFile /run/sshd.pid", "Subsystem sftp internal-sftp", ""]))
     return path
 

@@ -171,7 +171,7 @@ def timed_cut(net, services, operator: Controls, action: str) -> tuple[float, li
         issued = time.time()
         operator.act(action)
         time.sleep(0.5)
-        poll.send_signal(signal.SIGINT)
+        net.signal(poll, signal.SIGINT)
         answers = json.loads(poll.communicate(timeout=15)[0])
         truth = set(services.records[who.named_site])
         return issued, [Sample(k, sent, 1000 * (got_at - sent), got_at)

@@ -237,7 +237,7 @@ def step(net, arch_obj, farm: str, servers: list[str], devices: int, ttl_ms: int
     heard: dict[int, list] = {}
     wrong = 0
     for p in sinks:
-        p.send_signal(2)
+        net.signal(p, 2)
         got = json.loads(p.communicate(timeout=30)[0])
         heard.update({int(k): v for k, v in got["devices"].items()})
         wrong += got["wrong_source"]

@@ -98,12 +98,13 @@ class PingStream:
     returns one Sample per probe, lost ones included, each with its real send time."""
 
     def __init__(self, net, src: str, dst: str, interval: float = 0.01):
+        self.net = net
         self.process = net.popen(src, [sys.executable, "-m", "experiments.probing.prober", "icmp",
                                        net.address(dst), str(interval)],
                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
     def stop(self) -> list[Sample]:
-        self.process.send_signal(signal.SIGINT)
+        self.net.signal(self.process, signal.SIGINT)
         out, err = self.process.communicate(timeout=15)
         if self.process.returncode != 0:
             raise RuntimeError(f"the prober failed: {err.strip()[-300:]}")
@@ -148,6 +149,7 @@ class UdpStream:
     one Sample per datagram sent, rtt_ms holding the one-way delay (None: never arrived)."""
 
     def __init__(self, net, src: str, dst: str, interval: float = 0.001, port: int = 9123):
+        self.net = net
         prober = [sys.executable, "-m", "experiments.probing.prober"]
         self.sink = net.popen(dst, [*prober, "udp-sink", str(port)], stdout=subprocess.PIPE,
                               stderr=subprocess.PIPE, text=True)
@@ -157,9 +159,9 @@ class UdpStream:
         self.interval = interval
 
     def stop(self) -> list[Sample]:
-        self.source.send_signal(signal.SIGINT)
+        self.net.signal(self.source, signal.SIGINT)
         (last,) = json.loads(self.source.communicate(timeout=15)[0])
-        self.sink.send_signal(signal.SIGINT)
+        self.net.signal(self.sink, signal.SIGINT)
         got = {seq: (sent, received) for seq, sent, received in
                json.loads(self.sink.communicate(timeout=15)[0])}
         if not got:
