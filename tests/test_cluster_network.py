@@ -11,6 +11,7 @@ import signal
 import statistics
 import subprocess
 import sys
+import time
 
 import pytest
 from helpers import bed_of, blast_radius_on_one_machine, left_on, run_and_expect
@@ -49,9 +50,9 @@ def test_every_pair_reachable_across_servers_with_the_authority_on_another(bed):
 
 
 def test_a_link_between_servers_is_as_long_as_one_on_a_server(bed):
-    """Permissionless IP over this machine and srv1: every pair reachable, and a link between
+    """Permissionless IP over this machine and srv1: every pair reachable; a link between
     them, its tunnel's own latency measured and taken off, has the round trip its delay
-    gives, as a link on one server does."""
+    gives, as a link on one server does; a prober on srv1 stops when signalled."""
     with Lab("zoo:Getnet", "permissionless", servers=parse_servers("localhost,srv1")) as lab:
         net = lab.net
         assert all(r.ok for r in probes.pingall(net, users(net.graph)))
@@ -64,6 +65,13 @@ def test_a_link_between_servers_is_as_long_as_one_on_a_server(bed):
             rtts = [float(t) for t in re.findall(r"time=([\d.]+) ms", said)]
             assert abs(statistics.median(rtts) - expected) <= max(0.2, 0.05 * expected), (
                 a, b, expected, rtts)
+        # a prober on srv1, told to stop by a signal: it answers with what it measured
+        there, here = (next(h for h in users(net.graph) if net.placement[h] == server)
+                       for server in ("srv1", "localhost"))
+        stream = probes.PingStream(net, there, here)
+        time.sleep(0.5)
+        samples = stream.stop()
+        assert len(samples) > 10 and all(s.rtt_ms for s in samples[1:]), samples[:5]
     for server in bed:
         assert left_on(server) == [], server
 
