@@ -113,7 +113,7 @@ def test_blast_radius_across_servers_is_the_models_and_one_machines(bed, tmp_pat
 
 
 def test_kill_9_then_clean_leaves_nothing_on_any_server(bed):
-    run = up("--servers", "localhost,srv1,srv2", "--topo", "zoo:Abilene", "--arch",
+    run = up("--servers", "localhost,srv1,srv2", "--topo", "zoo:Getnet", "--arch",
              "registered", stdin=subprocess.PIPE)
     try:
         assert run_and_expect(lambda: any(r.read().get("pid") == run.pid and
