@@ -169,8 +169,10 @@ def _tunnels(run_id: str | None) -> list[str]:
 
 def _servers(run_id: str | None) -> tuple[list[str], set[str]]:
     """Each server of a run spread over several cleans its own part (it alone sees it).
-    Returns what could not be done, and the runs it left unfinished (their manifest stays,
-    for a later clean). A server of a run (its run directory a mount) asks no one."""
+    Returns what could not be done, and the runs it left unfinished (a server that answered
+    but failed: their manifest stays, for a later clean; one that cannot be reached is named
+    and let go, or a server gone for good would keep its runs forever). A server of a run
+    (its run directory a mount) asks no one."""
     said, unfinished = [], set()
     for run in runs():
         if run_id is not None and run.run_id != run_id or os.path.ismount(run.dir):
@@ -180,6 +182,10 @@ def _servers(run_id: str | None) -> tuple[list[str], set[str]]:
             machine = Machine(name, ssh_config=manifest.get("ssh_config"))
             try:
                 if machine.local:
+                    continue
+                if (why := machine.reachable()) is not None:
+                    said.append(f"clean: server {name} cannot be reached ({why}); what run "
+                                f"{run.run_id} left there is for its own 'splinterlab clean'")
                     continue
                 machine.run([str(Path(sys.executable).parent / "splinterlab"), "clean",
                              "--run", run.run_id], timeout=120)

@@ -5,8 +5,8 @@ servers' own network, 198.19.254.0/24, never part of an emulated network), with 
 its own, started in mount and pid namespaces of its own: its ``/run``, ``/tmp`` and ``/root``
 are empty tmpfs mounts and its processes see only each other. What a run needs on a server
 therefore has to reach it the way it would reach a real one (over ssh); nothing is shared by
-accident. The rest of the file system (the install) is shared, as "the same install
-everywhere" asks of real servers.
+accident. The rest of the file system is shared, and the install is bound at its own path
+(even under /tmp or /root), as "the same install everywhere" asks of real servers.
 
 The controller logs in with a key made for the bed; ``ssh_config`` (under ``STATE``) names the
 servers ``srv1``, ``srv2``, ...: point ``SPLINTERLAB_SSH_CONFIG`` at it.
@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shlex
 import shutil
 import signal
 import subprocess
@@ -32,6 +33,7 @@ STATE = Path("/var/lib/splinterlab/testbed")  # outside /run and /tmp: the serve
 BRIDGE = "slbr0"
 NETWORK = IPv4Interface("198.19.254.1/24")  # this machine's address on the servers' network
 MOST = 8
+INSTALL = Path(__file__).resolve().parents[1]  # this project, which every server runs
 
 
 @dataclass(frozen=True)
@@ -111,8 +113,12 @@ def _start(server: TestServer) -> None:
     _ip("-n", ns, "link", "set", "lo", "up")
     config = _sshd_config(server)
     # sshd is the pid namespace's first process: when it dies, everything on the server does
-    script = ("mount -t tmpfs -o mode=755 tmpfs /run && mount -t tmpfs tmpfs /tmp && "
+    # the install stays where it is (a clone under /tmp or /root too), as on real servers
+    code, held = shlex.quote(str(INSTALL)), shlex.quote(str(STATE / f"{server.name}.code"))
+    script = (f"mkdir -p {held} && mount --bind {code} {held} && "
+              "mount -t tmpfs -o mode=755 tmpfs /run && mount -t tmpfs tmpfs /tmp && "
               "mount -t tmpfs -o mode=700 tmpfs /root && mkdir -p /run/sshd && "
+              f"mkdir -p {code} && mount --bind {held} {code} && umount {held} && "
               f"exec /usr/sbin/sshd -D -e -f {config}")
     # the mark goes on unshare, which waits for sshd: sshd's own title overwrites its environ
     env = {k: v for k, v in os.environ.items() if k != MARKER} | {SERVER_MARK: server.name}
