@@ -52,7 +52,8 @@ def test_every_pair_reachable_across_servers_with_the_authority_on_another(bed):
 def test_a_link_between_servers_is_as_long_as_one_on_a_server(bed):
     """Permissionless IP over this machine and srv1: every pair reachable; a link between
     them, its tunnel's own latency measured and taken off, has the round trip its delay
-    gives, as a link on one server does; a prober on srv1 stops when signalled."""
+    gives, as a link on one server does; a crash takes it down at both ends; a prober on
+    srv1 stops when signalled."""
     with Lab("zoo:Getnet", "permissionless", servers=parse_servers("localhost,srv1")) as lab:
         net = lab.net
         assert all(r.ok for r in probes.pingall(net, users(net.graph)))
@@ -65,6 +66,13 @@ def test_a_link_between_servers_is_as_long_as_one_on_a_server(bed):
             rtts = [float(t) for t in re.findall(r"time=([\d.]+) ms", said)]
             assert abs(statistics.median(rtts) - expected) <= max(0.2, 0.05 * expected), (
                 a, b, expected, rtts)
+        # a crashed router's neighbour across servers loses the link, as across a veth
+        a, b = links[0]
+        far = net.plan.intf(b, a).name
+        net.crash(a)
+        assert far not in net._carrier(b)
+        net.restore(a)
+        assert run_and_expect(lambda: far in net._carrier(b), timeout=10)
         # a prober on srv1, told to stop by a signal: it answers with what it measured
         there, here = (next(h for h in users(net.graph) if net.placement[h] == server)
                        for server in ("srv1", "localhost"))

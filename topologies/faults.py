@@ -59,6 +59,8 @@ class Faults:
                 self._kill(daemon)
         for intf in self.plan.interfaces_of(router):
             self.exec(router, "ip", "link", "set", intf.name, "down")
+        for peer, intf in self._far_ends(router):  # a veth's peer would lose its carrier
+            self.exec(peer, "ip", "link", "set", intf, "down", privileged=True)
         self.crashed.add(router)
 
     def restore(self, router: str) -> None:
@@ -71,6 +73,10 @@ class Faults:
                 if self.down_links.get(tuple(sorted((router, intf.peer)))) != "carrier"]
         for intf in live:
             self.exec(router, "ip", "link", "set", intf.name, "up")
+        for peer, intf in self._far_ends(router):
+            if peer not in self.crashed and self.down_links.get(
+                    tuple(sorted((router, peer)))) != "carrier":
+                self.exec(peer, "ip", "link", "set", intf, "up", privileged=True)
         wanted = {intf.name for intf in live if intf.peer not in self.crashed}
         if not wait_until(lambda: wanted <= self._carrier(router), STARTUP_S):
             raise NetworkError(f"{router}: no carrier on {', '.join(sorted(wanted))} "
@@ -79,6 +85,14 @@ class Faults:
         for daemon in self.daemons:
             if daemon.node == router:
                 self.start_daemon(daemon)
+
+    def _far_ends(self, router: str) -> list[tuple[str, str]]:
+        """(peer, its interface) of ``router``'s links to other servers: a tunnel has no
+        carrier to lose, so a crash takes the far end down too, as a veth's peer goes."""
+        return [(intf.peer, self.plan.intf(intf.peer, router).name)
+                for intf in self.plan.interfaces_of(router)
+                if self.placement.get(intf.peer, "localhost") !=
+                self.placement.get(router, "localhost")]
 
     def _carrier(self, node: str) -> set[str]:
         """The interfaces of ``node`` the kernel reports operationally up."""

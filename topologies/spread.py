@@ -146,6 +146,7 @@ class Spread:
             from . import remote
 
             remote.RemoteCommands.run, remote.RemoteCommands.machines = self.run, self.machines
+            remote.VxlanLink.count = 0  # a run's links numbered from 1 (names, VNIs)
             options["link"] = remote.VxlanLink
         return Mininet(topo=GraphTopo(self.graph, placement=self.placement, **topo),
                        controller=None, build=False, waitConnected=False, **options)
