@@ -80,6 +80,7 @@ class DelayPath:
         self.seed = seed
         self.machine, self.mark = machine, mark or {}
         self.remote_pid: int | None = None  # the program's pid on ``machine``
+        self.written: Path | None = None  # where it is written there
         self.process: subprocess.Popen | None = None
         self.generation = 0
         self.advance_us = 0.0
@@ -89,17 +90,16 @@ class DelayPath:
         self.config.write_text("generation 0\n")
         argv = [str(program()), str(self.config)]
         if self.machine is not None:  # the same install path there; its pid written first
-            pidfile = self.config.with_suffix(".pid")
-            argv = self.machine.argv(argv, self.mark, pidfile)
+            self.written = self.config.with_suffix(".pid")
+            argv = self.machine.argv(argv, self.mark, self.written)
         with open(self.log, "ab") as log:
             self.process = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT,
                                             stdin=subprocess.DEVNULL)
         if self.machine is not None:
-            if not wait_until(lambda: pidfile.read_text().strip() if pidfile.exists() else
-                              None, 15, 0.01):
+            self.remote_pid = self.machine.signal(self.written, 0, timeout=15)  # 0: is it there
+            if self.remote_pid is None:
                 raise DelayPathError(f"{self.machine.name}: the delay process did not start: "
                                      f"{self._tail()}")
-            self.remote_pid = int(pidfile.read_text())
         self.scheduling = _real_time(self.process.pid, self.machine, self.remote_pid)
         self._wait_ready()
 
@@ -107,7 +107,7 @@ class DelayPath:
         if self.machine is None:
             self.process.send_signal(sig)
         else:
-            self.machine.run(["kill", f"-{sig.name[3:]}", str(self.remote_pid)], check=False)
+            self.machine.signal(self.written, sig)
 
     def configure(self, namespaces: dict[str, int], queues: list[Queue],
                   advance_us: float | None = None) -> None:

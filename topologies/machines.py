@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .errors import NetworkError
+from .polling import wait_until
 
 LOCAL = "localhost"
 SSH_CONFIG = "SPLINTERLAB_SSH_CONFIG"
@@ -56,6 +57,9 @@ class Machine:
         if lasting:
             slot = 1 + self._lasting // SESSIONS
             self._lasting += 1
+        return self._ssh(slot)
+
+    def _ssh(self, slot: int) -> list[str]:
         argv = ["ssh", "-o", "BatchMode=yes", "-o", f"ConnectTimeout={CONNECT_TIMEOUT_S}",
                 "-o", "ServerAliveInterval=5", "-o", "LogLevel=ERROR",
                 "-o", "ControlMaster=auto", "-o", f"ControlPath={self.control_dir}/%C-{slot}",
@@ -94,6 +98,15 @@ class Machine:
                                f"{said[-1] if said else f'exit status {result.returncode}'}")
         return result
 
+    def signal(self, written: Path, sig: int, timeout: float = 5) -> int | None:
+        """``sig`` to the program whose pid there is ``written`` (``argv``), once the file is
+        there; its pid, or None if it never was."""
+        pid = wait_until(lambda: written.read_text().strip() if written.exists() else None,
+                         timeout, 0.01)
+        if pid:
+            self.run(["kill", f"-{int(sig)}", pid], check=False)
+        return int(pid) if pid else None
+
     def stat(self, pid: int) -> tuple[str, int] | None:
         """(state, start time in clock ticks) of process ``pid`` there; None if there is none."""
         fields = self.run(["cat", f"/proc/{pid}/stat"], check=False).stdout.rsplit(")", 1)
@@ -120,10 +133,7 @@ class Machine:
         if self.local or self.control_dir is None:
             return
         for slot in range(1 + (self._lasting + SESSIONS - 1) // SESSIONS):
-            argv = self.ssh()
-            argv[argv.index(f"ControlPath={self.control_dir}/%C-0")] = \
-                f"ControlPath={self.control_dir}/%C-{slot}"
-            subprocess.run([*argv, "-O", "exit"], capture_output=True, timeout=10)
+            subprocess.run([*self._ssh(slot), "-O", "exit"], capture_output=True, timeout=10)
         if self._own_dir:
             for sock in self.control_dir.iterdir():
                 sock.unlink(missing_ok=True)

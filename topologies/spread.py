@@ -93,7 +93,7 @@ class Spread:
 
     def _join_servers(self) -> None:
         """Reach every server, share the run's directory with it, let its hosts reach the code
-    (``reach``: the server's own clean takes it back), say so in the manifest."""
+        (``reach``: the server's own clean takes it back), say so in the manifest."""
         if not self.servers:
             return
         control = self.run.subdir("ssh")
@@ -177,10 +177,7 @@ class Spread:
         if machine is None:
             (target.process if isinstance(target, Daemon) else target).send_signal(sig)
             return
-        pid = wait_until(lambda: written.read_text().strip() if written.exists() else None,
-                         5, 0.01)
-        if pid:
-            machine.run(["kill", f"-{int(sig)}", pid], check=False)
+        machine.signal(written, sig)
 
     def delay_paths(self, queues: list) -> list[tuple[DelayPath, list]]:
         """Each server's delay process with the queues of its nodes (this machine's always,
