@@ -28,6 +28,7 @@ bench: setup
 	$(BIN)/splinterlab bench admission
 	$(BIN)/splinterlab bench access --topo isp
 	$(BIN)/splinterlab bench scale
+	$(BIN)/splinterlab bench cluster --topo zoo:Bics
 	$(BIN)/splinterlab fidelity
 
 fidelity: setup

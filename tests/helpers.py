@@ -28,24 +28,6 @@ def registered_network(ttl_ms: int, graph=None, **options) -> Iterator[tuple]:
         yield net, services, arch
 
 
-@contextlib.contextmanager
-def bed_of(count: int) -> Iterator[list]:
-    """``count`` namespace servers (``topologies.testbed``), ssh pointed at them, taken down
-    afterwards."""
-    import os
-
-    from topologies import testbed
-    from topologies.machines import SSH_CONFIG
-
-    servers = testbed.up(count)
-    os.environ[SSH_CONFIG] = str(testbed.STATE / "ssh_config")
-    try:
-        yield servers
-    finally:
-        os.environ.pop(SSH_CONFIG, None)
-        testbed.down()
-
-
 def left_on(server: str) -> list[str]:
     """What a run left on a test bed server: processes other than its sshd's, run and
     socket directories, mounts and tunnel devices there (empty: nothing)."""

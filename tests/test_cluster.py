@@ -8,7 +8,7 @@ import subprocess
 import sys
 
 import pytest
-from helpers import bed_of, run_and_expect
+from helpers import run_and_expect
 
 from topologies import cleanup, testbed
 from topologies.machines import Machine
@@ -20,7 +20,7 @@ CLI = [sys.executable, "-m", "experiments.commands.cli"]
 
 @pytest.fixture(scope="module")
 def bed():
-    with bed_of(2) as servers:
+    with testbed.bed(2) as servers:
         yield servers
 
 

@@ -14,13 +14,13 @@ import sys
 import time
 
 import pytest
-from helpers import bed_of, blast_radius_on_one_machine, left_on, run_and_expect
+from helpers import blast_radius_on_one_machine, left_on, run_and_expect
 
 from experiments.comparisons import blast_radius
 from experiments.lab import Lab
 from experiments.model.reachability import users
 from experiments.probing import probes
-from topologies import cleanup, runstate
+from topologies import cleanup, runstate, testbed
 from topologies import graph as graphs
 from topologies.placement import crossing, parse_servers
 
@@ -30,7 +30,7 @@ CLI = [sys.executable, "-m", "experiments.commands.cli"]
 
 @pytest.fixture(scope="module")
 def bed():
-    with bed_of(2) as servers:
+    with testbed.bed(2) as servers:
         yield [s.name for s in servers]
 
 

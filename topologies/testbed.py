@@ -159,6 +159,21 @@ def up(count: int) -> list[TestServer]:
     return bed
 
 
+@contextlib.contextmanager
+def bed(count: int):
+    """``count`` servers up, ssh pointed at them (``SPLINTERLAB_SSH_CONFIG``), taken down
+    afterwards."""
+    from .machines import SSH_CONFIG
+
+    servers = up(count)
+    os.environ[SSH_CONFIG] = str(STATE / "ssh_config")
+    try:
+        yield servers
+    finally:
+        os.environ.pop(SSH_CONFIG, None)
+        down()
+
+
 def down() -> None:
     """Stop every server of the bed and remove its namespaces, links and files."""
     pids = []

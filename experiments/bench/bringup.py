@@ -83,11 +83,12 @@ def run(args) -> int:
     """One benchmark, recorded (``experiments.bench.record``) under ``args.out``."""
     from experiments.bench.record import BenchConfig, recorded
 
-    graph = topologies.build(args.topo) if args.what in ("bringup", "recovery", "access", "lab") \
-        else None
+    graph = topologies.build(args.topo) if args.what in ("bringup", "recovery", "access", "lab",
+                                                         "cluster") else None
     config = BenchConfig(topo=args.topo if graph is not None else "", name=args.name or "",
                          arch=args.arch if args.what in ("bringup", "lab") else "",
-                         params={"repeat": args.repeat, "graphs": args.graphs})
+                         params={"repeat": args.repeat, "graphs": args.graphs,
+                                 "servers": args.servers})
     with recorded(args.what, config, args.out, graph) as (writer, figures):
         figures.update(_measure(args, writer))
     return 0
@@ -123,6 +124,10 @@ def _measure(args, writer) -> dict:
         from experiments.bench import scale
 
         return scale.run(args.graphs or None)
+    if args.what == "cluster":
+        from experiments.bench import cluster
+
+        return cluster.run(args.topo, args.servers)
     from experiments.bench import access as access_bench
 
     return access_bench.run(args.topo, writer=writer)

@@ -195,7 +195,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("bench", help="benchmarks that print figures")
     s.add_argument("what", choices=["bringup", "recovery", "admission", "access", "scale",
-                                    "lab"])
+                                    "lab", "cluster"])
     s.add_argument("graphs", nargs="*", help="scale: zoo graph names to climb (default: a "
                    "ladder from 11 to 143 PoPs)")
     s.add_argument("--topo", default=topologies.DEFAULT)
@@ -204,6 +204,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--arch", default=ALL, choices=[ALL, *architectures.names()],
                    help="bringup, lab: one architecture, or all")
     s.add_argument("--repeat", type=int, default=3)
+    s.add_argument("--servers", help="cluster: the servers to spread --topo over (default: a "
+                   "test bed of namespace servers on this machine)")
     s.set_defaults(func=h.cmd_bench)
     return p
 

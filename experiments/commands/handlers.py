@@ -331,10 +331,18 @@ def cmd_plot(args) -> int:
 def cmd_bench(args) -> int:
     if args.graphs and args.what != "scale":
         raise UsageError(f"bench {args.what} takes no graph names (only bench scale does)")
+    if args.servers and args.what != "cluster":
+        raise UsageError(f"bench {args.what} runs on this machine alone (only bench cluster "
+                         "takes --servers)")
+    _servers(args)  # refused in one sentence before anything starts
     _need_root(f"splinterlab bench {args.what}")
     from experiments.bench import bringup as bench
+    from experiments.results import ResultsError
 
-    return bench.run(args)
+    try:
+        return bench.run(args)
+    except ResultsError as e:  # bench cluster without a bench scale to build on
+        raise UsageError(f"{e} (run splinterlab bench scale first)") from None
 
 
 

@@ -14,17 +14,17 @@ The same functions give distances for the planet-sized graphs no machine can emu
 from __future__ import annotations
 
 import functools
-import json
 from pathlib import Path
 
 import networkx as nx
 
 from experiments.model.reachability import gateway_of
+from experiments.results import ResultsError, newest
 from topologies.graph import attachment, authority_site
 from topologies.routes import path_weight
 
 PROJECT = Path(__file__).resolve().parent.parent.parent
-ACCESS = "bench-access/*/results.json"
+ACCESS = "bench-access/*"
 SEARCHED = (PROJECT / "results", PROJECT / "docs" / "results")
 
 
@@ -32,18 +32,12 @@ SEARCHED = (PROJECT / "results", PROJECT / "docs" / "results")
 def processing() -> tuple[float, str]:
     """(milliseconds, the results file they come from): the newest ``bench access`` result's
     processing, the first-connection overhead less the gateway-authority round trip."""
-    found = []
-    for root in SEARCHED:
-        for path in root.glob(f"**/{ACCESS}"):
-            meta = json.loads((path.parent / "meta.json").read_text())
-            figures = json.loads(path.read_text())
-            if meta.get("status") == "complete" and "processing_ms" in figures:
-                found.append((meta.get("end", 0), round(figures["processing_ms"], 2), path))
-    if not found:
+    try:
+        figures, path = newest(ACCESS, "processing_ms", SEARCHED)
+    except ResultsError:
         raise FileNotFoundError("no bench access result to take the processing time from "
-                                "(docs/results/bench-access/ is part of the repository)")
-    _, ms, path = max(found)
-    return ms, str(path.relative_to(PROJECT))
+                                "(docs/results/bench-access/ is part of the repository)") from None
+    return round(figures["processing_ms"], 2), str(path.relative_to(PROJECT))
 
 
 def one_way_ms(g: nx.Graph, a: str, b: str) -> float:

@@ -60,7 +60,8 @@ class Step:
 
 
 # The README's samples, in the order they are made: bench access first, since the graph model
-# of the later steps takes its processing time from the newest bench access result. Results go
+# of the later steps takes its processing time from the newest bench access result (and bench
+# cluster, after the ladder, its routers' costs from the newest bench scale). Results go
 # to <experiment>/<dirname or name>/ (latency/isp/, bench-access/isp/, ...).
 STEPS = (
     Step("access", ("bench", "access", "--topo", "isp"), 4, dirname="isp"),
@@ -75,6 +76,7 @@ STEPS = (
     Step("recovery", ("bench", "recovery", "--topo", "isp"), 4, dirname="isp"),
     Step("admission", ("bench", "admission"), 2, dirname="local"),
     Step("ladder", ("bench", "scale"), 12),
+    Step("cluster", ("bench", "cluster", "--topo", "zoo:Bics"), 4, dirname="testbed"),
     Step("userspace", ("fidelity", "--backend", "userspace"), 3),
     Step("lab", ("bench", "lab", "--topo", "isp"), 2, dirname="isp"),
     Step("vmtest", (), 15),
