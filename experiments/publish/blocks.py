@@ -7,8 +7,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 from experiments.publish import blocks_bench as bench
+from experiments.publish import blocks_cluster, blocks_lab
 from experiments.publish import blocks_comparisons as comparisons
-from experiments.publish import blocks_lab
 from experiments.publish import blocks_questions as questions
 from experiments.publish import blocks_scale as scale
 from experiments.publish.published import Published
@@ -39,4 +39,5 @@ BLOCKS: dict[str, Callable[[Path], dict]] = {
     "admission": _on(bench.admission),
     "distro": _on(bench.distro),
     "lab": _on(blocks_lab.lab),
+    "cluster": _on(blocks_cluster.cluster),
 }
