@@ -140,3 +140,33 @@ def test_the_plan_refuses_farms_it_has_no_room_for_in_one_sentence():
         addressing.plan(g)
     g.nodes[graph.hosts(g)[0]]["farm"] = 30000  # two /18s: no end line taken
     assert addressing.capacity(addressing.plan(g).devices[graph.hosts(g)[0]]) >= 30000
+
+
+def test_past_254_routers_with_end_nodes_lines_come_from_packed_blocks():
+    """A continent of the world backbone has hundreds of routers with hosts: each gets a block
+    as small as the busiest needs, packed below the unused range; up to 254, the /24 each."""
+    brain = addressing.line_blocks(topologies.build("zoo:sndlib/brain,ceiling=false"))
+    assert [b.prefixlen for b in brain.values()] == [24] * 161
+    assert str(next(iter(brain.values()))) == "198.19.1.0/24"
+    g = topologies.build("zoo:world/europe,ceiling=false")
+    blocks = addressing.line_blocks(g)
+    assert len(blocks) > 254
+    firsts = sorted(int(b.network_address) for b in blocks.values())
+    assert len(set(firsts)) == len(firsts)  # of one size, so distinct starts do not overlap
+    assert not any(b.overlaps(addressing.UNROUTED) for b in blocks.values())
+    plan = addressing.plan(g)
+    for end in graph.end_nodes(g):
+        (router,) = g.neighbors(end)
+        if not graph.is_foreign(g, router):
+            assert plan.line(end).subnet_of(blocks[router]), end
+    addresses = [i.address.ip for i in plan.interfaces.values()]
+    assert len(addresses) == len(set(addresses))
+
+
+def test_the_plan_says_how_many_routers_with_end_nodes_it_has_room_for():
+    g = topologies.build("ring,n=4")
+    for k in range(1, 8200):
+        graph.add_end(g, f"x{k}", "host", graph.add_router(g, f"xa{k}", "access"))
+    with pytest.raises(graph.TopologyError, match="8203 routers with end nodes; the address "
+                       "plan has room for 4064 with up to 2 each"):
+        addressing.line_blocks(g)

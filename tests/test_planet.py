@@ -8,8 +8,9 @@ from collections import Counter
 import networkx as nx
 import pytest
 
-from experiments.model import planet, world
+from experiments.model import planet
 from experiments.model.planet import Planet
+from topologies import world
 
 PROCESSING = 0.5
 

@@ -112,3 +112,13 @@ def test_graph_json_round_trip(tmp_path):
     back = graph.load(tmp_path / "t.json")
     assert set(back.edges) == set(g.edges)
     assert back.nodes["r1"]["pos"] == g.nodes["r1"]["pos"]
+
+
+def test_a_continent_of_the_world_backbone_is_a_zoo_graph():
+    raw = topologies.zoo.load_raw("world/north-america")
+    assert nx.is_connected(raw) and raw.number_of_nodes() > 300
+    assert all(raw.edges[e]["dist"] > 0 for e in raw.edges)
+    assert "world/europe" in topologies.zoo.describe()
+    g = topologies.build("zoo:world/north-america,ceiling=false")
+    pops = {f"r{k}" for k in range(1, raw.number_of_nodes() + 1)}  # one router a place
+    assert pops <= set(g) and all(graph.is_router(g, r) for r in pops)

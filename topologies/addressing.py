@@ -11,6 +11,8 @@ device blocks          198.18.64.0/18       device farms' devices (``farm`` host
                        (but 198.19.255.0/24)
 national loopbacks     198.18.128.0/18      a /32 per router (OSPF router id)
 national end lines     198.19.K.0/24        K = the attachment router; a /29 per end node
+                                            (past 254 routers with end nodes, smaller
+                                            blocks: ``line_blocks``)
 unused (censor lies)   198.19.255.0/24      answers that lead nowhere
 foreign links          192.0.2.0/25         a /30 per link touching a foreign router
 foreign loopbacks      192.0.2.128/25
@@ -44,6 +46,7 @@ NATIONAL_LINKS = IPv4Network("198.18.0.0/18")
 NATIONAL_LOOPBACKS = IPv4Network("198.18.128.0/18")
 NATIONAL_LINES = IPv4Network("198.19.0.0/16")
 UNROUTED = IPv4Network("198.19.255.0/24")
+FIRST_LINES = IPv4Network("198.19.1.0/24")  # the first router's end lines
 DEVICE_BLOCKS = (IPv4Network("198.18.64.0/18"), IPv4Network("198.18.192.0/18"),
                  *sorted(IPv4Network("198.19.128.0/17").address_exclude(UNROUTED)))
 FOREIGN_LINKS = IPv4Network("192.0.2.0/25")
@@ -180,26 +183,40 @@ def plan(g: nx.Graph) -> AddressPlan:
         add(a, b, IPv4Interface(f"{x}/30"))
         add(b, a, IPv4Interface(f"{y}/30"))
 
-    national_routers_with_ends = [r for r in routers(g) if not is_foreign(g, r)
-                                  and any(not is_router(g, n) for n in g.neighbors(r))]
-    line_blocks = {}
-    for k, r in enumerate(national_routers_with_ends, start=1):
-        block = IPv4Network(f"198.19.{k}.0/24")
-        if block.overlaps(UNROUTED):
-            raise TopologyError("the topology has more than 254 routers with hosts; the "
-                                "address plan has room for 254")
-        line_blocks[r] = _Pool(block, LINE_PREFIX, f"end nodes on router {r} (max 32)")
+    blocks = line_blocks(g)
+    pools = {r: _Pool(b, LINE_PREFIX, f"end nodes on router {r} (max "
+                      f"{b.num_addresses >> (32 - LINE_PREFIX)})") for r, b in blocks.items()}
     for end in end_nodes(g):
         (router,) = g.neighbors(end)
-        line = foreign_lines.take() if is_foreign(g, router) else line_blocks[router].take()
+        line = foreign_lines.take() if is_foreign(g, router) else pools[router].take()
         gw, addr = list(line.hosts())[:2]
         add(router, end, IPv4Interface(f"{gw}/{LINE_PREFIX}"))
         add(end, router, IPv4Interface(f"{addr}/{LINE_PREFIX}"))
-    p.devices = _device_blocks(g, len(line_blocks))
+    p.devices = _device_blocks(g, max((int(b.broadcast_address) + 1 for b in blocks.values()),
+                                      default=int(FIRST_LINES.network_address)))
     return p
 
 
-def _device_blocks(g: nx.Graph, routers_with_ends: int) -> dict[str, tuple[IPv4Network, ...]]:
+def line_blocks(g: nx.Graph) -> dict[str, IPv4Network]:
+    """Each national router with end nodes -> the block its end lines come from: 198.19.K.0/24
+    for the K-th while 254 are enough; past that (a continent of the world backbone), blocks
+    as small as the router with the most end nodes needs, packed from 198.19.1.0."""
+    with_ends = {r: sum(not is_router(g, n) for n in g.neighbors(r)) for r in routers(g)
+                 if not is_foreign(g, r) and any(not is_router(g, n) for n in g.neighbors(r))}
+    size = 24
+    if len(with_ends) > 254:
+        size = LINE_PREFIX - (max(with_ends.values()) - 1).bit_length()
+    step = 1 << (32 - size)
+    room = (int(UNROUTED.network_address) - int(FIRST_LINES.network_address)) // step
+    if len(with_ends) > room:
+        raise TopologyError(f"the topology has {len(with_ends)} routers with end nodes; the "
+                            f"address plan has room for {room} with up to "
+                            f"{step >> (32 - LINE_PREFIX)} each")
+    return {r: IPv4Network((int(FIRST_LINES.network_address) + k * step, size))
+            for k, r in enumerate(with_ends)}
+
+
+def _device_blocks(g: nx.Graph, lines_end: int) -> dict[str, tuple[IPv4Network, ...]]:
     """Each farm's blocks, taken in order until they hold its devices."""
     free = list(DEVICE_BLOCKS)
     out = {}
@@ -215,11 +232,10 @@ def _device_blocks(g: nx.Graph, routers_with_ends: int) -> dict[str, tuple[IPv4N
             raise TopologyError(f"the address plan has room for {capacity(DEVICE_BLOCKS)} "
                                 "devices in all its farms")
         out[farm] = tuple(taken)
-    lines_end = int(NATIONAL_LINES.network_address) + 256 * (routers_with_ends + 1)
     if any(int(b.network_address) < lines_end for blocks in out.values() for b in blocks
            if b.subnet_of(NATIONAL_LINES)):
         raise TopologyError("farms of more than 32 764 devices in all take the end lines of "
-                            f"routers 128 and up; this graph has hosts on {routers_with_ends}")
+                            "routers 128 and up; this graph has end nodes on more routers")
     return out
 
 

@@ -27,10 +27,16 @@ US_PER_KM = 5.0
 GROUPS = ("topozoo", "sndlib")
 
 
+WORLD = "world/"  # a continent of topohub's world backbone (``topologies.world``)
+
+
 @cache
 def catalogue() -> dict[str, str]:
-    """Lower-case lookup name -> topohub key, e.g. 'abilene' -> 'topozoo/Abilene'."""
-    names = {}
+    """Lower-case lookup name -> topohub key, e.g. 'abilene' -> 'topozoo/Abilene'; the world's
+    continents as 'world/europe'."""
+    from .world import REGIONS
+
+    names = {f"{WORLD}{slug}": f"{WORLD}{slug}" for slug in REGIONS}
     root = importlib.resources.files("topohub.data")
     for group in GROUPS:
         for entry in root.joinpath(group).iterdir():
@@ -47,6 +53,10 @@ def load_raw(name: str) -> nx.Graph:
     if key is None:
         raise TopologyError(f"there is no zoo topology {name!r}; 'splinterlab topo list --zoo' "
                             "lists them")
+    if key.startswith(WORLD):
+        from .world import continent
+
+        return continent(key[len(WORLD):])
     import topohub
 
     return nx.node_link_graph(topohub.get(key), edges="edges")

@@ -2,10 +2,10 @@
 planned where it cannot.
 
 * **What a server carries**: each design's cost per router, a least-squares line through the
-  rungs of the newest ``bench scale`` ladder (memory the machine lost, cores its processes used
-  at rest), and how many routers a server like the one that climbed it holds before the
-  ladder's own headroom of memory or CPU is used up. That is an extrapolation past the largest
-  graph the ladder ran, and both are kept.
+  rungs of the newest ``bench scale`` ladder that ran (memory the machine lost, cores its
+  processes used at rest), and how many routers a server like the one that climbed it holds
+  before the ladder's own headroom of memory or CPU is used up. Past the largest graph the
+  ladder ran that is an extrapolation; both are kept, with what stopped the ladder.
 * **What a tunnel costs**: one graph brought up on one machine, then across two and three
   servers (the namespace test bed unless ``--servers`` names real ones): seconds until ready,
   links between servers, each tunnel's own latency as measured and taken off its link's delay,
@@ -31,6 +31,7 @@ from experiments.bench.scale import CPU_HEADROOM, MEMORY_HEADROOM, first_connect
 from experiments.paired import bring_up
 from experiments.results import newest
 from protocols import architectures
+from topologies import world
 from topologies.graph import is_router
 from topologies.placement import Server, crossing, parse_servers, place
 
@@ -52,8 +53,7 @@ def per_router(rows: list[dict]) -> dict:
         return {"per_router": round(float(slope), 4), "fixed": round(float(intercept), 2)}
 
     return {"memory_mb": line([r["mem_used_mb"] for r in ran]),
-            "cores_at_rest": line([r["rest"]["run_cpu_cores"] for r in ran]),
-            "largest_ran": max(int(r["routers"]) for r in ran)}
+            "cores_at_rest": line([r["rest"]["run_cpu_cores"] for r in ran])}
 
 
 def capacity(fit: dict, machine: dict) -> dict:
@@ -74,34 +74,19 @@ def carried() -> dict:
            else str(path), "machine": figures["machine"], "designs": {}}
     for arch in dict.fromkeys(r["arch"] for r in figures["rows"]):
         fit = per_router([r for r in figures["rows"] if r["arch"] == arch])
-        out["designs"][arch] = {**fit, "capacity": capacity(fit, figures["machine"])}
+        ceiling = figures["ceiling"][arch]
+        out["designs"][arch] = {**fit, "capacity": capacity(fit, figures["machine"]),
+                                "largest_ran": ceiling["routers"],
+                                "stopped_by": ceiling["stopped_by"]}
     return out
 
 
 def emulated_world() -> nx.Graph:
-    """The world backbone with a router wherever one would stand: cities, landing points and
-    the waypoints where cables branch. Two cables between the same places become the shorter
-    one, as routing would use only it."""
-    from experiments.model import world
-
-    g = world.load()
+    """The world as it would be emulated, roles given (every city a user's access router),
+    nodes named as ``place`` sorts them."""
+    g = world.routers()
     for _, attrs in g.nodes(data=True):
         attrs["role"] = "access" if attrs["type"] == world.CITY else "core"
-    todo = [n for n in g if g.nodes[n]["type"] == world.WAYPOINT]
-    while todo:
-        w = todo.pop()
-        if w not in g or g.degree(w) != 2:
-            continue
-        a, b = g.neighbors(w)
-        km = g.edges[w, a]["dist_km"] + g.edges[w, b]["dist_km"]
-        delay = g.edges[w, a]["delay_ms"] + g.edges[w, b]["delay_ms"]
-        g.remove_node(w)
-        if g.has_edge(a, b):  # a parallel cable: the ends may be waypoints of degree 2 now
-            if delay < g.edges[a, b]["delay_ms"]:
-                g.edges[a, b].update(dist_km=km, delay_ms=delay)
-            todo += [n for n in (a, b) if g.nodes[n]["type"] == world.WAYPOINT]
-        else:
-            g.add_edge(a, b, dist_km=km, delay_ms=delay)
     return nx.relabel_nodes(g, {n: f"w{n}" for n in g})
 
 

@@ -1,7 +1,7 @@
 """Planet: registered access at the size of the world, from the graph model (no emulation).
 
 No machine emulates a planet, so this experiment asks the graph model (``model.planet``) on
-topohub's world backbone (``model.world``: 1246 cities, cables at 5 us per km, a country on
+topohub's world backbone (``topologies.world``: 1246 cities, cables at 5 us per km, a country on
 every city and landing point), four questions:
 
 * overhead: what the first connection from each city waits for admission, with one global
@@ -34,10 +34,10 @@ from experiments.comparisons import planet_report as report
 from experiments.config import ExperimentConfig
 from experiments.interface import Experiment
 from experiments.model import planet as model
-from experiments.model import world
 from experiments.model.latency import processing
 from experiments.results import RunWriter
 from protocols.architectures import ADMITTING, BASELINE, admits, compared
+from topologies import world
 
 ROUTED = tuple(d for d in compared() if not admits(d))  # lose what routing loses, no more
 

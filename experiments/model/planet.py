@@ -30,8 +30,8 @@ import networkx as nx
 import numpy as np
 
 from experiments.model.latency import processing
-from experiments.model.world import cities as world_cities
 from protocols.architectures import ADMITTING, BASELINE
+from topologies.world import cities as world_cities
 
 PLACEMENTS = ("global", "continent", "country")
 THRESHOLDS_MS = (10.0, 20.0, 50.0)

