@@ -57,17 +57,22 @@ def test_every_server_ready(bed):
 
 
 def test_what_a_server_lacks_is_one_sentence_each(bed):
-    """srv2 is given other code and no sshfs, each only in its own mount namespace; srv3 does
-    not exist."""
-    on("srv2", "cp /work/main/topologies/placement.py /run/other.py && echo '#' >> "
-       f"/run/other.py && mount --bind /run/other.py {testbed.__file__.rsplit('/', 1)[0]}"
-       "/placement.py && mount --bind /dev/null \"$(command -v sshfs)\"")
+    """srv2 is given other code, another FRR release and no sshfs, each only in its own mount
+    namespace; srv3 does not exist."""
+    placement = f"{testbed.__file__.rsplit('/', 1)[0]}/placement.py"
+    on("srv2", f"cp {placement} /run/other.py && echo '#' >> /run/other.py && "
+       f"mount --bind /run/other.py {placement} && "
+       "mount --bind /dev/null \"$(command -v sshfs)\" && "
+       "printf '#!/bin/sh\\necho zebra version 0.0\\n' > /run/zebra && chmod +x /run/zebra && "
+       "mount --bind /run/zebra /usr/lib/frr/zebra")
     result = check("srv1,srv2,srv3")
     assert result.returncode == 1
     lines = result.stdout.splitlines()
     assert lines[0].startswith("srv1: ready")
     assert any(line.startswith("srv2: sshfs: missing") for line in lines), lines
     assert any(line.startswith("srv2: other code than here") for line in lines), lines
+    assert any(line.startswith("srv2: FRR 0.0, frr uid") and "install the same FRR" in line
+               for line in lines), lines
     assert any(line.startswith("srv3: ssh as root without a password prompt fails")
                for line in lines), lines
     assert "Traceback" not in result.stdout + result.stderr

@@ -51,15 +51,23 @@ def test_every_pair_reachable_across_servers_with_the_authority_on_another(bed):
 
 def test_a_link_between_servers_is_as_long_as_one_on_a_server(bed):
     """Permissionless IP over this machine and srv1: every pair reachable; a link between
-    them, its tunnel's own latency measured and taken off, has the round trip its delay
-    gives, as a link on one server does; a crash takes it down at both ends; a prober on
-    srv1 stops when signalled."""
+    them carries a veth's MTU and, its tunnel's own latency measured and taken off, has the
+    round trip its delay gives, as a link on one server does; a crash takes it down at both
+    ends; a prober on srv1 stops when signalled."""
     with Lab("zoo:Getnet", "permissionless", servers=parse_servers("localhost,srv1")) as lab:
         net = lab.net
         assert all(r.ok for r in probes.pingall(net, users(net.graph)))
         links = crossing(net.graph, net.placement)
         assert links and set(net.tunnel_ms) == set(links)
         for a, b in links:
+            # a veth's 1500 bytes, unfragmented: the bed's network has jumbo frames
+            for node, peer in ((a, b), (b, a)):
+                shown = net.exec(node, "ip", "-o", "link", "show",
+                                 net.plan.intf(node, peer).name).stdout
+                assert " mtu 1500 " in shown, shown
+            full = net.exec(a, "ping", "-n", "-c", "1", "-W", "2", "-M", "do", "-s", "1472",
+                            str(net.plan.intf(b, a).address.ip), check=False)
+            assert full.returncode == 0, full.stdout
             expected = 2 * net.graph.edges[a, b]["delay_ms"]
             said = net.exec(a, "ping", "-n", "-c", "20", "-i", "0.02",
                             str(net.plan.intf(b, a).address.ip)).stdout

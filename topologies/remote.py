@@ -24,6 +24,7 @@ from .runstate import DEVICE_PREFIX, MARKER, RunState
 
 VXLAN_PORT = 4789
 TUNNEL_OVERHEAD = 50  # VXLAN over IPv4: outer Ethernet, IP, UDP and VXLAN headers
+LINK_MTU = 1500  # a veth pair's: a tunnel carries as much where the servers' network allows
 
 
 def device(run: RunState, number: int) -> str:
@@ -108,12 +109,12 @@ class VxlanLink(RemoteLink):
 
     @classmethod
     def _between(cls, here: Machine, there: Machine) -> tuple[str, str, int]:
-        """(here's address, there's address, the tunnel's MTU: the smaller of the two
-        servers' devices toward each other, less the encapsulation)."""
+        """(here's address, there's address, the tunnel's MTU: a veth pair's where the
+        servers' network carries it with the encapsulation, less where it does not)."""
         key = (here.name, there.name)
         if key not in cls.ends:
             mine, theirs = address(here, there), address(there, here)
-            mtu = min(_mtu(here, theirs), _mtu(there, mine)) - TUNNEL_OVERHEAD
+            mtu = min(LINK_MTU, min(_mtu(here, theirs), _mtu(there, mine)) - TUNNEL_OVERHEAD)
             cls.ends[key] = (mine, theirs, mtu)
             cls.ends[key[::-1]] = (theirs, mine, mtu)
         return cls.ends[key]

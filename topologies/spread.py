@@ -147,6 +147,7 @@ class Spread:
 
             remote.RemoteCommands.run, remote.RemoteCommands.machines = self.run, self.machines
             remote.VxlanLink.count = 0  # a run's links numbered from 1 (names, VNIs)
+            remote.VxlanLink.ends = {}  # and the servers' addresses and MTU asked again
             options["link"] = remote.VxlanLink
         return Mininet(topo=GraphTopo(self.graph, placement=self.placement, **topo),
                        controller=None, build=False, waitConnected=False, **options)
@@ -235,12 +236,16 @@ class Spread:
         """What a results file says of the servers: who ran what, the links between them."""
         from collections import Counter
 
+        from . import remote
+
         return {"servers": [s.name for s in self.servers],
                 "nodes": dict(sorted(Counter(self.placement.values()).items())),
                 "links_between": len(crossing(self.graph, self.placement)),
                 "tunnel_ms_taken_off": dict(sorted(
                     (f"{a}-{b}", ms) for (a, b), ms in self.tunnel_ms.items())),
                 "tunnel": "VXLAN, made on each server and moved into the node",
+                "tunnel_mtu": {f"{a}-{b}": mtu for (a, b), (_, _, mtu)
+                               in sorted(remote.VxlanLink.ends.items()) if a < b},
                 "run_directory": "this machine's, mounted on the others with sshfs",
                 "delay_paths": {n: p.summary() for n, p in self.remote_delays.items()} or
                 self.remote_delay_summary}

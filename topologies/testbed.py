@@ -32,6 +32,7 @@ from .runstate import MARKER, SERVER_MARK
 STATE = Path("/var/lib/splinterlab/testbed")  # outside /run and /tmp: the servers see it
 BRIDGE = "slbr0"
 NETWORK = IPv4Interface("198.19.254.1/24")  # this machine's address on the servers' network
+MTU = 9000  # jumbo frames, as a rack's network may have: tunnels carry a veth's 1500 bytes
 MOST = 8
 INSTALL = Path(__file__).resolve().parents[1]  # this project, which every server runs
 
@@ -106,7 +107,8 @@ def _ssh_config(bed: list[TestServer]) -> None:
 def _start(server: TestServer) -> None:
     ns = server.namespace
     _ip("netns", "add", ns)
-    _ip("link", "add", ns, "type", "veth", "peer", "name", "eth0", "netns", ns)
+    _ip("link", "add", ns, "mtu", str(MTU), "type", "veth", "peer", "name", "eth0", "mtu",
+        str(MTU), "netns", ns)
     _ip("link", "set", ns, "master", BRIDGE, "up")
     _ip("-n", ns, "addr", "add", f"{server.address}/{NETWORK.network.prefixlen}", "dev", "eth0")
     _ip("-n", ns, "link", "set", "eth0", "up")
@@ -145,7 +147,7 @@ def up(count: int) -> list[TestServer]:
     down()
     STATE.mkdir(mode=0o700, parents=True, exist_ok=True)
     _keys()
-    _ip("link", "add", BRIDGE, "type", "bridge")
+    _ip("link", "add", BRIDGE, "mtu", str(MTU), "type", "bridge")
     _ip("addr", "add", str(NETWORK), "dev", BRIDGE)
     _ip("link", "set", BRIDGE, "up")
     bed = [TestServer(k) for k in range(1, count + 1)]

@@ -3,7 +3,8 @@ bed of namespace servers on this machine.
 
 A server is checked the way a run will use it: ssh as root without a prompt, then its own
 ``splinterlab doctor --cluster`` run there from the same install path, which must hold the
-same code (the install line's fingerprint). Each problem is one sentence naming the server.
+same code (the install line's fingerprint), the same FRR release and the same uid for frr.
+Each problem is one sentence naming the server.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from topologies.machines import SSH_CONFIG, Machine, MachineError
 PROJECT = Path(__file__).resolve().parents[2]
 CODE = ("topologies", "protocols", "experiments")
 INSTALL = "install"  # the doctor line naming the code's fingerprint
+ALIKE = "alike"  # the doctor line of what else every server must have as this machine has
 
 
 def fingerprint() -> str:
@@ -35,8 +37,33 @@ def install_line() -> str:
     return f"code {fingerprint()} at {PROJECT}"
 
 
-def problems(name: str, here: str) -> list[str]:
-    """What keeps ``name`` from serving as one of a run's servers (empty: nothing)."""
+def alike_line() -> str:
+    """FRR's release (every router configured and behaving alike) and the uid of ``frr`` (its
+    daemons write to the run's directory, shared with every server)."""
+    import pwd
+
+    from experiments.results import versions
+
+    try:
+        uid = str(pwd.getpwnam("frr").pw_uid)
+    except KeyError:
+        uid = "none"
+    return f"{versions()['frr'].replace('zebra version ', 'FRR ')}, frr uid {uid}"
+
+
+def expected() -> dict[str, str]:
+    """This machine's doctor lines that every server must repeat."""
+    return {INSTALL: install_line(), ALIKE: alike_line()}
+
+
+FIXES = {INSTALL: "other code than here ({there} against {here}): install the same commit",
+         ALIKE: "{there} against {here} here: install the same FRR release and give the frr "
+                "user the same uid"}
+
+
+def problems(name: str, here: dict[str, str]) -> list[str]:
+    """What keeps ``name`` from serving as one of a run's servers (empty: nothing); ``here``:
+    ``expected()`` of this machine."""
     machine = Machine(name)
     try:
         why = machine.reachable()
@@ -59,19 +86,18 @@ def problems(name: str, here: str) -> list[str]:
         mark, check, detail = line[:4], line[5:23].strip(), line[24:].strip()
         if mark == "FAIL":
             out.append(f"{name}: {check}: {detail}")
-        elif check == INSTALL and detail != here:
-            out.append(f"{name}: other code than here ({detail} against {here}): install "
-                       "the same commit")
+        elif check in here and detail != here[check]:
+            out.append(f"{name}: " + FIXES[check].format(there=detail, here=here[check]))
     return out
 
 
 def check(names: list[str]) -> int:
-    here = install_line()
+    here = expected()
     failed = False
     for name in names:
         found = problems(name, here)
         failed |= bool(found)
-        print("\n".join(found) if found else f"{name}: ready (ssh, same code, every "
+        print("\n".join(found) if found else f"{name}: ready (ssh, same code and FRR, every "
               "requirement present)")
     return 1 if failed else 0
 

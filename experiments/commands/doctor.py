@@ -184,6 +184,7 @@ def checks(cluster: bool = False) -> list[Check]:
         _low_latency(),
         _leftovers(),
         Check(cluster_cmd.INSTALL, True, cluster_cmd.install_line(), required=False),
+        Check(cluster_cmd.ALIKE, True, cluster_cmd.alike_line(), required=False),
     ]
 
 
