@@ -197,7 +197,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("what", choices=["bringup", "recovery", "admission", "access", "scale",
                                     "lab", "cluster"])
     s.add_argument("graphs", nargs="*", help="scale: zoo graph names to climb (default: a "
-                   "ladder from 11 PoPs to a continent of the world backbone)")
+                   "ladder from 11 to 161 PoPs; world/europe and other continents go past it)")
     s.add_argument("--topo", default=topologies.DEFAULT)
     s.add_argument("--out", type=Path, help="results root (default: results/)")
     s.add_argument("--name", help="results directory name (default: the time and topology)")
