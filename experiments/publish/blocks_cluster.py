@@ -9,15 +9,15 @@ CLUSTER = "bench-cluster/testbed"
 
 
 def _carried(c: dict) -> str:
-    lines = ["| design | memory per router | cores at rest per router | ran here up to | a "
-             "server like this one holds about | what gives out first |",
-             "|---|---|---|---|---|---|"]
+    lines = ["| design | memory per router | cores at rest per router | ran here up to | the "
+             "ladder stopped by | a server like this one holds about | what gives out first |",
+             "|---|---|---|---|---|---|---|"]
     for arch, d in c["designs"].items():
         cap = d["capacity"]
         lines.append(f"| {arch} | {d['memory_mb']['per_router']:.1f} MB | "
                      f"{d['cores_at_rest']['per_router'] * 1000:.1f} millicores | "
-                     f"{d['largest_ran']} routers | {cap['routers']} routers | {cap['by']} "
-                     f"(memory at {cap['bounds']['memory']}) |")
+                     f"{d['largest_ran']} routers | {d['stopped_by']} | {cap['routers']} "
+                     f"routers | {cap['by']} (memory at {cap['bounds']['memory']}) |")
     return "\n".join(lines)
 
 
