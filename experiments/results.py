@@ -223,19 +223,21 @@ def _read_json(path: Path, missing: str):
         raise ResultsError(f"{path} is not valid JSON") from None
 
 
-def newest(pattern: str, key: str, roots: tuple[Path, ...]) -> tuple[dict, Path]:
+def newest(pattern: str, key: str, roots: tuple[Path, ...],
+           usable=lambda figures: True) -> tuple[dict, Path]:
     """The figures (results.json) of the newest complete result matching ``pattern`` under
-    ``roots`` that hold ``key``, and their path: a model or benchmark built on another
-    benchmark's figures takes this machine's own under ``results/`` or else the published."""
+    ``roots`` that hold ``key`` (and are ``usable``), and their path: a model or benchmark
+    built on another benchmark's figures takes the newest of this machine's own and the
+    published."""
     found = []
     for root in roots:
         for path in root.glob(f"**/{pattern}/results.json"):
             meta = json.loads(read_text(path.parent / "meta.json"))
             figures = json.loads(read_text(path))
-            if meta.get("status") == "complete" and key in figures:
+            if meta.get("status") == "complete" and key in figures and usable(figures):
                 found.append((meta.get("end", 0), str(path), figures))
     if not found:
-        raise ResultsError(f"no complete {pattern} result with {key} under "
+        raise ResultsError(f"no complete {pattern} result with {key} that serves under "
                            f"{' or '.join(str(r) for r in roots)}")
     _, path, figures = max(found, key=lambda f: f[:2])
     return figures, Path(path)

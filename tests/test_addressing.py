@@ -136,7 +136,7 @@ def test_the_plan_refuses_farms_it_has_no_room_for_in_one_sentence():
         graph.add_end(g, f"x{k}", "host", graph.add_router(g, f"xa{k}", "access"))
         g.add_edge(f"xa{k}", "r1", delay_ms=1.0)
     g.nodes[graph.hosts(g)[0]]["farm"] = 40000
-    with pytest.raises(graph.TopologyError, match="routers 128 and up"):
+    with pytest.raises(graph.TopologyError, match="take 198.19.128.0/17"):
         addressing.plan(g)
     g.nodes[graph.hosts(g)[0]]["farm"] = 30000  # two /18s: no end line taken
     assert addressing.capacity(addressing.plan(g).devices[graph.hosts(g)[0]]) >= 30000
@@ -170,3 +170,14 @@ def test_the_plan_says_how_many_routers_with_end_nodes_it_has_room_for():
     with pytest.raises(graph.TopologyError, match="8203 routers with end nodes; the address "
                        "plan has room for 4064 with up to 2 each"):
         addressing.line_blocks(g)
+
+
+def test_past_254_routers_a_router_of_more_than_32_end_nodes_is_told_in_one_sentence():
+    g = topologies.build("ring,n=4")
+    for k in range(1, 300):
+        graph.add_end(g, f"x{k}", "host", graph.add_router(g, f"xa{k}", "access"))
+    for k in range(40):
+        graph.add_end(g, f"crowd{k}", "host", "xa1")
+    # blocks stay /24 at most, aligned as 198.19.K.0 is
+    with pytest.raises(graph.TopologyError, match="room for 254 with up to 32 each"):
+        addressing.plan(g)

@@ -10,7 +10,6 @@ import pytest
 
 from experiments import results
 from experiments.bench import cluster
-from experiments.bench.scale import CPU_HEADROOM, MEMORY_HEADROOM
 from topologies import world
 
 
@@ -37,20 +36,40 @@ def test_the_emulated_world_keeps_every_router_and_every_distance(worlds):
             assert after[f"w{city}"] == pytest.approx(before[city], abs=1e-9), (source, city)
 
 
-def test_a_servers_capacity_is_where_the_ladders_line_meets_its_headroom():
-    rows = [{"routers": r, "runs": True, "mem_used_mb": 50 + 20 * r,
-             "rest": {"run_cpu_cores": 0.01 + 0.002 * r}} for r in (10, 40, 90)]
+def rung(routers: int, runs: bool = True, busy_per_router: float = 0.001) -> dict:
+    """A ladder row as bench scale writes it, on a 2-core machine with 7 000 MB free before."""
+    used = 50 + 20 * routers
+    return {"arch": "registered", "routers": routers, "runs": runs, "cores": 2,
+            "mem_used_mb": used, "mem_available_after_mb": 7000 - used,
+            "rest": {"busy_before": 0.05,
+                     "machine_busy": 0.05 + (0.01 + 2 * busy_per_router * routers) / 2}}
+
+
+THRESHOLDS = {"memory_headroom": 0.1, "cpu_headroom": 0.25}
+
+
+def test_a_servers_capacity_is_where_the_ladders_verdict_would_give_out():
     # a rung that did not run says nothing of the line
-    rows.append({"routers": 120, "runs": False, "mem_used_mb": 1, "rest": {"run_cpu_cores": 9}})
-    fit = cluster.per_router(rows)
+    fit = cluster.per_router([rung(10), rung(40), rung(90), {**rung(120, False), "mem_used_mb": 1}])
     assert fit["memory_mb"]["per_router"] == pytest.approx(20)
-    assert fit["cores_at_rest"]["per_router"] == pytest.approx(0.002)
+    assert fit["cores_at_rest"]["per_router"] == pytest.approx(0.002)  # busy less before
+    assert fit["memory_free_before_mb"] == 7000
     machine = {"memory_mb": 8000, "cores": 2}
-    cap = cluster.capacity(fit, machine)
-    memory = ((1 - MEMORY_HEADROOM) * 8000 - 50) / 20
-    cpu = ((1 - CPU_HEADROOM) * 2 - 0.01) / 0.002
+    cap = cluster.capacity(fit, machine, THRESHOLDS, None)
+    memory = (7000 - 0.1 * 8000 - 50) / 20   # what the verdict leaves: 10 % of all memory
+    cpu = ((1 - 0.25) * 2 - 0.01) / 0.002
     assert cap["bounds"] == {"memory": int(memory), "CPU": int(cpu)}
     assert (cap["routers"], cap["by"]) == (int(memory), "memory")
+    # never past a rung that did not run
+    capped = cluster.capacity(fit, machine, THRESHOLDS, 120)
+    assert (capped["routers"], capped["by"]) == (119, "a rung that did not run")
+
+
+def test_a_ladder_that_draws_no_line_is_refused_in_one_sentence():
+    with pytest.raises(results.ResultsError, match="fewer than two sizes"):
+        cluster.per_router([rung(90), rung(90), rung(120, False)])
+    with pytest.raises(results.ResultsError, match="CPU at rest under registered does not grow"):
+        cluster.per_router([rung(10, busy_per_router=0.001), rung(90, busy_per_router=0.0001)])
 
 
 def test_the_newest_complete_result_is_the_one_taken(tmp_path):
@@ -64,3 +83,21 @@ def test_the_newest_complete_result_is_the_one_taken(tmp_path):
     assert figures["rows"] == "new" and path.parent.name == "new"
     with pytest.raises(results.ResultsError, match="no complete bench-access"):
         results.newest("bench-access/*", "rows", (tmp_path,))
+
+
+def test_a_continent_keeps_its_cables_at_sea():
+    """North America's cities are as far apart as in the whole world: the waypoints where its
+    cables branch stay (they have no country) and no shortest path between them leaves it."""
+    g = world.routers()
+    place = {tuple(a["pos"]): n for n, a in g.nodes(data=True)}
+    part = world.continent("north-america")
+    assert any(g.nodes[place[tuple(a["pos"])]]["type"] == world.WAYPOINT
+               for _, a in part.nodes(data=True))
+    cities = [k for k, a in part.nodes(data=True)
+              if g.nodes[place[tuple(a["pos"])]]["type"] == world.CITY][::40]
+    for source in cities[:4]:
+        here = nx.single_source_dijkstra_path_length(part, source, weight="dist")
+        there = nx.single_source_dijkstra_path_length(
+            g, place[tuple(part.nodes[source]["pos"])], weight="dist_km")
+        for city in cities:
+            assert here[city] == pytest.approx(there[place[tuple(part.nodes[city]["pos"])]]), city

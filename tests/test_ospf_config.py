@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import json
+import subprocess
+import time
+
 import pytest
 
 import topologies
@@ -94,3 +98,28 @@ def test_bad_timers_are_one_sentence(kwargs, words):
 
 def test_cost_follows_delay():
     assert [ospf.cost(d) for d in (0, 0.5, 2, 15, 1000)] == [1, 51, 201, 1501, 65535]
+
+
+class _Starting:
+    """A network whose routers learn every route a moment after being asked the first time."""
+
+    def __init__(self, spec: str):
+        self.graph = topologies.build(spec)
+        self.plan = addressing.plan(self.graph)
+        self.crashed: set[str] = set()
+        self.asked_first: float | None = None
+
+    def exec(self, router, *argv, check=True):
+        self.asked_first = self.asked_first or time.monotonic()
+        known = time.monotonic() - self.asked_first > 0.2
+        table = [{"dst": str(p)} for p in ospf.expected_prefixes(self.graph, self.plan)]
+        return subprocess.CompletedProcess(argv, 0, json.dumps(table if known else []))
+
+
+def test_the_convergence_timeout_runs_from_the_last_routers_start():
+    """Starting hundreds of routers takes longer than the timeout: a network whose routers
+    started over 100 s converges 0.2 s after the last started, within a 1 s timeout."""
+    routing = ospf.Ospf(ospf.OspfSettings(convergence_timeout=1.0))
+    t0 = time.monotonic() - 100
+    took = routing.wait_converged(_Starting("isp"), t0, time.monotonic())
+    assert 100 < took < 101

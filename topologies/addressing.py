@@ -27,8 +27,8 @@ IoT devices, each with an address of its own, in one namespace: its blocks are r
 farm's line address (the router holds a route a block, not one neighbour entry per device)
 and are local in the farm. Device k has the k-th address of its farm's blocks, each block's
 first and last left out (``device_addresses``). Farms of up to 16 382 devices take a /18 each;
-farms of more than 32 764 in all take the end lines of routers 128 and up too
-(198.19.128.0/17), so their graph may have hosts on 127 routers at most (the plan says so).
+farms of more than 32 764 in all take 198.19.128.0/17 too, which must then hold no end line:
+hosts on 127 routers at most while each router has a /24 (the plan says so).
 """
 
 from __future__ import annotations
@@ -205,7 +205,9 @@ def line_blocks(g: nx.Graph) -> dict[str, IPv4Network]:
                  if not is_foreign(g, r) and any(not is_router(g, n) for n in g.neighbors(r))}
     size = 24
     if len(with_ends) > 254:
-        size = LINE_PREFIX - (max(with_ends.values()) - 1).bit_length()
+        # never more than a /24 (aligned where 198.19.K.0 is): a router of more end nodes
+        # finds its pool too small and says so
+        size = max(24, LINE_PREFIX - (max(with_ends.values()) - 1).bit_length())
     step = 1 << (32 - size)
     room = (int(UNROUTED.network_address) - int(FIRST_LINES.network_address)) // step
     if len(with_ends) > room:
@@ -234,8 +236,9 @@ def _device_blocks(g: nx.Graph, lines_end: int) -> dict[str, tuple[IPv4Network, 
         out[farm] = tuple(taken)
     if any(int(b.network_address) < lines_end for blocks in out.values() for b in blocks
            if b.subnet_of(NATIONAL_LINES)):
-        raise TopologyError("farms of more than 32 764 devices in all take the end lines of "
-                            "routers 128 and up; this graph has end nodes on more routers")
+        raise TopologyError("farms of more than 32 764 devices in all take 198.19.128.0/17, "
+                            "where this graph's end lines reach: give it fewer routers with "
+                            "end nodes")
     return out
 
 

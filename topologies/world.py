@@ -138,9 +138,20 @@ def routers() -> nx.Graph:
 
 def continent(slug: str) -> nx.Graph:
     """The largest connected piece of one continent's routers, as topohub gives a zoo graph
-    (nodes numbered from 0, ``pos`` and ``name``; links' ``dist`` in km)."""
+    (nodes numbered from 0, ``pos`` and ``name``; links' ``dist`` in km): its cities and
+    landing points, and the branching waypoints of the cables between them (a waypoint left
+    with one neighbour there leads elsewhere and goes)."""
     g = routers()
-    on = g.subgraph(n for n in g if g.nodes[n].get("continent") == REGIONS[slug])
+    keep = {n for n in g if g.nodes[n].get("continent") == REGIONS[slug]
+            or g.nodes[n]["type"] == WAYPOINT}
+    on = nx.Graph(g.subgraph(keep))
+    loose = [n for n in on if on.nodes[n]["type"] == WAYPOINT and on.degree(n) <= 1]
+    while loose:
+        n = loose.pop()
+        if n in on:
+            around = list(on.neighbors(n))
+            on.remove_node(n)
+            loose += [m for m in around if on.nodes[m]["type"] == WAYPOINT and on.degree(m) <= 1]
     piece = sorted(max(nx.connected_components(on), key=len))
     number = {n: k for k, n in enumerate(piece)}
     out = nx.Graph(name=f"world/{slug}")

@@ -27,9 +27,9 @@ import networkx as nx
 import numpy as np
 
 import topologies
-from experiments.bench.scale import CPU_HEADROOM, MEMORY_HEADROOM, first_connections, sample_hosts
+from experiments.bench.scale import first_connections, sample_hosts
 from experiments.paired import bring_up
-from experiments.results import newest
+from experiments.results import ResultsError, newest
 from protocols import architectures
 from topologies import world
 from topologies.graph import is_router
@@ -43,39 +43,65 @@ SEED = 1
 
 
 def per_router(rows: list[dict]) -> dict:
-    """Slope and intercept of memory (MB the machine lost) and of cores at rest over routers,
-    through the rungs that ran."""
+    """Slope and intercept, through the rungs that ran, of what the ladder judges a rung by:
+    the memory the machine lost (MB) and the cores the machine was busier at rest than before
+    the run."""
     ran = [r for r in rows if r["runs"]]
+    if len({r["routers"] for r in ran}) < 2:
+        raise ResultsError("the newest bench scale ran fewer than two sizes of graph under "
+                           f"{rows[0]['arch']}: no line to draw through them")
     routers = np.array([r["routers"] for r in ran], dtype=float)
 
-    def line(values: list[float]) -> dict:
+    def line(values: list[float], what: str) -> dict:
         slope, intercept = np.polyfit(routers, np.array(values, dtype=float), 1)
-        return {"per_router": round(float(slope), 4), "fixed": round(float(intercept), 2)}
+        if slope <= 0:
+            raise ResultsError(f"on the newest bench scale, {what} under {rows[0]['arch']} "
+                               "does not grow with the routers: no capacity follows from it")
+        return {"per_router": float(slope), "fixed": float(intercept)}
 
-    return {"memory_mb": line([r["mem_used_mb"] for r in ran]),
-            "cores_at_rest": line([r["rest"]["run_cpu_cores"] for r in ran])}
+    return {"memory_mb": line([r["mem_used_mb"] for r in ran], "memory"),
+            "cores_at_rest": line([(r["rest"]["machine_busy"] - r["rest"].get("busy_before", 0))
+                                   * r["cores"] for r in ran], "CPU at rest"),
+            "memory_free_before_mb": min(r["mem_available_after_mb"] + r["mem_used_mb"]
+                                         for r in ran)}
 
 
-def capacity(fit: dict, machine: dict) -> dict:
-    """Routers one server like ``machine`` holds before a headroom is used up, and which."""
-    memory = (1 - MEMORY_HEADROOM) * machine["memory_mb"]
-    cores = (1 - CPU_HEADROOM) * machine["cores"]
+def capacity(fit: dict, machine: dict, thresholds: dict, gave_out_at: int | None) -> dict:
+    """Routers one server like ``machine`` holds before the ladder's own verdict would say a
+    headroom is used up, and which; never more than a rung that did not run."""
+    memory = fit["memory_free_before_mb"] - thresholds["memory_headroom"] * machine["memory_mb"]
+    cores = (1 - thresholds["cpu_headroom"]) * machine["cores"]
     bounds = {"memory": (memory - fit["memory_mb"]["fixed"]) / fit["memory_mb"]["per_router"],
               "CPU": (cores - fit["cores_at_rest"]["fixed"]) / fit["cores_at_rest"]["per_router"]}
+    if gave_out_at is not None:
+        bounds["a rung that did not run"] = gave_out_at - 1
     by = min(bounds, key=bounds.get)
     return {"routers": int(bounds[by]), "by": by,
             "bounds": {k: int(v) for k, v in bounds.items()}}
 
 
+def _usable(figures: dict) -> bool:
+    """A ladder every design of which ran two sizes of graph (a climb of one graph is not)."""
+    rows = figures.get("rows", [])
+    return bool(rows) and all(
+        len({r["routers"] for r in rows if r["arch"] == a and r["runs"]}) >= 2
+        for a in {r["arch"] for r in rows})
+
+
 def carried() -> dict:
     """Per design, what a server carries, from the newest ladder."""
-    figures, path = newest(LADDER, "rows", SEARCHED)
+    figures, path = newest(LADDER, "rows", SEARCHED, _usable)
+    machine = figures["machine"]
     out = {"source": str(path.relative_to(PROJECT)) if path.is_relative_to(PROJECT)
-           else str(path), "machine": figures["machine"], "designs": {}}
+           else str(path), "machine": machine, "thresholds": figures["thresholds"],
+           "designs": {}}
     for arch in dict.fromkeys(r["arch"] for r in figures["rows"]):
-        fit = per_router([r for r in figures["rows"] if r["arch"] == arch])
+        rows = [{**r, "cores": machine["cores"]} for r in figures["rows"] if r["arch"] == arch]
+        fit = per_router(rows)
+        out_at = next((r["routers"] for r in rows if not r["runs"]), None)
         ceiling = figures["ceiling"][arch]
-        out["designs"][arch] = {**fit, "capacity": capacity(fit, figures["machine"]),
+        out["designs"][arch] = {**fit, "capacity": capacity(fit, machine, figures["thresholds"],
+                                                            out_at),
                                 "largest_ran": ceiling["routers"],
                                 "stopped_by": ceiling["stopped_by"]}
     return out
@@ -142,6 +168,7 @@ def spread_once(graph, arch: str, servers: list[Server] | None) -> dict:
             s = net.spread_summary()
             taken = list(s["tunnel_ms_taken_off"].values())
             row.update(links_between=s["links_between"], nodes=s["nodes"],
+                       tunnel_mtu=sorted(set(s["tunnel_mtu"].values())),
                        tunnel_ms={"least": min(taken), "most": max(taken),
                                   "median": round(statistics.median(taken), 4)}
                        if taken else None)

@@ -337,12 +337,16 @@ def cmd_bench(args) -> int:
     _servers(args)  # refused in one sentence before anything starts
     _need_root(f"splinterlab bench {args.what}")
     from experiments.bench import bringup as bench
-    from experiments.results import ResultsError
 
-    try:
-        return bench.run(args)
-    except ResultsError as e:  # bench cluster without a bench scale to build on
-        raise UsageError(f"{e} (run splinterlab bench scale first)") from None
+    if args.what == "cluster":  # built on bench scale: refused before anything is recorded
+        from experiments.bench import cluster
+        from experiments.results import ResultsError
+
+        try:
+            cluster.carried()
+        except ResultsError as e:
+            raise UsageError(f"{e} (run splinterlab bench scale first)") from None
+    return bench.run(args)
 
 
 

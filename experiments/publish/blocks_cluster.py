@@ -9,15 +9,16 @@ CLUSTER = "bench-cluster/testbed"
 
 
 def _carried(c: dict) -> str:
-    lines = ["| design | memory per router | cores at rest per router | ran here up to | the "
-             "ladder stopped by | a server like this one holds about | what gives out first |",
-             "|---|---|---|---|---|---|---|"]
+    lines = ["| design | memory per router | cores busy at rest per router | ran here up to | "
+             "the ladder stopped by | a server like this one holds about | what gives out "
+             "first (the other bounds) |", "|---|---|---|---|---|---|---|"]
     for arch, d in c["designs"].items():
         cap = d["capacity"]
+        others = ", ".join(f"{k} at {v}" for k, v in cap["bounds"].items() if k != cap["by"])
         lines.append(f"| {arch} | {d['memory_mb']['per_router']:.1f} MB | "
                      f"{d['cores_at_rest']['per_router'] * 1000:.1f} millicores | "
                      f"{d['largest_ran']} routers | {d['stopped_by']} | {cap['routers']} "
-                     f"routers | {cap['by']} (memory at {cap['bounds']['memory']}) |")
+                     f"routers | {cap['by']} ({others}) |")
     return "\n".join(lines)
 
 
@@ -67,10 +68,14 @@ def cluster(pub: Published) -> dict:
     slower = [r["network_s"] / one[r["arch"]]["network_s"] for r in t["rows"]
               if r["servers"] == most]
     own = [r["tunnel_ms"] for r in t["rows"] if r.get("tunnel_ms")]
+    mtus = sorted({m for r in t["rows"] for m in r.get("tunnel_mtu", [])})
     largest = min(d["largest_ran"] for d in c["designs"].values())
     return {"source": pub.source(CLUSTER), "minutes": f"{pub.minutes(CLUSTER):.0f} min",
             "machine": f"{c['machine']['cores']} cores, {c['machine']['memory_mb'] / 1000:.0f} GB",
             "ladder": c["source"], "largest": largest, "carried": _carried(c),
+            "mtu": " or ".join(map(str, mtus)),
+            "memory_headroom": f"{c['thresholds']['memory_headroom']:.0%}",
+            "cpu_busy": f"{1 - c['thresholds']['cpu_headroom']:.0%}",
             "topo": t["topo"], "routers": t["routers"], "tunnels": _tunnels(t),
             "spread_slower": _times(slower), "most": most,
             "own_us": f"{min(o['least'] for o in own) * 1000:.0f}-"
