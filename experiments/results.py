@@ -223,12 +223,16 @@ def _read_json(path: Path, missing: str):
         raise ResultsError(f"{path} is not valid JSON") from None
 
 
-def newest(pattern: str, key: str, roots: tuple[Path, ...],
+PROJECT = Path(__file__).resolve().parent.parent
+SEARCHED = (PROJECT / "results", PROJECT / "docs" / "results")  # this machine's, the published
+
+
+def newest(pattern: str, key: str, roots: tuple[Path, ...] = SEARCHED,
            usable=lambda figures: True) -> tuple[dict, Path]:
     """The figures (results.json) of the newest complete result matching ``pattern`` under
-    ``roots`` that hold ``key`` (and are ``usable``), and their path: a model or benchmark
-    built on another benchmark's figures takes the newest of this machine's own and the
-    published."""
+    ``roots`` that hold ``key`` (and are ``usable``), and their path (relative to the project
+    where it lies in it): a model or benchmark built on another benchmark's figures takes the
+    newest of this machine's own and the published."""
     found = []
     for root in roots:
         for path in root.glob(f"**/{pattern}/results.json"):
@@ -240,7 +244,8 @@ def newest(pattern: str, key: str, roots: tuple[Path, ...],
         raise ResultsError(f"no complete {pattern} result with {key} that serves under "
                            f"{' or '.join(str(r) for r in roots)}")
     _, path, figures = max(found, key=lambda f: f[:2])
-    return figures, Path(path)
+    found_at = Path(path)
+    return figures, found_at.relative_to(PROJECT) if found_at.is_relative_to(PROJECT) else found_at
 
 
 def load(directory: Path, experiment: str | None = None) -> Results:

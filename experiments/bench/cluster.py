@@ -2,9 +2,10 @@
 planned where it cannot.
 
 * **What a server carries**: each design's cost per router, a least-squares line through the
-  rungs of the newest ``bench scale`` ladder that ran (memory the machine lost, cores its
-  processes used at rest), and how many routers a server like the one that climbed it holds
-  before the ladder's own headroom of memory or CPU is used up. Past the largest graph the
+  rungs of the newest ``bench scale`` ladder that ran (memory the machine lost, cores the
+  machine was busier at rest than before the run: what the ladder's verdict judges), and how
+  many routers a server like the one that climbed it holds before that verdict would say it
+  gave out. Past the largest graph the
   ladder ran that is an extrapolation; both are kept, with what stopped the ladder.
 * **What a tunnel costs**: one graph brought up on one machine, then across two and three
   servers (the namespace test bed unless ``--servers`` names real ones): seconds until ready,
@@ -21,7 +22,6 @@ from __future__ import annotations
 import math
 import statistics
 import time
-from pathlib import Path
 
 import networkx as nx
 import numpy as np
@@ -35,9 +35,7 @@ from topologies import world
 from topologies.graph import is_router
 from topologies.placement import Server, crossing, parse_servers, place
 
-PROJECT = Path(__file__).resolve().parents[2]
 LADDER = "bench-scale/*"
-SEARCHED = (PROJECT / "results", PROJECT / "docs" / "results")
 SPREADS = (2, 3)  # servers the measured graph is spread over, beside one machine
 SEED = 1
 
@@ -47,7 +45,7 @@ def per_router(rows: list[dict]) -> dict:
     the memory the machine lost (MB) and the cores the machine was busier at rest than before
     the run."""
     ran = [r for r in rows if r["runs"]]
-    if len({r["routers"] for r in ran}) < 2:
+    if _sizes_run(rows) < 2:
         raise ResultsError("the newest bench scale ran fewer than two sizes of graph under "
                            f"{rows[0]['arch']}: no line to draw through them")
     routers = np.array([r["routers"] for r in ran], dtype=float)
@@ -80,20 +78,23 @@ def capacity(fit: dict, machine: dict, thresholds: dict, gave_out_at: int | None
             "bounds": {k: int(v) for k, v in bounds.items()}}
 
 
+def _sizes_run(rows: list[dict]) -> int:
+    """How many sizes of graph ran among ``rows``: a line needs two."""
+    return len({r["routers"] for r in rows if r["runs"]})
+
+
 def _usable(figures: dict) -> bool:
     """A ladder every design of which ran two sizes of graph (a climb of one graph is not)."""
     rows = figures.get("rows", [])
-    return bool(rows) and all(
-        len({r["routers"] for r in rows if r["arch"] == a and r["runs"]}) >= 2
-        for a in {r["arch"] for r in rows})
+    return bool(rows) and all(_sizes_run([r for r in rows if r["arch"] == a]) >= 2
+                              for a in {r["arch"] for r in rows})
 
 
 def carried() -> dict:
     """Per design, what a server carries, from the newest ladder."""
-    figures, path = newest(LADDER, "rows", SEARCHED, _usable)
+    figures, path = newest(LADDER, "rows", usable=_usable)
     machine = figures["machine"]
-    out = {"source": str(path.relative_to(PROJECT)) if path.is_relative_to(PROJECT)
-           else str(path), "machine": machine, "thresholds": figures["thresholds"],
+    out = {"source": str(path), "machine": machine, "thresholds": figures["thresholds"],
            "designs": {}}
     for arch in dict.fromkeys(r["arch"] for r in figures["rows"]):
         rows = [{**r, "cores": machine["cores"]} for r in figures["rows"] if r["arch"] == arch]

@@ -14,7 +14,6 @@ The same functions give distances for the planet-sized graphs no machine can emu
 from __future__ import annotations
 
 import functools
-from pathlib import Path
 
 import networkx as nx
 
@@ -23,9 +22,7 @@ from experiments.results import ResultsError, newest
 from topologies.graph import attachment, authority_site
 from topologies.routes import path_weight
 
-PROJECT = Path(__file__).resolve().parent.parent.parent
 ACCESS = "bench-access/*"
-SEARCHED = (PROJECT / "results", PROJECT / "docs" / "results")
 
 
 @functools.cache
@@ -33,11 +30,11 @@ def processing() -> tuple[float, str]:
     """(milliseconds, the results file they come from): the newest ``bench access`` result's
     processing, the first-connection overhead less the gateway-authority round trip."""
     try:
-        figures, path = newest(ACCESS, "processing_ms", SEARCHED)
+        figures, path = newest(ACCESS, "processing_ms")
     except ResultsError:
         raise FileNotFoundError("no bench access result to take the processing time from "
                                 "(docs/results/bench-access/ is part of the repository)") from None
-    return round(figures["processing_ms"], 2), str(path.relative_to(PROJECT))
+    return round(figures["processing_ms"], 2), str(path)
 
 
 def one_way_ms(g: nx.Graph, a: str, b: str) -> float:
